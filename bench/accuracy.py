@@ -1,0 +1,79 @@
+#!/usr/bin/env python
+"""Train a config with several seeds; record per-seed and mean +- sd dev/test accuracy.
+
+    python bench/accuracy.py --config sst.yaml --seeds 0 1 2
+    python bench/accuracy.py --config sst5.yaml --seeds 0 1 2
+
+Each config's entry is merged into bench/results/accuracy.json (keyed by config name and any
+--set overrides). Finished seed runs under runs/bench/ are reused, interrupted ones resumed.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from textdeconv.cli import run_main  # noqa: E402
+
+
+def machine() -> dict:
+    import tensorflow as tf
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--set", action="append", default=[])
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "accuracy.json"))
+    args = p.parse_args()
+
+    import numpy as np
+
+    from textdeconv.config import load_config
+    from textdeconv.train import train
+
+    name = Path(args.config).stem + "".join(f" {s}" for s in args.set)
+    per_seed = []
+    for seed in args.seeds:
+        cfg = load_config(args.config, args.set + [f"train.seed={seed}"])
+        run_dir = ROOT / "runs" / "bench" / f"{name.replace(' ', '_').replace('=', '-')}-seed{seed}"
+        resume = (run_dir / "state.json").exists()
+        t0 = time.time()
+        m = train(cfg, run_dir, resume=resume, verbose=2)
+        per_seed.append({"seed": seed, "test_accuracy": m["test"]["accuracy"], "dev_accuracy": m["dev"]["accuracy"],
+                         "test_macro_f1": m["test"]["macro_f1"], "best_epoch": m["best_epoch"],
+                         "epochs_run": m["epochs_run"], "seconds_per_epoch": m["seconds_per_epoch"],
+                         "wall_seconds_this_invocation": round(time.time() - t0, 1), "run_dir": str(run_dir.relative_to(ROOT))})
+        print(json.dumps(per_seed[-1]), flush=True)
+    acc = np.array([r["test_accuracy"] for r in per_seed]) * 100
+    dev = np.array([r["dev_accuracy"] for r in per_seed]) * 100
+    entry = {
+        "test_accuracy_mean": round(float(acc.mean()), 2), "test_accuracy_sd": round(float(acc.std(ddof=1)) if len(acc) > 1 else 0.0, 2),
+        "dev_accuracy_mean": round(float(dev.mean()), 2),
+        "seconds_per_epoch_mean": round(float(np.mean([r["seconds_per_epoch"] for r in per_seed])), 1),
+        "train_minutes_mean": round(float(np.mean([r["seconds_per_epoch"] * r["epochs_run"] for r in per_seed])) / 60, 1),
+        "per_seed": per_seed, "config": cfg.to_dict() | {"train": cfg.to_dict()["train"] | {"seed": args.seeds}},
+        "command": "python bench/accuracy.py " + " ".join(sys.argv[1:]),
+        "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results[name] = entry
+    from textdeconv.io import atomic_write_json
+
+    atomic_write_json(out, results)
+    print(f"{name}: test accuracy {entry['test_accuracy_mean']:.2f} +- {entry['test_accuracy_sd']:.2f} -> {out}")
+
+
+if __name__ == "__main__":
+    run_main(main)

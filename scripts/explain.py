@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Explain a trained TextCNN's predictions with the deconvnet: per-word saliency.
+
+Examples:
+  python scripts/explain.py --run runs/sst-20261125-093000 "a gripping , funny movie"
+  python scripts/explain.py "not bad at all" "a dull mess" --target positive --method deconv-rectified
+  python scripts/explain.py --input reviews.txt --csv scores.csv --filters-csv filters.csv
+  cat reviews.txt | python scripts/explain.py --input - --json > scores.json
+  python scripts/explain.py --split test --csv test_saliency.csv --quiet
+
+Without --run the most recent run under runs/ is used (and named on stderr). Scores: positive =
+evidence for the target class (default: the predicted class). In files, empty lines are skipped
+with a warning; sentence_id is the line number.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from textdeconv.cli import load_tensorflow, run_main  # noqa: E402  (sets TF's log level before TF loads)
+
+METHODS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified")
+
+
+def warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sentences", nargs="*", help="sentences to explain (raw text; tokenized like the treebank)")
+    p.add_argument("--run", help="run directory (default: the most recent under runs/)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--input", metavar="FILE", help="UTF-8 file, one sentence per line ('-' = stdin)")
+    src.add_argument("--split", choices=("train", "dev", "test"), help="explain a split of the run's data set")
+    p.add_argument("--target", help="class to explain, by name or index (default: predicted class)")
+    p.add_argument("--method", default="deconv", choices=METHODS, help="deconvnet signal (default: deconv)")
+    p.add_argument("--saliency", default="dot", choices=("dot", "norm"),
+                   help="word score: projection . embedding (dot, signed) or ||projection|| (norm)")
+    p.add_argument("--csv", metavar="PATH", help="write one row per token")
+    p.add_argument("--filters-csv", metavar="PATH", help="write the per-filter detail (switch, n-gram, contribution)")
+    p.add_argument("--json", action="store_true", help="print the explanations as JSON instead of text")
+    p.add_argument("--quiet", action="store_true", help="print nothing per sentence (use with --csv)")
+    p.add_argument("--batch-size", type=int, default=128)
+    args = p.parse_args()
+
+    if bool(args.sentences) + bool(args.input) + bool(args.split) != 1:
+        p.error("give sentences as arguments, or --input FILE, or --split NAME (exactly one)")
+    if args.input:
+        from textdeconv.data import read_sentences
+
+        items = read_sentences(args.input)
+        if not items:
+            raise ValueError(f"{args.input}: no non-empty lines to explain")
+    elif args.sentences:
+        for i, s in enumerate(args.sentences, 1):
+            if not s.strip():
+                raise ValueError(f"sentence argument {i} is empty")
+        items = list(enumerate(args.sentences, 1))
+
+    from textdeconv.explanation import resolve_target
+    from textdeconv.run import check_run_dir, latest_run
+
+    run = Path(args.run) if args.run else latest_run()
+    if not args.run:
+        print(f"using run: {run}", file=sys.stderr)
+    _, class_names = check_run_dir(run)
+    resolve_target(args.target, class_names)  # an unknown class fails here, before TensorFlow loads
+
+    load_tensorflow()
+    from textdeconv.train import load_run
+
+    cfg, vocab, net, class_names = load_run(run)
+
+    from textdeconv.vocab import tokenize
+
+    gold = None
+    if args.split:
+        from textdeconv.data import load_sst
+
+        examples = load_sst(cfg.data.__class__(**{**cfg.data.__dict__, "train_on": "sentences",
+                                                  "max_train": None, "max_eval": None}))[args.split]
+        ids, sentences = list(range(1, len(examples) + 1)), [list(ex.tokens) for ex in examples]
+        gold = [class_names[ex.label] for ex in examples]
+    else:
+        ids, sentences = [], []
+        for sid, text in items:
+            tokens = tokenize(text, lowercase=False)
+            where = f"{args.input}:{sid}" if args.input else f"sentence {sid}"
+            if not tokens:
+                warn(f"{where}: no tokens after removing control characters; skipped")
+                continue
+            if not any(t in vocab for t in tokens):
+                warn(f"{where}: no word is in the vocabulary; every token is <unk>, so the scores are not informative")
+            ids.append(sid)
+            sentences.append(tokens)
+        if not sentences:
+            raise ValueError("nothing to explain: every sentence was empty")
+
+    from textdeconv.deconv import Deconvnet, filter_table
+    from textdeconv import export
+
+    explainer = Deconvnet(net, vocab, class_names, method=args.method, saliency=args.saliency)
+    expls = explainer.explain(sentences, target=args.target, batch_size=args.batch_size)
+
+    if args.csv:
+        export.write_csv(export.token_frame(expls, ids, gold), args.csv)
+    if args.filters_csv:
+        import pandas as pd
+
+        frames = [filter_table(e, net).assign(sentence_id=sid) for sid, e in zip(ids, expls)]
+        frame = pd.concat(frames, ignore_index=True)
+        export.write_csv(frame[["sentence_id"] + [c for c in frame.columns if c != "sentence_id"]], args.filters_csv)
+    if args.json:
+        print(export.to_json(expls, ids))
+    elif not args.quiet:
+        color = sys.stdout.isatty()
+        for sid, e in zip(ids, expls):
+            print(f"[{sid}] " + export.render(e, class_names, color))
+    for path in (args.csv, args.filters_csv):
+        if path:
+            print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_main(main)

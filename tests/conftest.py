@@ -1,0 +1,55 @@
+"""Shared fixtures: a tiny hand-written treebank, and the real SST trees when they are available.
+
+Kept free of TensorFlow so that the data/config tests stay fast.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+# Small PTB sentiment trees (labels 0-4 on every node). They cover: positive and negative roots,
+# a neutral root (dropped by SST-2), the phrase "good ." repeated in two training trees (phrase
+# de-duplication), -LRB-/-RRB- tokens and an accented UTF-8 word.
+TREES = {
+    "train": [
+        "(3 (2 It) (4 (2 's) (3 (3 good) (2 .))))",
+        "(1 (2 (2 The) (2 clichés)) (1 (1 (2 are) (0 tiresome)) (2 .)))",
+        "(2 (2 It) (2 (2 's) (2 (2 a) (2 film))))",
+        "(4 (2 (2 -LRB-) (2 (2 Very) (2 -RRB-))) (3 (3 good) (2 .)))",
+    ],
+    "dev": [
+        "(4 (3 (2 A) (3 delight)) (2 .))",
+        "(0 (2 (2 Not) (2 once)) (0 (0 awful) (2 .)))",
+    ],
+    "test": [
+        "(3 (2 Quite) (3 fun))",
+        "(1 (2 Too) (1 long))",
+        "(2 (2 A) (2 movie))",
+    ],
+}
+
+
+def write_trees(root: Path, trees=TREES) -> Path:
+    """Write ``trees`` ({split: [tree strings]}) as root/trees/{split}.txt; return ``root``."""
+    tree_dir = Path(root) / "trees"
+    tree_dir.mkdir(parents=True, exist_ok=True)
+    for split, lines in trees.items():
+        (tree_dir / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return Path(root)
+
+
+@pytest.fixture
+def tiny_trees_dir(tmp_path) -> Path:
+    """tmp_path with trees/train.txt, dev.txt and test.txt holding ``TREES``."""
+    return write_trees(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real SST folder ($TEXTDECONV_DATA, holding trees/train.txt); skips the test without it."""
+    value = os.environ.get("TEXTDECONV_DATA")
+    if value:
+        root = Path(value).expanduser()
+        if (root / "trees" / "train.txt").is_file():
+            return root
+    pytest.skip("TEXTDECONV_DATA not set: real SST trees unavailable (CI sets it to ../shared/data/sst)")

@@ -1,0 +1,105 @@
+"""scripts/train.py and scripts/explain.py as a user runs them (subprocesses)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from test_train import SENTENCES, tree
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, stdin=None):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, input=stdin, timeout=300)
+
+
+def one_line_error(proc, fragment):
+    assert proc.returncode == 2, proc.stderr
+    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    (tmp / "data" / "trees").mkdir(parents=True)
+    for split in ("train", "dev", "test"):
+        (tmp / "data" / "trees" / f"{split}.txt").write_text("\n".join(tree(y, s) for y, s in SENTENCES))
+    out = tmp / "run"
+    proc = run("scripts/train.py", "--config", "tiny.yaml", "--set", f"data.dir={tmp / 'data'}",
+               "--set", "train.epochs=3", "--run-dir", str(out), "--offline")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "test: accuracy" in proc.stdout
+    return out
+
+
+def test_explain_sentences_csv_and_filters(run_dir, tmp_path):
+    csv, fcsv = tmp_path / "s.csv", tmp_path / "f.csv"
+    proc = run("scripts/explain.py", "--run", str(run_dir), "a gripping, funny movie", "Isn't it dull?",
+               "--csv", str(csv), "--filters-csv", str(fcsv))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("predicted: ") == 2 and "\x1b[" not in proc.stdout  # piped: no colour
+    frame = pd.read_csv(csv)
+    assert list(frame.columns) == ["sentence_id", "sentence", "token_index", "token", "in_vocab", "score",
+                                   "target", "predicted", "probability", "method"]
+    assert frame["token"].tolist() == ["a", "gripping", ",", "funny", "movie", "Is", "n't", "it", "dull", "?"]
+    assert frame["sentence_id"].tolist() == [1] * 5 + [2] * 5
+    assert frame.loc[frame.token == "gripping", "in_vocab"].item() and not frame.loc[frame.token == "n't", "in_vocab"].item()
+    filters = pd.read_csv(fcsv)
+    assert len(filters) == 2 * 3 * 8  # sentences x widths x filters (tiny.yaml)
+    assert {"sentence_id", "width", "filter", "switch", "ngram", "activation", "contribution"} <= set(filters.columns)
+
+
+def test_explain_json_target_and_method(run_dir):
+    proc = run("scripts/explain.py", "--run", str(run_dir), "great fun", "--json", "--target", "negative",
+               "--method", "deconv-rectified")
+    assert proc.returncode == 0, proc.stderr
+    (item,) = json.loads(proc.stdout)
+    assert item["tokens"] == ["great", "fun"] and item["target"] == "negative"
+    assert item["method"] == "deconv-rectified" and len(item["scores"]) == 2
+
+
+def test_explain_file_with_hard_lines(run_dir, tmp_path):
+    # empty lines are skipped, unknown-only lines warn, a 5,000-token line works
+    src = tmp_path / "in.txt"
+    src.write_text("great fun\n\n   \nqwzx vbnm\n" + " ".join(["dull"] * 5000) + "\n", encoding="utf-8")
+    csv = tmp_path / "o.csv"
+    proc = run("scripts/explain.py", "--run", str(run_dir), "--input", str(src), "--csv", str(csv), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{src}:4: no word is in the vocabulary" in proc.stderr
+    frame = pd.read_csv(csv)
+    assert frame.groupby("sentence_id").size().to_dict() == {1: 2, 4: 2, 5: 5000}
+
+
+def test_explain_stdin(run_dir):
+    proc = run("scripts/explain.py", "--run", str(run_dir), "--input", "-", "--json", stdin="warm and engaging\n")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["tokens"] == ["warm", "and", "engaging"]
+
+
+def test_explain_bad_inputs_are_one_line_errors(run_dir, tmp_path):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("fine line\ncaf\xe9 au lait\n".encode("latin-1"))
+    csv = tmp_path / "never.csv"
+    proc = run("scripts/explain.py", "--run", str(run_dir), "--input", str(bad), "--csv", str(csv))
+    one_line_error(proc, f"{bad}:2: not valid UTF-8 (byte 0xe9 at column 4)")
+    assert not csv.exists()  # nothing half-written
+    one_line_error(run("scripts/explain.py", "--run", str(run_dir), "ok", "  "), "sentence argument 2 is empty")
+    one_line_error(run("scripts/explain.py", "--run", str(run_dir), "ok", "--target", "neutral"),
+                   "unknown target class 'neutral'; choose one of negative, positive")
+    one_line_error(run("scripts/explain.py", "--run", str(tmp_path), "ok"), "missing config.yaml, vocab.txt, model.keras")
+    one_line_error(run("scripts/explain.py", "--run", str(tmp_path / "nope"), "ok"), "run directory not found")
+
+
+def test_train_cli_errors(tmp_path):
+    one_line_error(run("scripts/train.py", "--config", "tiny.yaml", "--set", "model.filtr_sizes=[3]"),
+                   "did you mean 'model.filter_sizes'")
+    one_line_error(run("scripts/train.py", "--config", "tiny.yaml", "--set", "train.epochs=three"),
+                   "'train.epochs' must be an integer")
+    one_line_error(run("scripts/train.py", "--config", "tiny.yaml", "--offline", "--set", f"data.dir={tmp_path}"),
+                   "SST trees not found")
+    one_line_error(run("scripts/train.py", "--run-dir", str(tmp_path), "--resume"), "nothing to resume")

@@ -1,0 +1,275 @@
+"""SST data: tree parsing, label schemes, examples, splits, data-folder resolution, raw sentences."""
+import io
+from pathlib import Path
+
+import pytest
+
+from conftest import TREES, write_trees
+from textdeconv.config import PROJECT_ROOT, DataConfig
+from textdeconv.data import (
+    CLASS_NAMES,
+    DEFAULT_DIR,
+    SPLITS,
+    DataError,
+    Example,
+    Tree,
+    ensure_sst,
+    find_tree_dir,
+    load_sst,
+    map_label,
+    parse_tree,
+    phrase_examples,
+    read_sentences,
+    read_trees,
+    resolve_data_dir,
+    sentence_examples,
+    subsample,
+)
+
+
+def ex(text, label):
+    return Example(tuple(text.split(" ")), label)
+
+
+TRAIN_TREES = [parse_tree(t) for t in TREES["train"]]
+
+# Every distinct labelled phrase of the training trees, pre-order, SST-2 labels (neutral dropped).
+# "good ." and "good" occur in the first and the last tree: kept once.
+SST2_TRAIN_PHRASES = [
+    ex("It 's good .", 1), ex("'s good .", 1), ex("good .", 1), ex("good", 1),
+    ex("The clichés are tiresome .", 0), ex("are tiresome .", 0), ex("are tiresome", 0), ex("tiresome", 0),
+    ex("-LRB- Very -RRB- good .", 1),
+]
+SST5_TRAIN_PHRASES = [
+    ex("It 's good .", 3), ex("It", 2), ex("'s good .", 4), ex("'s", 2), ex("good .", 3), ex("good", 3), ex(".", 2),
+    ex("The clichés are tiresome .", 1), ex("The clichés", 2), ex("The", 2), ex("clichés", 2),
+    ex("are tiresome .", 1), ex("are tiresome", 1), ex("are", 2), ex("tiresome", 0),
+    ex("It 's a film", 2), ex("'s a film", 2), ex("a film", 2), ex("a", 2), ex("film", 2),
+    ex("-LRB- Very -RRB- good .", 4), ex("-LRB- Very -RRB-", 2), ex("-LRB-", 2), ex("Very -RRB-", 2),
+    ex("Very", 2), ex("-RRB-", 2),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+
+
+def test_parse_tree_structure():
+    t = parse_tree("(3 (2 It) (4 (2 's) (3 (3 good) (2 .))))")
+    assert t.label == 3 and t.word is None and len(t.children) == 2
+    assert t.children[0] == Tree(2, word="It")
+    assert t.leaves() == ["It", "'s", "good", "."]
+    subs = list(t.subtrees())
+    assert len(subs) == 7
+    assert [s.label for s in subs] == [3, 2, 4, 2, 3, 3, 2]  # pre-order, root first
+    assert [" ".join(s.leaves()) for s in subs] == [
+        "It 's good .", "It", "'s good .", "'s", "good .", "good", "."]
+
+
+def test_parse_tree_keeps_accents_brackets_and_tolerates_whitespace():
+    t = parse_tree("  (1 (2 (2 The)  (2 clichés))\t(2 -LRB-) )  ")
+    assert t.leaves() == ["The", "clichés", "-LRB-"]
+    assert t.label == 1
+    assert parse_tree("(4 wow)") == Tree(4, word="wow")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("(3 (2 a) (2 b)", "expected ')' at character 15"),                         # unbalanced
+    ("(7 (2 a) (2 b))", "expected a sentiment label 0-4, got '7' at character 3"),
+    ("(x a)", "expected a sentiment label 0-4, got 'x' at character 3"),
+    ("(12 a)", "expected a sentiment label 0-4, got '12' at character 4"),
+    ("(2 a) x", "unexpected text after the tree at character 7"),
+    ("(2 a))", "unexpected text after the tree at character 6"),
+    ("", "expected '(' at character 1"),
+    ("2 a", "expected '(' at character 1"),
+    ("(2 )", "empty leaf at character 4"),
+])
+def test_parse_errors(text, message):
+    with pytest.raises(DataError) as e:
+        parse_tree(text, where="f.txt:9")
+    assert str(e.value) == f"f.txt:9: {message}"
+
+
+def test_read_trees_skips_blank_lines_and_reports_file_and_line(tmp_path):
+    p = tmp_path / "train.txt"
+    p.write_text("\n(3 (2 a) (3 b))\n   \n(1 bad)\n", encoding="utf-8")
+    trees = read_trees(p)
+    assert [t.leaves() for t in trees] == [["a", "b"], ["bad"]]
+    assert [t.label for t in trees] == [3, 1]
+
+    p.write_text("(3 (2 a) (3 b))\n\n(7 (2 a) (2 b))\n", encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        read_trees(p)
+    assert str(e.value) == f"{p}:3: expected a sentiment label 0-4, got '7' at character 3"
+
+    p.write_text("(3 (2 a) (3 b)\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train\.txt:1: expected '\)' at character 15$"):
+        read_trees(p)
+
+
+# --------------------------------------------------------------------------------------------
+# Labels and examples
+
+
+def test_map_label():
+    assert [map_label(y, "sst5") for y in range(5)] == [0, 1, 2, 3, 4]
+    assert [map_label(y, "sst2") for y in range(5)] == [0, 0, None, 1, 1]
+    with pytest.raises(ValueError, match=r"unknown dataset 'imdb'; expected one of sst2, sst5"):
+        map_label(1, "imdb")
+    assert len(CLASS_NAMES["sst2"]) == 2 and len(CLASS_NAMES["sst5"]) == 5
+
+
+def test_sentence_examples():
+    assert sentence_examples(TRAIN_TREES, "sst2") == [
+        ex("It 's good .", 1), ex("The clichés are tiresome .", 0), ex("-LRB- Very -RRB- good .", 1)]
+    assert sentence_examples(TRAIN_TREES, "sst5") == [
+        ex("It 's good .", 3), ex("The clichés are tiresome .", 1), ex("It 's a film", 2),
+        ex("-LRB- Very -RRB- good .", 4)]
+
+
+def test_phrase_examples_sst2():
+    assert phrase_examples(TRAIN_TREES, "sst2") == SST2_TRAIN_PHRASES
+
+
+def test_phrase_examples_sst5_keeps_neutral_and_dedups():
+    got = phrase_examples(TRAIN_TREES, "sst5")
+    assert got == SST5_TRAIN_PHRASES
+    assert [e.tokens for e in got].count(("good", ".")) == 1
+    assert len({e.tokens for e in got}) == len(got)
+
+
+# --------------------------------------------------------------------------------------------
+# Splits
+
+
+def test_load_sst_phrases(tiny_trees_dir):
+    splits = load_sst(DataConfig(dir=str(tiny_trees_dir), download=False))
+    assert list(splits) == list(SPLITS)
+    assert splits["train"] == SST2_TRAIN_PHRASES
+    assert splits["dev"] == [ex("A delight .", 1), ex("Not once awful .", 0)]
+    assert splits["test"] == [ex("Quite fun", 1), ex("Too long", 0)]  # neutral sentence dropped
+
+
+def test_load_sst_sentences_sst5(tiny_trees_dir):
+    splits = load_sst(DataConfig(dataset="sst5", dir=str(tiny_trees_dir), download=False, train_on="sentences"))
+    assert splits["train"] == sentence_examples(TRAIN_TREES, "sst5")
+    assert splits["dev"] == [ex("A delight .", 4), ex("Not once awful .", 0)]
+    assert splits["test"] == [ex("Quite fun", 3), ex("Too long", 1), ex("A movie", 2)]
+
+
+def test_max_train_and_max_eval_take_an_even_stride(tmp_path):
+    # SST files are sorted by sentiment: a prefix would hold a single class.
+    neg = [f"(0 (2 bad{i}) (1 movie))" for i in range(4)]
+    pos = [f"(4 (2 good{i}) (3 movie))" for i in range(4)]
+    write_trees(tmp_path, {"train": neg + pos, "dev": neg[:3] + pos[:3], "test": neg + pos})
+    cfg = DataConfig(dir=str(tmp_path), download=False, train_on="sentences", max_train=2, max_eval=3)
+    splits = load_sst(cfg)
+    assert splits["train"] == [ex("bad0 movie", 0), ex("good0 movie", 1)]
+    assert splits["dev"] == [ex("bad0 movie", 0), ex("bad2 movie", 0), ex("good1 movie", 1)]
+    assert [e.label for e in splits["test"]] == [0, 0, 1]
+    big = load_sst(DataConfig(dir=str(tmp_path), download=False, train_on="sentences", max_train=100))
+    assert len(big["train"]) == 8 and len(big["test"]) == 8
+
+
+def test_subsample():
+    xs = list(range(10))
+    assert subsample(xs, 3) == [0, 3, 6]
+    assert subsample(xs, 5) == [0, 2, 4, 6, 8]
+    assert subsample(xs, 10) is xs
+    assert subsample(xs, None) is xs
+
+
+# --------------------------------------------------------------------------------------------
+# Where the data lives
+
+
+def test_resolve_data_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.delenv("TEXTDECONV_DATA", raising=False)
+    assert resolve_data_dir(None) == DEFAULT_DIR == PROJECT_ROOT / "data" / "sst"
+    monkeypatch.setenv("TEXTDECONV_DATA", str(tmp_path / "env"))
+    assert resolve_data_dir(None) == tmp_path / "env"
+    assert resolve_data_dir(str(tmp_path / "cfg")) == tmp_path / "cfg"  # config key beats env
+    monkeypatch.setenv("TEXTDECONV_DATA", "")
+    assert resolve_data_dir(None) == DEFAULT_DIR  # an empty variable counts as unset
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_data_dir("~/sst") == tmp_path / "sst"
+
+
+def test_find_tree_dir(tiny_trees_dir, tmp_path):
+    assert find_tree_dir(tiny_trees_dir) == tiny_trees_dir / "trees"
+    assert find_tree_dir(tiny_trees_dir / "trees") == tiny_trees_dir / "trees"
+    (tiny_trees_dir / "trees" / "dev.txt").unlink()
+    assert find_tree_dir(tiny_trees_dir) is None
+    assert find_tree_dir(tmp_path / "nowhere") is None
+
+
+def test_ensure_sst_uses_env_var(monkeypatch, tiny_trees_dir):
+    monkeypatch.setenv("TEXTDECONV_DATA", str(tiny_trees_dir))
+    assert ensure_sst(DataConfig(download=False)) == tiny_trees_dir / "trees"
+
+
+def test_missing_data_without_download_says_how_to_fetch(tmp_path):
+    root = tmp_path / "empty"
+    with pytest.raises(FileNotFoundError) as e:
+        load_sst(DataConfig(dir=str(root), download=False))
+    msg = str(e.value)
+    assert msg.startswith(f"SST trees not found in {root} ")
+    assert f"python scripts/download_data.py --dir {root}" in msg
+    assert "$TEXTDECONV_DATA" in msg
+    assert msg.endswith("(download disabled: data.download=false / --offline)")
+    assert not root.exists()  # nothing created
+
+
+# --------------------------------------------------------------------------------------------
+# Raw sentences (explain.py input)
+
+
+def test_read_sentences_skips_empty_lines_and_strips_bom(tmp_path):
+    p = tmp_path / "in.txt"
+    p.write_bytes("\ufeffA fine film .\n\n   \n  clichés galore \r\nlast".encode("utf-8"))
+    assert read_sentences(str(p)) == [(1, "A fine film ."), (4, "clichés galore"), (5, "last")]
+
+
+def test_read_sentences_bad_utf8_names_file_and_line(tmp_path):
+    p = tmp_path / "latin1.txt"
+    p.write_bytes("ok\n\nnaïve\n".encode("latin-1"))
+    with pytest.raises(DataError) as e:
+        read_sentences(str(p))
+    assert str(e.value) == (f"{p}:3: not valid UTF-8 (byte 0xef at column 3); re-encode the file as UTF-8")
+
+
+def test_read_sentences_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"input file not found: .*nope\.txt"):
+        read_sentences(str(tmp_path / "nope.txt"))
+
+
+def test_read_sentences_from_a_stream():
+    stream = io.BytesIO("\ufefffirst\n\nsecond one\n".encode("utf-8"))
+    assert read_sentences("-", stream=stream) == [(1, "first"), (3, "second one")]
+    with pytest.raises(DataError, match=r"^<stdin>:2: not valid UTF-8 \(byte 0xff at column 2\)"):
+        read_sentences("-", stream=io.BytesIO(b"fine\nx\xff\n"))
+
+
+# --------------------------------------------------------------------------------------------
+# Real SST (skipped without $TEXTDECONV_DATA)
+
+
+@pytest.fixture(scope="module")
+def real_trees(request):
+    root = request.getfixturevalue("real_data_dir")
+    return {s: read_trees(Path(root) / "trees" / f"{s}.txt") for s in SPLITS}
+
+
+def test_real_sentence_counts(real_trees):
+    counts = {d: [len(sentence_examples(real_trees[s], d)) for s in SPLITS] for d in ("sst5", "sst2")}
+    assert counts == {"sst5": [8544, 1101, 2210], "sst2": [6920, 872, 1821]}
+
+
+def test_real_phrase_training_set(real_trees):
+    phrases = phrase_examples(real_trees["train"], "sst2")
+    # Regression check on the real data: 77616 is the count this code produced when the test was
+    # written (distinct non-neutral phrases of the training trees, sentences included).
+    assert len(phrases) == 77616
+    assert len(phrases) > 60000
+    assert len({e.tokens for e in phrases}) == len(phrases)
+    assert {e.label for e in phrases} == {0, 1}

@@ -1,0 +1,121 @@
+"""Training end to end on small trees written here: overfitting, run directory, resume."""
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from textdeconv import train as train_mod
+from textdeconv.config import load_config
+from textdeconv.train import load_run, make_dataset, train
+
+SENTENCES = [  # (label 0-4, tokens)
+    (4, "a gripping , funny movie"), (0, "a dull , lifeless mess"), (3, "warm and engaging"),
+    (1, "the plot is thin"), (4, "great fun"), (0, "bad acting , worse script"),
+    (3, "a charming film"), (1, "tedious and long"),
+]
+
+
+def tree(label, text):
+    words = text.split()
+    node = f"(2 {words[0]})"
+    for w in words[1:]:
+        node = f"({label} {node} (2 {w}))"
+    return node if len(words) > 1 else f"({label} {words[0]})"
+
+
+@pytest.fixture
+def overfit_dir(tmp_path):
+    d = tmp_path / "data" / "trees"
+    d.mkdir(parents=True)
+    text = "\n".join(tree(y, s) for y, s in SENTENCES) + "\n"
+    for split in ("train", "dev", "test"):
+        (d / f"{split}.txt").write_text(text)
+    return tmp_path / "data"
+
+
+def small_config(data_dir, *extra):
+    return load_config("tiny.yaml", [f"data.dir={data_dir}", "data.train_on=sentences", "data.download=false",
+                                     "data.max_train=null", "data.max_eval=null", "model.filter_sizes=[2,3]",
+                                     "train.learning_rate=0.02", *extra])
+
+
+def test_overfits_a_handful_and_writes_a_complete_run(overfit_dir, tmp_path):
+    run = tmp_path / "run"
+    metrics = train(small_config(overfit_dir, "train.epochs=25"), run, verbose=0)
+    assert metrics["dev"]["accuracy"] == 1.0 and metrics["test"]["accuracy"] == 1.0
+    assert metrics["test"]["confusion_matrix"] == [[4, 0], [0, 4]]
+    assert metrics["test"]["macro_f1"] == 1.0
+    for name in ("config.yaml", "vocab.txt", "model.keras", "metrics.csv", "metrics.json", "state.json"):
+        assert (run / name).is_file(), name
+    history = pd.read_csv(run / "metrics.csv")
+    assert history["epoch"].tolist() == list(range(1, 26))
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(history.columns)
+    assert json.loads((run / "metrics.json").read_text())["best_epoch"] == metrics["best_epoch"]
+    assert len(list((run / "checkpoints").glob("*.keras"))) <= 2  # the last epoch and the best
+    cfg, vocab, net, classes = load_run(run)
+    assert classes == ("negative", "positive") and len(vocab) == net.tables[0].input_dim
+    assert cfg.model.filter_sizes == (2, 3)
+
+
+def test_early_stopping_on_dev_accuracy(overfit_dir, tmp_path):
+    metrics = train(small_config(overfit_dir, "train.epochs=40", "train.patience=2"), tmp_path / "r", verbose=0)
+    assert metrics["epochs_run"] == metrics["best_epoch"] + 2 < 40
+
+
+def test_resume_after_a_crash_keeps_every_finished_epoch(overfit_dir, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    original = train_mod.RunRecorder.on_epoch_end
+
+    def crash_after_second(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt  # as if killed right after epoch 2 was committed
+
+    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", crash_after_second)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_config(overfit_dir, "train.epochs=4", "train.patience=0"), run, verbose=0)
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    before = pd.read_csv(run / "metrics.csv")
+    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", original)
+    metrics = train(None, run, resume=True, verbose=0)
+    after = pd.read_csv(run / "metrics.csv")
+    assert after["epoch"].tolist() == [1, 2, 3, 4] and metrics["epochs_run"] == 4
+    pd.testing.assert_frame_equal(after.iloc[:2], before)  # finished epochs kept as they were
+    assert train(None, run, resume=True, verbose=0) == metrics  # a finished run resumes to its metrics
+
+
+def test_run_directory_guards(overfit_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(None, tmp_path / "empty", resume=True)
+    run = tmp_path / "run"
+    train(small_config(overfit_dir, "train.epochs=1"), run, verbose=0)
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        train(small_config(overfit_dir), run)
+
+
+def test_corrupt_model_file_is_a_clear_error(overfit_dir, tmp_path):
+    run = tmp_path / "run"
+    train(small_config(overfit_dir, "train.epochs=1"), run, verbose=0)
+    data = (run / "model.keras").read_bytes()
+    (run / "model.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="model.keras could not be loaded"):
+        load_run(run)
+
+
+def test_dataset_batches_cover_every_example_once():
+    rng = np.random.default_rng(0)
+    seqs = [list(rng.integers(2, 50, size=rng.integers(1, 30))) for _ in range(333)]
+    labels = np.arange(333) % 2
+    for seed in (None, 7):
+        ds = make_dataset(seqs, labels, 50, pad=4, seed=seed)
+        seen = []
+        for ids, y in ds:
+            ids = ids.numpy()
+            assert np.all(ids[:, :4] == 0)  # Kim's padding in front of every row
+            lengths = (ids != 0).sum(axis=1)
+            assert ids.shape[1] == lengths.max() + 8
+            seen += [tuple(int(t) for t in row[row != 0]) for row in ids]
+        assert sorted(seen) == sorted(tuple(int(t) for t in s) for s in seqs)
+        assert len(list(ds)) == ds.cardinality().numpy() == 7

@@ -1,0 +1,188 @@
+"""Tokenizer (PTB conventions), vocabulary, padding layout and length batching."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textdeconv.data import read_trees
+from textdeconv.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, length_batches, pad_batch, tokenize
+
+# --------------------------------------------------------------------------------------------
+# tokenize
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("Isn't it (great)?", ["is", "n't", "it", "-lrb-", "great", "-rrb-", "?"]),
+    ("It's they're we've you'll he'd I'm don't",
+     ["it", "'s", "they", "'re", "we", "'ve", "you", "'ll", "he", "'d", "i", "'m", "do", "n't"]),
+    ("can't", ["ca", "n't"]),
+    ("won't", ["wo", "n't"]),
+    ("cannot", ["can", "not"]),
+    ("gonna wanna", ["gon", "na", "wan", "na"]),
+    ('He said "hi there" loudly', ["he", "said", "``", "hi", "there", "''", "loudly"]),
+    ('"a" ("b")', ["``", "a", "''", "-lrb-", "``", "b", "''", "-rrb-"]),
+    ("Wait...", ["wait", "..."]),
+    ("Wait…", ["wait", "..."]),
+    ("so -- what", ["so", "--", "what"]),
+    ("a—b", ["a", "--", "b"]),
+    ("A good film.", ["a", "good", "film", "."]),
+    ("Mr. Smith arrived.", ["mr.", "smith", "arrived", "."]),
+    ('It ends."', ["it", "ends", ".", "''"]),
+    ("(fine).", ["-lrb-", "fine", "-rrb-", "."]),
+    ("a well-made film", ["a", "well-made", "film"]),
+    ("a, b; c: d!", ["a", ",", "b", ";", "c", ":", "d", "!"]),
+    ("3,000 fans paid $5 & 10%", ["3,000", "fans", "paid", "$", "5", "&", "10", "%"]),
+    ("the Jones' house", ["the", "jones", "'", "house"]),
+    ("", []),
+    ("   \t\n ", []),
+    ("a\x00b\x07c\x1f", ["a", "b", "c"]),
+    ("“Quoted” isn’t ‘it’", ["``", "quoted", "''", "is", "n't", "`", "it", "'"]),
+    ("`small' movie", ["`", "small", "'", "movie"]),
+    ("Cafe\u0301 clichés", ["café", "clichés"]),  # NFC: e + combining acute == é
+])
+def test_tokenize(text, tokens):
+    assert tokenize(text) == tokens
+
+
+def test_tokenize_keeps_case_when_asked():
+    assert tokenize("Isn't it (great)?", lowercase=False) == ["Is", "n't", "it", "-LRB-", "great", "-RRB-", "?"]
+    assert tokenize("Can't WON'T", lowercase=False) == ["Ca", "n't", "WO", "N'T"]
+    assert tokenize("Mr. Smith", lowercase=False) == ["Mr.", "Smith"]
+
+
+CLITICS = {"'s", "n't", "'re", "'ve", "'ll", "'d", "'m"}
+ATTACH_LEFT = {",", ".", ";", ":", "?", "!", "...", "%", "-RRB-", "''", "'"} | CLITICS
+ATTACH_RIGHT = {"-LRB-", "``", "`", "$"}
+SURFACE = {"-LRB-": "(", "-RRB-": ")", "``": '"', "''": '"'}
+
+
+def detokenize(tokens):
+    """Treebank tokens -> text as a person would type it ("It's (very) good." ...)."""
+    out, glue = "", False
+    for t in tokens:
+        if out and not glue and t not in ATTACH_LEFT:
+            out += " "
+        out += SURFACE.get(t, t)
+        glue = t in ATTACH_RIGHT
+    return out
+
+
+def test_detokenize_helper():
+    assert detokenize(["It", "ca", "n't", "be", "-LRB-", "``", "so", "''", "-RRB-", "good", "."]) \
+        == 'It can\'t be ("so") good.'
+
+
+def test_tokenize_round_trips_real_dev_sentences(real_data_dir):
+    trees = read_trees(Path(real_data_dir) / "trees" / "dev.txt")
+    mismatches = []
+    for t in trees:
+        leaves = t.leaves()
+        text = detokenize(leaves)
+        got = tokenize(text, lowercase=False)
+        if got != leaves:
+            mismatches.append(f"{text}\n  treebank: {leaves}\n  tokenize: {got}")
+    rate = 1 - len(mismatches) / len(trees)
+    print(f"{len(mismatches)} of {len(trees)} dev sentences differ:\n" + "\n".join(mismatches))
+    assert len(trees) == 1101
+    assert rate >= 0.99, "\n".join(mismatches)
+
+
+# --------------------------------------------------------------------------------------------
+# Vocab
+
+SEQS = [["the", "film", "The", "good"], ["good", "film", "a"], ["bad", "<pad>"]]
+
+
+def test_build_ids_most_frequent_first_ties_alphabetical():
+    v = Vocab.build(SEQS)
+    assert v.itos == [PAD, UNK, "film", "good", "the", "a", "bad"]
+    assert (PAD_ID, UNK_ID) == (0, 1)
+    assert v.stoi["film"] == 2 and len(v) == 7
+
+
+def test_build_min_count_and_case():
+    assert Vocab.build(SEQS, min_count=2).itos == [PAD, UNK, "film", "good", "the"]
+    cased = Vocab.build(SEQS, lowercase=False)
+    assert cased.itos == [PAD, UNK, "film", "good", "The", "a", "bad", "the"]
+    assert "The" in cased and "THE" not in cased
+
+
+def test_encode_decode_contains():
+    v = Vocab.build(SEQS)
+    assert v.encode(["The", "zzz", "FILM", "bad"]) == [4, 1, 2, 6]
+    assert v.encode([]) == []
+    assert v.decode([2, 1, 0]) == ["film", UNK, PAD]
+    assert "GOOD" in v and "good" in v and "zzz" not in v
+
+
+def test_save_load_round_trip(tmp_path):
+    v = Vocab.build(SEQS + [["clichés"]])
+    path = tmp_path / "run" / "vocab.txt"
+    v.save(path)
+    assert path.read_text(encoding="utf-8") == "<pad>\n<unk>\nfilm\ngood\nthe\na\nbad\nclichés\n"
+    w = Vocab.load(path)
+    assert w.itos == v.itos and w.stoi == v.stoi and w.lowercase is True
+    assert Vocab.load(path, lowercase=False).encode(["Film"]) == [UNK_ID]
+
+
+def test_load_rejects_foreign_file(tmp_path):
+    p = tmp_path / "words.txt"
+    p.write_text("hello\n<unk>\nworld\n", encoding="utf-8")
+    with pytest.raises(ValueError) as e:
+        Vocab.load(p)
+    assert str(e.value) == f"{p}: not a textdeconv vocabulary (a vocabulary must start with '<pad>', '<unk>')"
+    p.write_text("<pad>\n<unk>\nx\nx\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"words\.txt: not a textdeconv vocabulary \(duplicate tokens"):
+        Vocab.load(p)
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"vocabulary file not found: .*vocab\.txt"):
+        Vocab.load(tmp_path / "vocab.txt")
+
+
+def test_save_rejects_line_breaks(tmp_path):
+    with pytest.raises(ValueError, match="may not contain line breaks"):
+        Vocab([PAD, UNK, "a\nb"]).save(tmp_path / "v.txt")
+    assert not (tmp_path / "v.txt").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Batching
+
+
+def test_pad_batch_layout():
+    ids = pad_batch([[5, 6, 7], [8]], pad=2)
+    assert ids.dtype == np.int32
+    np.testing.assert_array_equal(ids, [[0, 0, 5, 6, 7, 0, 0],
+                                        [0, 0, 8, 0, 0, 0, 0]])
+    wide = pad_batch([[5, 6, 7], [8]], pad=2, min_len=9)
+    np.testing.assert_array_equal(wide, [[0, 0, 5, 6, 7, 0, 0, 0, 0],
+                                         [0, 0, 8, 0, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(pad_batch([[3]], pad=0), [[3]])
+    assert pad_batch([], pad=2).shape == (0, 4)
+
+
+def test_length_batches_without_rng_sorted():
+    batches = length_batches([5, 1, 3, 1, 4, 2, 6], 3)
+    assert [b.tolist() for b in batches] == [[1, 3, 5], [2, 4, 0], [6]]
+
+
+def test_length_batches_with_rng():
+    rng_lengths = np.random.default_rng(1).integers(1, 60, size=1234)
+    batches = length_batches(rng_lengths, 7, rng=np.random.default_rng(42))
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1234))  # every index exactly once
+    assert all(1 <= len(b) <= 7 for b in batches)
+    assert sum(len(b) < 7 for b in batches) == 1  # only one short batch (1234 = 176 * 7 + 2)
+    # batches are cut from length-sorted chunks: lengths never decrease inside a batch
+    assert all(np.all(np.diff(rng_lengths[b]) >= 0) for b in batches)
+    again = length_batches(rng_lengths, 7, rng=np.random.default_rng(42))
+    assert [b.tolist() for b in again] == [b.tolist() for b in batches]
+    other = length_batches(rng_lengths, 7, rng=np.random.default_rng(43))
+    assert [b.tolist() for b in other] != [b.tolist() for b in batches]
+
+
+def test_length_batches_empty_and_rng():
+    assert length_batches([], 4, rng=np.random.default_rng(0)) == []
+    assert length_batches([], 4) == []

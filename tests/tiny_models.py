@@ -1,0 +1,33 @@
+"""Random tiny TextCNNs for identity tests (TensorFlow needed; import only from TF tests)."""
+import numpy as np
+
+from textdeconv.config import ModelConfig
+from textdeconv.model import TextCNN, build_model
+from textdeconv.vocab import PAD, UNK, Vocab
+
+VARIANTS = ("rand", "static", "non-static", "multichannel")
+WORDS = ["good", "bad", "the", "movie", "not", "fun", "dull", "a", "plot", "great"]
+
+
+def tiny_vocab() -> Vocab:
+    return Vocab([PAD, UNK] + WORDS)
+
+
+def tiny_net(variant="rand", widths=(2, 3), filters=4, dim=5, classes=2, seed=0) -> TextCNN:
+    """A TextCNN with random weights, including non-zero conv and output biases."""
+    rng = np.random.default_rng(seed)
+    vocab_size = len(WORDS) + 2
+    vectors = None if variant == "rand" else rng.normal(size=(vocab_size, dim)).astype("float32")
+    cfg = ModelConfig(variant=variant, embedding_dim=dim, filter_sizes=widths, num_filters=filters)
+    model = build_model(cfg, vocab_size, classes, vectors=vectors, seed=seed)
+    net = TextCNN(model)
+    for conv in net.convs:
+        conv.bias.assign(rng.normal(scale=0.3, size=conv.bias.shape).astype("float32"))
+    net.dense.bias.assign(rng.normal(size=net.dense.bias.shape).astype("float32"))
+    return net
+
+
+def random_sentences(n, rng, max_len=9):
+    """Token lists of mixed lengths (1..max_len), some with unknown words."""
+    pool = WORDS + ["zzz"]
+    return [list(rng.choice(pool, size=int(rng.integers(1, max_len + 1)))) for _ in range(n)]

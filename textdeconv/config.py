@@ -1,0 +1,264 @@
+"""Frozen experiment configuration: dataclasses, YAML loading and dotted overrides.
+
+A config is a tree of frozen dataclasses. ``load_config(path, ["train.epochs=3"])`` reads a YAML
+file, applies ``--set`` style overrides, and rejects unknown keys (with a did-you-mean) and values
+of the wrong type, so a typo never silently falls back to a default. The resolved config is saved
+in every run directory and read back by ``explain.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "sst2"            # sst2 (neutral dropped) | sst5
+    dir: str | None = None           # None: $TEXTDECONV_DATA, else data/sst under the project
+    train_on: str = "phrases"        # phrases (Kim's protocol) | sentences
+    download: bool = True            # fetch the official archive when the trees are missing
+    max_train: int | None = None     # keep only the first N training examples (smoke runs)
+    max_eval: int | None = None      # keep only the first N dev/test sentences (smoke runs)
+
+
+@dataclass(frozen=True)
+class VocabConfig:
+    lowercase: bool = True
+    min_count: int = 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    variant: str = "rand"            # rand | static | non-static | multichannel
+    embedding_dim: int = 300
+    filter_sizes: tuple[int, ...] = (3, 4, 5)
+    num_filters: int = 100
+    dropout: float = 0.5
+    max_norm: float | None = 3.0     # L2 cap on each class's output weight vector
+    init_scale: float = 0.25         # rand embeddings ~ U(-scale, scale), as Kim
+    vectors: str | None = None       # pretrained vectors file (required unless variant=rand)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 25
+    batch_size: int = 50
+    optimizer: str = "adadelta"      # adadelta (Kim) | adam
+    learning_rate: float = 1.0
+    rho: float = 0.95
+    epsilon: float = 1e-6
+    patience: int = 5                # early stopping on dev accuracy; 0 disables it
+    seed: int = 0
+    jit_compile: bool = False
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return _to_plain(dataclasses.asdict(self))
+
+    def replace(self, **sections) -> "Config":
+        return dataclasses.replace(self, **sections)
+
+
+CHOICES = {
+    "data.dataset": ("sst2", "sst5"),
+    "data.train_on": ("phrases", "sentences"),
+    "model.variant": ("rand", "static", "non-static", "multichannel"),
+    "train.optimizer": ("adadelta", "adam"),
+}
+
+
+def _to_plain(value):
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _all_keys(cls=Config, prefix="") -> list[str]:
+    keys = []
+    for f in dataclasses.fields(cls):
+        hint = _hints(cls)[f.name]
+        if dataclasses.is_dataclass(hint):
+            keys += _all_keys(hint, f"{prefix}{f.name}.")
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _unknown(key: str, where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, _all_keys(), n=1, cutoff=0.6)
+    hint = f" — did you mean '{close[0]}'?" if close else f" (known keys: {', '.join(_all_keys())})"
+    return ConfigError(f"{where}: unknown key '{key}'{hint}")
+
+
+def _coerce(value, hint, key: str, where: str):
+    """Check ``value`` against the type annotation ``hint``; return it in canonical form."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key, where)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"{where}: '{key}' must be a non-empty list, got {value!r}")
+        return tuple(_coerce(v, item, key, where) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
+        choices = CHOICES.get(key)
+        if choices and value not in choices:
+            raise ConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {hint!r} for {key}")  # programming error
+
+
+def _build(cls, raw: dict, prefix: str, where: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: section '{prefix.rstrip('.') or 'top level'}' must be a mapping")
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            raise _unknown(prefix + str(key), where)
+    kwargs = {}
+    for name, value in raw.items():
+        hint, key = hints[name], prefix + name
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value or {}, key + ".", where)
+        else:
+            kwargs[name] = _coerce(value, hint, key, where)
+    obj = cls(**kwargs)
+    _validate(obj, prefix, where)
+    return obj
+
+
+def _validate(obj, prefix: str, where: str) -> None:
+    positive = {"epochs", "batch_size", "embedding_dim", "num_filters", "min_count"}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if f.name in positive and v < 1:
+            raise ConfigError(f"{where}: '{prefix}{f.name}' must be at least 1, got {v}")
+    if isinstance(obj, ModelConfig):
+        if any(w < 1 for w in obj.filter_sizes):
+            raise ConfigError(f"{where}: 'model.filter_sizes' must be positive, got {list(obj.filter_sizes)}")
+        if not 0.0 <= obj.dropout < 1.0:
+            raise ConfigError(f"{where}: 'model.dropout' must be in [0, 1), got {obj.dropout}")
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``"train.epochs=3"`` -> ``("train.epochs", 3)``; the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=3")
+    key, value = text.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """Return ``path`` if it exists, else ``configs/<path>`` (also trying a .yaml suffix)."""
+    p = Path(path)
+    candidates = [p, CONFIG_DIR / p, CONFIG_DIR / f"{p}.yaml"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    known = ", ".join(sorted(x.name for x in CONFIG_DIR.glob("*.yaml")))
+    raise FileNotFoundError(f"config file not found: {path} (looked in . and {CONFIG_DIR}; shipped configs: {known})")
+
+
+def config_from_dict(raw: dict, overrides=(), where: str = "config") -> Config:
+    raw = _to_plain(raw or {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: section 'top level' must be a mapping")
+    for item in overrides:
+        key, value = parse_override(item) if isinstance(item, str) else item
+        parts = key.split(".")
+        if key not in _all_keys():
+            raise _unknown(key, f"--set {key}")
+        node = raw
+        for part in parts[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            elif not isinstance(node[part], dict):
+                raise ConfigError(f"{where}: section '{part}' must be a mapping")
+            node = node[part]
+        node[parts[-1]] = value
+    return _build(Config, raw, "", where)
+
+
+def load_config(path: str | Path | None = None, overrides=()) -> Config:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply ``KEY=VALUE`` overrides.
+
+    Raises:
+        FileNotFoundError: the file does not exist here or under ``configs/``.
+        ConfigError: unknown key, wrong type, invalid value, or malformed YAML.
+    """
+    raw, where = {}, "config"
+    if path is not None:
+        p = resolve_config_path(path)
+        where = str(p)
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{where}:{line} is not valid YAML ({getattr(e, 'problem', e)})") from None
+    return config_from_dict(raw, overrides, where)
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    from textdeconv.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,63 @@
+"""Writers for explanations: long-format CSV, per-filter CSV, JSON, and the terminal view."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from textdeconv.io import atomic_path, atomic_write_text
+
+CSV_COLUMNS = ("sentence_id", "sentence", "token_index", "token", "in_vocab", "score", "target",
+               "predicted", "probability", "method")
+
+
+def token_frame(expls, sentence_ids=None, gold=None) -> pd.DataFrame:
+    """One row per token (columns ``CSV_COLUMNS``; ``probability`` is the target class's).
+    ``gold`` (a label name per sentence) adds a ``gold`` column."""
+    ids = sentence_ids if sentence_ids is not None else range(1, len(expls) + 1)
+    frames = []
+    for k, (sid, e) in enumerate(zip(ids, expls)):
+        n = len(e.tokens)
+        cols = {"sentence_id": [sid] * n, "sentence": [" ".join(e.tokens)] * n, "token_index": np.arange(n),
+                "token": e.tokens, "in_vocab": e.in_vocab, "score": e.scores, "target": [e.target_name] * n,
+                "predicted": [e.predicted_name] * n, "probability": [e.probability] * n, "method": [e.method] * n}
+        if gold is not None:
+            cols["gold"] = [gold[k]] * n
+        frames.append(pd.DataFrame(cols))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(CSV_COLUMNS))
+
+
+def write_csv(frame: pd.DataFrame, path) -> None:
+    """Write a frame as UTF-8 CSV, atomically (a crash never leaves a partial file)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def to_json(expls, sentence_ids=None) -> str:
+    ids = sentence_ids if sentence_ids is not None else range(1, len(expls) + 1)
+    items = [{"sentence_id": sid, "tokens": e.tokens, "scores": [float(s) for s in e.scores],
+              "in_vocab": [bool(v) for v in e.in_vocab], "target": e.target_name,
+              "predicted": e.predicted_name, "probs": [float(p) for p in e.probs], "method": e.method}
+             for sid, e in zip(ids, expls)]
+    return json.dumps(items, ensure_ascii=False, indent=1)
+
+
+def write_json(expls, path, sentence_ids=None) -> None:
+    atomic_write_text(path, to_json(expls, sentence_ids) + "\n")
+
+
+def render(e, class_names, color: bool) -> str:
+    """Two lines for a terminal: prediction with class probabilities, then ``token score`` pairs
+    (green = evidence for the target class, red = against; plain text when ``color`` is False)."""
+    probs = "  ".join(f"{c} {p:.3f}" for c, p in zip(class_names, e.probs))
+    head = f"predicted: {class_names[e.predicted]}  ({probs})  target: {e.target_name}  method: {e.method}"
+    scale = max(float(np.abs(e.scores).max()), 1e-12)
+    words = []
+    for tok, s, known in zip(e.tokens, e.scores, e.in_vocab):
+        text = f"{tok}{'' if known else '?'} {s:+.3f}"
+        if color:
+            code = ("32" if s > 0 else "31") + (";1" if abs(s) > 0.5 * scale else "")
+            text = f"\x1b[{code}m{text}\x1b[0m" if s != 0 else text
+        words.append(text)
+    return head + "\n  " + "  ".join(words)
