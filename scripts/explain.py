@@ -76,10 +76,12 @@ def main():
 
     gold = None
     if args.split:
+        import dataclasses
+
         from textdeconv.data import load_sst
 
-        examples = load_sst(cfg.data.__class__(**{**cfg.data.__dict__, "train_on": "sentences",
-                                                  "max_train": None, "max_eval": None}))[args.split]
+        sentences_only = dataclasses.replace(cfg.data, train_on="sentences", max_train=None, max_eval=None)
+        examples = load_sst(sentences_only)[args.split]
         ids, sentences = list(range(1, len(examples) + 1)), [list(ex.tokens) for ex in examples]
         gold = [class_names[ex.label] for ex in examples]
     else:

@@ -103,3 +103,15 @@ def test_train_cli_errors(tmp_path):
     one_line_error(run("scripts/train.py", "--config", "tiny.yaml", "--offline", "--set", f"data.dir={tmp_path}"),
                    "SST trees not found")
     one_line_error(run("scripts/train.py", "--run-dir", str(tmp_path), "--resume"), "nothing to resume")
+
+
+def test_explain_a_split_adds_gold_labels(run_dir, tmp_path):
+    csv = tmp_path / "dev.csv"
+    proc = run("scripts/explain.py", "--run", str(run_dir), "--split", "dev", "--csv", str(csv), "--quiet",
+               "--method", "deconv-weighted")
+    assert proc.returncode == 0, proc.stderr
+    frame = pd.read_csv(csv)
+    firsts = frame[frame.token_index == 0]
+    assert len(firsts) == len(SENTENCES)  # every dev sentence (all 8 are non-neutral)
+    assert firsts["gold"].tolist() == ["positive" if y > 2 else "negative" for y, _ in SENTENCES]
+    assert set(frame["method"]) == {"deconv-weighted"}

@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Cold-start latency of `scripts/explain.py` on one sentence (target: <= 6 s on 2 CPU cores).
+
+    python bench/explain_latency.py --run runs/bench/sst-seed0 --repeats 5
+
+Each repeat is a fresh Python process, as a user would start it. Also timed: a bare
+`import tensorflow` and the TensorFlow-free part of the start-up, to show where the time goes.
+Writes bench/results/explain_latency.json.
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def timed(cmd) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stderr}")
+    return elapsed
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--sentence", default="a gripping , funny movie")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "explain_latency.json"))
+    args = p.parse_args()
+
+    explain = [sys.executable, "scripts/explain.py", "--run", args.run, args.sentence]
+    tf_import = [sys.executable, "-c", "import tensorflow"]
+    light = [sys.executable, "-c", "import textdeconv.run, textdeconv.vocab, textdeconv.data, pandas"]
+    timed(explain)  # warm the OS file cache once; every measured run is still a new process
+    rows = {name: [round(timed(cmd), 3) for _ in range(args.repeats)]
+            for name, cmd in (("explain_one_sentence", explain), ("import_tensorflow", tf_import),
+                              ("import_without_tensorflow", light))}
+    import json
+    import os
+    import platform
+
+    from textdeconv.io import atomic_write_json
+
+    result = {name: {"median_s": round(statistics.median(v), 3), "runs_s": v} for name, v in rows.items()}
+    result["target_s"] = 6.0
+    result["command"] = "python bench/explain_latency.py " + " ".join(sys.argv[1:])
+    result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    result["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    atomic_write_json(args.out, result)
+    print(json.dumps({k: v["median_s"] for k, v in result.items() if isinstance(v, dict) and "median_s" in v}))
+
+
+if __name__ == "__main__":
+    main()
