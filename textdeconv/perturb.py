@@ -55,7 +55,7 @@ class Perturber:
         pad = self.net.pad
         out = None
         for b in length_batches([len(r) for r in rows], self.batch_size):
-            ids = pad_batch([rows[i] for i in b], pad)
+            ids = pad_batch([rows[i] for i in b], pad, min_len=max(self.net.widths))  # an all-deleted row still fits
             keep = np.ones(ids.shape, np.float32)
             for j, i in enumerate(b):
                 keep[j, pad:pad + len(keeps[i])] = keeps[i]

@@ -1,0 +1,131 @@
+"""Every method through every metric on one model and split: the methods x metrics table.
+
+Used by ``scripts/evaluate.py``; callable from Python for custom studies.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from textdeconv.evaluation.faithfulness import deletion_insertion, eraser
+from textdeconv.evaluation.plausibility import plausibility
+from textdeconv.evaluation.sanity import cascading_randomization, class_sensitivity
+from textdeconv.perturb import Perturber
+
+# columns of the summary table, with the direction that means "better"
+COLUMNS = {
+    "comprehensiveness_aopc": "higher", "sufficiency_aopc": "lower",
+    "deletion_morf_auc": "lower", "deletion_lerf_auc": "higher", "insertion_auc": "higher",
+    "plausibility_ap": "higher", "plausibility_auroc": "higher", "sign_agreement": "higher",
+    "randomized_logits_spearman": "lower", "randomized_all_spearman": "lower",
+    "class_spearman": "lower", "sentences_per_s": "higher",
+}
+
+
+@dataclass
+class Report:
+    table: pd.DataFrame                              # one row per method, COLUMNS
+    curves: dict = field(default_factory=dict)        # method -> {"fractions", "morf", "lerf", "insertion"}
+    randomization: dict = field(default_factory=dict) # method -> DataFrame of stages
+    seconds: dict = field(default_factory=dict)       # method -> wall seconds for all its metrics
+
+
+def evaluate_methods(net, vocab, class_names, sentences, word_labels, methods, *, replacement="pad",
+                     sanity_n=200, positive_class=None, method_options=None, progress=None, seed=0) -> Report:
+    """Evaluate attribution methods on the same model and sentences.
+
+    Args:
+        sentences: token lists; word_labels: per sentence, the treebank label (0-4) of each word.
+        methods: registry names (see ``textdeconv.attribution.method_names``).
+        replacement: how removed tokens are replaced in the faithfulness metrics (pad/unk/delete).
+        sanity_n: sentences used by the randomization and class-sensitivity checks (the first n).
+        positive_class: class index whose explanations are scored for sign agreement.
+        method_options: {method: {option: value}} passed to the method's constructor.
+        progress: optional callable(step_name) called after each step.
+    """
+    from textdeconv.attribution import make_explainer
+
+    method_options = method_options or {}
+    perturber = Perturber(net, replacement)
+    rows, report = [], Report(table=pd.DataFrame())
+    subset = sentences[:sanity_n]
+    classes = (0, len(class_names) - 1)
+    for name in methods:
+        make = lambda n, _name=name: make_explainer(_name, n, vocab, class_names, **method_options.get(_name, {}))
+        explainer = make(net)
+        t0 = time.perf_counter()
+        expls = explainer.explain(sentences)
+        explain_s = time.perf_counter() - t0
+        faith = eraser(expls, perturber)
+        curves = deletion_insertion(expls, perturber)
+        plaus_expls = expls if positive_class is None else explainer.explain(sentences, target=positive_class)
+        plaus = plausibility(plaus_expls, word_labels, positive_class)
+        _step(progress, f"{name}: faithfulness, plausibility")
+        rand = cascading_randomization(net, make, subset, seed=seed)
+        sens = class_sensitivity(explainer, subset, *classes)
+        _step(progress, f"{name}: sanity checks")
+        report.seconds[name] = round(time.perf_counter() - t0, 2)
+        report.curves[name] = {"fractions": curves["fractions"], **curves["curves"]}
+        report.randomization[name] = rand
+        rows.append({
+            "method": name,
+            "comprehensiveness_aopc": faith["comprehensiveness_aopc"], "sufficiency_aopc": faith["sufficiency_aopc"],
+            "deletion_morf_auc": curves["auc"]["morf"], "deletion_lerf_auc": curves["auc"]["lerf"],
+            "insertion_auc": curves["auc"]["insertion"],
+            "plausibility_ap": plaus["micro_ap"], "plausibility_auroc": plaus["micro_auroc"],
+            "sign_agreement": plaus["sign_agreement"],
+            "randomized_logits_spearman": float(rand.set_index("stage").loc["logits", "spearman_mean"]),
+            "randomized_all_spearman": float(rand["spearman_mean"].iloc[-1]),
+            "class_spearman": sens["spearman_mean"],
+            "sentences_per_s": len(sentences) / explain_s,
+            "replacement": replacement,
+        })
+    report.table = pd.DataFrame(rows)
+    return report
+
+
+def _step(progress, name):
+    if progress is not None:
+        progress(name)
+
+
+def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table, with each column's better direction in the header."""
+    cols = ["method"] + [c for c in COLUMNS if c in table.columns]
+    head = [c if c == "method" else f"{c} ({'↑' if COLUMNS[c] == 'higher' else '↓'})" for c in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(cols)]
+    for _, row in table.iterrows():
+        cells = [str(row[c]) if c == "method" else ("n/a" if pd.isna(row[c]) else f"{row[c]:.{digits}f}") for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(curves: dict, path, title: str = "") -> None:
+    """Deletion (most- and least-relevant first) and insertion curves of every method, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from textdeconv.io import atomic_path
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    for name, c in curves.items():
+        for ax, key in zip(axes, ("morf", "lerf", "insertion")):
+            ax.plot(np.asarray(c["fractions"]), np.asarray(c[key]), marker=".", label=name)
+    labels = ("deletion, most relevant first (↓ better)", "deletion, least relevant first (↑ better)",
+              "insertion, most relevant first (↑ better)")
+    for ax, label in zip(axes, labels):
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("fraction of tokens")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("probability of the explained class")
+    axes[2].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
