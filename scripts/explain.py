@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Explain a trained TextCNN's predictions with the deconvnet: per-word saliency.
+"""Explain a trained TextCNN's predictions with the deconvnet (or a baseline method): per-word saliency.
 
 Examples:
   python scripts/explain.py --run runs/sst-20261125-093000 "a gripping , funny movie"
@@ -7,6 +7,7 @@ Examples:
   python scripts/explain.py --input reviews.txt --csv scores.csv --filters-csv filters.csv
   cat reviews.txt | python scripts/explain.py --input - --json > scores.json
   python scripts/explain.py --split test --csv test_saliency.csv --quiet
+  python scripts/explain.py "an uneven film" --method integrated-gradients --ig-steps 100
 
 Without --run the most recent run under runs/ is used (and named on stderr). Scores: positive =
 evidence for the target class (default: the predicted class). In files, empty lines are skipped
@@ -18,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from textdeconv.cli import load_tensorflow, run_main  # noqa: E402  (sets TF's log level before TF loads)
+from textdeconv.methods import DECONV_METHODS, METHOD_NAMES  # noqa: E402
 
-METHODS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified")
 
 
 def warn(msg: str) -> None:
@@ -34,9 +35,13 @@ def main():
     src.add_argument("--input", metavar="FILE", help="UTF-8 file, one sentence per line ('-' = stdin)")
     src.add_argument("--split", choices=("train", "dev", "test"), help="explain a split of the run's data set")
     p.add_argument("--target", help="class to explain, by name or index (default: predicted class)")
-    p.add_argument("--method", default="deconv", choices=METHODS, help="deconvnet signal (default: deconv)")
+    p.add_argument("--method", default="deconv", choices=METHOD_NAMES,
+                   help="attribution method (default: deconv, the class-evidence deconvnet); see README")
     p.add_argument("--saliency", default="dot", choices=("dot", "norm"),
-                   help="word score: projection . embedding (dot, signed) or ||projection|| (norm)")
+                   help="deconv methods: word score = projection . embedding (dot, signed) or ||projection|| (norm)")
+    p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients: quadrature steps (default 50)")
+    p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"),
+                   help="occlusion: how a word is removed (default pad)")
     p.add_argument("--csv", metavar="PATH", help="write one row per token")
     p.add_argument("--filters-csv", metavar="PATH", help="write the per-filter detail (switch, n-gram, contribution)")
     p.add_argument("--json", action="store_true", help="print the explanations as JSON instead of text")
@@ -46,6 +51,13 @@ def main():
 
     if bool(args.sentences) + bool(args.input) + bool(args.split) != 1:
         p.error("give sentences as arguments, or --input FILE, or --split NAME (exactly one)")
+    deconv = args.method in DECONV_METHODS
+    if args.filters_csv and not deconv:
+        p.error(f"--filters-csv needs a deconv method ({', '.join(DECONV_METHODS)}), not {args.method}")
+    if args.saliency != "dot" and not deconv:
+        p.error(f"--saliency applies to the deconv methods only, not {args.method}")
+    if args.ig_steps < 1:
+        p.error("--ig-steps must be at least 1")
     if args.input:
         from textdeconv.data import read_sentences
 
@@ -99,10 +111,14 @@ def main():
         if not sentences:
             raise ValueError("nothing to explain: every sentence was empty")
 
-    from textdeconv.deconv import Deconvnet, filter_table
     from textdeconv import export
+    from textdeconv.attribution import make_explainer
+    from textdeconv.deconv import filter_table
 
-    explainer = Deconvnet(net, vocab, class_names, method=args.method, saliency=args.saliency)
+    options = {"saliency": args.saliency} if deconv else {
+        "integrated-gradients": {"steps": args.ig_steps}, "occlusion": {"replacement": args.replacement},
+    }.get(args.method, {})
+    explainer = make_explainer(args.method, net, vocab, class_names, **options)
     expls = explainer.explain(sentences, target=args.target, batch_size=args.batch_size)
 
     if args.csv:

@@ -264,3 +264,9 @@ def test_unknown_method_lists_the_methods():
     with pytest.raises(ValueError, match="unknown attribution method 'lrp'; choose one of") as err:
         make_explainer("lrp", net, vocab, CLASSES)
     assert all(name in str(err.value) for name in names)
+
+
+def test_tensorflow_free_method_list_matches_the_registry():
+    from textdeconv.methods import METHOD_NAMES
+
+    assert sorted(METHOD_NAMES) == sorted(method_names())

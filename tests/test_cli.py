@@ -115,3 +115,52 @@ def test_explain_a_split_adds_gold_labels(run_dir, tmp_path):
     assert len(firsts) == len(SENTENCES)  # every dev sentence (all 8 are non-neutral)
     assert firsts["gold"].tolist() == ["positive" if y > 2 else "negative" for y, _ in SENTENCES]
     assert set(frame["method"]) == {"deconv-weighted"}
+
+
+def test_explain_baseline_methods(run_dir):
+    def scores(*extra):
+        proc = run("scripts/explain.py", "--run", str(run_dir), "a gripping , funny movie", "--json", *extra)
+        assert proc.returncode == 0, proc.stderr
+        (item,) = json.loads(proc.stdout)
+        return item
+
+    deconv, gxi = scores("--method", "deconv"), scores("--method", "grad-x-input")
+    assert gxi["method"] == "grad-x-input"
+    assert gxi["scores"] == pytest.approx(deconv["scores"], abs=1e-5)  # the identity, end to end
+    ig = scores("--method", "integrated-gradients", "--ig-steps", "4")
+    occ = scores("--method", "occlusion", "--replacement", "unk")
+    assert len(ig["scores"]) == len(occ["scores"]) == 5 and ig["scores"] != occ["scores"]
+    proc = run("scripts/explain.py", "--run", str(run_dir), "ok", "--method", "occlusion", "--filters-csv", "f.csv")
+    assert proc.returncode == 2 and "--filters-csv needs a deconv method" in proc.stderr
+    proc = run("scripts/explain.py", "--run", str(run_dir), "ok", "--method", "lrp")
+    assert proc.returncode == 2 and "invalid choice: 'lrp'" in proc.stderr
+
+
+def test_evaluate_writes_the_table_curves_and_meta(run_dir, tmp_path):
+    out = tmp_path / "eval"
+    proc = run("scripts/evaluate.py", "--run", str(run_dir), "--split", "dev", "--methods", "deconv", "grad-x-input",
+               "occlusion", "random", "--sanity-n", "4", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(out / "table.csv").set_index("method")
+    assert list(table.index) == ["deconv", "grad-x-input", "occlusion", "random"]
+    assert set(table["replacement"]) == {"pad"}
+    # deconv and gradient x input give the same scores, hence the same faithfulness numbers
+    for col in ("comprehensiveness_aopc", "sufficiency_aopc", "deletion_morf_auc", "insertion_auc"):
+        assert table.loc["deconv", col] == pytest.approx(table.loc["grad-x-input", col], abs=1e-6)
+    # these trees label every word neutral: no sentiment-bearing words, so plausibility is undefined
+    assert table["plausibility_auroc"].isna().all()
+    md = (out / "table.md").read_text(encoding="utf-8")
+    assert "| method | comprehensiveness_aopc (↑)" in md and "| n/a |" in md
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stages = pd.read_csv(out / "randomization.csv")
+    assert set(stages["method"]) == set(table.index)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["sentences"] == len(SENTENCES) and meta["split"] == "dev" and meta["sanity_n"] == 4
+    assert set(meta["seconds_per_method"]) == set(table.index)
+    assert "| deconv |" in proc.stdout
+
+
+def test_evaluate_argument_errors(run_dir, tmp_path):
+    proc = run("scripts/evaluate.py", "--run", str(run_dir), "--limit", "0")
+    assert proc.returncode == 2 and "--limit must be at least 1" in proc.stderr
+    one_line_error(run("scripts/evaluate.py", "--run", str(tmp_path / "nope")), "run directory not found")

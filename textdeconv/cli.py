@@ -38,6 +38,7 @@ def load_tensorflow():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
+    tf.get_logger().setLevel("ERROR")  # no retracing chatter when methods are rebuilt per model (sanity checks)
     return tf
 
 
@@ -49,6 +50,8 @@ def run_main(main) -> None:
         print("interrupted", file=sys.stderr)
         code = 130
     except USER_ERRORS as e:
+        if os.environ.get("TEXTDECONV_DEBUG"):
+            raise  # the full traceback, for bug reports
         print(f"error: {e}", file=sys.stderr)
         code = 2
     sys.exit(code or 0)

@@ -63,6 +63,7 @@ class TrainConfig:
     patience: int = 5                # early stopping on dev accuracy; 0 disables it
     seed: int = 0
     jit_compile: bool = False
+    sparse_updates: bool = True      # adadelta only: lazy, exact row updates of the embedding table (optim.py)
     tensorboard: bool = True
 
 

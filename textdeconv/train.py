@@ -27,6 +27,7 @@ from textdeconv.config import Config, load_config, save_config
 from textdeconv.data import CLASS_NAMES, load_sst
 from textdeconv.io import atomic_path, atomic_write_json
 from textdeconv.model import TextCNN, build_model
+from textdeconv.optim import LazyAdadelta
 from textdeconv.run import check_run_dir
 from textdeconv.vocab import BUCKET_CHUNK, Vocab, length_batches, pad_batch
 
@@ -94,8 +95,10 @@ def classification_metrics(y_true, y_pred, class_names) -> dict:
 
 
 def make_optimizer(cfg) -> keras.optimizers.Optimizer:
+    """Kim's Adadelta (lazy on the embedding table unless ``sparse_updates`` is off) or Adam."""
     if cfg.optimizer == "adadelta":
-        return keras.optimizers.Adadelta(learning_rate=cfg.learning_rate, rho=cfg.rho, epsilon=cfg.epsilon)
+        kind = LazyAdadelta if cfg.sparse_updates else keras.optimizers.Adadelta
+        return kind(learning_rate=cfg.learning_rate, rho=cfg.rho, epsilon=cfg.epsilon)
     return keras.optimizers.Adam(learning_rate=cfg.learning_rate, epsilon=cfg.epsilon)
 
 

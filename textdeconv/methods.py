@@ -1,0 +1,8 @@
+"""Names of the attribution methods, importable without TensorFlow (scripts validate flags first).
+
+The registry in ``textdeconv.attribution`` is the authority; ``tests/test_attribution.py`` checks
+that this tuple lists exactly its methods.
+"""
+DECONV_METHODS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified")
+METHOD_NAMES = DECONV_METHODS + ("gradient", "gradient-l2", "grad-x-input", "integrated-gradients",
+                                 "occlusion", "guided-backprop", "random")
