@@ -193,3 +193,32 @@ def test_targets_and_bad_arguments():
         Deconvnet(net, vocab, ["a", "b"], "lrp")
     e = x.explain([["zzz", "good"]])[0]
     assert e.in_vocab.tolist() == [False, True] and e.token_ids.tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("method", SIGNALS)
+def test_window_tap_fast_path_equals_the_conv_transpose_path(variant, method):
+    net, vocab = tiny_net(variant, widths=(1, 3, 5), seed=2), tiny_vocab()
+    rng = np.random.default_rng(5)
+    # mixed lengths, one-word sentences and a repeated n-gram (exactly tied maxima)
+    sentences = random_sentences(10, rng, max_len=12) + [["good"], ["good", "good", "good", "good"]]
+    ids = batch(net, vocab, sentences)
+    target = rng.integers(-1, 2, len(sentences)).astype(np.int32)
+    fast = Deconvnet(net, vocab, ["neg", "pos"], method)
+    slow = Deconvnet(net, vocab, ["neg", "pos"], method, fast=False)
+    assert fast.fast and not slow.fast
+    a, b = fast.attribute_ids(ids, target), slow.attribute_ids(ids, target)
+    assert set(a) == set(b)
+    np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
+    assert np.abs(b["scores"]).max() > 1e-3
+    for key in ("logits", "pooled", "sigma", "expected_total", "contribution"):
+        np.testing.assert_allclose(a[key], b[key], atol=1e-5)
+    np.testing.assert_array_equal(a["target"], b["target"])
+    np.testing.assert_array_equal(a["switch"], b["switch"])
+
+
+def test_fast_path_serves_dot_saliency_only_and_ties_match_by_hand():
+    net, vocab = hand_model()
+    assert not Deconvnet(net, vocab, ["neg", "pos"], "deconv", saliency="norm").fast
+    e = Deconvnet(net, vocab, ["neg", "pos"], "deconv").explain([["good", "good"]], target=0)[0]
+    np.testing.assert_allclose(e.scores, [2.5, 2.5], atol=1e-6)  # see test_tied_maxima_share_the_switch

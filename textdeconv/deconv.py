@@ -40,14 +40,17 @@ SALIENCY = ("dot", "norm")
 class Deconvnet(Explainer):
     """Batched deconvnet over a ``TextCNN``; ``method`` picks the signal, ``saliency`` the score."""
 
-    def __init__(self, net, vocab, class_names, method: str = "deconv", saliency: str = "dot"):
+    def __init__(self, net, vocab, class_names, method: str = "deconv", saliency: str = "dot",
+                 fast: bool = True):
         super().__init__(net, vocab, class_names)
         if method not in SIGNALS:
             raise ValueError(f"unknown deconvnet signal {method!r}; choose one of {', '.join(SIGNALS)}")
         if saliency not in SALIENCY:
             raise ValueError(f"unknown saliency {saliency!r}; choose one of {', '.join(SALIENCY)}")
         self.name, self.saliency = method, saliency
-        self._core = tf.function(self.project, reduce_retracing=True)
+        # the window-tap path needs no projection vectors, so it serves the dot saliency only
+        self.fast = bool(fast) and saliency == "dot"
+        self._core = tf.function(self.tap_scores if self.fast else self.project, reduce_retracing=True)
 
     def signal(self, pooled, target):
         """sigma (batch, F_total) for pooled (batch, F_total) and target (batch,) int32."""
@@ -89,15 +92,60 @@ class Deconvnet(Explainer):
             scores = tf.reduce_sum(projection * emb, axis=-1)
         else:
             scores = tf.norm(projection, axis=-1)
-        bias = tf.concat([conv.bias for conv in net.convs], axis=0)
-        return {"projection": projection, "scores": scores, "logits": logits, "target": target,
-                "pooled": pooled, "sigma": sigma,
+        return {"projection": projection, "scores": scores, **self._summary(h, pooled, logits, target, sigma)}
+
+    def _summary(self, h, pooled, logits, target, sigma) -> dict:
+        bias = tf.concat([conv.bias for conv in self.net.convs], axis=0)
+        return {"logits": logits, "target": target, "pooled": pooled, "sigma": sigma,
                 "switch": tf.concat([tf.argmax(x, axis=1, output_type=tf.int32) for x in h], axis=-1),
                 "expected_total": tf.reduce_sum(sigma * (pooled - bias), axis=-1)}
 
+    def tap_scores(self, ids, target):
+        """The deconvnet's dot-saliency scores at the cost of one forward pass (the fast path).
+
+        The convolution is computed by taps: A[t,k,j] = emb[t] . K_w[k,:,j] is one matmul of the
+        (batch*time, E) embeddings with the (E, w*F) kernel — the forward conv's own work — and
+        z[t,j] = sum_k A[t+k,k,j] + b_j. Since the unpooled signal U (zero except at the switches)
+        enters the projection linearly,
+            score_t = R[t] . emb[t] = sum_k sum_j U[t-k,j] K_w[k,:,j] . emb[t] = sum_k sum_j U[t-k,j] A[t,k,j],
+        so the scores need only elementwise work on A, never the (batch, time, E) projection.
+        The switches are the max-pool gradient mask itself: TensorFlow's gradient of reduce_max
+        is 1/m at each of the m positions equal to the max, which is ``(h == p) / count`` here.
+        Equal to ``project``'s scores to float rounding (``tests/test_deconv.py``).
+
+        Args / Returns: as ``project``, without ``projection``.
+        """
+        net = self.net
+        emb = net.embed(ids)
+        b, t = tf.shape(emb)[0], tf.shape(emb)[1]
+        taps, h = [], []
+        for conv, mask in zip(net.convs, net.masks):
+            w, e, f = conv.kernel.shape
+            a = tf.reshape(tf.reshape(emb, [-1, e]) @ tf.reshape(tf.transpose(conv.kernel, [1, 0, 2]), [e, w * f]),
+                           [b, t, w, f])
+            n = t - w + 1
+            z = tf.add_n([a[:, k:k + n, k, :] for k in range(w)]) + conv.bias  # (batch, n, F)
+            taps.append(a)
+            h.append(mask(tf.nn.relu(z), ids))
+        parts = [tf.reduce_max(x, axis=1) for x in h]
+        pooled = tf.concat(parts, axis=-1)
+        logits = net.logits_from_pooled(pooled)
+        target = tf.where(target < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), target)
+        sigma = self.signal(pooled, target)
+        scores = tf.zeros([b, t], emb.dtype)
+        sizes = [int(x.shape[-1]) for x in h]
+        for a, h_w, p_w, sig_w, conv in zip(taps, h, parts, tf.split(sigma, sizes, axis=-1), net.convs):
+            w, n = int(conv.kernel.shape[0]), tf.shape(h_w)[1]
+            hits = tf.cast(tf.equal(h_w, p_w[:, None, :]), h_w.dtype)
+            unpooled = hits / tf.reduce_sum(hits, axis=1, keepdims=True) * sig_w[:, None, :]  # (batch, n, F)
+            for k in range(w):
+                s_k = tf.reduce_sum(unpooled * a[:, k:k + n, k, :], axis=-1)  # score mass at t = t' + k
+                scores += tf.pad(s_k, [[0, 0], [k, w - 1 - k]])
+        return {"scores": scores, **self._summary(h, pooled, logits, target, sigma)}
+
     def attribute_ids(self, ids, target) -> dict:
         res = self._core(tf.constant(ids, tf.int32), tf.constant(target, tf.int32))
-        res = {k: v.numpy() for k, v in res.items() if k != "projection"}
+        res = {k: v.numpy() for k, v in res.items() if k != "projection"}  # projection: reference path only
         w_c = self.net.dense.kernel.numpy().T[res["target"]]  # (batch, F_total)
         res["contribution"] = w_c * res["pooled"]              # w_cj * p_j, this filter's share of logit_c
         res["switch"] = res["switch"] - self.net.pad           # window start as a token index

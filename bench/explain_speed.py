@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""Explanation throughput on the SST-2 test set: every method against the forward pass alone.
+
+    python bench/explain_speed.py --run runs/bench/sst-seed0 --repeats 3
+
+For each method, sentences per second over the 1,821 test sentences, measured two ways:
+  core         the method's compiled batch computation (``attribute_ids``) over length-bucketed
+               batches of --batch-size sentences, i.e. what the method itself costs;
+  end_to_end   ``Explainer.explain`` on token lists: encoding, batching, the computation and
+               building one ``Explanation`` per sentence (what a user of the API sees).
+The forward pass alone (compiled, same batches) is the yardstick; each method's ``ratio`` is its
+time divided by the forward pass's (core). ``one-at-a-time`` explains with batch size 1.
+``guided-backprop`` is the generic autograd route (a ReLU whose backward pass is overridden with
+tf.custom_gradient), the comparison the deconvnet should beat. Every timing is the best of
+--repeats after one warm-up pass (tracing excluded). Writes bench/results/explain_speed.json.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from textdeconv.cli import load_tensorflow  # noqa: E402
+
+METHODS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified", "gradient", "grad-x-input",
+           "integrated-gradients", "occlusion", "guided-backprop")
+
+
+def best_of(fn, repeats: int) -> float:
+    fn()  # warm-up: traces every batch shape
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--ig-steps", type=int, default=50)
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--loop-limit", type=int, default=300, help="sentences for the one-at-a-time loop")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "explain_speed.json"))
+    args = p.parse_args()
+
+    tf = load_tensorflow()
+    import dataclasses
+
+    from textdeconv.attribution import make_explainer
+    from textdeconv.data import load_sst
+    from textdeconv.io import atomic_write_json
+    from textdeconv.train import load_run
+    from textdeconv.vocab import length_batches, pad_batch
+
+    cfg, vocab, net, class_names = load_run(Path(args.run))
+    data = dataclasses.replace(cfg.data, train_on="sentences", max_train=None, max_eval=None)
+    sentences = [list(ex.tokens) for ex in load_sst(data)[args.split]]
+    ids = [vocab.encode(s) for s in sentences]
+    batches = [(pad_batch([ids[i] for i in b], net.pad), len(b))
+               for b in length_batches([len(x) for x in ids], args.batch_size)]
+    n = len(sentences)
+    print(f"{n} {args.split} sentences, {len(batches)} batches of <= {args.batch_size}", file=sys.stderr)
+
+    forward = tf.function(lambda x: net.forward(x).logits, reduce_retracing=True)
+    fwd_s = best_of(lambda: [forward(tf.constant(b)).numpy() for b, _ in batches], args.repeats)
+    results = {"forward": {"core_s": round(fwd_s, 4), "core_sentences_per_s": round(n / fwd_s, 1), "ratio": 1.0}}
+    print(f"forward: {n / fwd_s:,.0f} sentences/s", file=sys.stderr)
+    options = {"integrated-gradients": {"steps": args.ig_steps}}
+    for name in args.methods:
+        x = make_explainer(name, net, vocab, class_names, **options.get(name, {}))
+        core = best_of(lambda: [x.attribute_ids(b, [-1] * k) for b, k in batches], args.repeats)
+        e2e = best_of(lambda: x.explain(sentences, batch_size=args.batch_size), args.repeats)
+        results[name] = {"core_s": round(core, 4), "core_sentences_per_s": round(n / core, 1),
+                         "ratio": round(core / fwd_s, 3), "end_to_end_s": round(e2e, 4),
+                         "end_to_end_sentences_per_s": round(n / e2e, 1)}
+        print(f"{name}: {n / core:,.0f} sentences/s core ({core / fwd_s:.2f}x forward), "
+              f"{n / e2e:,.0f} end to end", file=sys.stderr)
+    x = make_explainer("deconv", net, vocab, class_names)
+    loop = sentences[:args.loop_limit]
+    one = best_of(lambda: x.explain(loop, batch_size=1), 1)
+    results["one-at-a-time"] = {"end_to_end_s": round(one, 4), "sentences": len(loop),
+                                "end_to_end_sentences_per_s": round(len(loop) / one, 1)}
+    print(f"one-at-a-time deconv: {len(loop) / one:,.0f} sentences/s", file=sys.stderr)
+
+    record = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]), "run": args.run, "split": args.split,
+        "sentences": n, "batch_size": args.batch_size, "ig_steps": args.ig_steps, "repeats": args.repeats,
+        "model": cfg.to_dict()["model"], "results": results,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+                    "load_average_at_start": os.getloadavg()},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(args.out, record)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
