@@ -8,10 +8,17 @@ Examples:
   cat reviews.txt | python scripts/explain.py --input - --json > scores.json
   python scripts/explain.py --split test --csv test_saliency.csv --quiet
   python scripts/explain.py "an uneven film" --method integrated-gradients --ig-steps 100
+  python scripts/explain.py --input reviews.txt --html view.html --html-methods deconv grad-x-input occlusion
 
 Without --run the most recent run under runs/ is used (and named on stderr). Scores: positive =
 evidence for the target class (default: the predicted class). In files, empty lines are skipped
-with a warning; sentence_id is the line number.
+with a warning; sentence_id is the line number. Text is tokenized like the treebank: control
+characters (NUL included), zero-width spaces, byte-order marks and bidi controls separate words;
+a line left with no token is skipped with a warning.
+
+--html writes one self-contained page (no network needed): every sentence, its words coloured by
+score (each sentence scaled by its own max |score|, or one global scale, switchable), switchable
+between the target classes and the --html-methods, with the deconvnet's filters on hover.
 """
 import argparse
 import sys
@@ -44,6 +51,9 @@ def main():
                    help="occlusion: how a word is removed (default pad)")
     p.add_argument("--csv", metavar="PATH", help="write one row per token")
     p.add_argument("--filters-csv", metavar="PATH", help="write the per-filter detail (switch, n-gram, contribution)")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML page of the explanations")
+    p.add_argument("--html-methods", nargs="+", metavar="METHOD", choices=METHOD_NAMES,
+                   help="methods the page can switch between (default: --method); every class is explained")
     p.add_argument("--json", action="store_true", help="print the explanations as JSON instead of text")
     p.add_argument("--quiet", action="store_true", help="print nothing per sentence (use with --csv)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -56,6 +66,8 @@ def main():
         p.error(f"--filters-csv needs a deconv method ({', '.join(DECONV_METHODS)}), not {args.method}")
     if args.saliency != "dot" and not deconv:
         p.error(f"--saliency applies to the deconv methods only, not {args.method}")
+    if args.html_methods and not args.html:
+        p.error("--html-methods needs --html PATH")
     if args.ig_steps < 1:
         p.error("--ig-steps must be at least 1")
     if args.input:
@@ -68,6 +80,8 @@ def main():
         for i, s in enumerate(args.sentences, 1):
             if not s.strip():
                 raise ValueError(f"sentence argument {i} is empty")
+            if any("\ud800" <= ch <= "\udfff" for ch in s):  # bytes that were not UTF-8 arrive as surrogates
+                raise ValueError(f"sentence argument {i} is not valid UTF-8")
         items = list(enumerate(args.sentences, 1))
 
     from textdeconv.explanation import resolve_target
@@ -115,10 +129,12 @@ def main():
     from textdeconv.attribution import make_explainer
     from textdeconv.deconv import filter_table
 
-    options = {"saliency": args.saliency} if deconv else {
-        "integrated-gradients": {"steps": args.ig_steps}, "occlusion": {"replacement": args.replacement},
-    }.get(args.method, {})
-    explainer = make_explainer(args.method, net, vocab, class_names, **options)
+    def options(method):
+        return {"saliency": args.saliency} if method in DECONV_METHODS else {
+            "integrated-gradients": {"steps": args.ig_steps}, "occlusion": {"replacement": args.replacement},
+        }.get(method, {})
+
+    explainer = make_explainer(args.method, net, vocab, class_names, **options(args.method))
     expls = explainer.explain(sentences, target=args.target, batch_size=args.batch_size)
 
     if args.csv:
@@ -129,13 +145,27 @@ def main():
         frames = [filter_table(e, net).assign(sentence_id=sid) for sid, e in zip(ids, expls)]
         frame = pd.concat(frames, ignore_index=True)
         export.write_csv(frame[["sentence_id"] + [c for c in frame.columns if c != "sentence_id"]], args.filters_csv)
+    if args.html:
+        from textdeconv.html import html_data, write_html
+
+        results, tables = {}, {}
+        for method in dict.fromkeys(args.html_methods or [args.method]):
+            html_explainer = make_explainer(method, net, vocab, class_names, **options(method))
+            results[method] = [html_explainer.explain(sentences, target=c, batch_size=args.batch_size)
+                               for c in range(len(class_names))]
+            if method in DECONV_METHODS:
+                tables[method] = [[filter_table(e, net) for e in per_class] for per_class in results[method]]
+        first = args.method if args.method in results else next(iter(results))
+        target = -1 if args.target is None else resolve_target(args.target, class_names)
+        write_html(args.html, html_data(ids, results, class_names, tables, gold, method=first, target=target,
+                                        title=f"textdeconv explanations: {run.name}"))
     if args.json:
         print(export.to_json(expls, ids))
     elif not args.quiet:
         color = sys.stdout.isatty()
         for sid, e in zip(ids, expls):
             print(f"[{sid}] " + export.render(e, class_names, color))
-    for path in (args.csv, args.filters_csv):
+    for path in (args.csv, args.filters_csv, args.html):
         if path:
             print(f"wrote {path}", file=sys.stderr)
 

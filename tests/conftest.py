@@ -53,3 +53,20 @@ def real_data_dir() -> Path:
         if (root / "trees" / "train.txt").is_file():
             return root
     pytest.skip("TEXTDECONV_DATA not set: real SST trees unavailable (CI sets it to ../shared/data/sst)")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run directory trained in-process for 3 epochs on ``test_train.SENTENCES`` (shared by the
+    HTML, curves and fuzz tests; TensorFlow is imported only when a test asks for it)."""
+    from test_train import SENTENCES, small_config, tree
+    from textdeconv.train import train
+
+    data = tmp_path_factory.mktemp("tiny_run") / "data"
+    (data / "trees").mkdir(parents=True)
+    text = "\n".join(tree(y, s) for y, s in SENTENCES) + "\n"
+    for split in ("train", "dev", "test"):
+        (data / "trees" / f"{split}.txt").write_text(text, encoding="utf-8")
+    run = data.parent / "run"
+    train(small_config(data, "train.epochs=3"), run, verbose=0)
+    return run

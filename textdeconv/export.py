@@ -1,4 +1,5 @@
-"""Writers for explanations: long-format CSV, per-filter CSV, JSON, and the terminal view."""
+"""Writers for explanations: long-format CSV, per-filter CSV, JSON, and the terminal view (the HTML
+page is ``textdeconv.html``)."""
 from __future__ import annotations
 
 import json

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textdeconv.config import ModelConfig
+from textdeconv.config import VECTORS_NEEDED, ModelConfig
 
 PRETRAINED_VARIANTS = ("static", "non-static", "multichannel")
 
@@ -73,20 +73,23 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np
             and multichannel.
     """
     if cfg.variant in PRETRAINED_VARIANTS and vectors is None:
-        raise ValueError(
-            f"model.variant={cfg.variant!r} needs pretrained vectors (model.vectors), which this "
-            "version cannot load yet; use model.variant=rand"
-        )
+        raise ValueError(VECTORS_NEEDED.format(variant=cfg.variant))
     if vectors is not None and vectors.shape != (vocab_size, cfg.embedding_dim):
         raise ValueError(f"vectors have shape {vectors.shape}, expected ({vocab_size}, {cfg.embedding_dim})")
     pad = max(cfg.filter_sizes) - 1
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
 
     def table(name, trainable):
-        init = (keras.initializers.Constant(vectors) if vectors is not None
+        # vectors are assigned after building: a Constant initializer would copy the whole table
+        # into the saved model's config.json (~20 bytes per value), once per channel
+        init = ("zeros" if vectors is not None
                 else keras.initializers.RandomUniform(-cfg.init_scale, cfg.init_scale, seed=seed))
-        return ZeroPadEmbedding(vocab_size, cfg.embedding_dim, embeddings_initializer=init,
-                                trainable=trainable, name=name)(ids)
+        layer = ZeroPadEmbedding(vocab_size, cfg.embedding_dim, embeddings_initializer=init,
+                                 trainable=trainable, name=name)
+        out = layer(ids)
+        if vectors is not None:
+            layer.embeddings.assign(np.asarray(vectors, dtype=np.float32))
+        return out
 
     if cfg.variant == "multichannel":
         emb = keras.layers.Concatenate(name="channels")([table("embedding_static", False), table("embedding", True)])

@@ -1,4 +1,5 @@
-"""Run directories without TensorFlow: where they live, what they must hold, their config.
+"""Run directories without TensorFlow: where they live, what they must hold, their config, and
+the plot of their training curves.
 
 Used by the scripts to validate a run (and a requested target class) before paying for
 TensorFlow's import; loading the model itself is ``textdeconv.train.load_run``.
@@ -43,3 +44,57 @@ def check_run_dir(run_dir: str | Path) -> tuple[Config, tuple[str, ...]]:
         raise FileNotFoundError(f"{run_dir} is not a finished run: missing {', '.join(missing)}")
     cfg = load_config(run_dir / "config.yaml")
     return cfg, CLASS_NAMES[cfg.data.dataset]
+
+
+CURVES = (("loss", "loss"), ("accuracy", "accuracy"))  # (panel, metric): train = metric, dev = val_<metric>
+
+
+def plot_training_curves(run_dir: str | Path, path: str | Path | None = None) -> dict:
+    """Plot a run's metrics.csv (loss and accuracy per epoch, train and dev) as a PNG, atomically.
+
+    Args:
+        run_dir: any run directory holding metrics.csv (finished or not).
+        path: the PNG (default: ``run_dir/curves.png``).
+    Returns:
+        what was drawn: ``{"loss": (epochs, values), "val_loss": ..., "accuracy": ..., "val_accuracy": ...}``
+        (numpy arrays; a metric missing from the CSV is left out).
+    Raises:
+        FileNotFoundError: no metrics.csv; ValueError: it has no epoch rows.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    from textdeconv.io import atomic_path
+
+    run_dir = Path(run_dir)
+    csv = run_dir / "metrics.csv"
+    if not csv.is_file():
+        raise FileNotFoundError(f"{csv} not found: the run has not finished an epoch yet")
+    frame = pd.read_csv(csv)
+    if frame.empty or "epoch" not in frame:
+        raise ValueError(f"{csv} holds no epochs")
+    drawn = {}
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(10, 3.8))
+    for ax, (panel, metric) in zip(axes, CURVES):
+        for key, label in ((metric, "train"), (f"val_{metric}", "dev")):
+            if key in frame:
+                (line,) = ax.plot(frame["epoch"], frame[key], marker="o", label=label)
+                drawn[key] = (np.asarray(line.get_xdata()), np.asarray(line.get_ydata()))
+        if "val_accuracy" in frame:  # model.keras is the best-on-dev epoch
+            ax.axvline(frame["epoch"][frame["val_accuracy"].idxmax()], color="grey", linestyle=":", label="best dev")
+        ax.set_title(panel)
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.suptitle(run_dir.name)
+    fig.tight_layout()
+    with atomic_path(path or run_dir / "curves.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return drawn

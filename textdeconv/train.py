@@ -5,7 +5,9 @@ A run directory holds:
     vocab.txt          one token per line, line number = id
     model.keras        the best-on-dev model (Keras format, loaded with safe_mode)
     metrics.csv        one row per finished epoch (loss, accuracy, val_loss, val_accuracy, seconds)
-    metrics.json       final dev/test accuracy, macro-F1 and confusion matrices
+    curves.png         metrics.csv plotted (loss and accuracy, train and dev), written when training ends
+    metrics.json       final dev/test accuracy, macro-F1 and confusion matrices; "vectors": the
+                       pretrained vectors' coverage (embeddings.Coverage.to_dict())
     state.json         resume state; written last in each epoch, it is the commit point
     checkpoints/       the last epoch's model with its optimizer state
     tensorboard/       TensorBoard logs
@@ -25,10 +27,11 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from textdeconv.config import Config, load_config, save_config
 from textdeconv.data import CLASS_NAMES, load_sst
+from textdeconv.embeddings import load_vectors, token_counts
 from textdeconv.io import atomic_path, atomic_write_json
 from textdeconv.model import TextCNN, build_model
 from textdeconv.optim import LazyAdadelta
-from textdeconv.run import check_run_dir
+from textdeconv.run import check_run_dir, plot_training_curves
 from textdeconv.vocab import BUCKET_CHUNK, Vocab, length_batches, pad_batch
 
 
@@ -174,11 +177,21 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     pad = max(cfg.model.filter_sizes) - 1
 
     if state["finished"]:
+        plot_training_curves(run_dir)  # a run trained before curves.png existed gets one on resume
         return json.loads((run_dir / "metrics.json").read_text())
     if state["checkpoint"]:
         model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"], safe_mode=True)
     else:
-        model = build_model(cfg.model, len(vocab), len(class_names), seed=cfg.train.seed)
+        vectors = None
+        if cfg.model.vectors:  # only here: a checkpoint (and model.keras) already holds the tables
+            counts = token_counts((ex.tokens for ex in splits["train"]), cfg.vocab.lowercase)
+            vectors, coverage = load_vectors(cfg.model.vectors, vocab, counts, cfg.model.embedding_dim,
+                                             seed=cfg.train.seed, format=cfg.model.vectors_format,
+                                             default_scale=cfg.model.init_scale)
+            state["vectors"] = coverage.to_dict()  # saved with state.json, for metrics.json after a resume
+            if verbose != 0:
+                print(coverage.summary())
+        model = build_model(cfg.model, len(vocab), len(class_names), vectors=vectors, seed=cfg.train.seed)
         model.compile(optimizer=make_optimizer(cfg.train), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
 
@@ -196,6 +209,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     metrics = {"best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
                "seconds_per_epoch": float(np.mean([r["seconds"] for r in state["history"]])),
                "train_examples": len(enc["train"][0]), "vocab_size": len(vocab)}
+    if "vectors" in state:
+        metrics["vectors"] = state["vectors"]
     for split in ("dev", "test"):
         seqs, labels = enc[split]
         pred = predict_ids(best, seqs, pad).argmax(axis=1)
@@ -203,6 +218,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     atomic_write_json(run_dir / "metrics.json", metrics)
     state["finished"] = True
     atomic_write_json(state_path, state)
+    plot_training_curves(run_dir)
     return metrics
 
 

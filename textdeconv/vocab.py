@@ -34,7 +34,7 @@ _RULES = [
     (re.compile(r"([^'])' "), r"\1 ' "),
     (re.compile(r"[\]\[\(\)\{\}<>]"), r" \g<0> "),
     (re.compile(r"--|—|–(?=\s)"), " -- "),
-    (re.compile(r"([:,])([^\d])"), r" \1 \2"),
+    (re.compile(r"([:,])(?=[^\d])"), r" \1 "),  # a lookahead, so ",,a" splits both commas
     (re.compile(r"([:,])$"), r" \1 "),
     # closing double quotes -> ''
     (re.compile(r'"|”'), " '' "),
@@ -46,7 +46,10 @@ _RULES = [
     (re.compile(r"\b(gon)(na)\b", re.I), r"\1 \2"),
     (re.compile(r"\b(wan)(na)\b", re.I), r"\1 \2"),
 ]
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls (C1 \x9b is a terminal CSI)
+# Invisible characters that only separate or reorder text: zero-width space, BOM, bidi marks,
+# embeddings, overrides and isolates (an override left in a token would reverse a terminal line).
+_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def normalize_token(token: str, lowercase: bool) -> str:
@@ -58,15 +61,16 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     """Split raw text into PTB tokens, e.g. ``"Isn't it (great)?"`` ->
     ``["is", "n't", "it", "-lrb-", "great", "-rrb-", "?"]`` (lower-cased when asked).
 
-    Control characters are dropped and the text is NFC-normalised; an empty or whitespace-only
-    text gives ``[]``.
+    Control characters (C0 and C1), zero-width spaces, byte-order marks and bidi controls count as
+    spaces; the text is NFC-normalised; a token made only of invisible format characters (a lone
+    zero-width joiner) is dropped. An empty or whitespace-only text gives ``[]``.
     """
-    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub(" ", _CONTROL.sub(" ", text)))
     text = text.replace("’", "'").replace("‘", "`")
     text = " " + text + " "
     for pattern, repl in _RULES:
         text = pattern.sub(repl, text)
-    tokens = [_BRACKETS.get(t, t) for t in text.split()]
+    tokens = [_BRACKETS.get(t, t) for t in text.split() if not all(unicodedata.category(c) == "Cf" for c in t)]
     return [normalize_token(t, lowercase) for t in tokens]
 
 

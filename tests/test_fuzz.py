@@ -1,0 +1,165 @@
+"""Fuzzing the tokenizer and explain.py with hostile text: controls, NUL bytes, zero-width and bidi
+characters, RTL scripts, emoji, combining marks, very long and empty lines.
+
+Seeded (``SEED``), so a failure reproduces; the documented handling is checked exactly:
+control characters, zero-width spaces, byte-order marks and bidi controls separate words, and a
+line left without a token is skipped with a warning.
+"""
+import json
+import random
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from textdeconv.data import read_sentences
+from textdeconv.vocab import tokenize
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 20240611
+BRACKETS = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
+
+CONTROLS = [chr(c) for c in [*range(0, 9), 11, 12, *range(14, 32), *range(0x7F, 0xA0)]]
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+             "\u2060", "\u2066", "\u2067", "\u2068", "\u2069", "\ufeff"]
+SPACES = [" ", "  ", "\t", "\u00a0", "\u2028", "\u2029", "\u3000", "\u2009"]
+WORDS = ["good", "movie", "dull", "fun", "Isn't", "can't", "cannot", "gonna", "'s", "n't", "a", "the", "film",
+         "שלום", "עולם", "مرحبا", "بالعالم", "Привет", "日本語", "한국어", "ไทย", "ελληνικά", "café", "cafe\u0301",
+         "ﬁne", "ǅ", "İstanbul", "straße", "😀", "👨\u200d👩\u200d👧", "🇫🇷", "👍🏽", "1,000", "3.14", "e\u0301\u0301"]
+PUNCT = list("\"'`.,:;?!()[]{}<>&@#$%-/\\*") + ["``", "''", "...", "…", "—", "–", "--", "“", "”", "‘", "’", "„"]
+
+
+def fuzz_text(rng: random.Random, max_parts: int = 14) -> str:
+    parts = []
+    for _ in range(rng.randint(0, max_parts)):
+        kind = rng.random()
+        if kind < 0.30:
+            parts.append(rng.choice(WORDS))
+        elif kind < 0.45:
+            parts.append(rng.choice(PUNCT))
+        elif kind < 0.60:
+            parts.append(rng.choice(SPACES))
+        elif kind < 0.70:
+            parts.append(rng.choice(CONTROLS))
+        elif kind < 0.80:
+            parts.append(rng.choice(INVISIBLE))
+        elif kind < 0.85:
+            parts.append(chr(rng.choice([0x301, 0x308, 0x327, 0x20DD, 0xFE0F])))  # combining marks
+        else:  # any code point a UTF-8 file can hold: BMP, private use, astral planes
+            cp = rng.randint(0x20, 0x10FFFF) if rng.random() < 0.3 else rng.randint(0x20, 0xFFFF)
+            parts.append(chr(cp) if not 0xD800 <= cp < 0xE000 else "\ue000")
+    return "".join(parts)
+
+
+def letters(text: str) -> str:
+    """Letters and digits, decomposed, in order: what no tokenization may lose or invent."""
+    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c)[0] in "LN")
+
+
+def check_tokens(text: str) -> list[str]:
+    tokens = tokenize(text, lowercase=False)
+    assert isinstance(tokens, list) and all(isinstance(t, str) and t for t in tokens)
+    for t in tokens:
+        assert not any(c.isspace() for c in t), t                      # whitespace always separates
+        assert not set(t) & set(CONTROLS), ascii(t)                     # C0/C1 controls never survive
+        assert not set(t) & (set(INVISIBLE) - {"\u200c", "\u200d", "\u2060"}), ascii(t)  # ZWSP, BOM, bidi
+        assert not all(unicodedata.category(c) == "Cf" for c in t), ascii(t)  # no invisible-only token
+    assert letters(" ".join(BRACKETS.get(t, t) for t in tokens)) == letters(text), ascii(text)
+    assert tokenize(text, lowercase=True) == [t.lower() for t in tokens]
+    return tokens
+
+
+def test_tokenizer_fuzz():
+    rng = random.Random(SEED)
+    texts = [fuzz_text(rng) for _ in range(4000)]
+    texts += [fuzz_text(rng, max_parts=3000) for _ in range(3)]  # very long lines
+    texts += ["", " ", "\x00" * 50, "\u200b\u200d\ufeff", "\u202e" * 3, "\r\n\t", "\U0010ffff", "\ue000"]
+    total = sum(len(check_tokens(t)) for t in texts)
+    assert total > 10000  # the fuzz reaches the rules, not just empty strings
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("good\x00movie", ["good", "movie"]),            # NUL and other controls separate words
+    ("\x00\x01\x7f\x9b", []),                        # ... a line of them has no token
+    ("\x9b31mred", ["31mred"]),                      # C1 CSI cannot start a terminal escape
+    ("good\u200bmovie", ["good", "movie"]),          # zero-width space separates
+    ("\ufeffgood", ["good"]),                        # a BOM inside a file is no character of a word
+    ("\u202egood\u202c fun", ["good", "fun"]),       # bidi overrides are dropped
+    ("\u200d \u2060", []),                           # invisible-only tokens are dropped
+    ("👨\u200d👩\u200d👧 fun", ["👨\u200d👩\u200d👧", "fun"]),  # ... but a joiner inside an emoji stays
+    ("שלום, עולם!", ["שלום", ",", "עולם", "!"]),     # RTL text is tokenized like any other
+    ("cafe\u0301", ["café"]),                        # NFC
+    (",,good", [",", ",", "good"]),                  # consecutive commas all split (was ",good")
+    ("a\u2028b\u3000c", ["a", "b", "c"]),            # Unicode spaces and separators
+])
+def test_tokenizer_documented_handling(text, tokens):
+    assert tokenize(text, lowercase=False) == tokens
+
+
+def fuzz_file(rng: random.Random) -> list[bytes]:
+    """A few hundred hostile lines, as bytes (some with CRLF endings)."""
+    lines = []
+    for i in range(300):
+        kind = i % 10
+        if kind == 0:
+            text = ""
+        elif kind == 1:
+            text = "".join(rng.choice(CONTROLS + INVISIBLE + SPACES[:3]) for _ in range(rng.randint(1, 6)))
+        elif kind == 2:
+            text = " ".join(rng.choice(["great", "fun", "dull", "a", "movie"]) for _ in range(rng.randint(1, 6)))
+            text += fuzz_text(rng, 4)
+        else:
+            text = fuzz_text(rng).replace("\n", " ").replace("\r", " ")
+        lines.append(text.encode("utf-8"))
+    lines.append(" ".join(fuzz_text(rng, 3) for _ in range(2000)).replace("\n", " ").replace("\r", " ").encode())
+    lines.append(b"\x00" * 1000)
+    return lines
+
+
+def test_explain_survives_a_fuzzed_file(tiny_run, tmp_path):
+    rng = random.Random(SEED)
+    lines = fuzz_file(rng)
+    src = tmp_path / "fuzz.txt"
+    src.write_bytes(b"\xef\xbb\xbf" + b"".join(l + (b"\r\n" if i % 7 == 0 else b"\n") for i, l in enumerate(lines)))
+    csv, page = tmp_path / "fuzz.csv", tmp_path / "fuzz.html"
+    proc = subprocess.run([sys.executable, "scripts/explain.py", "--run", str(tiny_run), "--input", str(src),
+                           "--csv", str(csv), "--html", str(page), "--quiet"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    # the documented handling, line by line: empty lines skipped silently, token-less lines with a warning
+    items = read_sentences(str(src))
+    kept = {i: tokenize(t, lowercase=False) for i, t in items}
+    skipped = sorted(i for i, toks in kept.items() if not toks)
+    kept = {i: toks for i, toks in kept.items() if toks}
+    assert len(skipped) >= 20 and len(kept) >= 200
+    warnings = [l for l in proc.stderr.splitlines() if "no tokens after removing control characters" in l]
+    assert warnings == [f"warning: {src}:{i}: no tokens after removing control characters; skipped" for i in skipped]
+    assert all(l.startswith(("warning: ", "wrote ")) for l in proc.stderr.splitlines()), proc.stderr[-2000:]
+    frame = pd.read_csv(csv, keep_default_na=False, dtype={"token": str, "sentence": str})
+    got = {sid: g["token"].tolist() for sid, g in frame.groupby("sentence_id", sort=True)}
+    assert got == kept
+    assert frame.groupby("sentence_id")["sentence"].first().to_dict() == {i: " ".join(t) for i, t in kept.items()}
+    # the page holds every sentence, its tokens unchanged by the escaping
+    html = page.read_text(encoding="utf-8")
+    opening = '<script type="application/json" id="td-data">'
+    start = html.index(opening) + len(opening)
+    data = json.loads(html[start:html.index("</script>", start)])
+    assert {s["id"]: s["tokens"] for s in data["sentences"]} == kept
+
+
+def test_explain_refuses_text_that_is_not_utf8(tmp_path):
+    # both fail before TensorFlow loads: one line on stderr, exit code 2
+    proc = subprocess.run([sys.executable, "scripts/explain.py", "--run", str(tmp_path), b"good \xff movie"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr) == (2, "error: sentence argument 1 is not valid UTF-8\n")
+    bad = tmp_path / "cesu.txt"
+    prefix = b"an encoded surrogate "
+    bad.write_bytes(b"fine\n" + prefix + b"\xed\xa0\x80 here\n")  # UTF-8 forbids surrogates
+    proc = subprocess.run([sys.executable, "scripts/explain.py", "--input", str(bad)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr) == (
+        2, f"error: {bad}:2: not valid UTF-8 (byte 0xed at column {len(prefix) + 1}); re-encode the file as UTF-8\n")
