@@ -51,7 +51,10 @@ def main():
     run = Path(args.run) if args.run else latest_run()
     if not args.run:
         print(f"using run: {run}", file=sys.stderr)
-    check_run_dir(run)
+    cfg, _ = check_run_dir(run)
+    if cfg.data.dataset == "custom":  # plausibility needs the treebank's word labels
+        raise ValueError(f"{run}: evaluate.py scores SST runs only (it needs the treebank's phrase labels); "
+                         "this run was trained on data.dataset=custom")
     out = Path(args.out) if args.out else run / "evaluation" / f"{args.split}-{args.replacement}"
 
     load_tensorflow()

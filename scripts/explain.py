@@ -9,6 +9,10 @@ Examples:
   python scripts/explain.py --split test --csv test_saliency.csv --quiet
   python scripts/explain.py "an uneven film" --method integrated-gradients --ig-steps 100
   python scripts/explain.py --input reviews.txt --html view.html --html-methods deconv grad-x-input occlusion
+  python scripts/explain.py --input big.txt --csv big.csv --quiet            # streamed; Ctrl-C, then:
+  python scripts/explain.py --input big.txt --csv big.csv --quiet --resume
+  python scripts/explain.py --input big.txt --csv part2.csv --quiet --shard 2/4   # then:
+  python scripts/merge_shards.py big.csv part1.csv part2.csv part3.csv part4.csv
 
 Without --run the most recent run under runs/ is used (and named on stderr). Scores: positive =
 evidence for the target class (default: the predicted class). In files, empty lines are skipped
@@ -19,6 +23,18 @@ a line left with no token is skipped with a warning.
 --html writes one self-contained page (no network needed): every sentence, its words coloured by
 score (each sentence scaled by its own max |score|, or one global scale, switchable), switchable
 between the target classes and the --html-methods, with the deconvnet's filters on hover.
+
+Big files: --input FILE with --csv (and no --json, --html or --filters-csv) is streamed: read
+--chunk-size lines at a time, each chunk explained and its rows appended to the CSV, so memory stays
+flat whatever the file's size; a progress line on stderr shows the bytes read and sentences/s. The
+CSV is written as CSV.partial beside CSV.progress.json (the last committed chunk) and renamed when
+done; --resume continues an interrupted job (same input file and settings) without losing or
+repeating rows, and without --resume an interrupted job is an error. --shard I/N explains only the
+blocks of --chunk-size lines numbered I, I+N, I+2N, ... (1-based) into its own CSV;
+scripts/merge_shards.py merges the shards' CSVs. Sentences are explained together in blocks of
+--chunk-size lines (also when not streamed), so with the same --chunk-size and --batch-size the
+streamed, resumed, merged and in-memory CSVs are identical byte for byte. Stdin and the other
+outputs keep every explanation in memory.
 """
 import argparse
 import sys
@@ -26,12 +42,37 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from textdeconv.cli import load_tensorflow, run_main  # noqa: E402  (sets TF's log level before TF loads)
-from textdeconv.methods import DECONV_METHODS, METHOD_NAMES  # noqa: E402
+from textdeconv.methods import DECONV_METHODS, METHOD_NAMES, method_options  # noqa: E402
 
 
 
 def warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
+
+
+def explain_stream(job, args, explainer, class_names) -> None:
+    """--input FILE --csv PATH: explain chunk by chunk into PATH (``textdeconv.stream.ExplainJob``)."""
+    from textdeconv.export import render
+    from textdeconv.progress import Progress
+
+    if job.start_line:
+        print(f"resuming {args.csv} after line {job.start_line:,}", file=sys.stderr)
+    bar = None if args.no_progress else Progress(job.input_size, job.start_offset)
+    color = sys.stdout.isatty()
+
+    def show(ids, expls):  # each chunk's explanations as soon as they are committed
+        for sid, e in zip(ids, expls):
+            text = f"[{sid}] " + render(e, class_names, color)
+            if bar:
+                bar.write(text, sys.stdout)
+            else:
+                print(text)
+
+    say = (lambda msg: bar.write(f"warning: {msg}")) if bar else warn
+    summary = job.run(explainer, progress=bar, warn=say, on_chunk=None if args.quiet else show)
+    if bar:
+        bar.close()
+    print(f"wrote {args.csv} ({summary['sentences']:,} sentences, {summary['rows']:,} rows)", file=sys.stderr)
 
 
 def main():
@@ -57,6 +98,13 @@ def main():
     p.add_argument("--json", action="store_true", help="print the explanations as JSON instead of text")
     p.add_argument("--quiet", action="store_true", help="print nothing per sentence (use with --csv)")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--chunk-size", type=int, default=4096, metavar="LINES",
+                   help="lines explained together (default 4096); the unit a streamed file is read, written and "
+                        "resumed in")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted --input FILE --csv PATH job")
+    p.add_argument("--shard", metavar="I/N", help="explain only shard I of N (blocks of --chunk-size lines, round "
+                                                  "robin) of --input FILE; see scripts/merge_shards.py")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr while streaming")
     args = p.parse_args()
 
     if bool(args.sentences) + bool(args.input) + bool(args.split) != 1:
@@ -70,7 +118,17 @@ def main():
         p.error("--html-methods needs --html PATH")
     if args.ig_steps < 1:
         p.error("--ig-steps must be at least 1")
-    if args.input:
+    if args.batch_size < 1 or args.chunk_size < 1:
+        p.error("--batch-size and --chunk-size must be at least 1")
+    # A file explained into a CSV alone is streamed; JSON, HTML and the filter table need every
+    # explanation at once, and a pipe or device cannot be resumed, so those are read whole.
+    path = Path(args.input) if args.input and args.input != "-" else None
+    stream = bool(path and args.csv and not (args.json or args.html or args.filters_csv)
+                  and (path.is_file() or not path.exists()))
+    if (args.resume or args.shard) and not stream:
+        p.error("--resume and --shard need --input FILE with --csv (and no --json, --html or --filters-csv)")
+    opts = method_options(args.method, args.saliency, args.ig_steps, args.replacement)
+    if args.input and not stream:
         from textdeconv.data import read_sentences
 
         items = read_sentences(args.input)
@@ -91,12 +149,24 @@ def main():
     if not args.run:
         print(f"using run: {run}", file=sys.stderr)
     _, class_names = check_run_dir(run)
-    resolve_target(args.target, class_names)  # an unknown class fails here, before TensorFlow loads
+    target = resolve_target(args.target, class_names)  # an unknown class fails here, before TensorFlow loads
+    job = None
+    if stream:  # and so does a job that cannot start or resume
+        from textdeconv.stream import ExplainJob, job_settings, parse_shard
+
+        job = ExplainJob(args.input, args.csv, job_settings(run, args.method, opts),
+                         target=None if target < 0 else target, chunk_lines=args.chunk_size,
+                         batch_size=args.batch_size, shard=parse_shard(args.shard) if args.shard else (1, 1),
+                         resume=args.resume)
 
     load_tensorflow()
     from textdeconv.train import load_run
 
     cfg, vocab, net, class_names = load_run(run)
+    if job:
+        from textdeconv.attribution import make_explainer
+
+        return explain_stream(job, args, make_explainer(args.method, net, vocab, class_names, **opts), class_names)
 
     from textdeconv.vocab import tokenize
 
@@ -104,10 +174,10 @@ def main():
     if args.split:
         import dataclasses
 
-        from textdeconv.data import load_sst
+        from textdeconv.datasets import load_split
 
         sentences_only = dataclasses.replace(cfg.data, train_on="sentences", max_train=None, max_eval=None)
-        examples = load_sst(sentences_only)[args.split]
+        examples = load_split(sentences_only, args.split)
         ids, sentences = list(range(1, len(examples) + 1)), [list(ex.tokens) for ex in examples]
         gold = [class_names[ex.label] for ex in examples]
     else:
@@ -128,14 +198,13 @@ def main():
     from textdeconv import export
     from textdeconv.attribution import make_explainer
     from textdeconv.deconv import filter_table
+    from textdeconv.stream import explain_blocks
 
     def options(method):
-        return {"saliency": args.saliency} if method in DECONV_METHODS else {
-            "integrated-gradients": {"steps": args.ig_steps}, "occlusion": {"replacement": args.replacement},
-        }.get(method, {})
+        return method_options(method, args.saliency, args.ig_steps, args.replacement)
 
     explainer = make_explainer(args.method, net, vocab, class_names, **options(args.method))
-    expls = explainer.explain(sentences, target=args.target, batch_size=args.batch_size)
+    expls = explain_blocks(explainer, ids, sentences, args.chunk_size, target=args.target, batch_size=args.batch_size)
 
     if args.csv:
         export.write_csv(export.token_frame(expls, ids, gold), args.csv)

@@ -154,7 +154,7 @@ def test_unknown_key_without_close_match_lists_known_keys(tmp_path):
     ("model.filter_sizes=[]", "config: 'model.filter_sizes' must be a non-empty list, got []"),
     ("model.filter_sizes=[3, x]", "config: 'model.filter_sizes' must be an integer, got 'x'"),
     ("model.variant=foo", "config: 'model.variant' must be one of rand, static, non-static, multichannel, got 'foo'"),
-    ("data.dataset=imdb", "config: 'data.dataset' must be one of sst2, sst5, got 'imdb'"),
+    ("data.dataset=imdb", "config: 'data.dataset' must be one of sst2, sst5, custom, got 'imdb'"),
     ("train.optimizer=sgd", "config: 'train.optimizer' must be one of adadelta, adam, got 'sgd'"),
     ("train.epochs=0", "config: 'train.epochs' must be at least 1, got 0"),
     ("model.filter_sizes=[3, 0]", "config: 'model.filter_sizes' must be positive, got [3, 0]"),

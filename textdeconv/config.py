@@ -7,6 +7,7 @@ in every run directory and read back by ``explain.py``.
 """
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import types
@@ -31,12 +32,25 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "sst2"            # sst2 (neutral dropped) | sst5
-    dir: str | None = None           # None: $TEXTDECONV_DATA, else data/sst under the project
-    train_on: str = "phrases"        # phrases (Kim's protocol) | sentences
-    download: bool = True            # fetch the official archive when the trees are missing
+    dataset: str = "sst2"            # sst2 (neutral dropped) | sst5 | custom (your files: data.train/dev/test)
+    dir: str | None = None           # SST: None = $TEXTDECONV_DATA, else data/sst under the project
+    train_on: str = "phrases"        # SST: phrases (Kim's protocol) | sentences
+    download: bool = True            # SST: fetch the official archive when the trees are missing
     max_train: int | None = None     # keep only the first N training examples (smoke runs)
     max_eval: int | None = None      # keep only the first N dev/test sentences (smoke runs)
+    # dataset=custom only (textdeconv/datasets.py); a run saves absolute paths and the class names
+    train: str | None = None         # CSV/TSV/JSONL, label-first text, or an rt-polarity .pos/.neg pair
+    dev: str | None = None           # None: a stratified dev_fraction of train (seeded by data.seed)
+    test: str | None = None          # None: no test score, unless cross-validating (cv_folds)
+    format: str | None = None        # None: by extension | csv | tsv | jsonl | label-first | pos-neg
+    text_column: str = "text"        # CSV/TSV header name or JSONL key
+    label_column: str = "label"
+    encoding: str = "utf-8"          # e.g. latin-1 for the MR rt-polarity files
+    classes: tuple[str, ...] | None = None  # label order (= class ids); None: sorted, integer labels numerically
+    dev_fraction: float = 0.1        # share of train carved out as dev when data.dev is null (Kim: 10%)
+    cv_folds: int | None = None      # k-fold cross-validation on train, stratified (Kim: 10 without a test set)
+    fold: int | None = None          # 1..cv_folds: the fold this run tests on (set per fold by cross_validate)
+    seed: int = 0                    # seeds the dev carve and the folds (train.seed seeds the model)
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,10 @@ class TrainConfig:
     jit_compile: bool = False
     sparse_updates: bool = True      # adadelta only: lazy, exact row updates of the embedding table (optim.py)
     tensorboard: bool = True
+    # where it trains (distribute.py); batch_size stays the global batch, split across the replicas
+    strategy: str = "default"        # default (one device) | mirrored (local GPUs) | multiworker (TF_CONFIG)
+    devices: tuple[str, ...] | None = None  # mirrored only: e.g. [/gpu:0, /gpu:1]; None: every local GPU
+    mixed_precision: str = "auto"    # auto (on when training on GPUs) | on | off; CPU runs stay float32
 
 
 @dataclass(frozen=True)
@@ -88,11 +106,14 @@ class Config:
 
 
 CHOICES = {
-    "data.dataset": ("sst2", "sst5"),
+    "data.dataset": ("sst2", "sst5", "custom"),
     "data.train_on": ("phrases", "sentences"),
+    "data.format": ("csv", "tsv", "jsonl", "label-first", "pos-neg"),
     "model.variant": ("rand", "static", "non-static", "multichannel"),
     "model.vectors_format": ("glove", "word2vec-text", "fasttext", "word2vec-bin"),
     "train.optimizer": ("adadelta", "adam"),
+    "train.strategy": ("default", "mirrored", "multiworker"),
+    "train.mixed_precision": ("auto", "on", "off"),
 }
 
 
@@ -196,6 +217,8 @@ def _validate(obj, prefix: str, where: str) -> None:
         v = getattr(obj, f.name)
         if f.name in positive and v < 1:
             raise ConfigError(f"{where}: '{prefix}{f.name}' must be at least 1, got {v}")
+    if isinstance(obj, DataConfig):
+        _validate_data(obj, where)
     if isinstance(obj, ModelConfig):
         if any(w < 1 for w in obj.filter_sizes):
             raise ConfigError(f"{where}: 'model.filter_sizes' must be positive, got {list(obj.filter_sizes)}")
@@ -206,6 +229,61 @@ def _validate(obj, prefix: str, where: str) -> None:
                               "pick static, non-static or multichannel, or set model.vectors=null")
         if obj.variant != "rand" and not obj.vectors:
             raise ConfigError(f"{where}: {VECTORS_NEEDED.format(variant=obj.variant)}")
+    if isinstance(obj, TrainConfig) and obj.devices is not None:
+        if obj.strategy != "mirrored":
+            raise ConfigError(f"{where}: 'train.devices' applies to train.strategy=mirrored only, "
+                              f"got train.strategy={obj.strategy}")
+        dup = next((d for d in obj.devices if obj.devices.count(d) > 1), None)
+        if dup is not None or not all(d.strip() for d in obj.devices):
+            raise ConfigError(f"{where}: 'train.devices' must list distinct device names such as /gpu:0, "
+                              f"got {list(obj.devices)}")
+
+
+CUSTOM_ONLY = ("train", "dev", "test", "format", "text_column", "label_column", "encoding", "classes",
+               "dev_fraction", "cv_folds", "fold", "seed")
+
+
+def _validate_data(d: DataConfig, where: str) -> None:
+    """Combinations of data keys that cannot work together."""
+    if d.dataset != "custom":
+        for key in CUSTOM_ONLY:
+            if getattr(d, key) != getattr(DataConfig, key):
+                raise ConfigError(f"{where}: 'data.{key}' applies to data.dataset=custom only "
+                                  f"(data.dataset={d.dataset} reads the SST trees)")
+        return
+    if not d.train:
+        raise ConfigError(f"{where}: data.dataset=custom needs data.train: a CSV, TSV or JSONL file, a label-first "
+                          "text file, or an rt-polarity style .pos/.neg pair")
+    if d.dir:
+        raise ConfigError(f"{where}: 'data.dir' is the SST folder; custom data is read from data.train, data.dev "
+                          "and data.test")
+    if not 0.0 < d.dev_fraction < 1.0:
+        raise ConfigError(f"{where}: 'data.dev_fraction' must be in (0, 1), got {d.dev_fraction}")
+    try:
+        codecs.lookup(d.encoding)
+    except LookupError:
+        raise ConfigError(f"{where}: 'data.encoding' {d.encoding!r} is not an encoding Python knows "
+                          "(e.g. utf-8, latin-1)") from None
+    if d.classes is not None:
+        if len(d.classes) < 2:
+            raise ConfigError(f"{where}: 'data.classes' must name at least two classes, got {list(d.classes)}")
+        dup = next((c for c in d.classes if d.classes.count(c) > 1), None)
+        if dup is not None:
+            raise ConfigError(f"{where}: 'data.classes' lists {dup!r} twice")
+    if d.cv_folds is not None:
+        if d.cv_folds < 2:
+            raise ConfigError(f"{where}: 'data.cv_folds' must be at least 2, got {d.cv_folds}")
+        if d.test:
+            raise ConfigError(f"{where}: data.cv_folds tests on each fold of data.train in turn; "
+                              "drop data.test (or data.cv_folds)")
+        if d.dev:
+            raise ConfigError(f"{where}: data.cv_folds carves each fold's dev set from its training part "
+                              "(data.dev_fraction); drop data.dev")
+    if d.fold is not None:
+        if d.cv_folds is None:
+            raise ConfigError(f"{where}: 'data.fold' needs data.cv_folds")
+        if not 1 <= d.fold <= d.cv_folds:
+            raise ConfigError(f"{where}: 'data.fold' must be between 1 and {d.cv_folds}, got {d.fold}")
 
 
 def parse_override(text: str) -> tuple[str, object]:

@@ -5,8 +5,11 @@
       -> per width w: Conv1D(F, w, VALID) + ReLU      h_w: (batch, time - w + 1, F)
          windows past the sentence's own padded length are zeroed (batch padding never wins a max)
       -> global max over time, concat                 pooled: (batch, F * len(widths))
-      -> dropout -> Dense (max-norm per class)        logits: (batch, classes)
-      -> softmax                                      probs:  (batch, classes)
+      -> dropout -> Dense (max-norm per class)        logits: (batch, classes) float32
+      -> softmax                                      probs:  (batch, classes) float32
+
+Built under a mixed dtype policy (``train.mixed_precision``, see distribute.py) the embeddings and
+convolutions compute in float16 with float32 variables; the logits and softmax stay float32.
 
 ``multichannel`` feeds a frozen and a trained copy of the embeddings to every filter: the two
 channels are concatenated on the feature axis, so one Conv1D kernel of shape (w, 2*dim, F) sums
@@ -105,9 +108,11 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np
     x = keras.layers.Concatenate(name="pooled")(pooled) if len(pooled) > 1 else pooled[0]
     x = keras.layers.Dropout(cfg.dropout, seed=seed, name="dropout")(x)
     constraint = keras.constraints.MaxNorm(cfg.max_norm, axis=0) if cfg.max_norm else None
-    logits = keras.layers.Dense(num_classes, kernel_constraint=constraint, name="logits",
+    # float32 whatever the global dtype policy: under mixed precision the outputs and the loss
+    # stay float32 (a float16 softmax underflows), as Keras's mixed-precision guide recommends
+    logits = keras.layers.Dense(num_classes, kernel_constraint=constraint, name="logits", dtype="float32",
                                 kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
-    probs = keras.layers.Softmax(name="probs")(logits)
+    probs = keras.layers.Softmax(name="probs", dtype="float32")(logits)
     return keras.Model(ids, probs, name="textcnn")
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from textdeconv.config import PROJECT_ROOT, Config, load_config
-from textdeconv.data import CLASS_NAMES
+from textdeconv.datasets import class_names
 
 RUNS_DIR = PROJECT_ROOT / "runs"
 RUN_FILES = ("config.yaml", "vocab.txt", "model.keras")
@@ -41,9 +41,10 @@ def check_run_dir(run_dir: str | Path) -> tuple[Config, tuple[str, ...]]:
         raise FileNotFoundError(f"run directory not found: {run_dir}")
     missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
     if missing:
-        raise FileNotFoundError(f"{run_dir} is not a finished run: missing {', '.join(missing)}")
+        folds = " (it holds cross-validation folds: pass RUN/fold-K)" if (run_dir / "fold-1").is_dir() else ""
+        raise FileNotFoundError(f"{run_dir} is not a finished run: missing {', '.join(missing)}{folds}")
     cfg = load_config(run_dir / "config.yaml")
-    return cfg, CLASS_NAMES[cfg.data.dataset]
+    return cfg, class_names(cfg.data)
 
 
 CURVES = (("loss", "loss"), ("accuracy", "accuracy"))  # (panel, metric): train = metric, dev = val_<metric>

@@ -7,9 +7,11 @@ A run directory holds:
     metrics.csv        one row per finished epoch (loss, accuracy, val_loss, val_accuracy, seconds)
     curves.png         metrics.csv plotted (loss and accuracy, train and dev), written when training ends
     metrics.json       final dev/test accuracy, macro-F1 and confusion matrices; "vectors": the
-                       pretrained vectors' coverage (embeddings.Coverage.to_dict())
+                       pretrained vectors' coverage (embeddings.Coverage.to_dict()); "distribution":
+                       strategy, replicas, workers and precision of the last (re)start (distribute.py)
     state.json         resume state; written last in each epoch, it is the commit point
-    checkpoints/       the last epoch's model with its optimizer state
+    checkpoints/       the last epoch's model with its optimizer state (mixed precision: in mixed
+                       precision; model.keras is always float32)
     tensorboard/       TensorBoard logs
 """
 from __future__ import annotations
@@ -26,7 +28,9 @@ import tensorflow as tf
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from textdeconv.config import Config, load_config, save_config
-from textdeconv.data import CLASS_NAMES, load_sst
+from textdeconv.datasets import load_splits, pin
+from textdeconv.distribute import (describe, dtype_policy, float32_copy, for_replicas, is_mixed, make_strategy,
+                                   precision_policy, writable_run_dir)
 from textdeconv.embeddings import load_vectors, token_counts
 from textdeconv.io import atomic_path, atomic_write_json
 from textdeconv.model import TextCNN, build_model
@@ -131,7 +135,10 @@ class RunRecorder(keras.callbacks.Callback):
             self.model.save(tmp)
         if improved:
             with atomic_path(self.ckpt_dir / f"best_{epoch + 1:03d}.keras") as tmp:
-                shutil.copyfile(ckpt, tmp)
+                if is_mixed(self.model):  # model.keras stays float32 for explain.py and the attribution methods
+                    float32_copy(self.model).save(tmp)
+                else:
+                    shutil.copyfile(ckpt, tmp)
         with atomic_path(self.run_dir / "metrics.csv") as tmp:
             pd.DataFrame(st["history"]).to_csv(tmp, index=False)
         st.update(epoch=epoch + 1, checkpoint=ckpt.name, wait=0 if improved else st["wait"] + 1)
@@ -149,7 +156,12 @@ class RunRecorder(keras.callbacks.Callback):
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto") -> dict:
-    """Train (or resume) a TextCNN as configured; return the final metrics dict."""
+    """Train (or resume) a TextCNN as configured; return the final metrics dict.
+
+    ``train.strategy`` picks the devices (distribute.py): the model, its optimizer and a resumed
+    checkpoint are built inside the strategy's scope, ``train.batch_size`` is the global batch, and
+    with several workers only the chief writes ``run_dir``.
+    """
     run_dir = Path(run_dir)
     state_path = run_dir / "state.json"
     if resume:
@@ -163,12 +175,15 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "history": [],
                  "checkpoint": None, "best": None, "finished": False}
 
+    strategy = make_strategy(cfg.train)  # before any TensorFlow op: multi-worker collectives are set up first
+    run_dir = writable_run_dir(strategy, run_dir, resume)  # itself on the chief, a temporary copy on other workers
+    state_path = run_dir / "state.json"
     keras.utils.set_random_seed(cfg.train.seed + state["epoch"])
-    splits = load_sst(cfg.data)
-    class_names = CLASS_NAMES[cfg.data.dataset]
+    splits, class_names = load_splits(cfg.data)
     if resume:
         vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase)
     else:
+        cfg = cfg.replace(data=pin(cfg.data, class_names))  # custom data: saved with its class names, absolute paths
         vocab = Vocab.build((ex.tokens for ex in splits["train"]), cfg.vocab.min_count, cfg.vocab.lowercase)
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
@@ -179,21 +194,26 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     if state["finished"]:
         plot_training_curves(run_dir)  # a run trained before curves.png existed gets one on resume
         return json.loads((run_dir / "metrics.json").read_text())
-    if state["checkpoint"]:
-        model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"], safe_mode=True)
-    else:
-        vectors = None
-        if cfg.model.vectors:  # only here: a checkpoint (and model.keras) already holds the tables
-            counts = token_counts((ex.tokens for ex in splits["train"]), cfg.vocab.lowercase)
-            vectors, coverage = load_vectors(cfg.model.vectors, vocab, counts, cfg.model.embedding_dim,
-                                             seed=cfg.train.seed, format=cfg.model.vectors_format,
-                                             default_scale=cfg.model.init_scale)
-            state["vectors"] = coverage.to_dict()  # saved with state.json, for metrics.json after a resume
-            if verbose != 0:
-                print(coverage.summary())
-        model = build_model(cfg.model, len(vocab), len(class_names), vectors=vectors, seed=cfg.train.seed)
-        model.compile(optimizer=make_optimizer(cfg.train), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
+    vectors = None
+    if not state["checkpoint"] and cfg.model.vectors:  # a checkpoint (and model.keras) already holds the tables
+        counts = token_counts((ex.tokens for ex in splits["train"]), cfg.vocab.lowercase)
+        vectors, coverage = load_vectors(cfg.model.vectors, vocab, counts, cfg.model.embedding_dim,
+                                         seed=cfg.train.seed, format=cfg.model.vectors_format,
+                                         default_scale=cfg.model.init_scale)
+        state["vectors"] = coverage.to_dict()  # saved with state.json, for metrics.json after a resume
+        if verbose != 0:
+            print(coverage.summary())
+    # variables (model, optimizer slots, a checkpoint's restored ones) are created per replica inside
+    # the scope; a checkpoint keeps the precision it was saved in, a new model takes the configured one
+    with strategy.scope(), dtype_policy(precision_policy(cfg.train)):
+        if state["checkpoint"]:
+            model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"], safe_mode=True)
+        else:
+            model = build_model(cfg.model, len(vocab), len(class_names), vectors=vectors, seed=cfg.train.seed)
+            # weighted: the rows for_replicas adds to split a batch evenly weigh 0 (without weights, the same)
+            model.compile(optimizer=make_optimizer(cfg.train), loss="sparse_categorical_crossentropy",
+                          weighted_metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
+    state["distribution"] = describe(cfg.train, strategy, model)
 
     callbacks = [RunRecorder(run_dir, cfg.train.patience, state)]
     if cfg.train.tensorboard:
@@ -202,6 +222,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
         # a resumed run reshuffles from a seed of its own: deterministic, but not the uninterrupted order
         train_ds = make_dataset(*enc["train"], cfg.train.batch_size, pad, seed=cfg.train.seed * 1000 + state["epoch"])
         dev_ds = make_dataset(*enc["dev"], 256, pad)
+        train_ds, dev_ds = for_replicas(train_ds, strategy, train=True), for_replicas(dev_ds, strategy, train=False)
         model.fit(train_ds, validation_data=dev_ds, epochs=cfg.train.epochs, initial_epoch=state["epoch"],
                   callbacks=callbacks, verbose=verbose, shuffle=False)
 
@@ -211,7 +232,10 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
                "train_examples": len(enc["train"][0]), "vocab_size": len(vocab)}
     if "vectors" in state:
         metrics["vectors"] = state["vectors"]
+    metrics["distribution"] = state["distribution"]
     for split in ("dev", "test"):
+        if split not in enc:  # custom data without a test file
+            continue
         seqs, labels = enc[split]
         pred = predict_ids(best, seqs, pad).argmax(axis=1)
         metrics[split] = classification_metrics(labels, pred, class_names)

@@ -59,6 +59,10 @@ class Gradient(Explainer):
         self.name, self.reduction = method, REDUCTIONS[method]
         self._core = tf.function(self.gradients, reduce_retracing=True)
 
+    def forward_logits(self, emb, ids):
+        """emb (batch, time, E) -> logits (batch, classes): the function whose gradient is taken."""
+        return self.net.logits_from_embeddings(emb, ids)
+
     def gradients(self, ids, target):
         """Target-logit gradients for one padded batch.
 
@@ -71,7 +75,7 @@ class Gradient(Explainer):
         emb = self.net.embed(ids)
         with tf.GradientTape() as tape:
             tape.watch(emb)
-            logits = self.net.logits_from_embeddings(emb, ids)
+            logits = self.forward_logits(emb, ids)
             target, logit_c = pick_target(logits, target)
             # rows are independent, so the gradient of the batch sum is every row's own gradient
             objective = tf.reduce_sum(logit_c)

@@ -22,8 +22,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from textdeconv.attribution import register
-from textdeconv.attribution.gradient import pick_target
-from textdeconv.explanation import Explainer
+from textdeconv.attribution.gradient import Gradient
 
 
 @tf.custom_gradient
@@ -34,44 +33,22 @@ def guided_relu(z):
     return tf.nn.relu(z), grad
 
 
-class GuidedBackprop(Explainer):
-    """Batched guided backpropagation over a ``TextCNN``."""
-
-    name = "guided-backprop"
+class GuidedBackprop(Gradient):
+    """Batched guided backpropagation over a ``TextCNN``: ``Gradient``'s gradient x input taken
+    through a guided ``forward_logits`` instead of the model's own forward pass."""
 
     def __init__(self, net, vocab, class_names):
-        super().__init__(net, vocab, class_names)
-        self._core = tf.function(self.guided_gradients, reduce_retracing=True)
+        super().__init__(net, vocab, class_names, method="grad-x-input")
+        self.name = "guided-backprop"
 
-    def guided_logits(self, emb, ids):
-        """emb (batch, time, E) -> logits (batch, classes), with ``guided_relu`` in each conv."""
+    def forward_logits(self, emb, ids):
+        """emb (batch, time, E) -> logits (batch, classes), with ``guided_relu`` in each conv; the
+        forward values equal the model's own logits."""
         pooled = []
         for conv, mask in zip(self.net.convs, self.net.masks):
             z = tf.nn.conv1d(emb, conv.kernel, 1, "VALID") + conv.bias  # (batch, time - w + 1, F)
             pooled.append(tf.reduce_max(mask(guided_relu(z), ids), axis=1))
         return self.net.dense(tf.concat(pooled, axis=-1))
-
-    def guided_gradients(self, ids, target):
-        """Guided gradients for one padded batch.
-
-        Args:
-            ids: (batch, time) int32; target: (batch,) int32, -1 = predicted class.
-        Returns:
-            dict of tensors: grad (batch, time, E), scores (batch, time), logits (batch, classes),
-            target (batch,).
-        """
-        emb = self.net.embed(ids)
-        with tf.GradientTape() as tape:
-            tape.watch(emb)
-            logits = self.guided_logits(emb, ids)  # forward values equal the model's own logits
-            target, logit_c = pick_target(logits, target)
-            objective = tf.reduce_sum(logit_c)
-        grad = tape.gradient(objective, emb)
-        return {"grad": grad, "scores": tf.reduce_sum(grad * emb, axis=-1), "logits": logits, "target": target}
-
-    def attribute_ids(self, ids, target) -> dict:
-        res = self._core(tf.constant(ids, tf.int32), tf.constant(target, tf.int32))
-        return {k: v.numpy() for k, v in res.items() if k != "grad"}
 
 
 @register("guided-backprop")

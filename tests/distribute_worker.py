@@ -1,0 +1,119 @@
+"""Run by tests/test_distribute.py in a subprocess: splits the CPU into two logical devices (which
+must happen before TensorFlow initialises its devices) and trains under MirroredStrategy.
+
+    python tests/distribute_worker.py OUT.json RUN_DIR KEY=VALUE...
+
+compares mirrored with single-device training, then trains RUN_DIR with the config tiny.yaml and
+the KEY=VALUE overrides (crashing after epoch 1 and resuming), and writes what the tests assert on
+to OUT.json. One process for both: TensorFlow's start-up is the slow part.
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import tensorflow as tf  # noqa: E402
+
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from textdeconv.config import ModelConfig, TrainConfig  # noqa: E402
+from textdeconv.distribute import for_replicas, make_strategy  # noqa: E402
+from textdeconv.model import build_model  # noqa: E402
+from textdeconv.optim import LazyAdadelta  # noqa: E402
+
+DEVICES = ["/cpu:0", "/cpu:1"]
+MODEL = ModelConfig(embedding_dim=6, filter_sizes=(2, 3), num_filters=4, dropout=0.0)
+VOCAB = 40
+
+
+def fit(strategy, ids, labels, batch_size):
+    """Train a fresh, identically seeded TextCNN with LazyAdadelta over ``ids`` once, in order,
+    with batches prepared for the strategy as train() prepares them."""
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = build_model(MODEL, VOCAB, 2, seed=0)
+        model.compile(optimizer=LazyAdadelta(learning_rate=1.0), loss="sparse_categorical_crossentropy")
+    ds = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(batch_size)
+    model.fit(for_replicas(ds, strategy, train=True), epochs=1, verbose=0, shuffle=False)
+    return model
+
+
+def weights_gap(a, b) -> float:
+    """Largest |a - b| over every weight, relative to the weight's scale."""
+    return max(float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-12))
+               for x, y in zip(a.get_weights(), b.get_weights()))
+
+
+def least_moved(a, b) -> float:
+    """The smallest, over the weights, of the largest |a - b|: > 0 when training moved every weight."""
+    return min(float(np.max(np.abs(x - y))) for x, y in zip(a.get_weights(), b.get_weights()))
+
+
+def equality() -> dict:
+    rng = np.random.default_rng(0)
+    # rows 2..19 only, so the table keeps untouched rows; PAD runs of different lengths
+    ids = np.zeros((16, 9), np.int32)
+    for row in ids:
+        n = rng.integers(1, 6)
+        row[2:2 + n] = rng.integers(2, 20, size=n)
+    labels = (np.arange(16) % 2).astype(np.int32)
+    one = tf.distribute.get_strategy()
+    # the strategy train() gets: two MirroredStrategy objects over the same devices in one process
+    # would draw the same collective keys, and their all-reduces would mix
+    mirrored = make_strategy(TrainConfig(strategy="mirrored", devices=tuple(DEVICES)))
+    single, multi = fit(one, ids, labels, 8), fit(mirrored, ids, labels, 8)  # 2 steps of 4 + 4 rows
+    seen = multi.optimizer._seen[0].numpy()
+    # batches of 7 + 7 + 2 rows: the 7s are padded to 4 + 4 rows on the replicas (one weight-0 row)
+    odd_single, odd_multi = fit(one, ids, labels, 7), fit(mirrored, ids, labels, 7)
+    return {"replicas": mirrored.num_replicas_in_sync, "gap": weights_gap(single, multi),
+            "moved": least_moved(single, build_model(MODEL, VOCAB, 2, seed=0)),
+            "untouched_rows_seen": seen[20:].tolist(), "touched_rows_seen": sorted(set(seen[2:20].tolist())),
+            "iterations": int(multi.optimizer.iterations.numpy()),
+            "odd_gap": weights_gap(odd_single, odd_multi), "odd_iterations": int(odd_multi.optimizer.iterations.numpy())}
+
+
+def train_and_resume(run_dir, overrides) -> dict:
+    """Train under mirrored, crash after epoch 1, resume; report what the resumed epoch ran on."""
+    from textdeconv import train as train_mod
+    from textdeconv.config import load_config
+
+    cfg = load_config("tiny.yaml", overrides)
+    original = train_mod.RunRecorder.on_epoch_end
+    seen = {}
+
+    def crash_after_first(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt  # as if killed right after epoch 1 was committed
+        weight = self.model.get_layer("logits").kernel.value
+        seen.update(distributed=isinstance(weight, tf.distribute.DistributedValues),
+                    replicas=self.model.distribute_strategy.num_replicas_in_sync,
+                    optimizer=type(self.model.optimizer).__name__,
+                    iterations=int(self.model.optimizer.iterations.numpy()))
+
+    train_mod.RunRecorder.on_epoch_end = crash_after_first
+    try:
+        train_mod.train(cfg, run_dir, verbose=0)
+    except KeyboardInterrupt:
+        pass
+    first = json.loads((Path(run_dir) / "state.json").read_text())
+    metrics = train_mod.train(None, run_dir, resume=True, verbose=0)
+    train_mod.RunRecorder.on_epoch_end = original
+    cfg, vocab, net, classes = train_mod.load_run(run_dir)
+    return {"metrics": metrics, "epoch_after_crash": first["epoch"], "state_after_crash": first["distribution"],
+            "resumed_epoch": seen, "loaded": {"classes": list(classes), "vocab": len(vocab),
+                                              "table_rows": net.tables[0].input_dim, "strategy": cfg.train.strategy,
+                                              "dtypes": sorted({w.dtype for w in net.model.weights})}}
+
+
+if __name__ == "__main__":
+    out, run_dir, *overrides = sys.argv[1:]
+    result = {"equality": equality(), "train": train_and_resume(run_dir, overrides)}
+    Path(out).write_text(json.dumps(result))

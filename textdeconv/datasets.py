@@ -1,0 +1,326 @@
+"""Bring your own data: labelled text from CSV, TSV, JSONL, Kim's label-first lines or a .pos/.neg pair.
+
+``load_splits(cfg)`` is the entry point for every data set, SST (data.py) or ``dataset: custom``.
+A custom file is read into ``Record``s (tokens, label text, file:line); the class names come from
+the training labels (sorted, integer labels numerically, or in the order of ``data.classes``) and
+each split becomes ``Example(tokens, class index)``. Without ``data.dev`` a stratified
+``dev_fraction`` of train is held out as dev; with ``cv_folds`` the training file is cut into
+stratified folds and ``data.fold`` names the one held out as test (crossval.py trains them all).
+
+Formats (``data.format``, else from the extension):
+    csv (.csv), tsv (.tsv .tab)  a header row naming the columns (data.text_column, data.label_column);
+                                 CSV is quoted as RFC 4180, TSV never (a quote is text, a tab ends a field)
+    jsonl (.jsonl .ndjson)       one JSON object per line, the same two keys; labels strings or integers
+    label-first (.txt)           ``1 the movie was great``: the label, whitespace, the text (Kim's files)
+    pos-neg (.pos .neg)          the MR pair PREFIX.pos / PREFIX.neg, one text per line, classes
+                                 positive / negative; data.train may name either file or PREFIX
+
+Lines holding only whitespace are not records and are skipped (as the csv module does); a record
+with an empty text or label is an error naming the file and line. Text is tokenized with
+``vocab.tokenize`` keeping case (the vocabulary lower-cases), as explain.py tokenizes typed text.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from textdeconv.config import CHOICES, DataConfig
+from textdeconv.data import CLASS_NAMES, DataError, Example, ensure_sst, load_sst, subsample
+from textdeconv.vocab import tokenize
+
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+              ".txt": "label-first", ".pos": "pos-neg", ".neg": "pos-neg"}
+POLARITY = ((".pos", "positive"), (".neg", "negative"))  # (file suffix, class name), Kim's reading order
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True)
+class Record:
+    tokens: tuple[str, ...]
+    label: str
+    where: str  # "file:line", for messages
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one file
+
+
+def file_format(path: str, configured: str | None = None) -> str:
+    """``data.format`` if set, else the format its extension stands for."""
+    if configured:
+        return configured
+    fmt = EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: cannot tell the format from the extension {Path(path).suffix or '(none)'!r}; "
+                        f"set data.format to one of {', '.join(CHOICES['data.format'])}")
+    return fmt
+
+
+def data_files(path: str, fmt: str) -> list[tuple[Path, str | None]]:
+    """``(file, label)`` pairs to read: the file itself (labels inside), or a .pos/.neg pair."""
+    if fmt != "pos-neg":
+        return [(Path(path), None)]
+    p = Path(path)
+    prefix = p.with_suffix("") if p.suffix in (".pos", ".neg") else p
+    return [(prefix.with_name(prefix.name + suffix), label) for suffix, label in POLARITY]
+
+
+def read_text(path: Path, encoding: str) -> str:
+    """The decoded file; an undecodable byte raises DataError naming the file, line and byte column."""
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    data = path.read_bytes()
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - data.rfind(b"\n", 0, e.start)
+        raise DataError(f"{path}:{line}: not valid {encoding} (byte 0x{data[e.start]:02x} at column {column}); set "
+                        "data.encoding (the MR rt-polarity files are latin-1) or re-encode the file") from None
+    return text.removeprefix("\ufeff")
+
+
+def _lines(text: str):
+    """``(line number, line)``, split on \\n only, so numbers match the byte offsets of read_text."""
+    for i, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            yield i, line.rstrip("\r")
+
+
+def _record(text: str, label: str, where: str, what: str) -> Record:
+    if not label.strip():
+        raise DataError(f"{where}: empty label")
+    tokens = tokenize(text, lowercase=False)
+    if not tokens:
+        raise DataError(f"{where}: empty text ({what})")
+    return Record(tuple(tokens), label.strip(), where)
+
+
+def _read_table(path: Path, text: str, cfg: DataConfig, delimiter: str) -> list[Record]:
+    kind, quoting = ("TSV", csv.QUOTE_NONE) if delimiter == "\t" else ("CSV", csv.QUOTE_MINIMAL)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    header, records, prev = None, [], 0
+    try:
+        for row in reader:
+            start, prev = prev + 1, reader.line_num  # a quoted field may span lines: report the first
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            where = f"{path}:{start}"
+            if header is None:
+                header = [name.strip() for name in row]
+                cols = [_column(header, cfg.text_column, "text_column", where),
+                        _column(header, cfg.label_column, "label_column", where)]
+                continue
+            if len(row) != len(header):
+                raise DataError(f"{where}: {len(row)} fields, but the header has {len(header)} "
+                                f"({', '.join(header)})")
+            records.append(_record(row[cols[0]], row[cols[1]], where, f"column {cfg.text_column!r}"))
+    except csv.Error as e:
+        raise DataError(f"{path}:{reader.line_num}: not valid {kind} ({e})") from None
+    return records
+
+
+def _column(header: list[str], name: str, key: str, where: str) -> int:
+    if name not in header:
+        raise DataError(f"{where}: no column {name!r} (columns found: {', '.join(header)}); set data.{key}")
+    return header.index(name)
+
+
+def _read_jsonl(path: Path, text: str, cfg: DataConfig) -> list[Record]:
+    records = []
+    for i, line in _lines(text):
+        where = f"{path}:{i}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        for key, name in (("text_column", cfg.text_column), ("label_column", cfg.label_column)):
+            if name not in obj:
+                raise DataError(f"{where}: no key {name!r} (keys found: {', '.join(obj)}); set data.{key}")
+        text_value, label = obj[cfg.text_column], obj[cfg.label_column]
+        if not isinstance(text_value, str):
+            raise DataError(f"{where}: {cfg.text_column!r} must be a string, got {json.dumps(text_value)}")
+        if isinstance(label, bool) or not isinstance(label, (str, int)):
+            raise DataError(f"{where}: {cfg.label_column!r} must be a string or an integer, got {json.dumps(label)}")
+        records.append(_record(text_value, str(label), where, f"key {cfg.text_column!r}"))
+    return records
+
+
+def read_records(path: str, cfg: DataConfig) -> list[Record]:
+    """Every record of one data file (or .pos/.neg pair), in file order.
+
+    Raises:
+        FileNotFoundError: the file (or one of the pair) is missing.
+        DataError: bad bytes, bad rows, missing columns, empty text or label (file:line).
+    """
+    fmt = file_format(path, cfg.format)
+    records = []
+    for file, label in data_files(path, fmt):
+        text = read_text(file, cfg.encoding)
+        if fmt in ("csv", "tsv"):
+            records += _read_table(file, text, cfg, "," if fmt == "csv" else "\t")
+        elif fmt == "jsonl":
+            records += _read_jsonl(file, text, cfg)
+        elif fmt == "pos-neg":
+            records += [_record(line, label, f"{file}:{i}", "the whole line") for i, line in _lines(text)]
+        else:  # label-first
+            for i, line in _lines(text):
+                label_text, *rest = line.split(None, 1)
+                records.append(_record("".join(rest), label_text, f"{file}:{i}", "after the label"))
+    if not records:
+        raise DataError(f"{path}: no examples")
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# Classes, splits, folds
+
+
+def class_order(records: list[Record], configured, train_path: str) -> tuple[str, ...]:
+    """Class names in id order: ``data.classes``, else sorted (integer labels numerically)."""
+    counts = Counter(r.label for r in records)
+    if configured:
+        for r in records:
+            if r.label not in configured:
+                raise DataError(f"{r.where}: label {r.label!r} is not in data.classes ({', '.join(configured)})")
+        missing = [c for c in configured if c not in counts]
+        if missing:
+            raise DataError(f"{train_path}: no training example of class {missing[0]!r} (data.classes)")
+        return tuple(configured)
+    if len(counts) < 2:
+        raise DataError(f"{train_path}: every training example has the label {next(iter(counts))!r}; "
+                        "a classifier needs at least two classes")
+    if all(_INTEGER.fullmatch(label) for label in counts):
+        return tuple(sorted(counts, key=lambda label: (int(label), label)))
+    return tuple(sorted(counts))
+
+
+def to_examples(records: list[Record], classes: tuple[str, ...], train_path: str) -> list[Example]:
+    index = {c: i for i, c in enumerate(classes)}
+    for r in records:
+        if r.label not in index:
+            raise DataError(f"{r.where}: label {r.label!r} does not occur in the training data {train_path} "
+                            f"(classes: {', '.join(classes)})")
+    return [Example(r.tokens, index[r.label]) for r in records]
+
+
+def _fewest(examples, classes) -> tuple[str, int]:
+    counts = Counter(ex.label for ex in examples)
+    label = min(range(len(classes)), key=lambda c: (counts[c], c))
+    return classes[label], counts[label]
+
+
+def hold_out(examples: list[Example], fraction: float, seed: int, classes, where: str):
+    """``(rest, held_out)``: a stratified ``fraction`` of ``examples`` held out, both in file order.
+
+    scikit-learn's stratified split: ceil(fraction * n) examples held out, each class as close to
+    its share as whole numbers allow.
+    """
+    from sklearn.model_selection import train_test_split
+
+    name, n = _fewest(examples, classes)
+    if n < 2:
+        raise DataError(f"{where}: class {name!r} has {n} example(s); a stratified dev split needs at least 2 "
+                        "of each class (or give data.dev)")
+    try:
+        rest, held = train_test_split(range(len(examples)), test_size=fraction, random_state=seed,
+                                      stratify=[ex.label for ex in examples])
+    except ValueError as e:
+        raise DataError(f"{where}: cannot hold out a stratified dev split of data.dev_fraction={fraction} from "
+                        f"{len(examples)} examples ({e}); give data.dev or raise data.dev_fraction") from None
+    return [examples[i] for i in sorted(rest)], [examples[i] for i in sorted(held)]
+
+
+def fold_indices(examples: list[Example], k: int, seed: int, classes, where: str) -> list[list[int]]:
+    """Test indices of each of ``k`` stratified folds; every example is in exactly one."""
+    from sklearn.model_selection import StratifiedKFold
+
+    name, n = _fewest(examples, classes)
+    if n < k:
+        raise DataError(f"{where}: class {name!r} has {n} example(s), fewer than data.cv_folds={k}; "
+                        "every fold needs one of each class")
+    labels = [ex.label for ex in examples]
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(labels, labels)
+    return [sorted(int(i) for i in test) for _, test in folds]
+
+
+def load_custom(cfg: DataConfig) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
+    """``({"train", "dev"[, "test"]: [Example]}, class names)`` from the files of ``cfg``."""
+    records = read_records(cfg.train, cfg)
+    classes = class_order(records, cfg.classes, cfg.train)
+    train = to_examples(records, classes, cfg.train)
+    splits = {}
+    if cfg.cv_folds:
+        if cfg.fold is None:
+            raise DataError(f"data.cv_folds={cfg.cv_folds} trains one model per fold: run scripts/train.py --cv "
+                            f"{cfg.cv_folds} (textdeconv.crossval.cross_validate), or set data.fold to train one")
+        held = fold_indices(train, cfg.cv_folds, cfg.seed, classes, cfg.train)[cfg.fold - 1]
+        splits["test"] = [train[i] for i in held]
+        held = set(held)
+        train = [ex for i, ex in enumerate(train) if i not in held]
+    if cfg.dev:
+        splits["dev"] = to_examples(read_records(cfg.dev, cfg), classes, cfg.train)
+    else:
+        where = cfg.train if cfg.fold is None else f"{cfg.train} (fold {cfg.fold} of {cfg.cv_folds})"
+        train, splits["dev"] = hold_out(train, cfg.dev_fraction, cfg.seed, classes, where)
+    if cfg.test:
+        splits["test"] = to_examples(read_records(cfg.test, cfg), classes, cfg.train)
+    out = {"train": subsample(train, cfg.max_train)}
+    out.update({s: subsample(splits[s], cfg.max_eval) for s in ("dev", "test") if s in splits})
+    return out, classes
+
+
+# ---------------------------------------------------------------------------------------------
+# What train.py, run.py and the scripts call
+
+
+def load_splits(cfg: DataConfig) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
+    """``(splits, class names)`` for any data set; custom data without a test file has no "test"."""
+    if cfg.dataset == "custom":
+        return load_custom(cfg)
+    return load_sst(cfg), CLASS_NAMES[cfg.dataset]
+
+
+def load_split(cfg: DataConfig, split: str) -> list[Example]:
+    """One split of the data set (explain.py --split)."""
+    splits, _ = load_splits(cfg)
+    if split not in splits:
+        raise DataError(f"no {split} split: the run's data has no data.test file and is not a cross-validation fold")
+    return splits[split]
+
+
+def check_data(cfg: DataConfig) -> None:
+    """Cheap checks before TensorFlow loads: SST present (or downloaded), custom files exist."""
+    if cfg.dataset != "custom":
+        ensure_sst(cfg)
+        return
+    for key in ("train", "dev", "test"):
+        path = getattr(cfg, key)
+        for file, _ in data_files(path, file_format(path, cfg.format)) if path else ():
+            if not file.is_file():
+                raise FileNotFoundError(f"data.{key}: data file not found: {file}")
+
+
+def pin(cfg: DataConfig, classes) -> DataConfig:
+    """The data config a run saves: custom paths made absolute and the class order fixed, so that
+    explain.py reads the same files with the same class ids from any working directory."""
+    if cfg.dataset != "custom":
+        return cfg
+    paths = {k: str(Path(v).expanduser().resolve()) for k in ("train", "dev", "test") if (v := getattr(cfg, k))}
+    return replace(cfg, classes=tuple(classes), **paths)
+
+
+def class_names(cfg: DataConfig) -> tuple[str, ...]:
+    """Class names of a saved run's data config (custom: data.classes, which train() pins)."""
+    if cfg.dataset != "custom":
+        return CLASS_NAMES[cfg.dataset]
+    if not cfg.classes:
+        raise ValueError("data.dataset=custom but data.classes is not set; a run trained by textdeconv saves it")
+    return cfg.classes

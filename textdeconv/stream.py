@@ -1,0 +1,377 @@
+"""Explain a big file as a stream: blocks of lines in, CSV rows appended; resumable and shardable.
+
+Memory is bounded by one block (``chunk_lines`` lines and their explanations), never the file.
+
+Blocks. The input is cut into blocks of ``chunk_lines`` consecutive lines: block k (from 0) holds
+lines k*C+1 .. (k+1)*C, counted like ``data.read_sentences`` (``\\n``, ``\\r\\n`` or a lone ``\\r``
+ends a line; empty lines count). Each block is explained on its own, length-bucketed within the
+block, so a sentence's scores depend only on its block and the batch size, never on where a job
+started, stopped or which shard ran it. That is why a resumed job, merged shards and the
+in-memory path of ``explain.py`` (``explain_blocks``) all give byte-identical CSVs for the same
+--chunk-size and --batch-size. (Another chunk or batch size regroups the batches, which moves
+scores by float rounding, ~1e-7.)
+
+Shards. ``shard=(i, n)`` explains the blocks k with k % n == i - 1: round robin over blocks, so
+the work is balanced whatever the line lengths. Every shard scans the whole file (cheap: the
+other shards' lines are counted, not decoded) and writes its own CSV; ``merge_shards``
+interleaves the shard CSVs by sentence_id.
+
+Resume protocol, for ``out``: rows go to ``out.partial``; ``out.progress.json`` is the commit
+record. Per block: (1) its rows are appended to the partial file, flushed and fsynced; (2) the
+progress file is replaced atomically and fsynced with the new position: lines done, byte offset
+in the input, sentences and rows written, and the partial file's size. A resume truncates the
+partial file to the committed size (dropping rows whose commit never happened) and reads the
+input from the committed offset. At the end the progress file is marked complete, the partial
+file is renamed to ``out`` and the progress file deleted; a crash between those steps is
+recognised by the mark. The progress file also holds a fingerprint of the input (size, mtime,
+SHA-256 of its first MiB) and the job's settings (run, model file, method and its options,
+target, chunk and batch size, shard); a resume against anything else is refused. A partial
+file without a progress file holds nothing committed and is overwritten.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import heapq
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from textdeconv.data import DataError
+from textdeconv.export import CSV_COLUMNS, token_frame
+from textdeconv.io import atomic_path, atomic_write_json, fsync_path
+
+CHUNK_LINES = 4096
+FORMAT = 1  # version of the progress file
+HEAD_BYTES = 1 << 20
+HEADER = (",".join(CSV_COLUMNS) + "\n").encode()  # what token_frame(...).to_csv writes as its header
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)``: shard I of N, 1-based."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N (e.g. 2/4), got {text!r}") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard {text}: need 1 <= I <= N")
+    return i, n
+
+
+@dataclass
+class Chunk:
+    """One block of input lines; ``items`` is None for a block of another shard (not decoded)."""
+
+    index: int  # block number, from 0
+    end_line: int  # number of the block's last line
+    end_offset: int  # input byte offset just after the block
+    items: list[tuple[int, str]] | None  # (line number, stripped text) of each non-empty line
+
+
+def read_chunks(path, chunk_lines: int = CHUNK_LINES, offset: int = 0, lines_done: int = 0, shard=(1, 1)):
+    """Yield the blocks of a UTF-8 file as ``Chunk``s, from byte ``offset``, a block boundary with
+    ``lines_done`` lines before it. Holds one block in memory.
+
+    Raises:
+        DataError: a line of this shard is not UTF-8 (names the file, line and column).
+    """
+    i, n = shard
+    with open(path, "rb") as f:
+        f.seek(offset)
+        line_no, block, items, in_block = lines_done, lines_done // chunk_lines, [], 0
+        for piece in f:
+            for raw in piece.splitlines(keepends=True):  # a piece ends at \n; a lone \r also ends a line
+                line_no, offset, in_block = line_no + 1, offset + len(raw), in_block + 1
+                if block % n == i - 1:
+                    text = _decode(raw.rstrip(b"\r\n"), line_no, path)
+                    if text:
+                        items.append((line_no, text))
+                if line_no % chunk_lines == 0:
+                    yield Chunk(block, line_no, offset, items if block % n == i - 1 else None)
+                    block, items, in_block = block + 1, [], 0
+        if in_block:
+            yield Chunk(block, line_no, offset, items if block % n == i - 1 else None)
+
+
+def _decode(raw: bytes, line_no: int, path) -> str:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:  # the message read_sentences gives
+        raise DataError(f"{path}:{line_no}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                        "re-encode the file as UTF-8") from None
+    return (line.lstrip("\ufeff") if line_no == 1 else line).strip()
+
+
+def tokenize_items(items, vocab, name, warn=None) -> tuple[list[int], list[list[str]]]:
+    """Tokenize ``(line number, text)`` pairs as explain.py does: a line with no token is skipped
+    and one with no known word kept, each with a warning. Returns ``(ids, token lists)``."""
+    from textdeconv.vocab import tokenize
+
+    warn = warn or (lambda msg: None)
+    ids, sentences = [], []
+    for sid, text in items:
+        tokens = tokenize(text, lowercase=False)
+        if not tokens:
+            warn(f"{name}:{sid}: no tokens after removing control characters; skipped")
+            continue
+        if not any(t in vocab for t in tokens):
+            warn(f"{name}:{sid}: no word is in the vocabulary; every token is <unk>, so the scores are not "
+                 "informative")
+        ids.append(sid)
+        sentences.append(tokens)
+    return ids, sentences
+
+
+def warm_up(explainer) -> None:
+    """Trace the explainer's compiled functions on shapes no sentence has (rows of padding alone),
+    so that every real batch runs the same shape-generic graph.
+
+    Why: a ``tf.function(reduce_retracing=True)`` is first traced for the exact shapes of its
+    first call, and TensorFlow optimizes a graph of known shapes differently from the generic one
+    later calls share (scores differ by ~1e-8). Without this, a sentence's scores would depend on
+    whether its batch came first in the process, so shards and resumed jobs would not reproduce
+    an uninterrupted run byte for byte.
+    """
+    net = getattr(explainer, "net", None)
+    if net is None or not hasattr(explainer, "attribute_ids"):
+        return
+    import numpy as np
+
+    from textdeconv.vocab import pad_batch
+
+    for rows in (1, 2):  # two shapes: the function is generalised; a real batch is >= 2 * pad + 1 wide
+        explainer.attribute_ids(pad_batch([[]] * rows, net.pad), np.full(rows, -1, np.int32))
+
+
+def explain_blocks(explainer, ids, sentences, chunk_lines: int = CHUNK_LINES, target=None, batch_size: int = 128):
+    """Explain sentences held in memory block by block, as ``ExplainJob`` does: ``ids`` are line
+    numbers (ascending) and the sentences of one block of ``chunk_lines`` lines are explained
+    together, so the result equals the streamed one exactly."""
+    out = []
+    for _, group in itertools.groupby(range(len(ids)), key=lambda k: (ids[k] - 1) // chunk_lines):
+        out += explainer.explain([sentences[k] for k in group], target=target, batch_size=batch_size)
+    return out
+
+
+def input_fingerprint(path) -> dict:
+    st = Path(path).stat()
+    with open(path, "rb") as f:
+        head = hashlib.sha256(f.read(HEAD_BYTES)).hexdigest()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "head_sha256": head}
+
+
+def job_settings(run_dir, method: str, options: dict) -> dict:
+    """What a resumed job must share with the interrupted one besides the input: the run (and its
+    model file's size and mtime, so a retrained model is noticed), the method and its options."""
+    model = (Path(run_dir) / "model.keras").stat()
+    return {"run": str(Path(run_dir).resolve()), "model": {"size": model.st_size, "mtime_ns": model.st_mtime_ns},
+            "method": method, "options": options}
+
+
+class ExplainJob:
+    """Explain a file into a token CSV (``export.CSV_COLUMNS``) block by block; see the module doc.
+
+    The constructor checks the files before any model is loaded.
+
+    Args:
+        input: UTF-8 file, one sentence per line (a regular file: it is read twice on resume).
+        out: the CSV; it appears only when the job completes (until then ``out.partial``).
+        settings: JSON-able description of the model and method (``job_settings``).
+        target: resolved target class index, or None for the predicted class.
+        shard: ``(i, n)``: explain only the blocks k with k % n == i - 1.
+        resume: continue the interrupted job at ``out``; without it an interrupted job is an error.
+    Raises:
+        FileNotFoundError: no input; ``resume`` with nothing to resume.
+        FileExistsError: an interrupted job exists and ``resume`` is False.
+        ValueError: the job cannot be resumed (other input or settings, damaged files).
+    """
+
+    def __init__(self, input, out, settings: dict, *, target=None, chunk_lines: int = CHUNK_LINES,
+                 batch_size: int = 128, shard=(1, 1), resume: bool = False):
+        self.input, self.out = Path(input), Path(out)
+        if not self.input.is_file():
+            raise FileNotFoundError(f"input file not found: {input}")
+        if chunk_lines < 1 or batch_size < 1:
+            raise ValueError("--chunk-size and --batch-size must be at least 1")
+        if self.out.resolve() == self.input.resolve():
+            raise ValueError(f"the output {out} is the input file")
+        self.name, self.target, self.chunk_lines, self.batch_size = str(input), target, chunk_lines, batch_size
+        self.shard = tuple(shard)
+        self.partial = self.out.with_name(self.out.name + ".partial")
+        self.progress_file = self.out.with_name(self.out.name + ".progress.json")
+        self.settings = json.loads(json.dumps({**settings, "target": target, "chunk_lines": chunk_lines,
+                                               "batch_size": batch_size, "shard": "{}/{}".format(*self.shard)}))
+        self.fingerprint = input_fingerprint(self.input)
+        self.state = self._open(resume)
+        self.start_line, self.start_offset = self.state["lines_done"], self.state["input_offset"]
+
+    @property
+    def input_size(self) -> int:
+        return self.fingerprint["size"]
+
+    def _open(self, resume: bool) -> dict:
+        fresh = {"lines_done": 0, "input_offset": 0, "nonempty": 0, "sentences": 0, "rows": 0, "output_bytes": 0,
+                 "complete": False}
+        start_over = f"delete {self.partial} and {self.progress_file} to start over"
+        if not self.progress_file.exists():
+            if resume:
+                raise FileNotFoundError(f"nothing to resume for {self.out}: no {self.progress_file} "
+                                        "(run without --resume to start)")
+            return fresh
+        if not resume:
+            raise FileExistsError(f"an interrupted job is writing {self.out} ({self.partial.name}, "
+                                  f"{self.progress_file.name}); pass --resume to continue it, or {start_over}")
+        try:
+            saved = json.loads(self.progress_file.read_text(encoding="utf-8"))
+            state = {k: saved[k] for k in fresh}
+            old_input, old_settings = saved["input"], saved["settings"]
+        except (ValueError, KeyError, TypeError):
+            saved = None
+        if saved is None or saved.get("format") != FORMAT:
+            raise ValueError(f"{self.progress_file} is not a progress file this version can read; {start_over}")
+        changed = [f"{k} {old_input.get(k)} -> {v}" for k, v in self.fingerprint.items() if old_input.get(k) != v]
+        if changed:
+            raise ValueError(f"cannot resume {self.out}: {self.name} is not the file the job started on "
+                             f"({'; '.join(changed)}); restore it, or {start_over}")
+        keys = dict.fromkeys([*old_settings, *self.settings])
+        changed = [f"{k} {old_settings.get(k)!r} -> {self.settings.get(k)!r}" for k in keys
+                   if old_settings.get(k) != self.settings.get(k)]
+        if changed:
+            raise ValueError(f"cannot resume {self.out}: the settings differ from the interrupted job's "
+                             f"({'; '.join(changed)}); rerun with the original ones, or {start_over}")
+        if not self.partial.exists():
+            if state["complete"] and self.out.exists():
+                return state  # done; only the clean-up was interrupted
+            if state["output_bytes"]:
+                raise ValueError(f"{self.partial} is missing; {start_over}")
+        elif self.partial.stat().st_size < state["output_bytes"]:
+            raise ValueError(f"{self.partial} is shorter than its committed size ({self.partial.stat().st_size} < "
+                             f"{state['output_bytes']} bytes); {start_over}")
+        return state
+
+    def _commit(self, state: dict) -> None:
+        atomic_write_json(self.progress_file, {"format": FORMAT, "input": {"path": self.name, **self.fingerprint},
+                                               "settings": self.settings, **state}, durable=True)
+
+    def run(self, explainer, progress=None, warn=None, on_chunk=None) -> dict:
+        """Explain the remaining blocks and move the CSV into place; return a summary dict.
+
+        Args:
+            explainer: an ``Explainer`` (anything with ``explain(token_lists, target, batch_size)``
+                and a ``vocab``).
+            progress: a ``progress.Progress`` (or None), told the input offset after each block.
+            warn: called with each warning's text (unexplainable or all-unknown lines).
+            on_chunk: called as ``on_chunk(ids, explanations)`` after each block is committed.
+        """
+        st = dict(self.state)
+        if st["complete"] and not self.partial.exists():
+            self.progress_file.unlink()
+            return self._summary(st, 0)
+        committed = self.progress_file.exists()
+        explained = 0
+        try:
+            with open(self.partial, "r+b" if committed and self.partial.exists() else "wb") as f:
+                f.truncate(st["output_bytes"])  # drops rows written after the last commit
+                f.seek(st["output_bytes"])
+                for chunk in read_chunks(self.input, self.chunk_lines, st["input_offset"], st["lines_done"],
+                                         self.shard):
+                    st.update(lines_done=chunk.end_line, input_offset=chunk.end_offset)
+                    if chunk.items is not None:  # this shard's block
+                        ids, sentences = tokenize_items(chunk.items, explainer.vocab, self.name, warn)
+                        expls = explainer.explain(sentences, target=self.target,
+                                                  batch_size=self.batch_size) if sentences else []
+                        data = b"" if st["output_bytes"] else HEADER
+                        if expls:
+                            data += token_frame(expls, ids).to_csv(index=False, header=False).encode("utf-8")
+                        self._append(f, data)
+                        explained += len(expls)
+                        st.update(nonempty=st["nonempty"] + len(chunk.items), sentences=st["sentences"] + len(expls),
+                                  rows=st["rows"] + sum(len(s) for s in sentences),
+                                  output_bytes=st["output_bytes"] + len(data))
+                        self._commit(st)
+                        committed = True
+                        if on_chunk:
+                            on_chunk(ids, expls)
+                    if progress:
+                        progress.update(chunk.end_offset, explained)
+                if not st["sentences"] and self.shard == (1, 1):
+                    raise ValueError(f"{self.name}: no non-empty lines to explain" if not st["nonempty"]
+                                     else "nothing to explain: every sentence was empty")
+                if not st["output_bytes"]:  # a shard with no sentence of its own: the header alone
+                    self._append(f, HEADER)
+                    st["output_bytes"] = len(HEADER)
+                st["complete"] = True
+                self._commit(st)
+        except BaseException as e:
+            if not committed or isinstance(e, ValueError) and not st["sentences"]:
+                with contextlib.suppress(FileNotFoundError):  # nothing worth resuming: leave no files
+                    self.partial.unlink()
+                    self.progress_file.unlink()
+            raise
+        os.replace(self.partial, self.out)
+        fsync_path(self.out.parent)
+        self.progress_file.unlink()
+        return self._summary(st, explained)
+
+    @staticmethod
+    def _append(f, data: bytes) -> None:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())  # the rows are on disk before the progress file says so
+
+    def _summary(self, st: dict, explained: int) -> dict:
+        return {"lines": st["lines_done"], "sentences": st["sentences"], "rows": st["rows"],
+                "output_bytes": st["output_bytes"], "resumed_at_line": self.start_line,
+                "sentences_this_run": explained}
+
+
+def merge_shards(paths, out) -> int:
+    """Merge shard CSVs (each ordered by sentence_id, as ``ExplainJob`` writes them) into one CSV
+    ordered by sentence_id, streaming: a k-way merge holding one row per shard. Rows are copied
+    byte for byte (a token CSV row is one line: tokens hold no line break). Returns the row count.
+
+    Raises:
+        ValueError: headers differ, a shard is unsorted or cut off, or two shards hold the same
+            sentence (overlapping shards).
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("no shard files to merge")
+    if Path(out).resolve() in {p.resolve() for p in paths}:
+        raise ValueError(f"the output {out} is one of the shards")
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"shard file not found: {p}")
+
+    def rows(k, f):
+        last = None
+        for line_no, line in enumerate(f, 2):
+            sid = line.split(b",", 1)[0]
+            if not sid.isdigit() or not line.endswith(b"\n"):
+                raise ValueError(f"{paths[k]}:{line_no}: not a complete row of an explanation CSV")
+            sid = int(sid)
+            if last is not None and sid < last:
+                raise ValueError(f"{paths[k]}:{line_no}: sentence_id {sid} after {last}; a shard must be "
+                                 "ordered by sentence_id, as explain.py writes it")
+            last = sid
+            yield sid, k, line
+
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(open(p, "rb")) for p in paths]
+        headers = [f.readline() for f in files]
+        for p, h in zip(paths, headers):
+            if not h.startswith(b"sentence_id,") or h != headers[0]:
+                raise ValueError(f"{p}: not an explanation CSV with the same columns as {paths[0]}")
+        n, owner = 0, (None, None)
+        with atomic_path(out) as tmp, open(tmp, "wb") as w:
+            w.write(headers[0])
+            for sid, k, line in heapq.merge(*(rows(k, f) for k, f in enumerate(files)), key=lambda r: r[0]):
+                if sid == owner[0] and k != owner[1]:
+                    raise ValueError(f"sentence {sid} is in both {paths[owner[1]]} and {paths[k]}: "
+                                     "the shards overlap")
+                owner = (sid, k)
+                w.write(line)
+                n += 1
+    return n
