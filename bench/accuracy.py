@@ -44,6 +44,27 @@ def main():
 
     name = Path(args.config).stem + "".join(f" {s}" for s in args.set)
     per_seed = []
+
+    def record():
+        acc = np.array([r["test_accuracy"] for r in per_seed]) * 100
+        dev = np.array([r["dev_accuracy"] for r in per_seed]) * 100
+        entry = {
+            "test_accuracy_mean": round(float(acc.mean()), 2), "test_accuracy_sd": round(float(acc.std(ddof=1)) if len(acc) > 1 else 0.0, 2),
+            "dev_accuracy_mean": round(float(dev.mean()), 2),
+            "seconds_per_epoch_mean": round(float(np.mean([r["seconds_per_epoch"] for r in per_seed])), 1),
+            "train_minutes_mean": round(float(np.mean([r["seconds_per_epoch"] * r["epochs_run"] for r in per_seed])) / 60, 1),
+            "per_seed": per_seed, "config": cfg.to_dict() | {"train": cfg.to_dict()["train"] | {"seed": [r["seed"] for r in per_seed]}},
+            "command": "python bench/accuracy.py " + " ".join(sys.argv[1:]),
+            "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        out = Path(args.out)
+        results = json.loads(out.read_text()) if out.exists() else {}
+        results[name] = entry
+        from textdeconv.io import atomic_write_json
+
+        atomic_write_json(out, results)
+        print(f"{name}: test accuracy {entry['test_accuracy_mean']:.2f} +- {entry['test_accuracy_sd']:.2f} -> {out}")
+
     for seed in args.seeds:
         cfg = load_config(args.config, args.set + [f"train.seed={seed}"])
         run_dir = ROOT / "runs" / "bench" / f"{name.replace(' ', '_').replace('=', '-')}-seed{seed}"
@@ -55,24 +76,7 @@ def main():
                          "epochs_run": m["epochs_run"], "seconds_per_epoch": m["seconds_per_epoch"],
                          "wall_seconds_this_invocation": round(time.time() - t0, 1), "run_dir": str(run_dir.relative_to(ROOT))})
         print(json.dumps(per_seed[-1]), flush=True)
-    acc = np.array([r["test_accuracy"] for r in per_seed]) * 100
-    dev = np.array([r["dev_accuracy"] for r in per_seed]) * 100
-    entry = {
-        "test_accuracy_mean": round(float(acc.mean()), 2), "test_accuracy_sd": round(float(acc.std(ddof=1)) if len(acc) > 1 else 0.0, 2),
-        "dev_accuracy_mean": round(float(dev.mean()), 2),
-        "seconds_per_epoch_mean": round(float(np.mean([r["seconds_per_epoch"] for r in per_seed])), 1),
-        "train_minutes_mean": round(float(np.mean([r["seconds_per_epoch"] * r["epochs_run"] for r in per_seed])) / 60, 1),
-        "per_seed": per_seed, "config": cfg.to_dict() | {"train": cfg.to_dict()["train"] | {"seed": args.seeds}},
-        "command": "python bench/accuracy.py " + " ".join(sys.argv[1:]),
-        "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    results[name] = entry
-    from textdeconv.io import atomic_write_json
-
-    atomic_write_json(out, results)
-    print(f"{name}: test accuracy {entry['test_accuracy_mean']:.2f} +- {entry['test_accuracy_sd']:.2f} -> {out}")
+        record()  # after every seed, so an interrupted benchmark still leaves its finished seeds
 
 
 if __name__ == "__main__":

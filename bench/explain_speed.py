@@ -57,14 +57,14 @@ def main():
     import dataclasses
 
     from textdeconv.attribution import make_explainer
-    from textdeconv.data import load_sst
+    from textdeconv.datasets import load_split
     from textdeconv.io import atomic_write_json
     from textdeconv.train import load_run
     from textdeconv.vocab import length_batches, pad_batch
 
     cfg, vocab, net, class_names = load_run(Path(args.run))
     data = dataclasses.replace(cfg.data, train_on="sentences", max_train=None, max_eval=None)
-    sentences = [list(ex.tokens) for ex in load_sst(data)[args.split]]
+    sentences = [list(ex.tokens) for ex in load_split(data, args.split)]
     ids = [vocab.encode(s) for s in sentences]
     batches = [(pad_batch([ids[i] for i in b], net.pad), len(b))
                for b in length_batches([len(x) for x in ids], args.batch_size)]

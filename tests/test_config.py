@@ -141,7 +141,7 @@ def test_unknown_key_without_close_match_lists_known_keys(tmp_path):
         load_config(p)
     msg = str(e.value)
     assert msg.startswith(f"{p}: unknown key 'zzzzzz' (known keys: data.dataset, data.dir, ")
-    assert "model.filter_sizes" in msg and msg.endswith("train.tensorboard)")
+    assert "model.filter_sizes" in msg and msg.endswith("train.mixed_precision)")
 
 
 @pytest.mark.parametrize("override, message", [

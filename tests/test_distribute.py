@@ -175,12 +175,15 @@ def test_strategy_keys_defaults_and_overrides():
     cfg = load_config("tiny.yaml", ["train.strategy=mirrored", "train.devices=/gpu:1", "train.mixed_precision=off"])
     assert (cfg.train.strategy, cfg.train.devices, cfg.train.mixed_precision) == ("mirrored", ("/gpu:1",), "off")
     assert load_config("tiny.yaml", TWO_CPUS).train.devices == ("/cpu:0", "/cpu:1")
+    # YAML reads a bare on/off as a boolean; for this key it means on/off
+    for value, expected in (("on", "on"), ("off", "off"), ("true", "on"), ("'off'", "off"), ("auto", "auto")):
+        assert load_config("tiny.yaml", [f"train.mixed_precision={value}"]).train.mixed_precision == expected
 
 
 @pytest.mark.parametrize("items, message", [
     (["train.strategy=horovod"], "'train.strategy' must be one of default, mirrored, multiworker"),
-    (["train.mixed_precision=yes"], "'train.mixed_precision' must be one of auto, on, off"),
-    (["train.mixed_precision=true"], "'train.mixed_precision' must be a string"),
+    (["train.mixed_precision=fp16"], "'train.mixed_precision' must be one of auto, on, off"),
+    (["train.mixed_precision=1"], "'train.mixed_precision' must be a string"),
     (["train.devices=[/gpu:0]"], "'train.devices' applies to train.strategy=mirrored only"),
     (["train.strategy=multiworker", "train.devices=[/gpu:0]"], "applies to train.strategy=mirrored only"),
     (["train.strategy=mirrored", "train.devices=[/gpu:0, /gpu:0]"], "distinct device names"),

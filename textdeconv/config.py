@@ -182,6 +182,8 @@ def _coerce(value, hint, key: str, where: str):
             raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
         return float(value)
     if hint is str:
+        if isinstance(value, bool) and {"on", "off"} <= set(CHOICES.get(key, ())):
+            value = "on" if value else "off"  # YAML 1.1 reads a bare on/off (yes/no) as true/false
         if not isinstance(value, str):
             raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
         choices = CHOICES.get(key)

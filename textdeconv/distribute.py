@@ -8,11 +8,11 @@
                  ``TF_CONFIG`` environment variable; every worker runs the same command
 
 ``train.batch_size`` is the global batch: each step's batch is split across the replicas
-(``batch_size / replicas`` rows each; a batch that does not divide evenly gives some replicas one
-row more), every replica averages the loss over its own rows and divides it by the number of
-replicas, and the gradients are summed. For evenly split batches that is the mean over the global
-batch, so the learning rate needs no change; an uneven (last) batch weights each replica's rows
-equally as a group, not each row equally.
+(``batch_size / replicas`` rows each), every replica averages the loss over its own rows and
+divides it by the number of replicas, and the gradients are summed: the mean over the global
+batch, so the learning rate needs no change. A batch that does not divide evenly (the last one,
+or a short length bucket) is padded with weight-0 rows and its real rows reweighted, so it too
+takes exactly the step one device would (``for_replicas``).
 
 ``train.mixed_precision``: ``auto`` computes in float16 with float32 variables
 (``mixed_float16``, Keras's ``LossScaleOptimizer`` added by ``compile``) when training runs on

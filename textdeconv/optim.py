@@ -18,8 +18,10 @@ indices within a batch (or from several replicas, after a ``tf.distribute`` all-
 first, as the dense gradient would have them. A dense gradient takes the dense update, after
 applying the decay that lazy steps skipped (``rho ** (k - seen)`` for rows with ``seen > 0``) and
 then marks every row seen. So a table stays exact whichever form its gradient takes at each step:
-an all-reduce may deliver it as ``IndexedSlices`` or densified, and ``LossScaleOptimizer`` (mixed
-float16) densifies it when it unscales. Rows with ``seen == 0`` never took a lazy step, so their
+a ``tf.distribute`` all-reduce may deliver it as ``IndexedSlices`` (MirroredStrategy and
+MultiWorkerMirroredStrategy gather the replicas' rows) or densified, and ``LossScaleOptimizer``
+(mixed float16) passes it on unscaled, still sparse (``tests/test_optim.py``,
+``tests/test_distribute.py``). Rows with ``seen == 0`` never took a lazy step, so their
 accumulators are already current (zero, or kept by dense steps in a checkpoint written before dense
 steps recorded ``seen``) and get no extra decay.
 """

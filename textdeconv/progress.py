@@ -9,6 +9,14 @@ import sys
 import time
 
 
+def _size(n: float, total: float) -> tuple[str, str]:
+    """``n`` bytes in the unit that suits ``total``: (number, unit)."""
+    for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if total >= scale:
+            return f"{n / scale:,.1f}", unit
+    return f"{n:,.0f}", "B"
+
+
 def _hms(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -45,7 +53,8 @@ class Progress:
         byte_rate = (self.done - self.start) / elapsed
         left = f"ETA {_hms((self.total - self.done) / byte_rate)}" if 0 < byte_rate and self.done < self.total \
             else f"elapsed {_hms(elapsed)}"
-        return (f"{pct:5.1f}%  {self.done / 1e6:,.1f}/{self.total / 1e6:,.1f} MB  {self.sentences:,} sentences  "
+        (done, unit), (total, _) = _size(self.done, self.total), _size(self.total, self.total)
+        return (f"{pct:5.1f}%  {done}/{total} {unit}  {self.sentences:,} sentences  "
                 f"{self.sentences / elapsed:,.0f} sentences/s  {left}")
 
     def write(self, message: str, file=None) -> None:

@@ -6,7 +6,8 @@ Blocks. The input is cut into blocks of ``chunk_lines`` consecutive lines: block
 lines k*C+1 .. (k+1)*C, counted like ``data.read_sentences`` (``\\n``, ``\\r\\n`` or a lone ``\\r``
 ends a line; empty lines count). Each block is explained on its own, length-bucketed within the
 block, so a sentence's scores depend only on its block and the batch size, never on where a job
-started, stopped or which shard ran it. That is why a resumed job, merged shards and the
+started, stopped or which shard ran it (``warm_up`` makes every batch run the same compiled
+graph, whatever ran before it in the process). That is why a resumed job, merged shards and the
 in-memory path of ``explain.py`` (``explain_blocks``) all give byte-identical CSVs for the same
 --chunk-size and --batch-size. (Another chunk or batch size regroups the batches, which moves
 scores by float rounding, ~1e-7.)
@@ -149,6 +150,7 @@ def explain_blocks(explainer, ids, sentences, chunk_lines: int = CHUNK_LINES, ta
     """Explain sentences held in memory block by block, as ``ExplainJob`` does: ``ids`` are line
     numbers (ascending) and the sentences of one block of ``chunk_lines`` lines are explained
     together, so the result equals the streamed one exactly."""
+    warm_up(explainer)
     out = []
     for _, group in itertools.groupby(range(len(ids)), key=lambda k: (ids[k] - 1) // chunk_lines):
         out += explainer.explain([sentences[k] for k in group], target=target, batch_size=batch_size)
@@ -271,6 +273,7 @@ class ExplainJob:
             return self._summary(st, 0)
         committed = self.progress_file.exists()
         explained = 0
+        warm_up(explainer)
         try:
             with open(self.partial, "r+b" if committed and self.partial.exists() else "wb") as f:
                 f.truncate(st["output_bytes"])  # drops rows written after the last commit

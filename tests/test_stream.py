@@ -1,0 +1,424 @@
+"""Streamed explanation of big files (textdeconv/stream.py, explain.py --input FILE --csv, --resume,
+--shard, scripts/merge_shards.py): the same bytes as the in-memory path, whatever crashes, resumes
+or shards in between.
+
+Most tests use a fake explainer (no TensorFlow, instant); the CLI tests use the tiny trained run.
+"""
+import contextlib
+import inspect
+import io
+import json
+import os
+import random
+import runpy
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for the child process of the kill test
+
+from textdeconv import stream  # noqa: E402
+from textdeconv.data import read_sentences  # noqa: E402
+from textdeconv.explanation import Explanation  # noqa: E402
+from textdeconv.export import CSV_COLUMNS, token_frame  # noqa: E402
+from textdeconv.progress import Progress  # noqa: E402
+from textdeconv.stream import ExplainJob, explain_blocks, merge_shards, read_chunks  # noqa: E402
+from textdeconv.vocab import PAD, UNK, Vocab  # noqa: E402
+
+CLASSES = ["negative", "positive"]
+SETTINGS = {"run": "fake", "method": "fake", "options": {}}
+
+
+class FakeExplainer:
+    """Deterministic scores from the tokens alone; records the size of every call."""
+
+    name = "fake"
+
+    def __init__(self, delay=0.0, fail_on_call=None):
+        self.vocab = Vocab([PAD, UNK, "good", "bad", "film", "a"])
+        self.class_names, self.calls, self.delay, self.fail_on_call = CLASSES, [], delay, fail_on_call
+
+    def explain(self, sentences, target=None, batch_size=128):
+        self.calls.append(len(sentences))
+        if len(self.calls) == self.fail_on_call:
+            raise RuntimeError("simulated crash in the explainer")
+        time.sleep(self.delay)
+        out = []
+        for s in sentences:
+            ids = np.array(self.vocab.encode(s))
+            scores = np.array([(sum(map(ord, t)) % 97) / 97 - 0.5 for t in s], np.float32) / len(s)
+            p = 1 / (1 + np.exp(-float(scores.sum())))
+            probs = np.array([1 - p, p], np.float32)
+            t = int(probs.argmax()) if target is None else target
+            out.append(Explanation(list(s), ids, scores, t, CLASSES[t], int(probs.argmax()),
+                                   CLASSES[int(probs.argmax())], probs, self.name))
+        return out
+
+
+def write_input(path, n=60, seed=0):
+    """Sentences with the awkward lines: empty and blank ones, a control-only line (skipped with a
+    warning), unknown-only lines (a warning), CRLF and a lone CR, a BOM, no final newline."""
+    rng = random.Random(seed)
+    words = ["good", "bad", "film", "a", "Qwzx", "it's", "(great)", "\"fun\",", "ünïcode"]
+    lines = []
+    for i in range(n):
+        r = rng.random()
+        lines.append("" if r < 0.1 else "   \t" if r < 0.15 else "zzz qqq" if r < 0.2 else "\x00\u200b" if r < 0.23
+                     else " ".join(rng.choice(words) for _ in range(rng.randint(1, 9))))
+    # a lone CR only before a non-empty line (CR + an empty line's LF would be one CRLF break)
+    ends = ["\r\n" if i % 11 == 5 else "\r" if i % 17 == 3 and lines[i + 1] else "\n" for i in range(n - 1)]
+    text = "\ufeff" + "".join(line + end for line, end in zip(lines, ends))
+    Path(path).write_bytes((text + lines[-1]).encode("utf-8"))
+    return Path(path)
+
+
+def run_job(src, out, explainer=None, chunk_lines=7, **kw):
+    kw.setdefault("batch_size", 4)
+    return ExplainJob(src, out, SETTINGS, chunk_lines=chunk_lines, **kw).run(explainer or FakeExplainer())
+
+
+def in_memory_csv(src, explainer, chunk_lines=7, warnings=None):
+    """The in-memory path of explain.py: read the whole file, explain in blocks, one write."""
+    ids, sentences = stream.tokenize_items(read_sentences(str(src)), explainer.vocab, str(src),
+                                           warnings.append if warnings is not None else None)
+    frame = token_frame(explain_blocks(explainer, ids, sentences, chunk_lines, batch_size=4), ids)
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def job_files(out):
+    return sorted(p.name for p in Path(out).parent.iterdir() if p.name.startswith(Path(out).name))
+
+
+# --------------------------------------------------------------------------------------------
+# reading and memory
+
+
+def test_chunks_partition_the_file_like_read_sentences(tmp_path):
+    src = write_input(tmp_path / "in.txt", n=100)
+    chunks = list(read_chunks(src, 7))
+    assert inspect.isgenerator(read_chunks(src, 7))  # lazy: a block at a time
+    assert [c.items for c in chunks if c.items] and all(len(c.items) <= 7 for c in chunks)
+    assert [item for c in chunks for item in c.items] == read_sentences(str(src))  # same lines, numbers, text
+    assert [c.end_line for c in chunks] == [min(7 * (k + 1), 100) for k in range(len(chunks))]
+    assert chunks[-1].end_offset == src.stat().st_size
+    for k in (3, 9):  # reading on from a block boundary gives the same blocks
+        again = list(read_chunks(src, 7, chunks[k - 1].end_offset, chunks[k - 1].end_line))
+        assert [(c.index, c.items) for c in again] == [(c.index, c.items) for c in chunks[k:]]
+    shards = [list(read_chunks(src, 7, shard=(i, 3))) for i in (1, 2, 3)]
+    for i, blocks in enumerate(shards):
+        assert [c.index for c in blocks if c.items is not None] == list(range(i, len(chunks), 3))
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\ncaf\xe9\n")
+    with pytest.raises(ValueError, match=r"bad.txt:2: not valid UTF-8 \(byte 0xe9 at column 4\)"):
+        list(read_chunks(bad, 7))
+
+
+def test_the_explainer_never_sees_more_than_a_chunk_and_rows_are_written_before_the_next_read(tmp_path,
+                                                                                                monkeypatch):
+    src, out = write_input(tmp_path / "in.txt", n=200), tmp_path / "out.csv"
+    partial, progress, seen = tmp_path / "out.csv.partial", tmp_path / "out.csv.progress.json", []
+
+    def watched(*args, **kw):
+        for chunk in read_chunks(*args, **kw):
+            before = partial.stat().st_size if partial.exists() else 0
+            yield chunk
+            # back here only when the job asks for the next block: this one's rows are written and committed
+            assert partial.stat().st_size > before
+            assert json.loads(progress.read_text())["lines_done"] == chunk.end_line
+            seen.append(chunk)
+
+    monkeypatch.setattr(stream, "read_chunks", watched)
+    fake = FakeExplainer()
+    summary = run_job(src, out, fake, chunk_lines=16)
+    assert max(fake.calls) <= 16 and len(fake.calls) == len(seen) == 13
+    assert summary["sentences"] == sum(fake.calls) and job_files(out) == ["out.csv"]
+
+
+# --------------------------------------------------------------------------------------------
+# same bytes as the in-memory path; crash and resume
+
+
+def test_streamed_csv_equals_the_in_memory_csv(tmp_path):
+    src = write_input(tmp_path / "in.txt")
+    warnings, streamed = [], []
+    for chunk_lines in (1, 7, 1000):
+        out = tmp_path / f"out{chunk_lines}.csv"
+        ExplainJob(src, out, SETTINGS, chunk_lines=chunk_lines, batch_size=4).run(FakeExplainer(),
+                                                                                 warn=streamed.append)
+        assert out.read_bytes() == in_memory_csv(src, FakeExplainer(), chunk_lines, warnings)
+    assert any("no tokens after removing control characters; skipped" in w for w in warnings)
+    assert any("no word is in the vocabulary" in w for w in warnings)
+    assert streamed == warnings
+
+
+def crash_after_commit(k):
+    """run() arguments that interrupt the job right after its k-th block is committed."""
+    calls = []
+
+    def on_chunk(ids, expls):
+        calls.append(1)
+        if len(calls) == k:
+            raise KeyboardInterrupt
+    return {"on_chunk": on_chunk}
+
+
+@pytest.mark.parametrize("crash", ["after_commit", "in_explainer", "before_commit"])
+def test_a_crash_then_resume_gives_the_uninterrupted_bytes(tmp_path, monkeypatch, crash):
+    src = write_input(tmp_path / "in.txt", n=90)
+    reference = tmp_path / "ref.csv"
+    run_job(src, reference)
+    out = tmp_path / "out.csv"
+    job = ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4)
+    if crash == "after_commit":  # killed right after block 4 was committed
+        with pytest.raises(KeyboardInterrupt):
+            job.run(FakeExplainer(), **crash_after_commit(4))
+    elif crash == "in_explainer":  # killed while explaining block 6
+        with pytest.raises(RuntimeError):
+            job.run(FakeExplainer(fail_on_call=6))
+    else:  # block 5's rows are on disk but its commit never happened
+        commit, calls = ExplainJob._commit, []
+
+        def failing(self, state):
+            calls.append(1)
+            if len(calls) == 5:
+                raise OSError("simulated crash between the write and the commit")
+            commit(self, state)
+
+        monkeypatch.setattr(ExplainJob, "_commit", failing)
+        with pytest.raises(OSError):
+            job.run(FakeExplainer())
+        monkeypatch.setattr(ExplainJob, "_commit", commit)
+        assert out.with_name("out.csv.partial").stat().st_size > ExplainJob(
+            src, out, SETTINGS, chunk_lines=7, batch_size=4, resume=True).state["output_bytes"]  # rows to drop
+    assert job_files(out) == ["out.csv.partial", "out.csv.progress.json"]
+    with pytest.raises(FileExistsError, match="pass --resume to continue it, or delete"):
+        ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4)
+    fake = FakeExplainer()
+    summary = run_job(src, out, fake, resume=True)
+    assert out.read_bytes() == reference.read_bytes()
+    assert job_files(out) == ["out.csv"] and summary["resumed_at_line"] > 0
+    assert sum(fake.calls) < summary["sentences"]  # only the rest was explained
+
+
+def test_resume_refuses_another_input_or_other_settings(tmp_path):
+    src, out = write_input(tmp_path / "in.txt"), tmp_path / "out.csv"
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        ExplainJob(src, out, SETTINGS, resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        ExplainJob(src, out, SETTINGS, chunk_lines=7).run(FakeExplainer(), **crash_after_commit(2))
+    for changed in ({"chunk_lines": 8}, {"target": 1}, {"shard": (1, 2)}):
+        with pytest.raises(ValueError, match="settings differ from the interrupted job's"):
+            ExplainJob(src, out, SETTINGS, resume=True, **{"chunk_lines": 7, **changed})
+    with pytest.raises(ValueError, match=r"settings differ .*method 'fake' -> 'other'"):
+        ExplainJob(src, out, {**SETTINGS, "method": "other"}, chunk_lines=7, resume=True)
+    original = src.read_bytes()
+    src.write_bytes(original + b"\none more line")
+    with pytest.raises(ValueError, match=r"in.txt is not the file the job started on \(size"):
+        ExplainJob(src, out, SETTINGS, chunk_lines=7, resume=True)
+    src.write_bytes(original.replace(b"good", b"goad", 1))  # same size, other bytes
+    with pytest.raises(ValueError, match="head_sha256"):
+        ExplainJob(src, out, SETTINGS, chunk_lines=7, resume=True)
+    assert job_files(out) == ["out.csv.partial", "out.csv.progress.json"]  # refusing touches nothing
+
+
+def child(src, out, resume):
+    """Entry point of the kill test's child process: a slow job with the fake explainer."""
+    ExplainJob(src, out, SETTINGS, chunk_lines=5, batch_size=4, resume=resume).run(FakeExplainer(delay=0.01))
+
+
+def test_a_killed_process_resumes_to_the_same_bytes(tmp_path):
+    src = write_input(tmp_path / "in.txt", n=150)
+    reference, out = tmp_path / "ref.csv", tmp_path / "out.csv"
+    ExplainJob(src, reference, SETTINGS, chunk_lines=5, batch_size=4).run(FakeExplainer())
+    progress = tmp_path / "out.csv.progress.json"
+
+    def committed():
+        return progress.read_bytes() if progress.exists() else None
+
+    rng, kills = random.Random(1), 0
+    for attempt in range(6):
+        before = committed()
+        proc = subprocess.Popen([sys.executable, __file__, str(src), str(out), str(int(before is not None))])
+        if attempt < 2:  # SIGKILL at a random moment after the child has committed a block of its own
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and committed() == before and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.1))
+            proc.send_signal(signal.SIGKILL)
+        code = proc.wait(timeout=60)
+        kills += code == -signal.SIGKILL
+        if code == 0:
+            break
+    assert kills >= 2 and code == 0
+    assert out.read_bytes() == reference.read_bytes() and job_files(out) == ["out.csv"]
+
+
+def test_an_empty_input_leaves_nothing_and_an_empty_shard_a_header(tmp_path):
+    src, out = tmp_path / "blank.txt", tmp_path / "out.csv"
+    src.write_text("\n  \n\t\n")
+    with pytest.raises(ValueError, match="no non-empty lines to explain"):
+        run_job(src, out)
+    src.write_text("\n\x00\n")
+    with pytest.raises(ValueError, match="nothing to explain: every sentence was empty"):
+        run_job(src, out)
+    assert job_files(out) == []
+    src.write_text("good film\nbad film\n")
+    run_job(src, out, chunk_lines=1, shard=(3, 3))  # the file has two blocks: none is shard 3's
+    assert out.read_text() == ",".join(CSV_COLUMNS) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# shards
+
+
+def test_shards_merge_to_the_unsharded_csv(tmp_path):
+    src = write_input(tmp_path / "in.txt", n=120)
+    run_job(src, tmp_path / "all.csv")
+    parts = [tmp_path / f"part{i}.csv" for i in (1, 2, 3)]
+    for i, part in enumerate(parts, 1):
+        run_job(src, part, shard=(i, 3))
+    assert merge_shards(parts[::-1], tmp_path / "merged.csv") == len(pd.read_csv(tmp_path / "all.csv"))
+    assert (tmp_path / "merged.csv").read_bytes() == (tmp_path / "all.csv").read_bytes()
+    with pytest.raises(ValueError, match="the shards overlap"):
+        merge_shards([parts[0], parts[1], parts[0]], tmp_path / "bad.csv")
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(parts[1].read_bytes()[:-5])
+    with pytest.raises(ValueError, match="cut.csv:.*not a complete row"):
+        merge_shards([parts[0], cut], tmp_path / "bad.csv")
+    lines = parts[1].read_bytes().splitlines(keepends=True)
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_bytes(lines[0] + b"".join(lines[:0:-1]))
+    with pytest.raises(ValueError, match="must be ordered by sentence_id"):
+        merge_shards([shuffled], tmp_path / "bad.csv")
+    assert not (tmp_path / "bad.csv").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# pieces
+
+
+def old_token_frame(expls, ids):
+    """The per-sentence implementation token_frame replaced (one small frame per sentence)."""
+    frames = [pd.DataFrame({"sentence_id": [sid] * len(e.tokens), "sentence": [" ".join(e.tokens)] * len(e.tokens),
+                            "token_index": np.arange(len(e.tokens)), "token": e.tokens, "in_vocab": e.in_vocab,
+                            "score": e.scores, "target": [e.target_name] * len(e.tokens),
+                            "predicted": [e.predicted_name] * len(e.tokens),
+                            "probability": [e.probability] * len(e.tokens), "method": [e.method] * len(e.tokens)})
+              for sid, e in zip(ids, expls)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_token_frame_is_the_per_sentence_frame_built_at_once():
+    sentences = [["a", "b,c", 'q"uote', "nan"], ["ü"], ["None", "1", "-", "''"] * 5]
+    expls = FakeExplainer().explain(sentences)
+    expls[1].scores = expls[1].scores.astype(np.float64)  # a mixed batch upcasts the same way
+    new, old = token_frame(expls, [3, 9, 12]), old_token_frame(expls, [3, 9, 12])
+    assert list(new.dtypes) == list(old.dtypes)
+    assert new.to_csv(index=False) == old.to_csv(index=False)
+
+
+def test_progress_is_redrawn_on_a_terminal_and_plain_elsewhere():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    plain = io.StringIO()
+    bar = Progress(2_500_000, 500_000, stream=plain, interval=0)
+    bar.update(1_500_000, 1000)
+    bar.write("warning: x")
+    bar.close()
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == 3 and "\r" not in plain.getvalue() and lines[1] == "warning: x"
+    assert lines[0].startswith(" 60.0%  1.5/2.5 MB  1,000 sentences  ") and "sentences/s  ETA" in lines[0]
+    tty = Tty()
+    bar = Progress(2_500_000, stream=tty)
+    bar.close()
+    assert tty.getvalue().startswith("\r\x1b[K  0.0%") and tty.getvalue().endswith("\n")
+
+
+def test_parse_shard():
+    assert stream.parse_shard("2/4") == (2, 4)
+    for bad in ("0/4", "5/4", "2", "a/b"):
+        with pytest.raises(ValueError, match="--shard"):
+            stream.parse_shard(bad)
+
+
+# --------------------------------------------------------------------------------------------
+# explain.py and merge_shards.py with a trained model
+
+
+def script(monkeypatch, capsys, name, *args, stdin=None):
+    """A script run in this process (TensorFlow stays loaded): (exit code, stdout, stderr). Each
+    run builds a fresh explainer, as a new process would."""
+    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
+    out = capsys.readouterr()
+    return stop.value.code, out.out, out.err
+
+
+def warnings_of(stderr, name):
+    return [line.replace(f"{name}:", "INPUT:") for line in stderr.splitlines() if line.startswith("warning: ")]
+
+
+def test_cli_streams_resumes_and_shards_to_the_in_memory_bytes(tiny_run, tmp_path, monkeypatch, capsys):
+    from test_train import SENTENCES
+
+    from textdeconv.attribution import make_explainer
+    from textdeconv.methods import method_options
+    from textdeconv.train import load_run
+
+    rng = random.Random(3)
+    words = " ".join(s for _, s in SENTENCES).split() + ["Qwzx", "(", "\"", ","]
+    lines = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 14))) for _ in range(40)]
+    lines[3], lines[8], lines[11], lines[20] = "", "   ", "\x00\u200b", "qwzx vbnm"
+    src = tmp_path / "in.txt"
+    src.write_bytes(("\ufeff" + "\r\n".join(lines[:10]) + "\n" + "\n".join(lines[10:])).encode("utf-8"))
+    common = ["--run", tiny_run, "--chunk-size", 3, "--batch-size", 2, "--quiet"]
+
+    code, _, err_memory = script(monkeypatch, capsys, "explain.py", "--input", "-", "--csv", tmp_path / "memory.csv",
+                                 *common, stdin=src.read_bytes())
+    assert code == 0, err_memory
+    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", tmp_path / "streamed.csv",
+                          *common)
+    assert code == 0, err
+    assert (tmp_path / "streamed.csv").read_bytes() == (tmp_path / "memory.csv").read_bytes()
+    assert warnings_of(err, str(src)) == warnings_of(err_memory, "-") and len(warnings_of(err, str(src))) >= 2
+    assert "100.0%" in err and "sentences/s" in err  # the progress line, plain (stderr is no terminal)
+
+    # shards: 1/2 interrupted in this process after its second block and resumed by the script;
+    # 2/2 by the same explainer here, after it explained shard 1's first blocks
+    _, vocab, net, class_names = load_run(tiny_run)
+    explainer = make_explainer("deconv", net, vocab, class_names, **method_options("deconv"))
+    part1, part2 = tmp_path / "part1.csv", tmp_path / "part2.csv"
+    settings = stream.job_settings(tiny_run, "deconv", method_options("deconv"))
+    with pytest.raises(KeyboardInterrupt):
+        ExplainJob(src, part1, settings, chunk_lines=3, batch_size=2, shard=(1, 2)).run(explainer,
+                                                                                        **crash_after_commit(2))
+    ExplainJob(src, part2, settings, chunk_lines=3, batch_size=2, shard=(2, 2)).run(explainer)
+    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", part1, *common,
+                          "--shard", "1/2", "--method", "gradient", "--resume")
+    assert code == 2 and "settings differ from the interrupted job's (method 'deconv' -> 'gradient'" in err
+    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", part1, *common, "--shard", "1/2")
+    assert code == 2 and err.startswith("error: an interrupted job is writing") and "pass --resume" in err
+    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", part1, *common,
+                          "--shard", "1/2", "--resume")
+    assert code == 0 and f"resuming {part1} after line 9" in err, err
+    code, _, err = script(monkeypatch, capsys, "merge_shards.py", tmp_path / "merged.csv", part1, part2)
+    assert code == 0 and "rows from 2 shards" in err
+    assert (tmp_path / "merged.csv").read_bytes() == (tmp_path / "memory.csv").read_bytes()
+    assert job_files(part1) == ["part1.csv"]
+
+
+if __name__ == "__main__":  # the kill test's child process
+    with contextlib.suppress(KeyboardInterrupt):
+        child(sys.argv[1], sys.argv[2], sys.argv[3] == "1")

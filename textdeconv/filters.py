@@ -1,0 +1,273 @@
+"""Filter dictionary: what each convolution filter of a TextCNN responds to.
+
+For filter j of width w:  z[t,j] = sum_{k<w} emb[t+k] . K_w[k,:,j] + b_j,  p_j = max_t ReLU(z)[t,j].
+
+1. Top n-grams. Over a split's sentences, the window at each sentence's switch t* = argmax_t h[t,j]
+   (the first one on exact ties) with its activation p_j; the k highest, counting each distinct
+   window once (distinct as the model sees it: the same token ids, so ``Good`` and ``good`` are
+   one n-gram under a lower-casing vocabulary, and so are two unknown words). Sentences where the
+   filter is dead (p_j = 0) have no switch and are left out.
+2. Nearest words. The deconvnet reconstruction of the filter (deconv.py, step 3) with a unit
+   signal at one switch s: U = e_{s,j}, R = conv1d_transpose(U, K_w), so R[s+k] = K_w[k,:,j] for
+   k < w and R is zero elsewhere — the transposed convolution of a unit signal lays the kernel's
+   rows onto the window, exactly. Position k of the filter is therefore the vector K_w[k,:,j]
+   (``filter_reconstruction``); its nearest vocabulary words are those whose embeddings have the
+   largest cosine with it (the words that, alone at position k, raise z[t,j] most per unit norm).
+   Multichannel: the kernel's input axis is [static dim | trained dim], in the order the model
+   concatenates its tables, so each half is compared with its own table (``channel`` column).
+   PAD (always the zero vector) and UNK (no word) are never reported.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from html import escape
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from textdeconv.io import atomic_write_text
+from textdeconv.vocab import PAD_ID, UNK_ID, length_batches, pad_batch
+
+NGRAM_COLUMNS = ("width", "filter", "rank", "ngram", "activation", "sentence_id", "sentences")
+WORD_COLUMNS = ("width", "filter", "position", "channel", "rank", "word", "cosine")
+
+
+def split_sentences(data_cfg, split: str):
+    """A split's sentences as explain.py --split reads them (sentences only, no subsampling).
+
+    Returns:
+        (sentence ids 1..n, token lists, gold label indices).
+    """
+    from textdeconv.datasets import load_split
+
+    examples = load_split(dataclasses.replace(data_cfg, train_on="sentences", max_train=None, max_eval=None), split)
+    return list(range(1, len(examples) + 1)), [list(ex.tokens) for ex in examples], [ex.label for ex in examples]
+
+
+def max_activations(net, vocab, sentences, batch_size: int = 256, progress=None):
+    """Max-over-time activation and switch of every filter for every sentence, batched by length.
+
+    Args:
+        sentences: token lists; progress: optional ``f(done, total)`` called after each batch.
+    Returns:
+        pooled (n, F_total) float32 p_j; switch (n, F_total) int32, the token index where the
+        winning window starts (negative = in the left padding; the first window on exact ties).
+        Columns are the widths in ``net.widths`` order, filters 0..F-1 within each.
+    """
+    ids = [vocab.encode(s) for s in sentences]
+    for i, x in enumerate(ids):
+        if not x:
+            raise ValueError(f"sentence {i} is empty")
+
+    @tf.function(reduce_retracing=True)
+    def pool(batch):
+        h = net.conv_outputs(net.embed(batch), batch)  # the model's own seam: ReLU + window mask
+        return (tf.concat([tf.reduce_max(x, axis=1) for x in h], axis=-1),
+                tf.concat([tf.argmax(x, axis=1, output_type=tf.int32) for x in h], axis=-1))
+
+    total = sum(int(c.filters) for c in net.convs)
+    pooled, switch = np.zeros((len(ids), total), np.float32), np.zeros((len(ids), total), np.int32)
+    done = 0
+    for batch in length_batches([len(x) for x in ids], batch_size):
+        p, s = pool(tf.constant(pad_batch([ids[i] for i in batch], net.pad)))
+        pooled[batch], switch[batch] = p.numpy(), s.numpy() - net.pad
+        done += len(batch)
+        if progress:
+            progress(done, len(ids))
+    return pooled, switch
+
+
+def filter_columns(net):
+    """(width, filter index) of every pooled column, in ``max_activations`` order."""
+    return [(w, j) for w, conv in zip(net.widths, net.convs) for j in range(int(conv.filters))]
+
+
+def top_ngrams(net, vocab, sentences, sentence_ids=None, top_k: int = 10, batch_size: int = 256,
+               progress=None, activations=None) -> pd.DataFrame:
+    """The ``top_k`` distinct n-grams of every filter by max-over-time activation (module docstring).
+
+    Args:
+        activations: ``max_activations``' result, if already computed.
+    Returns:
+        one row per filter x rank, columns ``NGRAM_COLUMNS``: the n-gram (``<pad>`` for padding),
+        its activation, the sentence it was taken from (the first of equal ones) and ``sentences``,
+        how many sentences have their switch on this same window. Filters dead on every sentence
+        have no rows.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    sentence_ids = list(range(1, len(sentences) + 1)) if sentence_ids is None else list(sentence_ids)
+    pooled, switch = activations if activations is not None else max_activations(
+        net, vocab, sentences, batch_size, progress)
+    pad = net.pad
+    padded = pad_batch([vocab.encode(s) for s in sentences], pad)  # (n, time) ids, PAD = 0
+    rows = []
+    for col, (w, j) in enumerate(filter_columns(net)):
+        alive = np.flatnonzero(pooled[:, col] > 0)
+        if not len(alive):
+            continue
+        act = pooled[alive, col]
+        order = np.lexsort((alive, -act))  # strongest first, then split order
+        starts = switch[alive[order], col] + pad
+        windows = padded[alive[order][:, None], starts[:, None] + np.arange(w)]  # (m, w) ids
+        _, first, counts = np.unique(windows, axis=0, return_index=True, return_counts=True)
+        best = np.argsort(first)[:top_k]  # first occurrence in strength order = the n-gram's best
+        for rank, u in enumerate(best, 1):
+            i = alive[order[first[u]]]
+            tokens = sentences[i]
+            start = int(switch[i, col])
+            ngram = " ".join(tokens[t] if 0 <= t < len(tokens) else "<pad>" for t in range(start, start + w))
+            rows.append((w, j, rank, ngram, pooled[i, col], sentence_ids[i], int(counts[u])))
+    frame = pd.DataFrame(rows, columns=list(NGRAM_COLUMNS))
+    frame["activation"] = frame["activation"].astype(np.float32)
+    return frame
+
+
+def filter_reconstruction(net, width: int, j: int) -> np.ndarray:
+    """(w, E) deconvnet reconstruction of filter j of ``width`` from a unit signal at its switch:
+    row k is what conv1d_transpose puts on the window's k-th word, i.e. the kernel slice K_w[k,:,j]."""
+    conv = net.convs[net.widths.index(width)]
+    return np.asarray(conv.kernel.numpy()[:, :, j], np.float32)
+
+
+def channel_names(net) -> list[str]:
+    """One name per embedding channel, in the kernel's input order."""
+    return ["static", "non-static"] if net.channels == 2 else [net.tables[0].name]
+
+
+def nearest_words(net, vocab, neighbours: int = 5) -> pd.DataFrame:
+    """For every filter, position and channel: the ``neighbours`` vocabulary words (PAD and UNK
+    excluded) whose embeddings have the largest cosine with ``filter_reconstruction``'s row.
+
+    Returns:
+        columns ``WORD_COLUMNS``; ``position`` 0..w-1; ties broken by vocabulary id. A zero
+        kernel row has cosine 0 with every word.
+    """
+    if neighbours < 1:
+        raise ValueError(f"neighbours must be at least 1, got {neighbours}")
+    rows = []
+    words = np.array(vocab.itos, dtype=object)
+    for c, (table, name) in enumerate(zip(net.tables, channel_names(net))):
+        emb = np.asarray(table.embeddings.numpy(), np.float64)
+        unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        keep = np.setdiff1d(np.arange(len(emb)), [PAD_ID, UNK_ID])
+        n = min(neighbours, len(keep))
+        for w, conv in zip(net.widths, net.convs):
+            kernel = np.asarray(conv.kernel.numpy(), np.float64)[:, c * net.dim:(c + 1) * net.dim, :]  # (w, dim, F)
+            f = kernel.shape[2]
+            vecs = kernel.transpose(2, 0, 1).reshape(f * w, net.dim)  # row = (filter, position)
+            vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+            cos = (vecs @ unit[keep].T)  # (F*w, V-2)
+            top = np.argsort(-cos, axis=1, kind="stable")[:, :n]  # stable: equal cosines by vocabulary id
+            for r, (j, k) in enumerate((j, k) for j in range(f) for k in range(w)):
+                for rank, v in enumerate(top[r], 1):
+                    rows.append((w, j, k, name, rank, words[keep[v]], float(cos[r, v])))
+    return pd.DataFrame(rows, columns=list(WORD_COLUMNS))
+
+
+@dataclass
+class FilterDictionary:
+    """``ngrams`` (``top_ngrams``), ``words`` (``nearest_words``) and ``summary``: one row per
+    filter with ``fires`` (fraction of sentences where p_j > 0), ``mean_activation`` and ``bias``."""
+
+    ngrams: pd.DataFrame
+    words: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def filter_dictionary(net, vocab, sentences, sentence_ids=None, top_k: int = 10, neighbours: int = 5,
+                      batch_size: int = 256, progress=None) -> FilterDictionary:
+    """Top n-grams and nearest words of every filter, from one batched pass over ``sentences``."""
+    if top_k < 1 or neighbours < 1:
+        raise ValueError(f"top_k and neighbours must be at least 1, got {top_k} and {neighbours}")
+    if not sentences:
+        raise ValueError("no sentences to scan")
+    acts = max_activations(net, vocab, sentences, batch_size, progress)
+    ngrams = top_ngrams(net, vocab, sentences, sentence_ids, top_k, activations=acts)
+    cols = filter_columns(net)
+    bias = np.concatenate([conv.bias.numpy() for conv in net.convs])
+    summary = pd.DataFrame({"width": [w for w, _ in cols], "filter": [j for _, j in cols],
+                            "fires": (acts[0] > 0).mean(axis=0), "mean_activation": acts[0].mean(axis=0),
+                            "bias": bias})
+    return FilterDictionary(ngrams, nearest_words(net, vocab, neighbours), summary)
+
+
+def render_html(fd: FilterDictionary, title: str, note: str = "") -> str:
+    """A self-contained page (no scripts, no network): per width, one row per filter with its top
+    n-grams and its nearest words per position. Every text is HTML-escaped."""
+    ngrams = {key: g for key, g in fd.ngrams.groupby(["width", "filter"], sort=False)}
+    words = {key: g for key, g in fd.words.groupby(["width", "filter", "position", "channel"], sort=False)}
+    channels = list(dict.fromkeys(fd.words["channel"]))
+    widths = list(dict.fromkeys(fd.summary["width"]))
+    nav = " ".join(f'<a href="#w{w}">width {w}</a>' for w in widths)
+    sections = []
+    for w in widths:
+        rows = []
+        for r in fd.summary[fd.summary["width"] == w].itertuples():
+            g = ngrams.get((w, r.filter))
+            if g is None:
+                top = '<span class="dead">dead on every sentence</span>'
+            else:
+                top = "<ol>" + "".join(
+                    f'<li><span class="ng">{escape(x.ngram)}</span> <span class="num">{x.activation:.3f}</span>'
+                    f' <span class="sid">#{escape(str(x.sentence_id))}'
+                    f'{f" &times;{x.sentences}" if x.sentences > 1 else ""}</span></li>'
+                    for x in g.itertuples()) + "</ol>"
+            pos = []
+            for k in range(w):
+                cells = []
+                for ch in channels:
+                    near = words.get((w, r.filter, k, ch))
+                    text = ", ".join(f'{escape(x.word)} <span class="num">{x.cosine:.2f}</span>'
+                                     for x in near.itertuples()) if near is not None else ""
+                    cells.append(f"<td>{text}</td>")
+                pos.append(f"<tr><th>{k + 1}</th>{''.join(cells)}</tr>")
+            head = "<tr><th>pos</th>" + "".join(f"<th>{escape(ch)}</th>" for ch in channels) + "</tr>"
+            rows.append(f'<tr><td class="fid">{w}/{r.filter}</td><td class="num">{r.fires:.0%}<br>'
+                        f'<span class="sid">mean {r.mean_activation:.3f}<br>b {r.bias:+.3f}</span></td>'
+                        f'<td>{top}</td><td><table class="pos">{head}{"".join(pos)}</table></td></tr>')
+        sections.append(f'<h2 id="w{w}">width {w}</h2><table class="filters"><tr><th>filter</th><th>fires</th>'
+                        f'<th>top n-grams (activation, sentence)</th><th>nearest words per position (cosine)</th>'
+                        f'</tr>{"".join(rows)}</table>')
+    return _PAGE.format(title=escape(title), note=escape(note), nav=nav, css=_CSS, body="\n".join(sections))
+
+
+def write_html(path, fd: FilterDictionary, title: str, note: str = "") -> None:
+    """Write ``render_html``'s page atomically."""
+    atomic_write_text(path, render_html(fd, title, note))
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p class="note">{note}</p>
+<p class="note">Top n-grams: the window at each sentence's max-over-time switch, strongest first, each distinct
+window once (&times;N: N sentences share it). Nearest words: the vocabulary words closest (cosine) to the
+deconvnet reconstruction of each filter position, which is the kernel row K[k,:,j]. Fires: share of sentences
+with a non-zero activation.</p>
+<nav>{nav}</nav>
+{body}
+</body>
+</html>
+"""
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:0 1.5em 3em;color:#222}
+h1{font-size:1.25em}h2{font-size:1.1em;margin-top:1.5em}
+.note{color:#555;font-size:.9em;max-width:60em}
+table.filters{border-collapse:collapse;width:100%}
+table.filters>tbody>tr>td,table.filters>tbody>tr>th{border-top:1px solid #ddd;padding:.3em .5em;vertical-align:top;text-align:left}
+table.pos{border-collapse:collapse;font-size:.9em}table.pos td,table.pos th{padding:0 .4em;text-align:left}
+ol{margin:0;padding-left:1.6em}
+.ng{font-family:ui-monospace,monospace;background:#eef3fa;padding:0 .2em;border-radius:3px;unicode-bidi:isolate}
+.num,.sid{color:#555;font-size:.85em}.fid{font-weight:600;white-space:nowrap}.dead{color:#999}
+"""
