@@ -10,23 +10,14 @@ Each config's entry is merged into bench/results/accuracy.json (keyed by config 
 import argparse
 import json
 import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchlib import machine, now  # noqa: E402
 from textdeconv.cli import run_main  # noqa: E402
-
-
-def machine() -> dict:
-    import tensorflow as tf
-
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
 def main():
@@ -44,6 +35,7 @@ def main():
 
     name = Path(args.config).stem + "".join(f" {s}" for s in args.set)
     per_seed = []
+    load_average = os.getloadavg()
 
     def record():
         acc = np.array([r["test_accuracy"] for r in per_seed]) * 100
@@ -55,7 +47,7 @@ def main():
             "train_minutes_mean": round(float(np.mean([r["seconds_per_epoch"] * r["epochs_run"] for r in per_seed])) / 60, 1),
             "per_seed": per_seed, "config": cfg.to_dict() | {"train": cfg.to_dict()["train"] | {"seed": [r["seed"] for r in per_seed]}},
             "command": "python bench/accuracy.py " + " ".join(sys.argv[1:]),
-            "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(load_average), "date": now(),
         }
         out = Path(args.out)
         results = json.loads(out.read_text()) if out.exists() else {}

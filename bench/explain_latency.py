@@ -8,15 +8,16 @@ Each repeat is a fresh Python process, as a user would start it. Also timed: a b
 Writes bench/results/explain_latency.json.
 """
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchlib import machine, now  # noqa: E402
 
 
 def timed(cmd) -> float:
@@ -40,20 +41,18 @@ def main():
     tf_import = [sys.executable, "-c", "import tensorflow"]
     light = [sys.executable, "-c", "import textdeconv.run, textdeconv.vocab, textdeconv.data, pandas"]
     timed(explain)  # warm the OS file cache once; every measured run is still a new process
+    load_average = os.getloadavg()
     rows = {name: [round(timed(cmd), 3) for _ in range(args.repeats)]
             for name, cmd in (("explain_one_sentence", explain), ("import_tensorflow", tf_import),
                               ("import_without_tensorflow", light))}
     import json
-    import os
-    import platform
 
     from textdeconv.io import atomic_write_json
 
     result = {name: {"median_s": round(statistics.median(v), 3), "runs_s": v} for name, v in rows.items()}
     result["target_s"] = 6.0
     result["command"] = "python bench/explain_latency.py " + " ".join(sys.argv[1:])
-    result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
-    result["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    result["machine"], result["date"] = machine(load_average, tensorflow=False), now()
     atomic_write_json(args.out, result)
     print(json.dumps({k: v["median_s"] for k, v in result.items() if isinstance(v, dict) and "median_s" in v}))
 

@@ -16,15 +16,13 @@ tf.custom_gradient), the comparison the deconvnet should beat. Every timing is t
 """
 import argparse
 import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchlib import machine, now  # noqa: E402
 from textdeconv.cli import load_tensorflow  # noqa: E402
 
 METHODS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified", "gradient", "grad-x-input",
@@ -96,10 +94,7 @@ def main():
         "command": " ".join([Path(sys.executable).name, *sys.argv]), "run": args.run, "split": args.split,
         "sentences": n, "batch_size": args.batch_size, "ig_steps": args.ig_steps, "repeats": args.repeats,
         "model": cfg.to_dict()["model"], "results": results,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-                    "load_average_at_start": os.getloadavg()},
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(None), "date": now(),
     }
     atomic_write_json(args.out, record)
     print(json.dumps(results, indent=1))

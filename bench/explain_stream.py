@@ -17,17 +17,16 @@ unless --keep. Writes bench/results/explain_stream.json (command, config, result
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchlib import machine, now  # noqa: E402
 from textdeconv.cli import load_tensorflow  # noqa: E402
 
 
@@ -70,7 +69,7 @@ def main():
     args = p.parse_args()
 
     load_average = os.getloadavg()
-    tf = load_tensorflow()
+    load_tensorflow()  # quietly, before anything imports it noisily
     from textdeconv.attribution import make_explainer
     from textdeconv.io import atomic_write_json
     from textdeconv.methods import method_options
@@ -131,10 +130,7 @@ def main():
                    args.max_words], "method": args.method, "chunk_size": args.chunk_size,
                    "batch_size": args.batch_size, "model": cfg.to_dict()["model"], "vocab_size": len(vocab)},
         "results": results,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-                    "load_average_at_start": load_average},
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(load_average), "date": now(),
     }
     atomic_write_json(args.out, record)
     print(json.dumps(results, indent=1))

@@ -13,15 +13,13 @@ Writes bench/results/train_speed.json. Timings need a quiet machine: the load av
 """
 import argparse
 import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchlib import machine, now  # noqa: E402
 from textdeconv.cli import load_tensorflow  # noqa: E402
 
 SETTINGS = {"keras-adadelta": ["train.sparse_updates=false"], "lazy-adadelta": [],
@@ -37,7 +35,7 @@ def main():
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_speed.json"))
     args = p.parse_args()
 
-    tf = load_tensorflow()
+    load_tensorflow()  # quietly, before anything imports it noisily
     import keras
 
     from textdeconv.config import load_config
@@ -73,10 +71,7 @@ def main():
         "command": " ".join([Path(sys.executable).name, *sys.argv]), "config": args.config,
         "train_examples": len(seqs), "steps_per_epoch": steps_per_epoch, "timed_steps": args.steps,
         "warmup_steps": args.warmup, "results": results,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-                    "load_average_at_start": os.getloadavg()},
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(None), "date": now(),
     }
     atomic_write_json(args.out, record)
     print(json.dumps(results, indent=1))

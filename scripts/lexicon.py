@@ -32,7 +32,8 @@ def main():
     p.add_argument("--method", default="deconv", choices=METHOD_NAMES, help="attribution method (default deconv)")
     p.add_argument("--top", type=int, default=20, help="words per class in the chart and the printout (default 20)")
     p.add_argument("--min-count", type=int, default=3, help="fewest tokens for a word's mean to be ranked (default 3)")
-    p.add_argument("--rank-by", default="mean", choices=("mean", "total"), help="what the chart ranks by (default mean)")
+    p.add_argument("--rank-by", default="mean", choices=("mean", "total"),
+                   help="what the chart and the printout rank by (default mean)")
     p.add_argument("--csv", metavar="PATH", help="lexicon CSV (default RUN/lexicon/<split>-<method>/lexicon.csv)")
     p.add_argument("--png", metavar="PATH", help="bar chart (default RUN/lexicon/<split>-<method>/lexicon.png)")
     p.add_argument("--batch-size", type=int, default=128)

@@ -71,6 +71,8 @@ def test_parse_tree_keeps_accents_brackets_and_tolerates_whitespace():
     assert t.leaves() == ["The", "clichés", "-LRB-"]
     assert t.label == 1
     assert parse_tree("(4 wow)") == Tree(4, word="wow")
+    # a leaf is one token: whitespace inside it is dropped (the shipped train.txt has "R  ock")
+    assert parse_tree("(3 (2 (2 The) (2 R  ock)) (2 .))").leaves() == ["The", "Rock", "."]
 
 
 @pytest.mark.parametrize("text, message", [

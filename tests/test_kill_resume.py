@@ -1,12 +1,13 @@
 """Training hard-killed (SIGKILL) in the middle of an epoch, then resumed with the real CLI (issue 7).
 
-Three subprocesses of ``scripts/train.py`` on the same small trees and seed: one killed during
-epoch ``KILL_EPOCH`` after ``KILL_AFTER`` batches (a helper script wraps the run's ``RunRecorder``
-callback, then runs the unchanged script), the ``--resume`` of that run directory, and an
-uninterrupted run to compare with. The production code holds no test hook.
+On small trees written here, with one config and seed: ``scripts/train.py`` in a subprocess,
+SIGKILLed during epoch ``KILL_EPOCH`` after ``KILL_AFTER`` batches (a helper script wraps the
+run's ``RunRecorder`` callback, then runs the unchanged script); ``scripts/train.py --resume`` on
+that run directory; and, meanwhile, the same training uninterrupted to compare with. The
+production code holds no test hook.
 """
 import json
-import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_train import SENTENCES, tree
+from test_train import SENTENCES, small_config, tree
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, KILL_EPOCH, KILL_AFTER = 5, 3, 2  # 8 sentences, batch_size 2: 4 batches an epoch
@@ -51,11 +52,22 @@ runpy.run_path(script, run_name="__main__")
 '''
 
 
+SETTINGS = ["data.train_on=sentences", "data.max_train=null", "data.max_eval=null", "model.filter_sizes=[2,3]",
+            "train.learning_rate=0.02", f"train.epochs={EPOCHS}", "train.batch_size=2"]
+
+
 def train_args(data: Path, run: Path) -> list[str]:
-    sets = [f"data.dir={data}", "data.train_on=sentences", "data.max_train=null", "data.max_eval=null",
-            "model.filter_sizes=[2,3]", "train.learning_rate=0.02", f"train.epochs={EPOCHS}", "train.batch_size=2"]
+    sets = [f"data.dir={data}", *SETTINGS]
     return ["scripts/train.py", "--config", "tiny.yaml", *(a for s in sets for a in ("--set", s)),
             "--run-dir", str(run), "--offline"]
+
+
+def write_data(root: Path) -> Path:
+    """``test_train.SENTENCES`` as root/trees/{train,dev,test}.txt (SST-2: 8 sentences each); return ``root``."""
+    (root / "trees").mkdir(parents=True)
+    for split in ("train", "dev", "test"):
+        (root / "trees" / f"{split}.txt").write_text("\n".join(tree(y, s) for y, s in SENTENCES) + "\n")
+    return root
 
 
 def popen(*args) -> subprocess.Popen:
@@ -87,26 +99,26 @@ def check_complete(run: Path) -> None:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Kill a run mid-epoch (and train an uninterrupted one beside it), snapshot it, resume it."""
+    """Kill a run mid-epoch (and train an uninterrupted one meanwhile), snapshot it, resume it."""
     tmp = tmp_path_factory.mktemp("kill_resume")
-    (tmp / "data" / "trees").mkdir(parents=True)
-    for split in ("train", "dev", "test"):
-        (tmp / "data" / "trees" / f"{split}.txt").write_text("\n".join(tree(y, s) for y, s in SENTENCES) + "\n")
+    data = write_data(tmp / "data")
     killer = tmp / "kill_mid_epoch.py"
     killer.write_text(KILLER)
-    killed_dir, ref_dir = tmp / "killed", tmp / "uninterrupted"
-    killed = popen(str(killer), str(KILL_EPOCH), str(KILL_AFTER), *train_args(tmp / "data", killed_dir))
-    ref = popen(*train_args(tmp / "data", ref_dir))  # in parallel: the CPU time is mostly TensorFlow's import
-    killed_out, killed_err = killed.communicate(timeout=TIMEOUT)
-    ref_out, ref_err = ref.communicate(timeout=TIMEOUT)
-    assert ref.returncode == 0, ref_err[-3000:]
-    snapshot = {p.relative_to(killed_dir): p.read_bytes() for p in killed_dir.rglob("*") if p.is_file()}
-    after_kill = {"returncode": killed.returncode, "stderr": killed_err, "files": snapshot}
-    if killed.returncode == -signal.SIGKILL:
-        check_complete(killed_dir)  # before --resume touches anything
-    resumed = subprocess.run([sys.executable, "scripts/train.py", "--run-dir", str(killed_dir), "--resume"],
+    run, ref_dir = tmp / "killed", tmp / "uninterrupted"
+    killed = popen(str(killer), str(KILL_EPOCH), str(KILL_AFTER), *train_args(data, run))
+    # meanwhile the uninterrupted run, here: the same config as the CLI's (--offline: data.download=false)
+    from textdeconv.config import load_config
+    from textdeconv.train import train
+
+    train(load_config("tiny.yaml", [f"data.dir={data}", *SETTINGS, "data.download=false"]), ref_dir, verbose=0)
+    killed_err = killed.communicate(timeout=TIMEOUT)[1]
+    snapshot = tmp / "after_kill"  # the run directory as the kill left it, before --resume touches it
+    if run.is_dir():
+        shutil.copytree(run, snapshot)
+    resumed = subprocess.run([sys.executable, "scripts/train.py", "--run-dir", str(run), "--resume"],
                              cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
-    return {"killed": killed_dir, "ref": ref_dir, "after_kill": after_kill, "resumed": resumed}
+    return {"killed": killed, "killed_err": killed_err, "run": run, "snapshot": snapshot, "ref": ref_dir,
+            "resumed": resumed}
 
 
 def per_epoch(run: Path) -> pd.DataFrame:
@@ -114,48 +126,74 @@ def per_epoch(run: Path) -> pd.DataFrame:
 
 
 def test_sigkill_mid_epoch_leaves_whole_files_and_resume_finishes_the_run(runs):
-    after_kill, killed_dir = runs["after_kill"], runs["killed"]
-    assert after_kill["returncode"] == -signal.SIGKILL, after_kill["stderr"][-3000:]
-    files = after_kill["files"]
+    assert runs["killed"].returncode == -signal.SIGKILL, runs["killed_err"][-3000:]
+    before, run = runs["snapshot"], runs["run"]
+    check_complete(before)
     # only the epochs before the killed one were committed, nothing of the killed epoch
-    state = json.loads(files[Path("state.json")])
+    state = json.loads((before / "state.json").read_text())
     assert state["epoch"] == KILL_EPOCH - 1 and not state["finished"]
-    assert Path("metrics.json") not in files
-    ckpts = {p.name for p in files if p.parent == Path("checkpoints")}
-    assert ckpts == {state["checkpoint"], state["best"]}  # exactly what state.json names, no more
     assert state["checkpoint"] == f"epoch_{KILL_EPOCH - 1:03d}.keras"
-    assert files[Path("model.keras")] == files[Path("checkpoints") / state["best"]]
-    csv_before = files[Path("metrics.csv")].decode()
-    assert pd.read_csv(runs["ref"] / "metrics.csv").shape[0] == EPOCHS
+    assert not (before / "metrics.json").exists()
+    ckpts = {p.name for p in (before / "checkpoints").iterdir()}
+    assert ckpts == {state["checkpoint"], state["best"]}  # exactly what state.json names, no more
+    assert (before / "model.keras").read_bytes() == (before / "checkpoints" / state["best"]).read_bytes()
+    csv_before = (before / "metrics.csv").read_text()
     assert [int(line.split(",")[0]) for line in csv_before.splitlines()[1:]] == list(range(1, KILL_EPOCH))
 
     resumed = runs["resumed"]
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "test: accuracy" in resumed.stdout and "Traceback" not in resumed.stderr
-    check_complete(killed_dir)
+    check_complete(run)
     # finished epochs: each once, unchanged to the byte; then the rest, each once
-    csv_after = (killed_dir / "metrics.csv").read_text()
+    csv_after = (run / "metrics.csv").read_text()
     n_kept = len(csv_before.splitlines())
     assert csv_after.splitlines()[:n_kept] == csv_before.splitlines()
-    assert pd.read_csv(killed_dir / "metrics.csv")["epoch"].tolist() == list(range(1, EPOCHS + 1))
+    assert pd.read_csv(run / "metrics.csv")["epoch"].tolist() == list(range(1, EPOCHS + 1))
     for name in ("config.yaml", "vocab.txt"):  # written once, at the start, never again
-        assert (killed_dir / name).read_bytes() == files[Path(name)], name
-    metrics = json.loads((killed_dir / "metrics.json").read_text())
+        assert (run / name).read_bytes() == (before / name).read_bytes(), name
+    metrics = json.loads((run / "metrics.json").read_text())
     ref_metrics = json.loads((runs["ref"] / "metrics.json").read_text())
     assert {"dev", "test"} <= set(metrics) and metrics["test"]["n"] == ref_metrics["test"]["n"]
     assert metrics["epochs_run"] == ref_metrics["epochs_run"] == EPOCHS
-    state = json.loads((killed_dir / "state.json").read_text())
+    state = json.loads((run / "state.json").read_text())
     assert state["finished"] and state["epoch"] == EPOCHS and len(state["history"]) == EPOCHS
-    assert (killed_dir / "model.keras").read_bytes() == (killed_dir / "checkpoints" / state["best"]).read_bytes()
-    assert (killed_dir / "curves.png").is_file()
+    assert (run / "model.keras").read_bytes() == (run / "checkpoints" / state["best"]).read_bytes()
+    assert (run / "curves.png").is_file()
     # the epochs finished before the kill are the uninterrupted run's, to the last digit
-    pd.testing.assert_frame_equal(per_epoch(killed_dir).iloc[:KILL_EPOCH - 1],
+    pd.testing.assert_frame_equal(per_epoch(run).iloc[:KILL_EPOCH - 1],
                                   per_epoch(runs["ref"]).iloc[:KILL_EPOCH - 1], check_exact=True)
 
 
-@pytest.mark.xfail(strict=True, reason="resume is deterministic but not exact: train() reseeds the resumed "
-                   "run (keras.utils.set_random_seed(seed + epoch); make_dataset(seed=seed*1000 + epoch)), so "
-                   "the epochs after a resume see another batch order than the uninterrupted run")
+@pytest.mark.xfail(strict=True, reason="resume is deterministic but not exact: (1) the resumed fit reshuffles "
+                   "from make_dataset(seed=seed*1000 + epoch), not the uninterrupted fit's epoch-e reshuffle; (2) the "
+                   "Dropout layer's SeedGenerator state is not saved in the .keras checkpoint, so the resumed epochs "
+                   "replay epoch 1's dropout masks")
 def test_resumed_epochs_equal_the_uninterrupted_run(runs):
     assert runs["resumed"].returncode == 0, runs["resumed"].stderr[-3000:]
-    pd.testing.assert_frame_equal(per_epoch(runs["killed"]), per_epoch(runs["ref"]), check_exact=True)
+    pd.testing.assert_frame_equal(per_epoch(runs["run"]), per_epoch(runs["ref"]), check_exact=True)
+
+
+@pytest.mark.xfail(strict=True, reason="RunRecorder.on_epoch_end commits state.json before it copies the new best "
+                   "into model.keras: a kill between the two leaves model.keras one best behind, and a resume "
+                   "that finds no later improvement evaluates and ships the stale model")
+def test_kill_between_commit_and_model_copy_keeps_model_keras_the_best(tmp_path, monkeypatch):
+    from textdeconv import train as train_mod
+
+    data = write_data(tmp_path / "data")
+    original = train_mod.atomic_write_json
+
+    def die_after_commit(path, obj, durable=False):  # as a SIGKILL right after state.json is in place
+        original(path, obj, durable)
+        if path.name == "state.json" and obj["epoch"] == 2 and obj["best_epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "atomic_write_json", die_after_commit)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_mod.train(small_config(data, "train.epochs=2", "train.batch_size=2"), run, verbose=0)
+    monkeypatch.setattr(train_mod, "atomic_write_json", original)
+    state = json.loads((run / "state.json").read_text())
+    assert state["best"] == "best_002.keras"  # epoch 2 improved on dev (else the test proves nothing)
+    metrics = train_mod.train(None, run, resume=True, verbose=0)
+    assert metrics["best_epoch"] == 2
+    assert (run / "model.keras").read_bytes() == (run / "checkpoints" / "best_002.keras").read_bytes()

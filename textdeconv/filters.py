@@ -99,10 +99,18 @@ def top_ngrams(net, vocab, sentences, sentence_ids=None, top_k: int = 10, batch_
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     sentence_ids = list(range(1, len(sentences) + 1)) if sentence_ids is None else list(sentence_ids)
+    if len(sentence_ids) != len(sentences):
+        raise ValueError(f"got {len(sentence_ids)} sentence ids for {len(sentences)} sentences")
     pooled, switch = activations if activations is not None else max_activations(
         net, vocab, sentences, batch_size, progress)
     pad = net.pad
-    padded = pad_batch([vocab.encode(s) for s in sentences], pad)  # (n, time) ids, PAD = 0
+    # every sentence laid out as the model reads it alone (pad PAD, ids, pad PAD), end to end: a
+    # window starting at padded position s of sentence i is flat[offset[i] + s : ... + w]
+    lengths = np.array([len(s) + 2 * pad for s in sentences])
+    offset = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    flat = np.zeros(int(lengths.sum()), np.int64)
+    for o, s in zip(offset, sentences):
+        flat[o + pad:o + pad + len(s)] = vocab.encode(s)
     rows = []
     for col, (w, j) in enumerate(filter_columns(net)):
         alive = np.flatnonzero(pooled[:, col] > 0)
@@ -110,8 +118,8 @@ def top_ngrams(net, vocab, sentences, sentence_ids=None, top_k: int = 10, batch_
             continue
         act = pooled[alive, col]
         order = np.lexsort((alive, -act))  # strongest first, then split order
-        starts = switch[alive[order], col] + pad
-        windows = padded[alive[order][:, None], starts[:, None] + np.arange(w)]  # (m, w) ids
+        starts = offset[alive[order]] + switch[alive[order], col] + pad
+        windows = flat[starts[:, None] + np.arange(w)]  # (m, w) ids
         _, first, counts = np.unique(windows, axis=0, return_index=True, return_counts=True)
         best = np.argsort(first)[:top_k]  # first occurrence in strength order = the n-gram's best
         for rank, u in enumerate(best, 1):
@@ -142,8 +150,9 @@ def nearest_words(net, vocab, neighbours: int = 5) -> pd.DataFrame:
     excluded) whose embeddings have the largest cosine with ``filter_reconstruction``'s row.
 
     Returns:
-        columns ``WORD_COLUMNS``; ``position`` 0..w-1; ties broken by vocabulary id. A zero
-        kernel row has cosine 0 with every word.
+        columns ``WORD_COLUMNS``; ``position`` 0..w-1; ``channel`` the table's name (``embedding``),
+        or ``static`` / ``non-static`` for multichannel; ties broken by vocabulary id. A zero kernel
+        row has cosine 0 with every word.
     """
     if neighbours < 1:
         raise ValueError(f"neighbours must be at least 1, got {neighbours}")
@@ -223,8 +232,8 @@ def render_html(fd: FilterDictionary, title: str, note: str = "") -> str:
                     text = ", ".join(f'{escape(x.word)} <span class="num">{x.cosine:.2f}</span>'
                                      for x in near.itertuples()) if near is not None else ""
                     cells.append(f"<td>{text}</td>")
-                pos.append(f"<tr><th>{k + 1}</th>{''.join(cells)}</tr>")
-            head = "<tr><th>pos</th>" + "".join(f"<th>{escape(ch)}</th>" for ch in channels) + "</tr>"
+                pos.append(f"<tr><th>{k}</th>{''.join(cells)}</tr>")
+            head = "<tr><th>k</th>" + "".join(f"<th>{escape(ch)}</th>" for ch in channels) + "</tr>"
             rows.append(f'<tr><td class="fid">{w}/{r.filter}</td><td class="num">{r.fires:.0%}<br>'
                         f'<span class="sid">mean {r.mean_activation:.3f}<br>b {r.bias:+.3f}</span></td>'
                         f'<td>{top}</td><td><table class="pos">{head}{"".join(pos)}</table></td></tr>')
@@ -252,7 +261,7 @@ _PAGE = """<!DOCTYPE html>
 <p class="note">{note}</p>
 <p class="note">Top n-grams: the window at each sentence's max-over-time switch, strongest first, each distinct
 window once (&times;N: N sentences share it). Nearest words: the vocabulary words closest (cosine) to the
-deconvnet reconstruction of each filter position, which is the kernel row K[k,:,j]. Fires: share of sentences
+deconvnet reconstruction of each filter position k = 0..w-1, which is the kernel row K[k,:,j]. Fires: share of sentences
 with a non-zero activation.</p>
 <nav>{nav}</nav>
 {body}
@@ -265,7 +274,8 @@ body{font:14px/1.45 system-ui,sans-serif;margin:0 1.5em 3em;color:#222}
 h1{font-size:1.25em}h2{font-size:1.1em;margin-top:1.5em}
 .note{color:#555;font-size:.9em;max-width:60em}
 table.filters{border-collapse:collapse;width:100%}
-table.filters>tbody>tr>td,table.filters>tbody>tr>th{border-top:1px solid #ddd;padding:.3em .5em;vertical-align:top;text-align:left}
+table.filters>tbody>tr>td,table.filters>tbody>tr>th{border-top:1px solid #ddd;padding:.3em .5em;
+ vertical-align:top;text-align:left}
 table.pos{border-collapse:collapse;font-size:.9em}table.pos td,table.pos th{padding:0 .4em;text-align:left}
 ol{margin:0;padding-left:1.6em}
 .ng{font-family:ui-monospace,monospace;background:#eef3fa;padding:0 .2em;border-radius:3px;unicode-bidi:isolate}
