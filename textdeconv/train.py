@@ -155,6 +155,18 @@ class RunRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def sync_best_model(run_dir: Path, state: dict) -> None:
+    """Make ``model.keras`` the checkpoint ``state.json`` names as best.
+
+    ``RunRecorder`` copies a new best into ``model.keras`` just after the commit, so a kill between
+    the two would leave it one best behind; this repeats the (idempotent) copy before evaluating.
+    """
+    best = run_dir / "checkpoints" / (state.get("best") or "")
+    if state.get("best") and best.is_file():
+        with atomic_path(run_dir / "model.keras") as tmp:
+            shutil.copyfile(best, tmp)
+
+
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto") -> dict:
     """Train (or resume) a TextCNN as configured; return the final metrics dict.
 
@@ -169,6 +181,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
             raise FileNotFoundError(f"nothing to resume in {run_dir}: no state.json (start it without --resume)")
         cfg = load_config(run_dir / "config.yaml")
         state = json.loads(state_path.read_text())
+        for stale in (*run_dir.glob(".*.tmp*"), *run_dir.glob("checkpoints/.*.tmp*")):
+            stale.unlink()  # a temporary file whose write a kill cut short (io.atomic_path's names)
     else:
         if state_path.exists():
             raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --run-dir")
@@ -226,6 +240,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
         model.fit(train_ds, validation_data=dev_ds, epochs=cfg.train.epochs, initial_epoch=state["epoch"],
                   callbacks=callbacks, verbose=verbose, shuffle=False)
 
+    sync_best_model(run_dir, state)
     best = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
     metrics = {"best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
                "seconds_per_epoch": float(np.mean([r["seconds"] for r in state["history"]])),
