@@ -32,6 +32,7 @@ import pandas as pd
 import tensorflow as tf
 
 from textdeconv.explanation import Explainer
+from textdeconv.model import batch_function
 
 SIGNALS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified")
 SALIENCY = ("dot", "norm")
@@ -50,7 +51,7 @@ class Deconvnet(Explainer):
         self.name, self.saliency = method, saliency
         # the window-tap path needs no projection vectors, so it serves the dot saliency only
         self.fast = bool(fast) and saliency == "dot"
-        self._core = tf.function(self.tap_scores if self.fast else self.project, reduce_retracing=True)
+        self._core = batch_function(self.tap_scores if self.fast else self.project)
 
     def signal(self, pooled, target):
         """sigma (batch, F_total) for pooled (batch, F_total) and target (batch,) int32."""

@@ -28,6 +28,16 @@ from textdeconv.config import VECTORS_NEEDED, ModelConfig
 PRETRAINED_VARIANTS = ("static", "non-static", "multichannel")
 
 
+def batch_function(fn):
+    """``fn(ids (batch, time) int32, target (batch,) int32)`` compiled once for every batch shape.
+
+    The signature leaves both dimensions open, so the first call traces the one shape-generic
+    graph that every later batch reuses: no retracing per length bucket (a cold ``explain.py``
+    traces once), and a sentence's scores never depend on which batch ran first in the process.
+    """
+    return tf.function(fn, input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)])
+
+
 @keras.saving.register_keras_serializable(package="textdeconv")
 class ZeroPadEmbedding(keras.layers.Embedding):
     """Embedding whose PAD (id 0) rows are exactly zero, whatever the table holds.

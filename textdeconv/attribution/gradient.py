@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from textdeconv.attribution import register
 from textdeconv.explanation import Explainer
+from textdeconv.model import batch_function
 
 REDUCTIONS = {"gradient": "sum", "gradient-l2": "l2", "grad-x-input": "dot"}
 
@@ -57,7 +58,7 @@ class Gradient(Explainer):
         if method not in REDUCTIONS:
             raise ValueError(f"unknown gradient method {method!r}; choose one of {', '.join(REDUCTIONS)}")
         self.name, self.reduction = method, REDUCTIONS[method]
-        self._core = tf.function(self.gradients, reduce_retracing=True)
+        self._core = batch_function(self.gradients)
 
     def forward_logits(self, emb, ids):
         """emb (batch, time, E) -> logits (batch, classes): the function whose gradient is taken."""
