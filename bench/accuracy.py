@@ -6,6 +6,12 @@
 
 Each config's entry is merged into bench/results/accuracy.json (keyed by config name and any
 --set overrides). Finished seed runs under runs/bench/ are reused, interrupted ones resumed.
+
+    python bench/accuracy.py --config sst.yaml --seeds 0 1 2 --extend sst --set train.patience=0
+
+--extend NAME continues the finished runs runs/bench/NAME-seedS (copied first) under the --set
+overrides of train.* keys: with train.patience=0, Kim's fixed 25 epochs instead of early stopping.
+The continued run's first epochs are the original run's; later ones reshuffle from the resume seed.
 """
 import argparse
 import json
@@ -20,11 +26,32 @@ from benchlib import machine, now  # noqa: E402
 from textdeconv.cli import run_main  # noqa: E402
 
 
+def extend(src: Path, dst: Path, overrides) -> None:
+    """Copy the finished run ``src`` to ``dst`` with ``overrides`` in its config, ready to --resume."""
+    import shutil
+
+    from textdeconv.config import load_config, save_config
+    from textdeconv.io import atomic_write_json
+
+    if not (src / "metrics.json").is_file():
+        raise FileNotFoundError(f"{src}: no finished run to extend")
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    save_config(load_config(src / "config.yaml", overrides), tmp / "config.yaml")
+    state = json.loads((tmp / "state.json").read_text())
+    atomic_write_json(tmp / "state.json", state | {"finished": False, "wait": 0})
+    (tmp / "metrics.json").unlink()
+    tmp.rename(dst)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", action="append", default=[])
+    p.add_argument("--extend", metavar="NAME", help="continue the finished runs runs/bench/NAME-seedS instead of "
+                                                    "training anew (--set: train.* keys only)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "accuracy.json"))
     args = p.parse_args()
 
@@ -33,7 +60,9 @@ def main():
     from textdeconv.config import load_config
     from textdeconv.train import train
 
-    name = Path(args.config).stem + "".join(f" {s}" for s in args.set)
+    name = Path(args.config).stem + "".join(f" {s}" for s in args.set) + (f" (extending {args.extend})" if args.extend else "")
+    if args.extend and not all(s.startswith("train.") for s in args.set):
+        raise ValueError("--extend continues a trained model: only train.* keys can change")
     per_seed = []
     load_average = os.getloadavg()
 
@@ -59,7 +88,9 @@ def main():
 
     for seed in args.seeds:
         cfg = load_config(args.config, args.set + [f"train.seed={seed}"])
-        run_dir = ROOT / "runs" / "bench" / f"{name.replace(' ', '_').replace('=', '-')}-seed{seed}"
+        run_dir = ROOT / "runs" / "bench" / f"{name.replace(' ', '_').replace('=', '-').replace('(', '').replace(')', '')}-seed{seed}"
+        if args.extend and not run_dir.exists():
+            extend(ROOT / "runs" / "bench" / f"{args.extend}-seed{seed}", run_dir, args.set)
         resume = (run_dir / "state.json").exists()
         t0 = time.time()
         m = train(cfg, run_dir, resume=resume, verbose=2)
