@@ -46,12 +46,9 @@ def main():
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
 
-    from textdeconv.run import check_run_dir, latest_run
+    from textdeconv.run import pick_run
 
-    run = Path(args.run) if args.run else latest_run()
-    if not args.run:
-        print(f"using run: {run}", file=sys.stderr)
-    cfg, _ = check_run_dir(run)
+    run, cfg, _ = pick_run(args.run)
     if cfg.data.dataset == "custom":  # plausibility needs the treebank's word labels
         raise ValueError(f"{run}: evaluate.py scores SST runs only (it needs the treebank's phrase labels); "
                          "this run was trained on data.dataset=custom")

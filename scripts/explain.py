@@ -143,12 +143,9 @@ def main():
         items = list(enumerate(args.sentences, 1))
 
     from textdeconv.explanation import resolve_target
-    from textdeconv.run import check_run_dir, latest_run
+    from textdeconv.run import pick_run
 
-    run = Path(args.run) if args.run else latest_run()
-    if not args.run:
-        print(f"using run: {run}", file=sys.stderr)
-    _, class_names = check_run_dir(run)
+    run, _, class_names = pick_run(args.run)
     target = resolve_target(args.target, class_names)  # an unknown class fails here, before TensorFlow loads
     job = None
     if stream:  # and so does a job that cannot start or resume

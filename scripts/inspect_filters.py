@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from textdeconv.cli import load_tensorflow, run_main  # noqa: E402  (sets TF's log level before TF loads)
+from textdeconv.cli import load_tensorflow, require_positive, run_main  # noqa: E402  (sets TF's log level before TF loads)
 
 
 def progress_printer(label: str):
@@ -56,16 +56,11 @@ def main():
     p.add_argument("--html", metavar="PATH", help="HTML page (default RUN/filters/<split>/filters.html)")
     p.add_argument("--batch-size", type=int, default=256)
     args = p.parse_args()
-    for name in ("top_k", "neighbours", "batch_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    require_positive(args, "top_k", "neighbours", "batch_size")
 
-    from textdeconv.run import check_run_dir, latest_run
+    from textdeconv.run import pick_run
 
-    run = Path(args.run) if args.run else latest_run()
-    if not args.run:
-        print(f"using run: {run}", file=sys.stderr)
-    check_run_dir(run)
+    run, _, _ = pick_run(args.run)
     out = run / "filters" / args.split
     csv = Path(args.csv) if args.csv else out / "filters.csv"
     words_csv = Path(args.words_csv) if args.words_csv else csv.with_name(f"{csv.stem}-words.csv")

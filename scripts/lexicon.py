@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from textdeconv.cli import load_tensorflow, run_main  # noqa: E402  (sets TF's log level before TF loads)
+from textdeconv.cli import load_tensorflow, require_positive, run_main  # noqa: E402  (sets TF's log level before TF loads)
 from textdeconv.methods import METHOD_NAMES, method_options  # noqa: E402
 
 
@@ -38,16 +38,11 @@ def main():
     p.add_argument("--png", metavar="PATH", help="bar chart (default RUN/lexicon/<split>-<method>/lexicon.png)")
     p.add_argument("--batch-size", type=int, default=128)
     args = p.parse_args()
-    for name in ("top", "min_count", "batch_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    require_positive(args, "top", "min_count", "batch_size")
 
-    from textdeconv.run import check_run_dir, latest_run
+    from textdeconv.run import pick_run
 
-    run = Path(args.run) if args.run else latest_run()
-    if not args.run:
-        print(f"using run: {run}", file=sys.stderr)
-    check_run_dir(run)
+    run, _, _ = pick_run(args.run)
     out = run / "lexicon" / f"{args.split}-{args.method}"
     csv = Path(args.csv) if args.csv else out / "lexicon.csv"
     png = Path(args.png) if args.png else out / "lexicon.png"

@@ -11,6 +11,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, ConnectionError, UnicodeDecodeError, OSError)
 
 
+def require_positive(args, *names: str) -> None:
+    """Raise a ValueError naming the option when an integer option ``args.<name>`` is below 1."""
+    for name in names:
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+
+
 @contextlib.contextmanager
 def quiet_native_stderr():
     """Silence file descriptor 2 while TensorFlow loads and probes devices.

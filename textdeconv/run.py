@@ -7,6 +7,7 @@ TensorFlow's import; loading the model itself is ``textdeconv.train.load_run``.
 from __future__ import annotations
 
 from datetime import datetime
+import sys
 from pathlib import Path
 
 from textdeconv.config import PROJECT_ROOT, Config, load_config
@@ -27,6 +28,15 @@ def latest_run(root: Path = RUNS_DIR) -> Path:
         raise FileNotFoundError(f"no trained run under {root}; train one (python scripts/train.py --config "
                                 "sst.yaml) or pass --run RUN_DIR")
     return runs[-1].parent
+
+
+def pick_run(run: str | Path | None) -> tuple[Path, Config, tuple[str, ...]]:
+    """The run a script was given (else the latest under runs/, named on stderr), checked:
+    ``(run_dir, config, class_names)``."""
+    run_dir = Path(run) if run else latest_run()
+    if not run:
+        print(f"using run: {run_dir}", file=sys.stderr)
+    return (run_dir, *check_run_dir(run_dir))
 
 
 def check_run_dir(run_dir: str | Path) -> tuple[Config, tuple[str, ...]]:
