@@ -6,8 +6,8 @@ TensorFlow's import; loading the model itself is ``textdeconv.train.load_run``.
 """
 from __future__ import annotations
 
-from datetime import datetime
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from textdeconv.config import PROJECT_ROOT, Config, load_config
