@@ -52,17 +52,14 @@ def main():
     args = p.parse_args()
 
     tf = load_tensorflow()
-    import dataclasses
-
     from textdeconv.attribution import make_explainer
-    from textdeconv.datasets import load_split
+    from textdeconv.datasets import split_sentences
     from textdeconv.io import atomic_write_json
     from textdeconv.train import load_run
     from textdeconv.vocab import length_batches, pad_batch
 
     cfg, vocab, net, class_names = load_run(Path(args.run))
-    data = dataclasses.replace(cfg.data, train_on="sentences", max_train=None, max_eval=None)
-    sentences = [list(ex.tokens) for ex in load_split(data, args.split)]
+    _, sentences, _ = split_sentences(cfg.data, args.split)
     ids = [vocab.encode(s) for s in sentences]
     batches = [(pad_batch([ids[i] for i in b], net.pad), len(b))
                for b in length_batches([len(x) for x in ids], args.batch_size)]

@@ -169,14 +169,10 @@ def main():
 
     gold = None
     if args.split:
-        import dataclasses
+        from textdeconv.datasets import split_sentences
 
-        from textdeconv.datasets import load_split
-
-        sentences_only = dataclasses.replace(cfg.data, train_on="sentences", max_train=None, max_eval=None)
-        examples = load_split(sentences_only, args.split)
-        ids, sentences = list(range(1, len(examples) + 1)), [list(ex.tokens) for ex in examples]
-        gold = [class_names[ex.label] for ex in examples]
+        ids, sentences, labels = split_sentences(cfg.data, args.split)
+        gold = [class_names[y] for y in labels]
     else:
         ids, sentences = [], []
         for sid, text in items:

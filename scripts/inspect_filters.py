@@ -68,7 +68,8 @@ def main():
 
     load_tensorflow()
     from textdeconv import export
-    from textdeconv.filters import filter_dictionary, split_sentences, write_html
+    from textdeconv.datasets import split_sentences
+    from textdeconv.filters import filter_dictionary, write_html
     from textdeconv.train import load_run
 
     cfg, vocab, net, _ = load_run(run)

@@ -50,7 +50,7 @@ def main():
     load_tensorflow()
     from textdeconv import export
     from textdeconv.attribution import make_explainer
-    from textdeconv.filters import split_sentences
+    from textdeconv.datasets import split_sentences
     from textdeconv.lexicon import explain_classes, lexicon, plot_lexicon, top_words
     from textdeconv.train import load_run
 

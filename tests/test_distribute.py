@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_train import SENTENCES, tree
+from test_train import SENTENCES, write_data
 
 from textdeconv.cli import run_main
 from textdeconv.config import ConfigError, ModelConfig, TrainConfig, load_config
@@ -20,14 +20,6 @@ from textdeconv.model import build_model
 WORKER = Path(__file__).with_name("distribute_worker.py")
 HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
 TWO_CPUS = ["train.strategy=mirrored", "train.devices=[/cpu:0, /cpu:1]"]
-
-
-def write_data(root: Path) -> Path:
-    (root / "trees").mkdir(parents=True)
-    text = "\n".join(tree(y, s) for y, s in SENTENCES) + "\n"
-    for split in ("train", "dev", "test"):
-        (root / "trees" / f"{split}.txt").write_text(text)
-    return root
 
 
 @pytest.fixture

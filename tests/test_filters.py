@@ -194,7 +194,7 @@ def test_inspect_filters_writes_csvs_and_page(tiny_run, tmp_path, monkeypatch, c
     ngrams = pd.read_csv(out / "filters.csv", keep_default_na=False)
     words = pd.read_csv(out / "filters-words.csv", keep_default_na=False)
 
-    from textdeconv.filters import split_sentences
+    from textdeconv.datasets import split_sentences
     from textdeconv.train import load_run
 
     cfg, vocab, net, _ = load_run(run)

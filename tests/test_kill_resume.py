@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_train import SENTENCES, small_config, tree
+from test_train import small_config, write_data
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, KILL_EPOCH, KILL_AFTER = 5, 3, 2  # 8 sentences, batch_size 2: 4 batches an epoch
@@ -60,14 +60,6 @@ def train_args(data: Path, run: Path) -> list[str]:
     sets = [f"data.dir={data}", *SETTINGS]
     return ["scripts/train.py", "--config", "tiny.yaml", *(a for s in sets for a in ("--set", s)),
             "--run-dir", str(run), "--offline"]
-
-
-def write_data(root: Path) -> Path:
-    """``test_train.SENTENCES`` as root/trees/{train,dev,test}.txt (SST-2: 8 sentences each); return ``root``."""
-    (root / "trees").mkdir(parents=True)
-    for split in ("train", "dev", "test"):
-        (root / "trees" / f"{split}.txt").write_text("\n".join(tree(y, s) for y, s in SENTENCES) + "\n")
-    return root
 
 
 def popen(*args) -> subprocess.Popen:

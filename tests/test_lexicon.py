@@ -104,7 +104,7 @@ def test_lexicon_script_writes_csv_and_png(tiny_run, tmp_path, monkeypatch, caps
     frame = pd.read_csv(csv, keep_default_na=False, na_values={"rank_mean": [""]})
     assert list(frame.columns) == list(COLUMNS) and png.read_bytes()[:8] == PNG_SIGNATURE
 
-    from textdeconv.filters import split_sentences
+    from textdeconv.datasets import split_sentences
     from textdeconv.train import load_run
 
     cfg, vocab, net, classes = load_run(tiny_run)

@@ -1,10 +1,12 @@
 """Training end to end on small trees written here: overfitting, run directory, resume."""
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_trees
 
 from textdeconv import train as train_mod
 from textdeconv.config import load_config
@@ -25,14 +27,14 @@ def tree(label, text):
     return node if len(words) > 1 else f"({label} {words[0]})"
 
 
+def write_data(root: Path) -> Path:
+    """``SENTENCES`` as root/trees/{train,dev,test}.txt (the same 8 trees in each); return ``root``."""
+    return write_trees(root, {split: [tree(y, s) for y, s in SENTENCES] for split in ("train", "dev", "test")})
+
+
 @pytest.fixture
 def overfit_dir(tmp_path):
-    d = tmp_path / "data" / "trees"
-    d.mkdir(parents=True)
-    text = "\n".join(tree(y, s) for y, s in SENTENCES) + "\n"
-    for split in ("train", "dev", "test"):
-        (d / f"{split}.txt").write_text(text)
-    return tmp_path / "data"
+    return write_data(tmp_path / "data")
 
 
 def small_config(data_dir, *extra):

@@ -296,6 +296,17 @@ def load_split(cfg: DataConfig, split: str) -> list[Example]:
     return splits[split]
 
 
+def split_sentences(cfg: DataConfig, split: str):
+    """A split's full sentences, whatever the training protocol (no phrases, no subsampling): what
+    ``explain.py --split``, the filter dictionary and the lexicon read.
+
+    Returns:
+        (sentence ids 1..n, token lists, gold label indices).
+    """
+    examples = load_split(replace(cfg, train_on="sentences", max_train=None, max_eval=None), split)
+    return list(range(1, len(examples) + 1)), [list(ex.tokens) for ex in examples], [ex.label for ex in examples]
+
+
 def check_data(cfg: DataConfig) -> None:
     """Cheap checks before TensorFlow loads: SST present (or downloaded), custom files exist."""
     if cfg.dataset != "custom":

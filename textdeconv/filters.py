@@ -19,7 +19,6 @@ For filter j of width w:  z[t,j] = sum_{k<w} emb[t+k] . K_w[k,:,j] + b_j,  p_j =
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from html import escape
 
@@ -32,18 +31,6 @@ from textdeconv.vocab import PAD_ID, UNK_ID, length_batches, pad_batch
 
 NGRAM_COLUMNS = ("width", "filter", "rank", "ngram", "activation", "sentence_id", "sentences")
 WORD_COLUMNS = ("width", "filter", "position", "channel", "rank", "word", "cosine")
-
-
-def split_sentences(data_cfg, split: str):
-    """A split's sentences as explain.py --split reads them (sentences only, no subsampling).
-
-    Returns:
-        (sentence ids 1..n, token lists, gold label indices).
-    """
-    from textdeconv.datasets import load_split
-
-    examples = load_split(dataclasses.replace(data_cfg, train_on="sentences", max_train=None, max_eval=None), split)
-    return list(range(1, len(examples) + 1)), [list(ex.tokens) for ex in examples], [ex.label for ex in examples]
 
 
 def max_activations(net, vocab, sentences, batch_size: int = 256, progress=None):
