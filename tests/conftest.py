@@ -2,10 +2,43 @@
 
 Kept free of TensorFlow so that the data/config tests stay fast.
 """
+import io
 import os
+import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+
+
+def run_cli(*args, stdin=None):
+    """``python ARGS`` in a subprocess from the project root (e.g. ``run_cli("scripts/explain.py", ...)``)."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, input=stdin, timeout=300)
+
+
+def one_line_error(proc, fragment):
+    """The process failed as a user error should: exit 2, one ``error: ...`` line holding ``fragment``."""
+    assert proc.returncode == 2, proc.stderr
+    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def script_in_process(monkeypatch, capsys, name, *args, stdin=None):
+    """``scripts/<name> ARGS`` run in this process (TensorFlow stays loaded, so it is fast):
+    ``(exit code, stdout, stderr)``. Each run builds its own explainer, as a new process would."""
+    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(SCRIPTS / name), run_name="__main__")
+    out = capsys.readouterr()
+    return stop.value.code, out.out, out.err
+
 
 # Small PTB sentiment trees (labels 0-4 on every node). They cover: positive and negative roots,
 # a neutral root (dropped by SST-2), the phrase "good ." repeated in two training trees (phrase

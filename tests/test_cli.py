@@ -1,26 +1,13 @@
 """scripts/train.py and scripts/explain.py as a user runs them (subprocesses)."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from conftest import one_line_error
+from conftest import run_cli as run
 from test_train import SENTENCES, tree
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args, stdin=None):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, input=stdin, timeout=300)
-
-
-def one_line_error(proc, fragment):
-    assert proc.returncode == 2, proc.stderr
-    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 messages for bad data and bad configs, and a custom CSV trained, explained and cross-validated end
 to end (string labels kept as names throughout)."""
 import json
-import runpy
 import subprocess
 import sys
 from collections import Counter
@@ -11,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import script_in_process
 from textdeconv.config import ConfigError, load_config
 from textdeconv.data import DataError
 from textdeconv.datasets import check_data, class_names, load_split, load_splits, pin, read_records
@@ -296,7 +296,7 @@ def tiny(*extra):
                                      "model.filter_sizes=[2,3]", "train.learning_rate=0.02", *extra])
 
 
-def test_custom_csv_trains_and_explains_with_its_class_names(tmp_path, monkeypatch):
+def test_custom_csv_trains_and_explains_with_its_class_names(tmp_path, monkeypatch, capsys):
     from textdeconv.run import check_run_dir
     from textdeconv.train import load_run, train
 
@@ -310,11 +310,9 @@ def test_custom_csv_trains_and_explains_with_its_class_names(tmp_path, monkeypat
     assert saved.classes == ("bad", "good") and saved.train == str(tmp_path.resolve() / "reviews.csv")
     assert check_run_dir(run)[1] == ("bad", "good") and load_run(run)[3] == ("bad", "good")
     out = tmp_path / "test.csv"
-    argv = ["explain.py", "--run", str(run), "--split", "test", "--csv", str(out), "--quiet", "--target", "good"]
-    monkeypatch.setattr(sys, "argv", argv)  # the script itself, in-process: TensorFlow is already loaded
-    with pytest.raises(SystemExit) as e:
-        runpy.run_path(str(ROOT / "scripts" / "explain.py"), run_name="__main__")
-    assert e.value.code == 0
+    code, _, err = script_in_process(monkeypatch, capsys, "explain.py", "--run", run, "--split", "test", "--csv", out,
+                              "--quiet", "--target", "good")
+    assert code == 0, err
     frame = pd.read_csv(out)
     per_sentence = frame.groupby("sentence_id").first()
     assert per_sentence["gold"].tolist() == [y for _, y in REVIEWS]

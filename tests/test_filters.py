@@ -1,22 +1,18 @@
 """The filter dictionary (textdeconv/filters.py, scripts/inspect_filters.py) against independent
 computations: a numpy convolution, conv1d_transpose of a unit signal, hand-set nearest words."""
-import runpy
 import shutil
-import subprocess
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
+from conftest import one_line_error, run_cli, script_in_process
 from textdeconv.filters import (FilterDictionary, filter_dictionary, filter_reconstruction, max_activations,
                                 nearest_words, render_html, top_ngrams, write_html)
 from tiny_models import random_sentences, tiny_net, tiny_vocab
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def numpy_max_over_time(net, vocab, sentences):
@@ -177,10 +173,8 @@ def test_html_escapes_every_text(tmp_path):
 
 def script(monkeypatch, capsys, *args):
     """scripts/inspect_filters.py in this process (TensorFlow is loaded already): (exit code, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["inspect_filters.py", *args])
-    with pytest.raises(SystemExit) as stop:
-        runpy.run_path(str(ROOT / "scripts" / "inspect_filters.py"), run_name="__main__")
-    return stop.value.code, capsys.readouterr().err
+    code, _, err = script_in_process(monkeypatch, capsys, "inspect_filters.py", *args)
+    return code, err
 
 
 def test_inspect_filters_writes_csvs_and_page(tiny_run, tmp_path, monkeypatch, capsys):
@@ -215,23 +209,16 @@ def test_inspect_filters_writes_csvs_and_page(tiny_run, tmp_path, monkeypatch, c
     assert pd.read_csv(csv)["rank"].max() == 1
 
 
-def run_script(*args):
-    return subprocess.run([sys.executable, "scripts/inspect_filters.py", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-
-
-def one_line_error(proc, fragment):
-    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], \
-        proc.stderr
+def inspect_filters_cli(*args):
+    return run_cli("scripts/inspect_filters.py", *args)
 
 
 def test_inspect_filters_errors_and_help(tmp_path):
-    one_line_error(run_script("--run", str(tmp_path / "nope")), "run directory not found")
-    one_line_error(run_script("--run", str(tmp_path)), "missing config.yaml, vocab.txt, model.keras")
-    one_line_error(run_script("--run", str(tmp_path), "--top-k", "0"), "--top-k must be at least 1, got 0")
-    one_line_error(run_script("--run", str(tmp_path), "--neighbours", "-2"), "--neighbours must be at least 1")
-    proc = run_script("--help")
+    one_line_error(inspect_filters_cli("--run", str(tmp_path / "nope")), "run directory not found")
+    one_line_error(inspect_filters_cli("--run", str(tmp_path)), "missing config.yaml, vocab.txt, model.keras")
+    one_line_error(inspect_filters_cli("--run", str(tmp_path), "--top-k", "0"), "--top-k must be at least 1, got 0")
+    one_line_error(inspect_filters_cli("--run", str(tmp_path), "--neighbours", "-2"), "--neighbours must be at least 1")
+    proc = inspect_filters_cli("--help")
     assert proc.returncode == 0
     assert "Examples:\n  python scripts/inspect_filters.py --run runs/" in proc.stdout
     assert "--top-k" in proc.stdout and "--html" in proc.stdout

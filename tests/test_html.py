@@ -1,21 +1,18 @@
 """The HTML page (textdeconv/html.py, explain.py --html) and the training curves (curves.png)."""
 import json
-import runpy
 import shutil
 import struct
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import script_in_process
 from textdeconv.explanation import Explanation
 from textdeconv.html import filter_rows, html_data, render_html, script_json, write_html
 from textdeconv.run import plot_training_curves
 
-ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["negative", "positive"]
 NASTY = "<script>&\"'"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -146,10 +143,8 @@ def test_write_html_is_atomic_and_utf8(tmp_path):
 
 def explain(monkeypatch, capsys, *args):
     """scripts/explain.py run in this process (TensorFlow is loaded already): (exit code, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["explain.py", *args])
-    with pytest.raises(SystemExit) as stop:
-        runpy.run_path(str(ROOT / "scripts" / "explain.py"), run_name="__main__")
-    return stop.value.code, capsys.readouterr().err
+    code, _, err = script_in_process(monkeypatch, capsys, "explain.py", *args)
+    return code, err
 
 
 def test_explain_html_holds_every_class_and_method_and_equals_the_csv(tiny_run, tmp_path, monkeypatch, capsys):

@@ -1,19 +1,15 @@
 """The corpus lexicon (textdeconv/lexicon.py, scripts/lexicon.py) against a direct pandas groupby
 over the explanations, and the bar chart against what it was asked to draw."""
-import runpy
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import one_line_error, run_cli, script_in_process
 from textdeconv.attribution import make_explainer
 from textdeconv.lexicon import COLUMNS, explain_classes, lexicon, plot_lexicon, top_words
 from tiny_models import random_sentences, tiny_net, tiny_vocab
 
-ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["negative", "positive"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -88,11 +84,7 @@ def test_chart_draws_the_top_words(tmp_path):
 
 def script(monkeypatch, capsys, *args):
     """scripts/lexicon.py in this process (TensorFlow is loaded already): (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["lexicon.py", *args])
-    with pytest.raises(SystemExit) as stop:
-        runpy.run_path(str(ROOT / "scripts" / "lexicon.py"), run_name="__main__")
-    out = capsys.readouterr()
-    return stop.value.code, out.out, out.err
+    return script_in_process(monkeypatch, capsys, "lexicon.py", *args)
 
 
 def test_lexicon_script_writes_csv_and_png(tiny_run, tmp_path, monkeypatch, capsys):
@@ -116,24 +108,17 @@ def test_lexicon_script_writes_csv_and_png(tiny_run, tmp_path, monkeypatch, caps
         assert line.split()[1::3] == top_words(expected, name, 3)["word"].tolist()
 
 
-def run_script(*args):
-    return subprocess.run([sys.executable, "scripts/lexicon.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
-
-
-def one_line_error(proc, fragment):
-    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], \
-        proc.stderr
+def lexicon_cli(*args):
+    return run_cli("scripts/lexicon.py", *args)
 
 
 def test_lexicon_script_errors_and_help(tmp_path):
-    one_line_error(run_script("--run", str(tmp_path / "nope"), "--split", "dev"), "run directory not found")
-    one_line_error(run_script("--run", str(tmp_path), "--split", "dev"), "missing config.yaml, vocab.txt, model.keras")
-    one_line_error(run_script("--run", str(tmp_path), "--split", "dev", "--top", "0"),
+    one_line_error(lexicon_cli("--run", str(tmp_path / "nope"), "--split", "dev"), "run directory not found")
+    one_line_error(lexicon_cli("--run", str(tmp_path), "--split", "dev"), "missing config.yaml, vocab.txt, model.keras")
+    one_line_error(lexicon_cli("--run", str(tmp_path), "--split", "dev", "--top", "0"),
                    "--top must be at least 1, got 0")
-    one_line_error(run_script("--run", str(tmp_path), "--split", "dev", "--min-count", "0"),
+    one_line_error(lexicon_cli("--run", str(tmp_path), "--split", "dev", "--min-count", "0"),
                    "--min-count must be at least 1")
-    proc = run_script("--help")
+    proc = lexicon_cli("--help")
     assert proc.returncode == 0
     assert "Examples:\n  python scripts/lexicon.py --run runs/" in proc.stdout and "--min-count" in proc.stdout

@@ -8,9 +8,7 @@ import contextlib
 import inspect
 import io
 import json
-import os
 import random
-import runpy
 import signal
 import subprocess
 import sys
@@ -24,6 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the child process of the kill test
 
+from conftest import script_in_process
 from textdeconv import stream  # noqa: E402
 from textdeconv.data import read_sentences  # noqa: E402
 from textdeconv.explanation import Explanation  # noqa: E402
@@ -354,16 +353,7 @@ def test_parse_shard():
 # explain.py and merge_shards.py with a trained model
 
 
-def script(monkeypatch, capsys, name, *args, stdin=None):
-    """A script run in this process (TensorFlow stays loaded): (exit code, stdout, stderr). Each
-    run builds a fresh explainer, as a new process would."""
-    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    with pytest.raises(SystemExit) as stop:
-        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
-    out = capsys.readouterr()
-    return stop.value.code, out.out, out.err
+script = script_in_process  # conftest: a script in this process, (exit code, stdout, stderr)
 
 
 def warnings_of(stderr, name):
