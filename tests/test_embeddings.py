@@ -185,6 +185,28 @@ def test_extra_dims_are_random_after_the_pretrained_ones(tmp_path):
         load_vectors(str(make(tmp_path)), v, embedding_dim=2)
 
 
+
+def test_vectors_std_rescales_by_one_factor_and_the_random_rows_follow(tmp_path):
+    v = vocab(words=VOCAB_WORDS + [f"missing{i}" for i in range(2000)])
+    raw, raw_cov = load_vectors(str(make(tmp_path)), v, embedding_dim=5, seed=3)
+    matrix, cov = load_vectors(str(make(tmp_path)), v, embedding_dim=5, seed=3, std=0.144)
+    found_values = np.array(list(FOUND.values()), np.float64)
+    factor = 0.144 / found_values.std()
+    assert raw_cov.rescale == 1.0 and cov.rescale == pytest.approx(factor, rel=1e-12)
+    rows = [v.stoi[w] for w in FOUND]
+    np.testing.assert_allclose(matrix[rows, :3], (found_values * factor).astype(np.float32), rtol=1e-6)
+    assert matrix[rows, :3].std() == pytest.approx(0.144, rel=1e-5)
+    # missing words and extra dims: U(-a, a) with a = sqrt(3) * 0.144, the same draws scaled
+    assert cov.init_scale == pytest.approx(math.sqrt(3) * 0.144, rel=1e-12)
+    missing = [i for w, i in v.stoi.items() if w not in FOUND and i != 0]
+    np.testing.assert_allclose(matrix[missing], raw[missing] * (cov.init_scale / raw_cov.init_scale), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(matrix[rows, 3:], raw[rows, 3:] * (cov.init_scale / raw_cov.init_scale), rtol=1e-5, atol=1e-7)
+    cosine = lambda m: (m @ m.T) / np.outer(np.linalg.norm(m, axis=1), np.linalg.norm(m, axis=1))  # noqa: E731
+    np.testing.assert_allclose(cosine(matrix[rows, :3]), cosine(raw[rows, :3]), atol=1e-6)
+    assert np.all(matrix[0] == 0)
+    with pytest.raises(ConfigError, match=re.escape("'model.vectors_std' must be a positive number or null")):
+        load_config("sst-nonstatic", ["model.vectors_std=0"])
+
 MALFORMED = [  # (file name, content, message)
     ("v.txt", "the 1.0 2.0 3.0\ngood 1.0 2.0\n", "v.txt:2: 2 values for 'good', expected 3 (as on line 1)"),
     ("v.txt", "the 1.0 2.0 3.0\ngood 1.0 x 3.0\n", "v.txt:2: non-numeric value in the vector of 'good'"),

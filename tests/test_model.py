@@ -83,6 +83,29 @@ def test_max_norm_caps_each_class_weight_vector():
     assert np.all(norms <= 3.0 + 1e-4) and np.any(norms > 2.9)
 
 
+
+def test_kim_init_bounds_by_hand_and_zero_output_weights():
+    import math
+
+    from textdeconv.config import ConfigError, load_config
+    cfg = ModelConfig(embedding_dim=6, filter_sizes=(2, 3), num_filters=4, init="kim")
+    model = build_model(cfg, 10, 2, seed=1, max_len=5)
+    # pad 2: pool sizes 5 + 4 - w + 1 = 8 (w=2), 7 (w=3); b = sqrt(6 / (w*E + F*w*E/P))
+    for w, bound in ((2, math.sqrt(6 / (12 + 4 * 12 / 8))), (3, math.sqrt(6 / (18 + 4 * 18 / 7)))):
+        kernel = np.abs(model.get_layer(f"conv_{w}").kernel.numpy())
+        assert kernel.shape == (w, 6, 4)
+        assert kernel.max() <= bound and kernel.max() > 0.9 * bound  # 48 / 72 draws reach the top 10%
+        assert np.all(model.get_layer(f"conv_{w}").bias.numpy() == 0)
+    assert np.all(model.get_layer("logits").kernel.numpy() == 0)
+    glorot = build_model(ModelConfig(embedding_dim=6, filter_sizes=(2,), num_filters=4), 10, 2, seed=1)
+    assert np.abs(glorot.get_layer("logits").kernel.numpy()).max() > 0
+    glorot_max = np.abs(glorot.get_layer("conv_2").kernel.numpy()).max()
+    assert math.sqrt(6 / (12 + 8)) >= glorot_max > 0.9 * math.sqrt(6 / (12 + 8))  # Keras: fan_out = w * F
+    with pytest.raises(ValueError, match="model.init=kim needs max_len"):
+        build_model(cfg, 10, 2)
+    with pytest.raises(ConfigError, match="'model.init' must be one of glorot, kim, got 'he'"):
+        load_config("tiny.yaml", ["model.init=he"])
+
 def test_save_and_load_with_safe_mode(tmp_path):
     net = tiny_net("multichannel")
     path = tmp_path / "m.keras"

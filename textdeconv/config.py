@@ -67,9 +67,11 @@ class ModelConfig:
     num_filters: int = 100
     dropout: float = 0.5
     max_norm: float | None = 3.0     # L2 cap on each class's output weight vector
+    init: str = "glorot"             # glorot (Keras) | kim (Kim's Theano code: conv fan-out / pool size, zero output weights)
     init_scale: float = 0.25         # rand embeddings ~ U(-scale, scale), as Kim (pretrained: see embeddings.py)
     vectors: str | None = None       # pretrained vectors: a file, or glove-6b-50d (required unless variant=rand)
     vectors_format: str | None = None  # None: by extension/header | glove | word2vec-text | fasttext | word2vec-bin
+    vectors_std: float | None = None  # None: vectors as read; else one factor rescales them to this std (Kim's word2vec: ~0.144)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ CHOICES = {
     "data.train_on": ("phrases", "sentences"),
     "data.format": ("csv", "tsv", "jsonl", "label-first", "pos-neg"),
     "model.variant": ("rand", "static", "non-static", "multichannel"),
+    "model.init": ("glorot", "kim"),
     "model.vectors_format": ("glove", "word2vec-text", "fasttext", "word2vec-bin"),
     "train.optimizer": ("adadelta", "adam"),
     "train.strategy": ("default", "mirrored", "multiworker"),
@@ -231,6 +234,9 @@ def _validate(obj, prefix: str, where: str) -> None:
                               "pick static, non-static or multichannel, or set model.vectors=null")
         if obj.variant != "rand" and not obj.vectors:
             raise ConfigError(f"{where}: {VECTORS_NEEDED.format(variant=obj.variant)}")
+        if obj.vectors_std is not None and not obj.vectors_std > 0:
+            raise ConfigError(f"{where}: 'model.vectors_std' must be a positive number or null (vectors as read), "
+                              f"got {obj.vectors_std}")
     if isinstance(obj, TrainConfig) and obj.devices is not None:
         if obj.strategy != "mirrored":
             raise ConfigError(f"{where}: 'train.devices' applies to train.strategy=mirrored only, "

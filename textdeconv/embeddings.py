@@ -20,6 +20,8 @@ Matrix (vocab_size, embedding_dim) float32: PAD (id 0) is zero. UNK and words wi
 are drawn, as Kim (2014) did, from U(-a, a) with a chosen so the variance matches the found
 vectors': Var U(-a, a) = a^2 / 3, so a = sqrt(3 * var) over all values of the found vectors (Kim's
 a = 0.25 for word2vec; about 1.1 for GloVe 6B 50d). With no vector found a = ``model.init_scale``.
+``model.vectors_std`` rescales the found vectors by one factor to a chosen standard deviation
+before that (GloVe 6B 50d values have sd ~0.64; Kim's word2vec ~0.14, the sd of U(-0.25, 0.25)).
 When ``model.embedding_dim`` exceeds the vectors' dimension D, dims D.. are drawn from the same
 U(-a, a) for every word: they train wherever the table trains (non-static, the second channel of
 multichannel) and stay fixed in static tables, as Kim's random vectors for unknown words do.
@@ -72,6 +74,7 @@ class Coverage:
     tokens: int | None
     case_fallbacks: int       # words matched through another case variant only
     init_scale: float         # a of U(-a, a) for words without a vector and for extra dims
+    rescale: float = 1.0      # factor applied to the found vectors (model.vectors_std)
 
     @property
     def type_rate(self) -> float:
@@ -289,7 +292,8 @@ def match(vocab: Vocab, pairs) -> tuple[dict, int]:
 
 
 def load_vectors(source: str, vocab: Vocab, counts=None, embedding_dim: int | None = None, seed: int = 0,
-                 format: str | None = None, default_scale: float = 0.25) -> tuple[np.ndarray, Coverage]:
+                 format: str | None = None, default_scale: float = 0.25,
+                 std: float | None = None) -> tuple[np.ndarray, Coverage]:
     """Embedding matrix for ``vocab`` from ``source`` (a file or ``glove-6b-50d``), and its coverage.
 
     Args:
@@ -297,6 +301,9 @@ def load_vectors(source: str, vocab: Vocab, counts=None, embedding_dim: int | No
         embedding_dim: columns of the matrix (default: the vectors' dimension); must be >= it.
         seed: seeds the U(-a, a) draws for missing words and extra dims.
         default_scale: a when no vocabulary word has a vector.
+        std: None keeps the vectors as read; a number multiplies every found vector by one factor
+            so the standard deviation of all their values is ``std`` (cosines and relative norms
+            unchanged); missing words and extra dims then follow the rescaled variance.
 
     Returns:
         matrix: (len(vocab), embedding_dim) float32, PAD row zero; coverage: a ``Coverage``.
@@ -309,6 +316,11 @@ def load_vectors(source: str, vocab: Vocab, counts=None, embedding_dim: int | No
                          f"{source}; set model.embedding_dim >= {dim} (dims past {dim} start random)")
     found, fallbacks = match(vocab, pairs)
     values = np.stack(list(found.values())).astype(np.float64) if found else None
+    factor = 1.0
+    if std is not None and values is not None and values.std() > 0:
+        factor = std / values.std()
+        values *= factor
+        found = {w: (v * factor).astype(np.float32) for w, v in found.items()}
     scale = math.sqrt(3.0 * values.var()) if values is not None and values.var() > 0 else default_scale
     matrix = np.random.default_rng(seed).uniform(-scale, scale, (len(vocab), embedding_dim)).astype(np.float32)
     for word, vec in found.items():
@@ -319,5 +331,6 @@ def load_vectors(source: str, vocab: Vocab, counts=None, embedding_dim: int | No
         tokens = int(sum(counts.values()))
         tokens_found = int(sum(c for w, c in counts.items() if w in found))
     coverage = Coverage(source=str(source), dim=dim, types_found=len(found), types=len(vocab) - 2,
-                        tokens_found=tokens_found, tokens=tokens, case_fallbacks=fallbacks, init_scale=scale)
+                        tokens_found=tokens_found, tokens=tokens, case_fallbacks=fallbacks, init_scale=scale,
+                        rescale=factor)
     return matrix, coverage

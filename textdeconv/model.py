@@ -17,6 +17,8 @@ a filter over both channels exactly as Kim's 2-channel convolution does.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import keras
@@ -75,7 +77,7 @@ class WindowMask(keras.layers.Layer):
 
 
 def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np.ndarray | None = None,
-                seed: int = 0) -> keras.Model:
+                seed: int = 0, max_len: int | None = None) -> keras.Model:
     """Build the TextCNN.
 
     Args:
@@ -84,12 +86,22 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np
         num_classes: output classes.
         vectors: (vocab_size, dim) float32 initial embeddings; required for static, non-static
             and multichannel.
+        max_len: tokens in the longest training example; ``model.init=kim`` needs it.
+
+    Initialisation (``model.init``): ``glorot`` is Keras's GlorotUniform for the convolutions and
+    the output layer. ``kim`` follows Kim's Theano code (conv_net_classes.py): conv kernels
+    U(-b, b) with b = sqrt(6 / (fan_in + fan_out)), fan_in = w * E, fan_out = F * w * E / P, where
+    P = max_len + 2 * pad - w + 1 is the max-pool's size (E: embedding columns, both channels);
+    the softmax weights start at zero. Biases start at zero either way.
     """
     if cfg.variant in PRETRAINED_VARIANTS and vectors is None:
         raise ValueError(VECTORS_NEEDED.format(variant=cfg.variant))
     if vectors is not None and vectors.shape != (vocab_size, cfg.embedding_dim):
         raise ValueError(f"vectors have shape {vectors.shape}, expected ({vocab_size}, {cfg.embedding_dim})")
     pad = max(cfg.filter_sizes) - 1
+    if cfg.init == "kim" and (max_len is None or max_len < 1):
+        raise ValueError("model.init=kim needs max_len, the longest training example's token count "
+                         "(Kim's fan-out divides by the max-pool size)")
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
 
     def table(name, trainable):
@@ -109,10 +121,18 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np
     else:
         emb = table("embedding", cfg.variant != "static")
 
+    def conv_init(w):
+        if cfg.init == "glorot":
+            return keras.initializers.GlorotUniform(seed=seed + w)
+        e = emb.shape[-1]
+        pool = max_len + 2 * pad - w + 1
+        bound = math.sqrt(6.0 / (w * e + cfg.num_filters * w * e / pool))
+        return keras.initializers.RandomUniform(-bound, bound, seed=seed + w)
+
     pooled = []
     for w in cfg.filter_sizes:
         h = keras.layers.Conv1D(cfg.num_filters, w, padding="valid", activation="relu", name=f"conv_{w}",
-                                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + w))(emb)
+                                kernel_initializer=conv_init(w))(emb)
         h = WindowMask(w, pad, name=f"mask_{w}")(h, ids)
         pooled.append(keras.layers.GlobalMaxPooling1D(name=f"pool_{w}")(h))
     x = keras.layers.Concatenate(name="pooled")(pooled) if len(pooled) > 1 else pooled[0]
@@ -121,7 +141,8 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np
     # float32 whatever the global dtype policy: under mixed precision the outputs and the loss
     # stay float32 (a float16 softmax underflows), as Keras's mixed-precision guide recommends
     logits = keras.layers.Dense(num_classes, kernel_constraint=constraint, name="logits", dtype="float32",
-                                kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
+                                kernel_initializer=("zeros" if cfg.init == "kim"
+                                                    else keras.initializers.GlorotUniform(seed=seed)))(x)
     probs = keras.layers.Softmax(name="probs", dtype="float32")(logits)
     return keras.Model(ids, probs, name="textcnn")
 

@@ -213,7 +213,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
         counts = token_counts((ex.tokens for ex in splits["train"]), cfg.vocab.lowercase)
         vectors, coverage = load_vectors(cfg.model.vectors, vocab, counts, cfg.model.embedding_dim,
                                          seed=cfg.train.seed, format=cfg.model.vectors_format,
-                                         default_scale=cfg.model.init_scale)
+                                         default_scale=cfg.model.init_scale, std=cfg.model.vectors_std)
         state["vectors"] = coverage.to_dict()  # saved with state.json, for metrics.json after a resume
         if verbose != 0:
             print(coverage.summary())
@@ -223,7 +223,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
         if state["checkpoint"]:
             model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"], safe_mode=True)
         else:
-            model = build_model(cfg.model, len(vocab), len(class_names), vectors=vectors, seed=cfg.train.seed)
+            model = build_model(cfg.model, len(vocab), len(class_names), vectors=vectors, seed=cfg.train.seed,
+                                max_len=max(map(len, enc["train"][0])))
             # weighted: the rows for_replicas adds to split a batch evenly weigh 0 (without weights, the same)
             model.compile(optimizer=make_optimizer(cfg.train), loss="sparse_categorical_crossentropy",
                           weighted_metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
