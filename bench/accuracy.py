@@ -45,6 +45,21 @@ def extend(src: Path, dst: Path, overrides) -> None:
     tmp.rename(dst)
 
 
+def check_same_config(run_dir: Path, cfg) -> None:
+    """Refuse to reuse ``run_dir`` when it was trained under another model/vocab/train config (a
+    shipped config changed since): the benchmark would silently report the old run."""
+    from textdeconv.config import load_config
+
+    saved = load_config(run_dir / "config.yaml").to_dict()
+    wanted = cfg.to_dict()
+    diff = [f"{section}.{key}: {saved[section].get(key)!r} there, {value!r} now"
+            for section in ("vocab", "model", "train") for key, value in wanted[section].items()
+            if saved[section].get(key) != value]
+    if diff:
+        raise ValueError(f"{run_dir} was trained with another config ({'; '.join(diff)}); move it away "
+                         "to train this config anew")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
@@ -92,6 +107,8 @@ def main():
         if args.extend and not run_dir.exists():
             extend(ROOT / "runs" / "bench" / f"{args.extend}-seed{seed}", run_dir, args.set)
         resume = (run_dir / "state.json").exists()
+        if resume:
+            check_same_config(run_dir, cfg)
         t0 = time.time()
         m = train(cfg, run_dir, resume=resume, verbose=2)
         per_seed.append({"seed": seed, "test_accuracy": m["test"]["accuracy"], "dev_accuracy": m["dev"]["accuracy"],

@@ -32,3 +32,19 @@ def test_unknown_option_is_a_usage_error(script):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "unrecognized arguments: --no-such-option" in proc.stderr or "error:" in proc.stderr
+
+
+def test_accuracy_benchmark_refuses_a_run_trained_under_another_config(tmp_path):
+    sys.path.insert(0, str(SCRIPTS[0].parent.parent / "bench"))
+    try:
+        import accuracy
+    finally:
+        sys.path.pop(0)
+    from textdeconv.config import load_config, save_config
+
+    save_config(load_config("sst-nonstatic.yaml", ["train.seed=1"]), tmp_path / "config.yaml")
+    accuracy.check_same_config(tmp_path, load_config("sst-nonstatic.yaml", ["train.seed=1"]))  # same: reused
+    changed = load_config("sst-nonstatic.yaml", ["train.seed=1", "model.vectors_std=0.5", "train.patience=0"])
+    with pytest.raises(ValueError, match=r"was trained with another config \(model.vectors_std: .* there, 0.5 now; "
+                                         r"train.patience: 5 there, 0 now\); move it away"):
+        accuracy.check_same_config(tmp_path, changed)

@@ -138,7 +138,7 @@ class Deconvnet(Explainer):
         for a, h_w, p_w, sig_w, conv in zip(taps, h, parts, tf.split(sigma, sizes, axis=-1), net.convs):
             w, n = int(conv.kernel.shape[0]), tf.shape(h_w)[1]
             hits = tf.cast(tf.equal(h_w, p_w[:, None, :]), h_w.dtype)
-            unpooled = hits / tf.reduce_sum(hits, axis=1, keepdims=True) * sig_w[:, None, :]  # (batch, n, F)
+            unpooled = hits * (sig_w / tf.reduce_sum(hits, axis=1))[:, None, :]  # (batch, n, F); 1/m on m ties
             for k in range(w):
                 s_k = tf.reduce_sum(unpooled * a[:, k:k + n, k, :], axis=-1)  # score mass at t = t' + k
                 scores += tf.pad(s_k, [[0, 0], [k, w - 1 - k]])
