@@ -275,7 +275,7 @@ def test_shipped_configs_load_and_pretrained_ones_use_glove():
     shipped = {"sst-static": "static", "sst-nonstatic": "non-static", "sst-multichannel": "multichannel"}
     for name, variant in shipped.items():
         m = load_config(name).model
-        assert (m.variant, m.vectors, m.embedding_dim) == (variant, "glove-6b-50d", 50)
+        assert (m.variant, m.vectors, m.embedding_dim, m.vectors_std) == (variant, "glove-6b-50d", 50, 0.144)
         assert m.filter_sizes == (3, 4, 5) and m.num_filters == 100
 
 
