@@ -18,6 +18,7 @@ from textdeconv.distribute import (dtype_policy, float32_copy, is_chief, is_mixe
 from textdeconv.model import build_model
 
 WORKER = Path(__file__).with_name("distribute_worker.py")
+MULTIWORKER = Path(__file__).with_name("multiworker_worker.py")
 HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
 TWO_CPUS = ["train.strategy=mirrored", "train.devices=[/cpu:0, /cpu:1]"]
 
@@ -75,6 +76,67 @@ def test_mirrored_run_is_complete_loadable_and_resumes_in_scope(mirrored):
     assert loaded["classes"] == ["negative", "positive"] and loaded["vocab"] == loaded["table_rows"]
     assert loaded["strategy"] == "mirrored" and loaded["dtypes"] == ["float32"]
 
+
+
+def free_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for sock in socks:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory) -> dict:
+    """A two-worker cluster on this machine (two processes, TF_CONFIG over localhost ports): each
+    runs tests/multiworker_worker.py; returns both workers' reports and the run directory."""
+    import os
+
+    tmp = tmp_path_factory.mktemp("multiworker")
+    data, run = write_data(tmp / "data"), tmp / "run"
+    cfg = overrides(data, "train.strategy=multiworker", "train.epochs=2", "model.dropout=0.0")
+    workers = [f"localhost:{p}" for p in free_ports(2)]
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
+                                                      "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen([sys.executable, str(MULTIWORKER), str(tmp / f"out{index}.json"), str(run), *cfg],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        errors = [p.communicate(timeout=600)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, err in zip(procs, errors):
+        assert p.returncode == 0, err[-4000:]
+    return {"reports": [json.loads((tmp / f"out{i}.json").read_text()) for i in range(2)], "run": run}
+
+
+def test_multiworker_steps_equal_one_device(two_workers):
+    for report in two_workers["reports"]:
+        eq = report["equality"]
+        assert eq["replicas"] == 2 and eq["iterations"] == 2  # batches of 8 and 6 rows, split 4+4 and 3+3
+        assert eq["gap"] < 1e-5  # the all-reduced gradients moved the weights as one device did
+        assert eq["loss"] == pytest.approx(eq["single_loss"], rel=1e-5)  # logged loss averaged across workers
+
+
+def test_multiworker_run_only_the_chief_writes(two_workers):
+    run = two_workers["run"]
+    chief, other = two_workers["reports"]
+    assert (chief["chief"], other["chief"]) == (True, False)
+    assert chief["wrote_to"] == str(run) and other["wrote_to"] != str(run)
+    assert not Path(other["wrote_to"]).exists()  # the non-chief's temporary directory is gone
+    for name in ("config.yaml", "vocab.txt", "model.keras", "metrics.csv", "metrics.json", "state.json", "curves.png"):
+        assert (run / name).is_file(), name
+    expected = {"strategy": "multiworker", "replicas": 2, "workers": 2, "precision": "float32"}
+    assert json.loads((run / "metrics.json").read_text())["distribution"] == expected
+    assert chief["metrics"]["epochs_run"] == 2 and chief["metrics"]["test"]["n"] == len(SENTENCES)
+    # both workers trained the same synchronised model: the same scores on the same data
+    assert other["metrics"]["dev"] == chief["metrics"]["dev"] and other["metrics"]["test"] == chief["metrics"]["test"]
 
 def test_multiworker_without_tf_config_is_a_one_line_error(data_dir, tmp_path, monkeypatch, capsys):
     from textdeconv.train import train

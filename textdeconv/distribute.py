@@ -108,6 +108,7 @@ def make_strategy(train_cfg) -> tf.distribute.Strategy:
 @functools.lru_cache(maxsize=None)
 def _strategy(kind: str, devices: tuple[str, ...] | None) -> tf.distribute.Strategy:
     if kind == "multiworker":
+        _patch_keras_for_multiworker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if not devices:
         return tf.distribute.MirroredStrategy()  # every local GPU (the CPU when there is none)
@@ -118,6 +119,50 @@ def _strategy(kind: str, devices: tuple[str, ...] | None) -> tf.distribute.Strat
             known = ", ".join(x.name for x in tf.config.list_logical_devices())
             raise ValueError(f"train.devices: {name} is not a device on this machine (available: {known})")
     return tf.distribute.MirroredStrategy([f"/{s.device_type.lower()}:{s.device_index or 0}" for s in wanted])
+
+
+def _patch_keras_for_multiworker() -> None:
+    """Make Keras 3's ``fit`` run under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585).
+
+    Two places in Keras's TensorFlow trainer fail with a multi-worker (collective) strategy:
+    - ``_maybe_symbolic_build`` builds the metrics from the first batch averaged across replicas
+      with one ``strategy.reduce`` over the whole ``(ids, labels, weights)`` tuple, which the
+      collective strategy cannot convert ("Attempt to convert a value (PerReplica...)"). Only the
+      batch's structure and dtypes matter there, so this worker's first replica's batch is used.
+    - ``reduce_per_replica`` averages the logged metrics with ``reduce("MEAN", v, axis=0)``, which
+      fails on scalars; they are averaged across the workers as scalars (``axis=None``).
+    Both replacements defer to Keras's own code for every other strategy, so single-device and
+    mirrored training are untouched. ``tests/test_distribute.py`` trains two local workers and
+    checks the result against one device.
+    """
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer, "_textdeconv_patched", False):
+        return
+    multi = tf_trainer._collective_all_reduce_multi_worker
+    build, reduce_per_replica = tf_trainer.TensorFlowTrainer._maybe_symbolic_build, tf_trainer.reduce_per_replica
+
+    def local_batch_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None or iterator is None or not multi(self._distribute_strategy):
+            return build(self, iterator=iterator, data_batch=data_batch)
+        strategy = self.distribute_strategy
+        for _, _, it in iterator:  # as Keras does: the first batch of the epoch iterator
+            data_batch = tree.map_structure(
+                lambda x: strategy.experimental_local_results(x)[0]
+                if isinstance(x, tf.distribute.DistributedValues) else x, next(it))
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def scalar_mean(values, strategy, reduction):
+        if multi(strategy) and reduction in ("auto", "mean"):
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return reduce_per_replica(values, strategy, reduction)
+
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = local_batch_build
+    tf_trainer.reduce_per_replica = scalar_mean
+    tf_trainer._textdeconv_patched = True
 
 
 def on_gpu(train_cfg) -> bool:

@@ -1,0 +1,74 @@
+"""Run by tests/test_distribute.py, once per worker of a two-worker local cluster (TF_CONFIG set by
+the test): MultiWorkerMirroredStrategy training through Keras ``fit``.
+
+    python tests/multiworker_worker.py OUT.json RUN_DIR KEY=VALUE...
+
+Compares two multi-worker Adadelta steps with one device's (unshuffled batches), then trains
+RUN_DIR with the config tiny.yaml and the KEY=VALUE overrides and writes what the tests assert on
+to OUT.json. Only the chief writes RUN_DIR; the other worker writes into a temporary directory
+that must be gone when it exits.
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textdeconv.config import ModelConfig, TrainConfig, load_config  # noqa: E402
+from textdeconv.distribute import for_replicas, is_chief, make_strategy  # noqa: E402
+
+STRATEGY = make_strategy(TrainConfig(strategy="multiworker"))  # before any other TensorFlow op
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from textdeconv import distribute, train as train_mod  # noqa: E402
+from textdeconv.model import build_model  # noqa: E402
+from textdeconv.optim import LazyAdadelta  # noqa: E402
+
+MODEL = ModelConfig(embedding_dim=6, filter_sizes=(2, 3), num_filters=4, dropout=0.0)
+
+
+def fit(strategy, ids, labels, batch_size):
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = build_model(MODEL, 40, 2, seed=0)
+        model.compile(optimizer=LazyAdadelta(learning_rate=1.0), loss="sparse_categorical_crossentropy",
+                      weighted_metrics=["accuracy"])
+    ds = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(batch_size)
+    history = model.fit(for_replicas(ds, strategy, train=True), epochs=1, verbose=0, shuffle=False)
+    return model, history.history
+
+
+def equality() -> dict:
+    rng = np.random.default_rng(0)
+    ids = np.zeros((14, 9), np.int32)
+    for row in ids:
+        n = rng.integers(1, 6)
+        row[2:2 + n] = rng.integers(2, 20, size=n)
+    labels = (np.arange(14) % 2).astype(np.int32)
+    multi, logs = fit(STRATEGY, ids, labels, 8)  # batches of 8 and 6 rows: 4 + 4 and 3 + 3 per worker
+    single, single_logs = fit(tf.distribute.get_strategy(), ids, labels, 8)
+    gap = max(float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-12))
+              for x, y in zip(single.get_weights(), multi.get_weights()))
+    return {"replicas": STRATEGY.num_replicas_in_sync, "gap": gap, "iterations": int(multi.optimizer.iterations.numpy()),
+            "loss": logs["loss"][0], "single_loss": single_logs["loss"][0]}
+
+
+if __name__ == "__main__":
+    out, run_dir, *overrides = sys.argv[1:]
+    result = {"chief": is_chief(STRATEGY), "equality": equality()}
+    written = []
+    original = distribute.writable_run_dir
+
+    def recording(strategy, path, resume):
+        written.append(original(strategy, path, resume))
+        return written[-1]
+
+    train_mod.writable_run_dir = recording
+    metrics = train_mod.train(load_config("tiny.yaml", overrides), run_dir, verbose=0)
+    result.update(metrics=metrics, wrote_to=str(written[0]))
+    Path(out).write_text(json.dumps(result))
