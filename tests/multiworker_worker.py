@@ -4,8 +4,8 @@ the test): MultiWorkerMirroredStrategy training through Keras ``fit``.
     python tests/multiworker_worker.py OUT.json RUN_DIR KEY=VALUE...
 
 Compares two multi-worker Adadelta steps with one device's (unshuffled batches), then trains
-RUN_DIR with the config tiny.yaml and the KEY=VALUE overrides and writes what the tests assert on
-to OUT.json. Only the chief writes RUN_DIR; the other worker writes into a temporary directory
+RUN_DIR with the config tiny.yaml and the KEY=VALUE overrides (the chief then trains the same
+config on one device, beside RUN_DIR) and writes what the tests assert on to OUT.json. Only the chief writes RUN_DIR; the other worker writes into a temporary directory
 that must be gone when it exits.
 """
 import json
@@ -71,4 +71,10 @@ if __name__ == "__main__":
     train_mod.writable_run_dir = recording
     metrics = train_mod.train(load_config("tiny.yaml", overrides), run_dir, verbose=0)
     result.update(metrics=metrics, wrote_to=str(written[0]))
+    if result["chief"]:  # the same config on one device, shuffled batches included
+        single_dir = Path(run_dir).with_name("single")
+        train_mod.train(load_config("tiny.yaml", overrides + ["train.strategy=default"]), single_dir, verbose=0)
+        a, b = (keras.models.load_model(Path(d) / "model.keras", safe_mode=True) for d in (run_dir, single_dir))
+        result["run_gap"] = max(float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-12))
+                                for x, y in zip(a.get_weights(), b.get_weights()))
     Path(out).write_text(json.dumps(result))

@@ -107,8 +107,8 @@ def make_strategy(train_cfg) -> tf.distribute.Strategy:
 
 @functools.lru_cache(maxsize=None)
 def _strategy(kind: str, devices: tuple[str, ...] | None) -> tf.distribute.Strategy:
+    _patch_keras_fit()
     if kind == "multiworker":
-        _patch_keras_for_multiworker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if not devices:
         return tf.distribute.MirroredStrategy()  # every local GPU (the CPU when there is none)
@@ -121,46 +121,47 @@ def _strategy(kind: str, devices: tuple[str, ...] | None) -> tf.distribute.Strat
     return tf.distribute.MirroredStrategy([f"/{s.device_type.lower()}:{s.device_index or 0}" for s in wanted])
 
 
-def _patch_keras_for_multiworker() -> None:
-    """Make Keras 3's ``fit`` run under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585).
+def _patch_keras_fit() -> None:
+    """Make Keras 3's ``fit`` run under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585)
+    and see a distributed run's batches in the same order as one device's.
 
-    Two places in Keras's TensorFlow trainer fail with a multi-worker (collective) strategy:
-    - ``_maybe_symbolic_build`` builds the metrics from the first batch averaged across replicas
-      with one ``strategy.reduce`` over the whole ``(ids, labels, weights)`` tuple, which the
-      collective strategy cannot convert ("Attempt to convert a value (PerReplica...)"). Only the
-      batch's structure and dtypes matter there, so this worker's first replica's batch is used.
-    - ``reduce_per_replica`` averages the logged metrics with ``reduce("MEAN", v, axis=0)``, which
-      fails on scalars; they are averaged across the workers as scalars (``axis=None``).
-    Both replacements defer to Keras's own code for every other strategy, so single-device and
-    mirrored training are untouched. ``tests/test_distribute.py`` trains two local workers and
-    checks the result against one device.
+    Two places in Keras's TensorFlow trainer are replaced:
+    - ``_maybe_symbolic_build``: under a strategy, Keras draws the first batch of the epoch
+      iterator, averages it across replicas with one ``strategy.reduce`` over the whole
+      ``(ids, labels, weights)`` tuple (which the multi-worker collective strategy cannot
+      convert: "Attempt to convert a value (PerReplica...)"), builds the metrics from its shapes,
+      then starts the epoch on a fresh iterator, which advances the seeded shuffle by one epoch.
+      Only shapes and dtypes are needed, so the build now reads them from the dataset's
+      ``element_spec`` and draws no batch.
+    - ``reduce_per_replica``: multi-worker runs averaged the logged metrics with
+      ``reduce("MEAN", v, axis=0)``, which fails on scalars; they are averaged as scalars.
+    Every other path defers to Keras's own code; without a strategy (one device) Keras never calls
+    either. ``tests/test_distribute.py`` trains mirrored and two-worker runs against one device.
     """
-    from keras.src import tree
+    from keras.src import backend, tree
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
-    if getattr(tf_trainer, "_textdeconv_patched", False):
-        return
+    needed = ("_collective_all_reduce_multi_worker", "reduce_per_replica")
+    if getattr(tf_trainer, "_textdeconv_patched", False) or not all(hasattr(tf_trainer, n) for n in needed):
+        return  # patched already, or a Keras whose trainer no longer has these seams
     multi = tf_trainer._collective_all_reduce_multi_worker
     build, reduce_per_replica = tf_trainer.TensorFlowTrainer._maybe_symbolic_build, tf_trainer.reduce_per_replica
 
-    def local_batch_build(self, iterator=None, data_batch=None):
-        if self._distribute_strategy is None or iterator is None or not multi(self._distribute_strategy):
+    def build_from_spec(self, iterator=None, data_batch=None):
+        adapter = getattr(iterator, "data_adapter", None)
+        if self._distribute_strategy is None or data_batch is not None or adapter is None:
             return build(self, iterator=iterator, data_batch=data_batch)
-        strategy = self.distribute_strategy
-        for _, _, it in iterator:  # as Keras does: the first batch of the epoch iterator
-            data_batch = tree.map_structure(
-                lambda x: strategy.experimental_local_results(x)[0]
-                if isinstance(x, tf.distribute.DistributedValues) else x, next(it))
-            break
-        with strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
+        spec = adapter.get_tf_dataset().element_spec
+        symbolic = tree.map_structure(lambda s: backend.KerasTensor(tuple(s.shape), s.dtype.name), spec)
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=symbolic)
 
     def scalar_mean(values, strategy, reduction):
         if multi(strategy) and reduction in ("auto", "mean"):
             return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return reduce_per_replica(values, strategy, reduction)
 
-    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = local_batch_build
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = build_from_spec
     tf_trainer.reduce_per_replica = scalar_mean
     tf_trainer._textdeconv_patched = True
 
