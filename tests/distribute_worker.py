@@ -20,35 +20,14 @@ import tensorflow as tf  # noqa: E402
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from distribute_common import MODEL, VOCAB, fit, toy_ids, weights_gap  # noqa: E402
 
-from textdeconv.config import ModelConfig, TrainConfig  # noqa: E402
-from textdeconv.distribute import for_replicas, make_strategy  # noqa: E402
+from textdeconv.config import TrainConfig  # noqa: E402
+from textdeconv.distribute import make_strategy  # noqa: E402
 from textdeconv.model import build_model  # noqa: E402
-from textdeconv.optim import LazyAdadelta  # noqa: E402
 
 DEVICES = ["/cpu:0", "/cpu:1"]
-MODEL = ModelConfig(embedding_dim=6, filter_sizes=(2, 3), num_filters=4, dropout=0.0)
-VOCAB = 40
-
-
-def fit(strategy, ids, labels, batch_size):
-    """Train a fresh, identically seeded TextCNN with LazyAdadelta over ``ids`` once, in order,
-    with batches prepared for the strategy as train() prepares them."""
-    keras.utils.set_random_seed(0)
-    with strategy.scope():
-        model = build_model(MODEL, VOCAB, 2, seed=0)
-        model.compile(optimizer=LazyAdadelta(learning_rate=1.0), loss="sparse_categorical_crossentropy")
-    ds = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(batch_size)
-    model.fit(for_replicas(ds, strategy, train=True), epochs=1, verbose=0, shuffle=False)
-    return model
-
-
-def weights_gap(a, b) -> float:
-    """Largest |a - b| over every weight, relative to the weight's scale."""
-    return max(float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-12))
-               for x, y in zip(a.get_weights(), b.get_weights()))
 
 
 def least_moved(a, b) -> float:
@@ -57,21 +36,15 @@ def least_moved(a, b) -> float:
 
 
 def equality() -> dict:
-    rng = np.random.default_rng(0)
-    # rows 2..19 only, so the table keeps untouched rows; PAD runs of different lengths
-    ids = np.zeros((16, 9), np.int32)
-    for row in ids:
-        n = rng.integers(1, 6)
-        row[2:2 + n] = rng.integers(2, 20, size=n)
-    labels = (np.arange(16) % 2).astype(np.int32)
+    ids, labels = toy_ids(16)  # rows 2..19 only, so the table keeps untouched rows
     one = tf.distribute.get_strategy()
     # the strategy train() gets: two MirroredStrategy objects over the same devices in one process
     # would draw the same collective keys, and their all-reduces would mix
     mirrored = make_strategy(TrainConfig(strategy="mirrored", devices=tuple(DEVICES)))
-    single, multi = fit(one, ids, labels, 8), fit(mirrored, ids, labels, 8)  # 2 steps of 4 + 4 rows
+    (single, _), (multi, _) = fit(one, ids, labels, 8), fit(mirrored, ids, labels, 8)  # 2 steps of 4 + 4 rows
     seen = multi.optimizer._seen[0].numpy()
     # batches of 7 + 7 + 2 rows: the 7s are padded to 4 + 4 rows on the replicas (one weight-0 row)
-    odd_single, odd_multi = fit(one, ids, labels, 7), fit(mirrored, ids, labels, 7)
+    (odd_single, _), (odd_multi, _) = fit(one, ids, labels, 7), fit(mirrored, ids, labels, 7)
     return {"replicas": mirrored.num_replicas_in_sync, "gap": weights_gap(single, multi),
             "moved": least_moved(single, build_model(MODEL, VOCAB, 2, seed=0)),
             "untouched_rows_seen": seen[20:].tolist(), "touched_rows_seen": sorted(set(seen[2:20].tolist())),

@@ -16,46 +16,24 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from textdeconv.config import ModelConfig, TrainConfig, load_config  # noqa: E402
-from textdeconv.distribute import for_replicas, is_chief, make_strategy  # noqa: E402
+from textdeconv.config import TrainConfig, load_config  # noqa: E402
+from textdeconv.distribute import is_chief, make_strategy  # noqa: E402
 
 STRATEGY = make_strategy(TrainConfig(strategy="multiworker"))  # before any other TensorFlow op
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from distribute_common import fit, toy_ids, weights_gap  # noqa: E402
 
 from textdeconv import distribute, train as train_mod  # noqa: E402
-from textdeconv.model import build_model  # noqa: E402
-from textdeconv.optim import LazyAdadelta  # noqa: E402
-
-MODEL = ModelConfig(embedding_dim=6, filter_sizes=(2, 3), num_filters=4, dropout=0.0)
-
-
-def fit(strategy, ids, labels, batch_size):
-    keras.utils.set_random_seed(0)
-    with strategy.scope():
-        model = build_model(MODEL, 40, 2, seed=0)
-        model.compile(optimizer=LazyAdadelta(learning_rate=1.0), loss="sparse_categorical_crossentropy",
-                      weighted_metrics=["accuracy"])
-    ds = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(batch_size)
-    history = model.fit(for_replicas(ds, strategy, train=True), epochs=1, verbose=0, shuffle=False)
-    return model, history.history
 
 
 def equality() -> dict:
-    rng = np.random.default_rng(0)
-    ids = np.zeros((14, 9), np.int32)
-    for row in ids:
-        n = rng.integers(1, 6)
-        row[2:2 + n] = rng.integers(2, 20, size=n)
-    labels = (np.arange(14) % 2).astype(np.int32)
+    ids, labels = toy_ids(14)
     multi, logs = fit(STRATEGY, ids, labels, 8)  # batches of 8 and 6 rows: 4 + 4 and 3 + 3 per worker
     single, single_logs = fit(tf.distribute.get_strategy(), ids, labels, 8)
-    gap = max(float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-12))
-              for x, y in zip(single.get_weights(), multi.get_weights()))
-    return {"replicas": STRATEGY.num_replicas_in_sync, "gap": gap, "iterations": int(multi.optimizer.iterations.numpy()),
-            "loss": logs["loss"][0], "single_loss": single_logs["loss"][0]}
+    return {"replicas": STRATEGY.num_replicas_in_sync, "gap": weights_gap(single, multi),
+            "iterations": int(multi.optimizer.iterations.numpy()), "loss": logs["loss"][0], "single_loss": single_logs["loss"][0]}
 
 
 if __name__ == "__main__":
@@ -75,6 +53,5 @@ if __name__ == "__main__":
         single_dir = Path(run_dir).with_name("single")
         train_mod.train(load_config("tiny.yaml", overrides + ["train.strategy=default"]), single_dir, verbose=0)
         a, b = (keras.models.load_model(Path(d) / "model.keras", safe_mode=True) for d in (run_dir, single_dir))
-        result["run_gap"] = max(float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-12))
-                                for x, y in zip(a.get_weights(), b.get_weights()))
+        result["run_gap"] = weights_gap(a, b)
     Path(out).write_text(json.dumps(result))
