@@ -4,9 +4,10 @@
     python bench/embedding_drift.py runs/bench/sst-nonstatic_model.vectors_std-null-seed0 \
         runs/bench/sst-nonstatic-seed0
 
-For each run directory, the initial table is rebuilt exactly as training built it (load_vectors with
-the run's config and seed) and compared with the trained one: sd of the found vectors at the start,
-RMS change per value, and the change relative to the table, ||E_final - E_init|| / ||E_init||.
+For each run directory, the initial table is rebuilt exactly as training built it
+(embeddings.initial_table with the run's config) and compared with the trained one: sd of the
+table at the start, RMS change per value, and the change relative to the table,
+||E_final - E_init|| / ||E_init||.
 Writes bench/results/embedding_drift.json.
 """
 import argparse
@@ -28,7 +29,7 @@ def main():
 
     import numpy as np
 
-    from textdeconv.embeddings import load_vectors
+    from textdeconv.embeddings import initial_table
     from textdeconv.io import atomic_write_json
     from textdeconv.train import load_run
 
@@ -37,9 +38,7 @@ def main():
         cfg, vocab, net, _ = load_run(run)
         if cfg.model.variant not in ("non-static", "multichannel"):
             raise ValueError(f"{run}: model.variant={cfg.model.variant} has no fine-tuned table")
-        init, _ = load_vectors(cfg.model.vectors, vocab, None, cfg.model.embedding_dim, seed=cfg.train.seed,
-                               format=cfg.model.vectors_format, default_scale=cfg.model.init_scale,
-                               std=cfg.model.vectors_std)
+        init, _ = initial_table(cfg, vocab)
         final = net.model.get_layer("embedding").embeddings.numpy()
         delta = final - init
         rows.append({"run": run, "vectors_std": cfg.model.vectors_std,

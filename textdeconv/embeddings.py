@@ -334,3 +334,11 @@ def load_vectors(source: str, vocab: Vocab, counts=None, embedding_dim: int | No
                         tokens_found=tokens_found, tokens=tokens, case_fallbacks=fallbacks, init_scale=scale,
                         rescale=factor)
     return matrix, coverage
+
+
+def initial_table(cfg, vocab: Vocab, counts=None) -> tuple[np.ndarray, Coverage]:
+    """The embedding matrix a run configured by ``cfg`` (a ``Config``) starts from, as
+    ``load_vectors`` builds it from the model section's vectors keys and ``train.seed``."""
+    m = cfg.model
+    return load_vectors(m.vectors, vocab, counts, m.embedding_dim, seed=cfg.train.seed, format=m.vectors_format,
+                        default_scale=m.init_scale, std=m.vectors_std)

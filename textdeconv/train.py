@@ -31,7 +31,7 @@ from textdeconv.config import Config, load_config, save_config
 from textdeconv.datasets import load_splits, pin
 from textdeconv.distribute import (describe, dtype_policy, float32_copy, for_replicas, is_mixed, make_strategy,
                                    precision_policy, writable_run_dir)
-from textdeconv.embeddings import load_vectors, token_counts
+from textdeconv.embeddings import initial_table, token_counts
 from textdeconv.io import atomic_path, atomic_write_json
 from textdeconv.model import TextCNN, build_model
 from textdeconv.optim import LazyAdadelta
@@ -211,9 +211,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     vectors = None
     if not state["checkpoint"] and cfg.model.vectors:  # a checkpoint (and model.keras) already holds the tables
         counts = token_counts((ex.tokens for ex in splits["train"]), cfg.vocab.lowercase)
-        vectors, coverage = load_vectors(cfg.model.vectors, vocab, counts, cfg.model.embedding_dim,
-                                         seed=cfg.train.seed, format=cfg.model.vectors_format,
-                                         default_scale=cfg.model.init_scale, std=cfg.model.vectors_std)
+        vectors, coverage = initial_table(cfg, vocab, counts)
         state["vectors"] = coverage.to_dict()  # saved with state.json, for metrics.json after a resume
         if verbose != 0:
             print(coverage.summary())
