@@ -62,13 +62,16 @@ def main():
     from textdeconv.evaluation.report import evaluate_methods, plot_curves, to_markdown
     from textdeconv.io import atomic_write_json, atomic_write_text
     from textdeconv.train import load_run
+    from textdeconv.vocab import clean_aligned
     from textdeconv import export
 
     cfg, vocab, net, class_names = load_run(run)
     trees = [t for t in read_trees(ensure_sst(cfg.data) / f"{args.split}.txt")
              if map_label(t.label, cfg.data.dataset) is not None]
     trees = subsample(trees, args.limit)
-    sentences, labels = [t.leaves() for t in trees], [word_labels(t) for t in trees]
+    # the run's vocab.clean applied to the leaves, each piece keeping its leaf's word label
+    cleaned = [clean_aligned(t.leaves(), word_labels(t), cfg.vocab.clean) for t in trees]
+    sentences, labels = [s for s, _ in cleaned], [y for _, y in cleaned]
     print(f"{len(sentences)} {args.split} sentences, {len(args.methods)} methods, replacement={args.replacement}",
           file=sys.stderr)
 

@@ -73,7 +73,7 @@ def main():
     from textdeconv.train import load_run
 
     cfg, vocab, net, _ = load_run(run)
-    ids, sentences, _ = split_sentences(cfg.data, args.split)
+    ids, sentences, _ = split_sentences(cfg.data, args.split, cfg.vocab.clean)
     if not sentences:
         raise ValueError(f"the {args.split} split holds no sentences")
     n_filters = sum(int(c.filters) for c in net.convs)

@@ -55,7 +55,7 @@ def main():
     from textdeconv.train import load_run
 
     cfg, vocab, net, class_names = load_run(run)
-    ids, sentences, _ = split_sentences(cfg.data, args.split)
+    ids, sentences, _ = split_sentences(cfg.data, args.split, cfg.vocab.clean)
     explainer = make_explainer(args.method, net, vocab, class_names, **method_options(args.method))
 
     def progress(c, name):

@@ -159,6 +159,7 @@ def test_unknown_key_without_close_match_lists_known_keys(tmp_path):
     ("train.epochs=0", "config: 'train.epochs' must be at least 1, got 0"),
     ("model.filter_sizes=[3, 0]", "config: 'model.filter_sizes' must be positive, got [3, 0]"),
     ("model.dropout=1", "config: 'model.dropout' must be in [0, 1), got 1.0"),
+    ("vocab.clean=nltk", "config: 'vocab.clean' must be one of kim, got 'nltk'"),
 ])
 def test_bad_values_are_refused_with_exact_messages(override, message):
     with pytest.raises(ConfigError) as e:

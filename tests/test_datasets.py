@@ -13,7 +13,7 @@ import pytest
 from conftest import script_in_process
 from textdeconv.config import ConfigError, load_config
 from textdeconv.data import DataError
-from textdeconv.datasets import check_data, class_names, load_split, load_splits, pin, read_records
+from textdeconv.datasets import check_data, class_names, clean_splits, load_split, load_splits, pin, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -343,3 +343,13 @@ def test_cross_validation_trains_every_fold_and_summarises(tmp_path):
     assert str(e.value) == (f"{run} is not a finished run: missing vocab.txt, model.keras "
                             "(it holds cross-validation folds: pass RUN/fold-K)")
     assert cross_validate(None, run, resume=True, verbose=0) == cv  # finished folds resume to their metrics
+
+
+def test_clean_splits_drops_emptied_training_examples_only():
+    from textdeconv.data import Example
+
+    splits = {"train": [Example((".",), 1), Example(("well-made", "."), 3)], "dev": [Example(("--",), 0)],
+              "test": [Example(("fun", "!"), 4)]}
+    assert clean_splits(splits, None) is splits
+    assert clean_splits(splits, "kim") == {"train": [Example(("well", "made"), 3)], "dev": [Example((), 0)],
+                                           "test": [Example(("fun", "!"), 4)]}

@@ -88,6 +88,28 @@ def test_resume_after_a_crash_keeps_every_finished_epoch(overfit_dir, tmp_path, 
     assert train(None, run, resume=True, verbose=0) == metrics  # a finished run resumes to its metrics
 
 
+def test_kim_cleaning_reaches_training_and_explanations(tmp_path):
+    """vocab.clean=kim: the vocabulary holds cleaned tokens, and explaining typed text scores the
+    tokens the model read (hyphens split, full stops gone); nothing left is a clear error."""
+    from textdeconv.attribution import make_explainer
+    from textdeconv.vocab import tokenize
+
+    data = write_trees(tmp_path / "data", {split: [tree(4, "a well-made film ."), tree(0, "a half-baked mess .")]
+                                           for split in ("train", "dev", "test")})
+    run = tmp_path / "run"
+    metrics = train(small_config(data, "train.epochs=1", "vocab.clean=kim"), run, verbose=0)
+    assert metrics["vocab_size"] == 2 + 7  # a well made film half baked mess
+    assert (run / "vocab.txt").read_text().split("\n")[2:-1] == sorted(["a", "well", "made", "film", "half", "baked",
+                                                                        "mess"], key=lambda w: (w != "a", w))
+    cfg, vocab, net, classes = load_run(run)
+    assert vocab.clean == "kim"
+    explainer = make_explainer("deconv", net, vocab, classes)
+    (expl,) = explainer.explain([tokenize("A well-made film.", lowercase=False)])
+    assert list(expl.tokens) == ["A", "well", "made", "film"] and len(expl.scores) == 4
+    with pytest.raises(ValueError, match=r"sentence 0 is empty after vocab.clean=kim; nothing to explain"):
+        explainer.explain([["."]])
+
+
 def test_run_directory_guards(overfit_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(None, tmp_path / "empty", resume=True)

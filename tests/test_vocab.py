@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from textdeconv.data import read_trees
-from textdeconv.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, length_batches, pad_batch, tokenize
+from textdeconv.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, clean_aligned, clean_tokens, length_batches, pad_batch, tokenize
 
 # --------------------------------------------------------------------------------------------
 # tokenize
@@ -85,6 +85,51 @@ def test_tokenize_round_trips_real_dev_sentences(real_data_dir):
     print(f"{len(mismatches)} of {len(trees)} dev sentences differ:\n" + "\n".join(mismatches))
     assert len(trees) == 1101
     assert rate >= 0.99, "\n".join(mismatches)
+
+
+# --------------------------------------------------------------------------------------------
+# Kim's SST cleaning (vocab.clean: kim)
+
+
+def test_kim_cleaning_token_by_token():
+    tokens = ["A", "well-made", ",", "-LRB-", "1/2", "-RRB-", "ca", "n't", "``", "fun", "''", "--", "...", "!", "?",
+              "$", "5", ";", "Ã©", "."]
+    assert clean_tokens(tokens, "kim") == ["A", "well", "made", ",", "LRB", "1", "2", "RRB", "ca", "n't", "``", "fun",
+                                           "''", "!", "?", "5"]
+    assert clean_tokens(clean_tokens(tokens, "kim"), "kim") == clean_tokens(tokens, "kim")  # idempotent
+    assert clean_tokens(tokens, None) == tokens and clean_tokens(("a",), None) == ["a"]
+    with pytest.raises(ValueError, match="unknown cleaning scheme 'nltk'; expected None or 'kim'"):
+        clean_tokens(tokens, "nltk")
+    with pytest.raises(ValueError, match="unknown cleaning scheme"):
+        Vocab([PAD, UNK], clean="nltk")
+
+
+def test_kim_cleaning_carries_word_labels_along():
+    assert clean_aligned(["a", "well-made", "film", "."], [2, 4, 2, 2], "kim") == (["a", "well", "made", "film"],
+                                                                                 [2, 4, 4, 2])
+    assert clean_aligned(["a", "."], [1, 2], None) == (["a", "."], [1, 2])
+    with pytest.raises(ValueError):
+        clean_aligned(["a", "b"], [1], "kim")
+
+
+def test_vocab_builds_and_prepares_cleaned_tokens():
+    v = Vocab.build([["Well-made", "."], ["well", "--"]], clean="kim")
+    assert v.itos == [PAD, UNK, "well", "made"]
+    assert v.prepare(["A", "well-made", "film", "."]) == ["A", "well", "made", "film"]
+    assert v.encode(v.prepare(["Well-made", "."])) == [2, 3]
+    assert Vocab.build([["Well-made", "."]]).prepare(["well-made", "."]) == ["well-made", "."]  # None keeps
+
+
+def test_kim_cleaning_gives_kims_vocabulary_sizes(real_data_dir):
+    """Kim (2014) Table 1: |V| = 16,185 (SST-2), 17,836 (SST-1) over the sentences of all splits.
+    The treebank tokens give 17,574 / 19,537 types lower-cased; cleaned, 16,189 / 17,837."""
+    trees = {s: read_trees(Path(real_data_dir) / "trees" / f"{s}.txt") for s in ("train", "dev", "test")}
+    sizes = {}
+    for name, keep in (("sst2", lambda y: y != 2), ("sst5", lambda y: True)):
+        sentences = [t.leaves() for split in trees.values() for t in split if keep(t.label)]
+        sizes[name] = (len({w.lower() for s in sentences for w in s}),
+                       len({w.lower() for s in sentences for w in clean_tokens(s, "kim")}))
+    assert sizes == {"sst2": (17574, 16189), "sst5": (19537, 17837)}
 
 
 # --------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ class DataConfig:
 class VocabConfig:
     lowercase: bool = True
     min_count: int = 1
+    clean: str | None = None         # None: treebank tokens as they are | kim: Kim's SST cleaning (vocab.clean_tokens)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ CHOICES = {
     "data.dataset": ("sst2", "sst5", "custom"),
     "data.train_on": ("phrases", "sentences"),
     "data.format": ("csv", "tsv", "jsonl", "label-first", "pos-neg"),
+    "vocab.clean": ("kim",),
     "model.variant": ("rand", "static", "non-static", "multichannel"),
     "model.init": ("glorot", "kim"),
     "model.vectors_format": ("glove", "word2vec-text", "fasttext", "word2vec-bin"),

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from textdeconv.config import CHOICES, DataConfig
 from textdeconv.data import CLASS_NAMES, DataError, Example, ensure_sst, load_sst, subsample
-from textdeconv.vocab import tokenize
+from textdeconv.vocab import clean_tokens, tokenize
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".txt": "label-first", ".pos": "pos-neg", ".neg": "pos-neg"}
@@ -281,6 +281,18 @@ def load_custom(cfg: DataConfig) -> tuple[dict[str, list[Example]], tuple[str, .
 # What train.py, run.py and the scripts call
 
 
+def clean_splits(splits: dict[str, list[Example]], clean: str | None) -> dict[str, list[Example]]:
+    """``vocab.clean`` applied to every example (``vocab.clean_tokens``); training examples it
+    empties (a phrase that was only punctuation, such as ``.``) are dropped, dev and test keep all."""
+    if clean is None:
+        return splits
+    out = {}
+    for split, examples in splits.items():
+        cleaned = [Example(tuple(clean_tokens(ex.tokens, clean)), ex.label) for ex in examples]
+        out[split] = [ex for ex in cleaned if ex.tokens] if split == "train" else cleaned
+    return out
+
+
 def load_splits(cfg: DataConfig) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
     """``(splits, class names)`` for any data set; custom data without a test file has no "test"."""
     if cfg.dataset == "custom":
@@ -296,15 +308,17 @@ def load_split(cfg: DataConfig, split: str) -> list[Example]:
     return splits[split]
 
 
-def split_sentences(cfg: DataConfig, split: str):
+def split_sentences(cfg: DataConfig, split: str, clean: str | None = None):
     """A split's full sentences, whatever the training protocol (no phrases, no subsampling): what
-    ``explain.py --split``, the filter dictionary and the lexicon read.
+    ``explain.py --split``, the filter dictionary and the lexicon read; ``clean``: the run's
+    ``vocab.clean`` (the token lists are what the model reads).
 
     Returns:
         (sentence ids 1..n, token lists, gold label indices).
     """
     examples = load_split(replace(cfg, train_on="sentences", max_train=None, max_eval=None), split)
-    return list(range(1, len(examples) + 1)), [list(ex.tokens) for ex in examples], [ex.label for ex in examples]
+    return (list(range(1, len(examples) + 1)), [clean_tokens(ex.tokens, clean) for ex in examples],
+            [ex.label for ex in examples])
 
 
 def check_data(cfg: DataConfig) -> None:

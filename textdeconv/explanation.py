@@ -11,7 +11,7 @@ class Explanation:
     """Per-token scores for one sentence and one target class.
 
     Attributes:
-        tokens: the sentence's tokens as typed (original case), length n.
+        tokens: the sentence's tokens as typed (original case; after the run's vocab.clean), length n.
         token_ids: (n,) int vocabulary ids (1 = unknown word).
         scores: (n,) float; positive = evidence for ``target`` (see each method's sign convention).
         target: class index the scores explain; ``target_name`` its label.
@@ -89,16 +89,18 @@ class Explainer:
         """Explain token lists (one list per sentence).
 
         Args:
-            sentences: list of token lists (use ``vocab.tokenize`` for raw text).
+            sentences: list of token lists (use ``vocab.tokenize`` for raw text); the run's
+                ``vocab.clean`` is applied, so the explanations hold the tokens the model read.
             target: None (predicted class), a class index or name, or one such per sentence.
             batch_size: sentences per batch; batches group sentences of similar length.
         """
         from textdeconv.vocab import length_batches, pad_batch
 
-        sentences = [list(s) for s in sentences]
+        sentences = [self.vocab.prepare(s) for s in sentences]  # vocab.clean, as in training
         for i, s in enumerate(sentences):
             if not s:
-                raise ValueError(f"sentence {i} is empty; nothing to explain")
+                after = f" after vocab.clean={self.vocab.clean}" if self.vocab.clean else ""
+                raise ValueError(f"sentence {i} is empty{after}; nothing to explain")
         targets = target if isinstance(target, (list, tuple, np.ndarray)) else [target] * len(sentences)
         if len(targets) != len(sentences):
             raise ValueError(f"got {len(targets)} targets for {len(sentences)} sentences")

@@ -43,7 +43,7 @@ def max_activations(net, vocab, sentences, batch_size: int = 256, progress=None)
         winning window starts (negative = in the left padding; the first window on exact ties).
         Columns are the widths in ``net.widths`` order, filters 0..F-1 within each.
     """
-    ids = [vocab.encode(s) for s in sentences]
+    ids = [vocab.encode(vocab.prepare(s)) for s in sentences]
     for i, x in enumerate(ids):
         if not x:
             raise ValueError(f"sentence {i} is empty")
@@ -85,6 +85,7 @@ def top_ngrams(net, vocab, sentences, sentence_ids=None, top_k: int = 10, batch_
     """
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
+    sentences = [vocab.prepare(s) for s in sentences]  # the run's vocab.clean: the tokens the model read
     sentence_ids = list(range(1, len(sentences) + 1)) if sentence_ids is None else list(sentence_ids)
     if len(sentence_ids) != len(sentences):
         raise ValueError(f"got {len(sentence_ids)} sentence ids for {len(sentences)} sentences")

@@ -105,6 +105,11 @@ def _decode(raw: bytes, line_no: int, path) -> str:
     return (line.lstrip("\ufeff") if line_no == 1 else line).strip()
 
 
+def no_tokens(vocab) -> str:
+    """Why a line gave no token (for the skip warning)."""
+    return "no tokens after removing control characters" + (f" and vocab.clean={vocab.clean}" if vocab.clean else "")
+
+
 def tokenize_items(items, vocab, name, warn=None) -> tuple[list[int], list[list[str]]]:
     """Tokenize ``(line number, text)`` pairs as explain.py does: a line with no token is skipped
     and one with no known word kept, each with a warning. Returns ``(ids, token lists)``."""
@@ -113,9 +118,9 @@ def tokenize_items(items, vocab, name, warn=None) -> tuple[list[int], list[list[
     warn = warn or (lambda msg: None)
     ids, sentences = [], []
     for sid, text in items:
-        tokens = tokenize(text, lowercase=False)
+        tokens = vocab.prepare(tokenize(text, lowercase=False))
         if not tokens:
-            warn(f"{name}:{sid}: no tokens after removing control characters; skipped")
+            warn(f"{name}:{sid}: {no_tokens(vocab)}; skipped")
             continue
         if not any(t in vocab for t in tokens):
             warn(f"{name}:{sid}: no word is in the vocabulary; every token is <unk>, so the scores are not "

@@ -28,7 +28,7 @@ import tensorflow as tf
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from textdeconv.config import Config, load_config, save_config
-from textdeconv.datasets import load_splits, pin
+from textdeconv.datasets import clean_splits, load_splits, pin
 from textdeconv.distribute import (describe, dtype_policy, float32_copy, for_replicas, is_mixed, make_strategy,
                                    precision_policy, writable_run_dir)
 from textdeconv.embeddings import initial_table, token_counts
@@ -194,11 +194,13 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     state_path = run_dir / "state.json"
     keras.utils.set_random_seed(cfg.train.seed + state["epoch"])
     splits, class_names = load_splits(cfg.data)
+    splits = clean_splits(splits, cfg.vocab.clean)
     if resume:
-        vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase)
+        vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase, cfg.vocab.clean)
     else:
         cfg = cfg.replace(data=pin(cfg.data, class_names))  # custom data: saved with its class names, absolute paths
-        vocab = Vocab.build((ex.tokens for ex in splits["train"]), cfg.vocab.min_count, cfg.vocab.lowercase)
+        vocab = Vocab.build((ex.tokens for ex in splits["train"]), cfg.vocab.min_count, cfg.vocab.lowercase,
+                            cfg.vocab.clean)
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
         vocab.save(run_dir / "vocab.txt")
@@ -269,7 +271,7 @@ def load_run(run_dir: str | Path):
     """
     run_dir = Path(run_dir)
     cfg, class_names = check_run_dir(run_dir)
-    vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase)
+    vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase, cfg.vocab.clean)
     try:
         model = keras.models.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
     except Exception as e:  # Keras raises several types for damaged archives

@@ -52,6 +52,34 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 con
 _INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
+_KIM_SST = re.compile(r"[^A-Za-z0-9(),!?'`]")  # what Kim's clean_str_sst keeps
+
+
+def clean_tokens(tokens, clean: str | None) -> list[str]:
+    """Apply a cleaning scheme to a token sequence; the result is what the model sees and scores.
+
+    ``None`` keeps the tokens. ``"kim"`` is Kim (2014)'s ``clean_str_sst`` (process_data.py of his
+    CNN_sentence code) token by token: every character outside ``A-Za-z0-9(),!?'``` becomes a space,
+    so ``"well-made"`` -> ``["well", "made"]``, ``"-LRB-"`` -> ``["LRB"]``, and ``"."``, ``"--"``,
+    ``"..."`` and ``";"`` vanish (lower-casing stays ``vocab.lowercase``'s job). On the SST
+    sentences of all three splits it gives 16,189 (SST-2) and 17,837 (SST-5) lower-cased types,
+    the vocabulary sizes Kim's Table 1 reports (16,185 and 17,836); the tokens as they are give
+    17,574 and 19,537.
+    """
+    if clean is None:
+        return list(tokens)
+    if clean != "kim":
+        raise ValueError(f"unknown cleaning scheme {clean!r}; expected None or 'kim'")
+    return [piece for t in tokens for piece in _KIM_SST.sub(" ", t).split()]
+
+
+def clean_aligned(tokens, values, clean: str | None) -> tuple[list[str], list]:
+    """``clean_tokens`` that carries a per-token value along: each piece of a split token keeps
+    its token's value, a vanished token drops its own (e.g. the treebank's word labels)."""
+    pairs = [(piece, v) for t, v in zip(tokens, values, strict=True) for piece in clean_tokens([t], clean)]
+    return [p for p, _ in pairs], [v for _, v in pairs]
+
+
 def normalize_token(token: str, lowercase: bool) -> str:
     """Form used for vocabulary look-up; treebank tokens and typed tokens both pass through it."""
     return token.lower() if lowercase else token
@@ -77,10 +105,11 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
 class Vocab:
     """Token <-> id map; ids 0 and 1 are PAD and UNK.
 
-    Saved as ``vocab.txt``: one token per line, the line number (from 0) is the id.
+    Saved as ``vocab.txt``: one token per line, the line number (from 0) is the id. ``clean`` is
+    the run's ``vocab.clean``: ``prepare`` applies it to a token list before look-up.
     """
 
-    def __init__(self, tokens: list[str], lowercase: bool = True):
+    def __init__(self, tokens: list[str], lowercase: bool = True, clean: str | None = None):
         if tokens[:2] != [PAD, UNK]:
             raise ValueError(f"a vocabulary must start with {PAD!r}, {UNK!r}")
         self.itos = list(tokens)
@@ -88,13 +117,19 @@ class Vocab:
         if len(self.stoi) != len(self.itos):
             raise ValueError("duplicate tokens in vocabulary")
         self.lowercase = lowercase
+        self.clean = clean
+        clean_tokens((), clean)  # an unknown scheme fails here, not at the first sentence
 
     @classmethod
-    def build(cls, sequences, min_count: int = 1, lowercase: bool = True) -> "Vocab":
-        """Vocabulary of every token seen at least ``min_count`` times, most frequent first."""
-        counts = Counter(normalize_token(t, lowercase) for seq in sequences for t in seq)
+    def build(cls, sequences, min_count: int = 1, lowercase: bool = True, clean: str | None = None) -> "Vocab":
+        """Vocabulary of every (cleaned) token seen at least ``min_count`` times, most frequent first."""
+        counts = Counter(normalize_token(t, lowercase) for seq in sequences for t in clean_tokens(seq, clean))
         kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
-        return cls([PAD, UNK] + [t for t in kept if t not in (PAD, UNK)], lowercase)
+        return cls([PAD, UNK] + [t for t in kept if t not in (PAD, UNK)], lowercase, clean)
+
+    def prepare(self, tokens) -> list[str]:
+        """The token list the model reads for ``tokens``: ``vocab.clean`` applied (idempotent)."""
+        return clean_tokens(tokens, self.clean)
 
     def __len__(self) -> int:
         return len(self.itos)
@@ -117,7 +152,7 @@ class Vocab:
         atomic_write_text(path, "\n".join(self.itos) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path, lowercase: bool = True) -> "Vocab":
+    def load(cls, path: str | Path, lowercase: bool = True, clean: str | None = None) -> "Vocab":
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"vocabulary file not found: {path}")
@@ -125,7 +160,7 @@ class Vocab:
         if tokens and tokens[-1] == "":
             tokens.pop()
         try:
-            return cls(tokens, lowercase)
+            return cls(tokens, lowercase, clean)
         except ValueError as e:
             raise ValueError(f"{path}: not a textdeconv vocabulary ({e})") from None
 
