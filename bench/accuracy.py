@@ -10,7 +10,8 @@ Each config's entry is merged into bench/results/accuracy.json (keyed by config 
     python bench/accuracy.py --config sst.yaml --seeds 0 1 2 --extend sst --set train.patience=0
 
 --extend NAME continues the finished runs runs/bench/NAME-seedS (copied first) under the --set
-overrides of train.* keys: with train.patience=0, Kim's fixed 25 epochs instead of early stopping.
+overrides; only train.* keys may change (others must repeat the extended run's values): with
+train.patience=0, Kim's fixed 25 epochs instead of early stopping.
 The continued run's first epochs are the original run's; later ones reshuffle from the resume seed.
 """
 import argparse
@@ -35,6 +36,12 @@ def extend(src: Path, dst: Path, overrides) -> None:
 
     if not (src / "metrics.json").is_file():
         raise FileNotFoundError(f"{src}: no finished run to extend")
+    before, after = load_config(src / "config.yaml").to_dict(), load_config(src / "config.yaml", overrides).to_dict()
+    changed = [f"{section}.{key}" for section in ("data", "vocab", "model") for key in before[section]
+               if before[section][key] != after[section][key]]
+    if changed:
+        raise ValueError(f"--extend continues a trained model: only train.* keys can change, "
+                         f"but {', '.join(changed)} differ from {src.name}'s config")
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp)
@@ -76,8 +83,6 @@ def main():
     from textdeconv.train import train
 
     name = Path(args.config).stem + "".join(f" {s}" for s in args.set) + (f" (extending {args.extend})" if args.extend else "")
-    if args.extend and not all(s.startswith("train.") for s in args.set):
-        raise ValueError("--extend continues a trained model: only train.* keys can change")
     per_seed = []
     load_average = os.getloadavg()
 

@@ -10,6 +10,10 @@ seconds per epoch = ms/step x steps per epoch (the validation pass adds ~1 s). S
                         accumulators each step; not exact Adadelta when a batch repeats a word)
   lazy-adadelta         the default: exact Adadelta touching only the batch's rows (textdeconv/optim.py)
   lazy-adadelta-xla     the same with train.jit_compile=true
+  random-batches        train.bucket_chunk=1: Kim's plain random batches, padded to their longest row
+With --breakdown, the lazy-adadelta process also times the parts of a step on the same batches
+(each compiled with tf.function): reading the batches, the forward pass, forward + backward, and
+the full Keras step, so what dominates a step is a measured share, not a guess.
 Each setting runs in a fresh process (a second model built in the same process trains measurably
 slower, which would favour whichever setting runs first). Writes bench/results/train_speed.json.
 Timings need a quiet machine: the load average is recorded.
@@ -28,7 +32,46 @@ from benchlib import machine, now  # noqa: E402
 from textdeconv.cli import load_tensorflow  # noqa: E402
 
 SETTINGS = {"keras-adadelta": ["train.sparse_updates=false"], "lazy-adadelta": [],
-            "lazy-adadelta-xla": ["train.jit_compile=true"]}
+            "lazy-adadelta-xla": ["train.jit_compile=true"], "random-batches": ["train.bucket_chunk=1"]}
+
+
+def breakdown(model, ds, steps: int) -> dict:
+    """Milliseconds per step of each part of a training step over the first ``steps`` batches of ``ds``."""
+    import keras
+    import tensorflow as tf
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    variables = model.trainable_variables
+
+    spec = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)]  # one trace for every length
+
+    @tf.function(input_signature=spec)
+    def forward(x, y):
+        return loss_fn(y, model(x, training=True))
+
+    @tf.function(input_signature=spec)
+    def forward_backward(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        return tape.gradient(loss, variables)
+
+    batches = list(ds.take(steps))  # materialised: the parts below time compute, not input
+
+    def per_step(fn):
+        fn(*batches[0])  # trace
+        t0 = time.perf_counter()
+        for x, y in batches:
+            out = fn(x, y)
+        tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
+        return (time.perf_counter() - t0) / len(batches) * 1000
+
+    t0 = time.perf_counter()
+    for _ in ds.take(steps):
+        pass
+    read = (time.perf_counter() - t0) / steps * 1000
+    fwd, fwd_bwd = per_step(forward), per_step(forward_backward)
+    return {"input_pipeline_ms": round(read, 2), "forward_ms": round(fwd, 2),
+            "backward_ms": round(fwd_bwd - fwd, 2), "forward_backward_ms": round(fwd_bwd, 2)}
 
 
 def main():
@@ -37,6 +80,7 @@ def main():
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--breakdown", action="store_true", help="also time the parts of a lazy-adadelta step")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_speed.json"))
     p.add_argument("--only", choices=list(SETTINGS), help=argparse.SUPPRESS)  # internal: one setting, JSON on stdout
     args = p.parse_args()
@@ -45,7 +89,9 @@ def main():
         results = {}
         for name in args.settings:
             proc = subprocess.run([sys.executable, __file__, "--only", name, "--config", args.config, "--steps",
-                                   str(args.steps), "--warmup", str(args.warmup)], capture_output=True, text=True)
+                                   str(args.steps), "--warmup", str(args.warmup)]
+                                  + (["--breakdown"] if args.breakdown and name == "lazy-adadelta" else []),
+                                  capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.exit(proc.stderr[-3000:])
             results |= json.loads(proc.stdout.strip().splitlines()[-1])
@@ -64,15 +110,16 @@ def main():
     import keras
 
     from textdeconv.config import load_config
-    from textdeconv.datasets import load_splits
-    from textdeconv.io import atomic_write_json
+    from textdeconv.datasets import clean_splits, load_splits
     from textdeconv.model import build_model
     from textdeconv.train import make_dataset, make_optimizer
     from textdeconv.vocab import Vocab
 
     base = load_config(args.config)
     splits, class_names = load_splits(base.data)
-    vocab = Vocab.build((ex.tokens for ex in splits["train"]), base.vocab.min_count, base.vocab.lowercase)
+    splits = clean_splits(splits, base.vocab.clean)
+    vocab = Vocab.build((ex.tokens for ex in splits["train"]), base.vocab.min_count, base.vocab.lowercase,
+                        clean=base.vocab.clean)
     seqs, labels = [vocab.encode(ex.tokens) for ex in splits["train"]], [ex.label for ex in splits["train"]]
     pad = max(base.model.filter_sizes) - 1
     steps_per_epoch = -(-len(seqs) // base.train.batch_size)
@@ -83,7 +130,7 @@ def main():
         model = build_model(cfg.model, len(vocab), len(class_names), seed=0)
         model.compile(optimizer=make_optimizer(cfg.train), loss="sparse_categorical_crossentropy",
                       weighted_metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
-        ds = make_dataset(seqs, labels, cfg.train.batch_size, pad, seed=0)
+        ds = make_dataset(seqs, labels, cfg.train.batch_size, pad, seed=0, bucket_chunk=cfg.train.bucket_chunk)
         model.fit(ds.take(args.warmup), epochs=1, verbose=0)
         timed = ds.skip(args.warmup).take(args.steps)
         t0 = time.perf_counter()
@@ -91,6 +138,8 @@ def main():
         ms = (time.perf_counter() - t0) / args.steps * 1000
         results[name] = {"ms_per_step": round(ms, 2), "seconds_per_epoch": round(ms * steps_per_epoch / 1000, 1),
                          "overrides": SETTINGS[name], "optimizer": type(model.optimizer).__name__}
+        if args.breakdown:
+            results[name]["breakdown"] = breakdown(model, timed, args.steps) | {"keras_step_ms": round(ms, 2)}
     for r in results.values():
         r |= {"train_examples": len(seqs), "steps_per_epoch": steps_per_epoch}
     print(json.dumps(results))

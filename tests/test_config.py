@@ -46,12 +46,12 @@ def test_defaults_are_kims_cnn_rand():
                                     epsilon=1e-6, patience=5, seed=0, jit_compile=False, tensorboard=True)
 
 
-def test_shipped_sst_yaml_by_bare_name_equals_defaults():
+def test_shipped_sst_yaml_by_bare_name_is_the_defaults_with_kim_cleaning():
     assert resolve_config_path("sst.yaml") == CONFIG_DIR / "sst.yaml"
-    assert load_config("sst.yaml") == Config()
+    assert load_config("sst.yaml") == Config(vocab=VocabConfig(clean="kim"))
 
 
-def test_shipped_sst5_yaml_differs_only_in_dataset():
+def test_shipped_sst5_yaml_differs_from_defaults_only_in_dataset():
     assert load_config("sst5.yaml") == Config(data=DataConfig(dataset="sst5"))
 
 
@@ -157,6 +157,7 @@ def test_unknown_key_without_close_match_lists_known_keys(tmp_path):
     ("data.dataset=imdb", "config: 'data.dataset' must be one of sst2, sst5, custom, got 'imdb'"),
     ("train.optimizer=sgd", "config: 'train.optimizer' must be one of adadelta, adam, got 'sgd'"),
     ("train.epochs=0", "config: 'train.epochs' must be at least 1, got 0"),
+    ("train.bucket_chunk=0", "config: 'train.bucket_chunk' must be at least 1, got 0"),
     ("model.filter_sizes=[3, 0]", "config: 'model.filter_sizes' must be positive, got [3, 0]"),
     ("model.dropout=1", "config: 'model.dropout' must be in [0, 1), got 1.0"),
     ("vocab.clean=nltk", "config: 'vocab.clean' must be one of kim, got 'nltk'"),

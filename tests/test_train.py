@@ -128,12 +128,27 @@ def test_corrupt_model_file_is_a_clear_error(overfit_dir, tmp_path):
         load_run(run)
 
 
+def test_bucket_chunk_one_gives_random_batches():
+    """Default chunks of 100 batches sort by length (a batch spans a narrow length range); with
+    bucket_chunk=1 (Kim's random batches) a batch spans about the whole range."""
+    rng = np.random.default_rng(0)
+    seqs = [[2] * n for n in rng.integers(1, 31, size=5000)]
+
+    def mean_span(**kwargs):
+        spans = [np.ptp((ids.numpy() != 0).sum(axis=1))
+                 for ids, _ in make_dataset(seqs, np.zeros(5000), 50, pad=4, seed=3, **kwargs)]
+        return np.mean(spans)
+
+    assert mean_span() <= 1.0
+    assert mean_span(bucket_chunk=1) >= 20.0
+
+
 def test_dataset_batches_cover_every_example_once():
     rng = np.random.default_rng(0)
     seqs = [list(rng.integers(2, 50, size=rng.integers(1, 30))) for _ in range(333)]
     labels = np.arange(333) % 2
-    for seed in (None, 7):
-        ds = make_dataset(seqs, labels, 50, pad=4, seed=seed)
+    for seed, chunk in ((None, 100), (7, 100), (7, 1), (7, 3)):
+        ds = make_dataset(seqs, labels, 50, pad=4, seed=seed, bucket_chunk=chunk)
         seen = []
         for ids, y in ds:
             ids = ids.numpy()

@@ -85,6 +85,7 @@ class TrainConfig:
     epsilon: float = 1e-6
     patience: int = 5                # early stopping on dev accuracy; 0 disables it
     seed: int = 0
+    bucket_chunk: int = 100          # batches per length-sorting chunk; 1: Kim's plain random batches
     jit_compile: bool = False
     sparse_updates: bool = True      # adadelta only: lazy, exact row updates of the embedding table (optim.py)
     tensorboard: bool = True
@@ -219,7 +220,7 @@ def _build(cls, raw: dict, prefix: str, where: str):
 
 
 def _validate(obj, prefix: str, where: str) -> None:
-    positive = {"epochs", "batch_size", "embedding_dim", "num_filters", "min_count"}
+    positive = {"epochs", "batch_size", "embedding_dim", "num_filters", "min_count", "bucket_chunk"}
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         if f.name in positive and v < 1:

@@ -40,13 +40,15 @@ from textdeconv.vocab import BUCKET_CHUNK, Vocab, length_batches, pad_batch
 
 
 
-def make_dataset(seqs, labels, batch_size: int, pad: int, seed: int | None = None):
+def make_dataset(seqs, labels, batch_size: int, pad: int, seed: int | None = None,
+                 bucket_chunk: int = BUCKET_CHUNK):
     """tf.data pipeline of padded, length-bucketed batches ``(ids (B, T) int32, labels (B,) int32)``.
 
     Rows are laid out as the model expects (``pad`` PAD, tokens, PAD to the batch's longest row).
     With ``seed`` (training) examples are reshuffled every epoch, sorted by length within chunks of
-    ``BUCKET_CHUNK`` batches (so a batch holds similar lengths) and the batches shuffled again;
-    without it (evaluation) all rows are sorted by length. Everything runs inside tf.data: a
+    ``bucket_chunk`` batches (so a batch holds similar lengths) and the batches shuffled again;
+    ``bucket_chunk=1`` gives Kim's plain random batches (a sort inside one batch changes nothing),
+    padded to their longest row. Without ``seed`` (evaluation) all rows are sorted by length. Everything runs inside tf.data: a
     Python generator in the input pipeline made each CPU training step ~2.5x slower.
     """
     labels = np.asarray(labels, dtype=np.int32)
@@ -64,7 +66,7 @@ def make_dataset(seqs, labels, batch_size: int, pad: int, seed: int | None = Non
         ds = ds.batch(batch_size)
         n_batches = -(-len(labels) // batch_size)
     else:
-        chunk = batch_size * BUCKET_CHUNK
+        chunk = batch_size * bucket_chunk
 
         def sort_chunk(x, y):
             order = tf.argsort(x.row_lengths(), stable=True)
@@ -72,9 +74,9 @@ def make_dataset(seqs, labels, batch_size: int, pad: int, seed: int | None = Non
 
         ds = (ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
               .batch(chunk).flat_map(sort_chunk)
-              .shuffle(BUCKET_CHUNK, seed=seed + 1, reshuffle_each_iteration=True))
+              .shuffle(bucket_chunk, seed=seed + 1, reshuffle_each_iteration=True))
         full, rest = divmod(len(labels), chunk)
-        n_batches = full * BUCKET_CHUNK + -(-rest // batch_size)
+        n_batches = full * bucket_chunk + -(-rest // batch_size)
     ds = ds.map(lambda x, y: (x.to_tensor(), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
 
@@ -235,7 +237,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
     if state["epoch"] < cfg.train.epochs and not (cfg.train.patience and state["wait"] >= cfg.train.patience):
         # a resumed run reshuffles from a seed of its own: deterministic, but not the uninterrupted order
-        train_ds = make_dataset(*enc["train"], cfg.train.batch_size, pad, seed=cfg.train.seed * 1000 + state["epoch"])
+        train_ds = make_dataset(*enc["train"], cfg.train.batch_size, pad, seed=cfg.train.seed * 1000 + state["epoch"],
+                                bucket_chunk=cfg.train.bucket_chunk)
         dev_ds = make_dataset(*enc["dev"], 256, pad)
         train_ds, dev_ds = for_replicas(train_ds, strategy, train=True), for_replicas(dev_ds, strategy, train=False)
         model.fit(train_ds, validation_data=dev_ds, epochs=cfg.train.epochs, initial_epoch=state["epoch"],
