@@ -77,8 +77,13 @@ def make_dataset(seqs, labels, batch_size: int, pad: int, seed: int | None = Non
               .shuffle(bucket_chunk, seed=seed + 1, reshuffle_each_iteration=True))
         full, rest = divmod(len(labels), chunk)
         n_batches = full * bucket_chunk + -(-rest // batch_size)
-    ds = ds.map(lambda x, y: (x.to_tensor(), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(lambda x, y: (x.to_tensor(), y), num_parallel_calls=2)
+    # No autotuning: its model thread sleeps 10 ms, 20 ms, 40 ms, ... between rounds, and an
+    # iterator's teardown waits for it to wake, so fit(ds.take(300)) returned after 10.24 s for
+    # 5.9 s of work (bench/train_speed.py). Reading batches costs ~1 ms of a ~20 ms step anyway.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2).with_options(options)
 
 
 def predict_ids(model: keras.Model, seqs, pad: int, batch_size: int = 256) -> np.ndarray:
