@@ -48,8 +48,9 @@ def make_dataset(seqs, labels, batch_size: int, pad: int, seed: int | None = Non
     With ``seed`` (training) examples are reshuffled every epoch, sorted by length within chunks of
     ``bucket_chunk`` batches (so a batch holds similar lengths) and the batches shuffled again;
     ``bucket_chunk=1`` gives Kim's plain random batches (a sort inside one batch changes nothing),
-    padded to their longest row. Without ``seed`` (evaluation) all rows are sorted by length. Everything runs inside tf.data: a
-    Python generator in the input pipeline made each CPU training step ~2.5x slower.
+    padded to their longest row. Without ``seed`` (evaluation) all rows are sorted by length.
+    Everything runs inside tf.data: a Python generator in the input pipeline made each CPU
+    training step ~2.5x slower.
     """
     labels = np.asarray(labels, dtype=np.int32)
     lengths = np.array([len(s) + 2 * pad for s in seqs], dtype=np.int64)
