@@ -133,14 +133,13 @@ def main():
     import keras
 
     from textdeconv.config import load_config
-    from textdeconv.datasets import clean_splits, load_splits
+    from textdeconv.datasets import load_splits
     from textdeconv.model import build_model
     from textdeconv.train import make_dataset, make_optimizer
     from textdeconv.vocab import Vocab
 
     base = load_config(args.config)
-    splits, class_names = load_splits(base.data)
-    splits = clean_splits(splits, base.vocab.clean)
+    splits, class_names = load_splits(base.data, base.vocab.clean)
     vocab = Vocab.build((ex.tokens for ex in splits["train"]), base.vocab.min_count, base.vocab.lowercase,
                         clean=base.vocab.clean)
     seqs, labels = [vocab.encode(ex.tokens) for ex in splits["train"]], [ex.label for ex in splits["train"]]

@@ -353,3 +353,11 @@ def test_clean_splits_drops_emptied_training_examples_only():
     assert clean_splits(splits, None) is splits
     assert clean_splits(splits, "kim") == {"train": [Example(("well", "made"), 3)], "dev": [Example((), 0)],
                                            "test": [Example(("fun", "!"), 4)]}
+
+
+def test_load_splits_applies_the_runs_cleaning(tmp_path):
+    p = write(tmp_path / "t.csv", "text,label\n\"a well-made film .\",pos\n\". . .\",neg\n\"dull --\",neg\n")
+    raw, names = load_splits(custom(p, f"data.dev={p}"))
+    cleaned, cleaned_names = load_splits(custom(p, f"data.dev={p}"), "kim")
+    assert cleaned_names == names and cleaned == clean_splits(raw, "kim")
+    assert [ex.tokens for ex in cleaned["train"]] == [("a", "well", "made", "film"), ("dull",)]

@@ -293,11 +293,11 @@ def clean_splits(splits: dict[str, list[Example]], clean: str | None) -> dict[st
     return out
 
 
-def load_splits(cfg: DataConfig) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
-    """``(splits, class names)`` for any data set; custom data without a test file has no "test"."""
-    if cfg.dataset == "custom":
-        return load_custom(cfg)
-    return load_sst(cfg), CLASS_NAMES[cfg.dataset]
+def load_splits(cfg: DataConfig, clean: str | None = None) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
+    """``(splits, class names)`` for any data set; custom data without a test file has no "test".
+    ``clean``: the run's ``vocab.clean``, applied by ``clean_splits`` (what training reads)."""
+    splits, names = load_custom(cfg) if cfg.dataset == "custom" else (load_sst(cfg), CLASS_NAMES[cfg.dataset])
+    return clean_splits(splits, clean), names
 
 
 def load_split(cfg: DataConfig, split: str) -> list[Example]:

@@ -28,7 +28,7 @@ import tensorflow as tf
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from textdeconv.config import Config, load_config, save_config
-from textdeconv.datasets import clean_splits, load_splits, pin
+from textdeconv.datasets import load_splits, pin
 from textdeconv.distribute import (describe, dtype_policy, float32_copy, for_replicas, is_mixed, make_strategy,
                                    precision_policy, writable_run_dir)
 from textdeconv.embeddings import initial_table, token_counts
@@ -201,8 +201,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     run_dir = writable_run_dir(strategy, run_dir, resume)  # itself on the chief, a temporary copy on other workers
     state_path = run_dir / "state.json"
     keras.utils.set_random_seed(cfg.train.seed + state["epoch"])
-    splits, class_names = load_splits(cfg.data)
-    splits = clean_splits(splits, cfg.vocab.clean)
+    splits, class_names = load_splits(cfg.data, cfg.vocab.clean)
     if resume:
         vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase, cfg.vocab.clean)
     else:
