@@ -66,29 +66,32 @@ def breakdown(model, ds, steps: int, repeats: int, keras_step_ms: float) -> dict
         model.optimizer.apply(forward_backward(x, y), variables)
         return variables[0]
 
-    batches = list(ds.take(steps))  # materialised: the parts below time compute, not input
+    batches = list(ds.take(steps))  # materialised: the compiled parts time compute, not input
 
-    def per_step(fn):
-        fn(*batches[0])  # trace
+    def best_ms(window) -> float:
+        """Best of ``repeats`` runs of ``window()`` (one pass over the batches), per batch."""
         best = float("inf")
         for _ in range(repeats):
             t0 = time.perf_counter()
+            window()
+            best = min(best, (time.perf_counter() - t0) / len(batches) * 1000)
+        return best
+
+    def per_step(fn):
+        fn(*batches[0])  # trace
+
+        def window():
             for x, y in batches:
                 out = fn(x, y)
             tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
-            best = min(best, (time.perf_counter() - t0) / len(batches) * 1000)
-        return best
+
+        return best_ms(window)
 
     def read():
         for _ in ds.take(steps):
             pass
 
-    def timed_read():
-        t0 = time.perf_counter()
-        read()
-        return (time.perf_counter() - t0) / steps * 1000
-
-    reading = min(timed_read() for _ in range(repeats))
+    reading = best_ms(read)
     fwd, fwd_bwd, upd = per_step(forward), per_step(forward_backward), per_step(update)
     parts = {"input_pipeline_ms": reading, "forward_ms": fwd, "backward_ms": fwd_bwd - fwd,
              "optimizer_ms": upd - fwd_bwd, "keras_fit_overhead_ms": keras_step_ms - upd,
