@@ -165,9 +165,6 @@ def main():
 
         return explain_stream(job, args, make_explainer(args.method, net, vocab, class_names, **opts), class_names)
 
-    from textdeconv.stream import no_tokens
-    from textdeconv.vocab import tokenize
-
     gold = None
     if args.split:
         from textdeconv.datasets import split_sentences
@@ -175,17 +172,9 @@ def main():
         ids, sentences, labels = split_sentences(cfg.data, args.split, cfg.vocab.clean)
         gold = [class_names[y] for y in labels]
     else:
-        ids, sentences = [], []
-        for sid, text in items:
-            tokens = vocab.prepare(tokenize(text, lowercase=False))
-            where = f"{args.input}:{sid}" if args.input else f"sentence {sid}"
-            if not tokens:
-                warn(f"{where}: {no_tokens(vocab)}; skipped")
-                continue
-            if not any(t in vocab for t in tokens):
-                warn(f"{where}: no word is in the vocabulary; every token is <unk>, so the scores are not informative")
-            ids.append(sid)
-            sentences.append(tokens)
+        from textdeconv.stream import tokenize_items
+
+        ids, sentences = tokenize_items(items, vocab, args.input, warn)
         if not sentences:
             raise ValueError("nothing to explain: every sentence was empty")
 

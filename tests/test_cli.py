@@ -50,6 +50,14 @@ def test_explain_json_target_and_method(run_dir):
     assert item["method"] == "deconv-rectified" and len(item["scores"]) == 2
 
 
+def test_explain_typed_arguments_warn_by_position(run_dir):
+    proc = run("scripts/explain.py", "--run", str(run_dir), "great fun", "\x07", "qwzx vbnm")
+    assert proc.returncode == 0, proc.stderr
+    assert "sentence 2: no tokens after removing control characters; skipped" in proc.stderr
+    assert "sentence 3: no word is in the vocabulary" in proc.stderr
+    assert proc.stdout.count("predicted: ") == 2
+
+
 def test_explain_file_with_hard_lines(run_dir, tmp_path):
     # empty lines are skipped, unknown-only lines warn, a 5,000-token line works
     src = tmp_path / "in.txt"

@@ -105,25 +105,24 @@ def _decode(raw: bytes, line_no: int, path) -> str:
     return (line.lstrip("\ufeff") if line_no == 1 else line).strip()
 
 
-def no_tokens(vocab) -> str:
-    """Why a line gave no token (for the skip warning)."""
-    return "no tokens after removing control characters" + (f" and vocab.clean={vocab.clean}" if vocab.clean else "")
-
-
 def tokenize_items(items, vocab, name, warn=None) -> tuple[list[int], list[list[str]]]:
-    """Tokenize ``(line number, text)`` pairs as explain.py does: a line with no token is skipped
-    and one with no known word kept, each with a warning. Returns ``(ids, token lists)``."""
+    """Tokenize ``(line number, text)`` pairs as explain.py does (the run's ``vocab.clean``
+    included): a line with no token is skipped and one with no known word kept, each with a
+    warning naming ``name:line`` (``sentence N`` when ``name`` is None: typed arguments).
+    Returns ``(ids, token lists)``."""
     from textdeconv.vocab import tokenize
 
     warn = warn or (lambda msg: None)
+    removed = "control characters" + (f" and vocab.clean={vocab.clean}" if vocab.clean else "")
     ids, sentences = [], []
     for sid, text in items:
         tokens = vocab.prepare(tokenize(text, lowercase=False))
+        where = f"{name}:{sid}" if name else f"sentence {sid}"
         if not tokens:
-            warn(f"{name}:{sid}: {no_tokens(vocab)}; skipped")
+            warn(f"{where}: no tokens after removing {removed}; skipped")
             continue
         if not any(t in vocab for t in tokens):
-            warn(f"{name}:{sid}: no word is in the vocabulary; every token is <unk>, so the scores are not "
+            warn(f"{where}: no word is in the vocabulary; every token is <unk>, so the scores are not "
                  "informative")
         ids.append(sid)
         sentences.append(tokens)
