@@ -10,8 +10,8 @@ Each config's entry is merged into bench/results/accuracy.json (keyed by config 
     python bench/accuracy.py --config sst.yaml --seeds 0 1 2 --extend sst --set train.patience=0
 
 --extend NAME continues the finished runs runs/bench/NAME-seedS (copied first) under the --set
-overrides; only train.* keys may change (others must repeat the extended run's values): with
-train.patience=0, Kim's fixed 25 epochs instead of early stopping.
+overrides; only train.* keys other than evals_per_epoch may change (others must repeat the
+extended run's values): with train.patience=0, Kim's fixed 25 epochs instead of early stopping.
 The continued run's first epochs are the original run's; later ones reshuffle from the resume seed.
 """
 import argparse
@@ -42,6 +42,9 @@ def extend(src: Path, dst: Path, overrides) -> None:
     if changed:
         raise ValueError(f"--extend continues a trained model: only train.* keys can change, "
                          f"but {', '.join(changed)} differ from {src.name}'s config")
+    if before["train"]["evals_per_epoch"] != after["train"]["evals_per_epoch"]:
+        raise ValueError("--extend cannot change train.evals_per_epoch: the run's finished evaluations "
+                         "would be counted as passes of another size")
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp)

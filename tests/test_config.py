@@ -158,6 +158,7 @@ def test_unknown_key_without_close_match_lists_known_keys(tmp_path):
     ("train.optimizer=sgd", "config: 'train.optimizer' must be one of adadelta, adam, got 'sgd'"),
     ("train.epochs=0", "config: 'train.epochs' must be at least 1, got 0"),
     ("train.bucket_chunk=0", "config: 'train.bucket_chunk' must be at least 1, got 0"),
+    ("train.evals_per_epoch=0", "config: 'train.evals_per_epoch' must be at least 1, got 0"),
     ("model.filter_sizes=[3, 0]", "config: 'model.filter_sizes' must be positive, got [3, 0]"),
     ("model.dropout=1", "config: 'model.dropout' must be in [0, 1), got 1.0"),
     ("vocab.clean=nltk", "config: 'vocab.clean' must be one of kim, got 'nltk'"),

@@ -69,6 +69,8 @@ def test_accuracy_benchmark_extends_only_under_train_keys(tmp_path):
     with pytest.raises(ValueError, match="only train.* keys can change, but vocab.clean, model.dropout differ "
                                          "from sst_vocab.clean-null-seed0's config"):
         accuracy.extend(src, tmp_path / "bad", ["vocab.clean=kim", "model.dropout=0.1"])
+    with pytest.raises(ValueError, match="cannot change train.evals_per_epoch"):
+        accuracy.extend(src, tmp_path / "bad", ["train.evals_per_epoch=4"])
     assert not (tmp_path / "bad").exists()
     accuracy.extend(src, tmp_path / "ok", ["vocab.clean=null", "train.patience=0"])
     cfg = load_config(tmp_path / "ok" / "config.yaml")

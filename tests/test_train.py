@@ -88,6 +88,65 @@ def test_resume_after_a_crash_keeps_every_finished_epoch(overfit_dir, tmp_path, 
     assert train(None, run, resume=True, verbose=0) == metrics  # a finished run resumes to its metrics
 
 
+def test_passes_counts_evaluations_in_passes_over_the_training_set():
+    assert [train_mod.passes(e, 4) for e in (1, 2, 3, 4, 5, 8)] == [0.25, 0.5, 0.75, 1, 1.25, 2]
+    assert train_mod.passes(1, 3) == 0.3333 and train_mod.passes(7, 1) == 7
+    assert isinstance(train_mod.passes(8, 4), int)
+
+
+def test_several_dev_evaluations_per_epoch(overfit_dir, tmp_path):
+    """evals_per_epoch=k: k rows per pass in metrics.csv, every pass still sees every example once
+    (the optimizer's step count is k windows of ceil(batches / k) steps per pass)."""
+    run = tmp_path / "run"
+    cfg = small_config(overfit_dir, "train.epochs=2", "train.patience=0", "train.batch_size=3",
+                       "train.evals_per_epoch=3")
+    metrics = train(cfg, run, verbose=0)
+    history = pd.read_csv(run / "metrics.csv")
+    assert history["epoch"].tolist() == [0.3333, 0.6667, 1.0, 1.3333, 1.6667, 2.0]
+    assert metrics["epochs_run"] == 2 and metrics["best_epoch"] in history["epoch"].tolist()
+    best = history["epoch"][history["val_accuracy"].idxmax()]
+    assert metrics["best_epoch"] == pytest.approx(best)
+    state = json.loads((run / "state.json").read_text())
+    model = keras.models.load_model(run / "checkpoints" / state["checkpoint"])
+    assert int(model.optimizer.iterations.numpy()) == 6 * 1  # 8 sentences / 3 = 3 batches: 3 windows of 1 step
+    assert metrics["seconds_per_epoch"] == pytest.approx(history["seconds"].mean() * 3)
+
+
+def test_resume_mid_pass_with_several_evaluations_per_epoch(overfit_dir, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    original = train_mod.RunRecorder.on_epoch_end
+
+    def crash_after_third(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 2:
+            raise KeyboardInterrupt  # killed after the third evaluation, half-way through pass 2
+
+    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", crash_after_third)
+    cfg = small_config(overfit_dir, "train.epochs=2", "train.patience=0", "train.batch_size=2",
+                       "train.evals_per_epoch=2")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run, verbose=0)
+    before = pd.read_csv(run / "metrics.csv")
+    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", original)
+    metrics = train(None, run, resume=True, verbose=0)
+    after = pd.read_csv(run / "metrics.csv")
+    assert after["epoch"].tolist() == [0.5, 1.0, 1.5, 2.0] and metrics["epochs_run"] == 2
+    pd.testing.assert_frame_equal(after.iloc[:3], before)
+    state = json.loads((run / "state.json").read_text())
+    model = keras.models.load_model(run / "checkpoints" / state["checkpoint"])
+    assert int(model.optimizer.iterations.numpy()) == 4 * 2  # 4 windows of ceil(4 batches / 2) steps
+
+
+@pytest.mark.parametrize("k, epochs_run", [(1, 3), (2, 2.5)])
+def test_patience_counts_passes_whatever_the_evaluations_per_pass(overfit_dir, tmp_path, k, epochs_run):
+    """With a learning rate of 0 the dev accuracy never improves after the first evaluation, so
+    patience 2 (passes) stops after 2 * k further evaluations."""
+    cfg = small_config(overfit_dir, "train.epochs=10", "train.patience=2", "train.learning_rate=0.0",
+                       f"train.evals_per_epoch={k}")
+    metrics = train(cfg, tmp_path / "run", verbose=0)
+    assert metrics["best_epoch"] == (1 if k == 1 else 0.5) and metrics["epochs_run"] == epochs_run
+
+
 def test_kim_cleaning_reaches_training_and_explanations(tmp_path):
     """vocab.clean=kim: the vocabulary holds cleaned tokens, and explaining typed text scores the
     tokens the model read (hyphens split, full stops gone); nothing left is a clear error."""

@@ -83,7 +83,8 @@ class TrainConfig:
     learning_rate: float = 1.0
     rho: float = 0.95
     epsilon: float = 1e-6
-    patience: int = 5                # early stopping on dev accuracy; 0 disables it
+    patience: int = 5                # early stopping on dev accuracy, in epochs; 0 disables it
+    evals_per_epoch: int = 1         # dev evaluations (and best-model candidates) per pass over the training set
     seed: int = 0
     bucket_chunk: int = 100          # batches per length-sorting chunk; 1: Kim's plain random batches
     jit_compile: bool = False
@@ -220,7 +221,8 @@ def _build(cls, raw: dict, prefix: str, where: str):
 
 
 def _validate(obj, prefix: str, where: str) -> None:
-    positive = {"epochs", "batch_size", "embedding_dim", "num_filters", "min_count", "bucket_chunk"}
+    positive = {"epochs", "batch_size", "embedding_dim", "num_filters", "min_count", "bucket_chunk",
+                "evals_per_epoch"}
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         if f.name in positive and v < 1:

@@ -4,7 +4,8 @@ A run directory holds:
     config.yaml        the resolved config (read back by explain.py)
     vocab.txt          one token per line, line number = id
     model.keras        the best-on-dev model (Keras format, loaded with safe_mode)
-    metrics.csv        one row per finished epoch (loss, accuracy, val_loss, val_accuracy, seconds)
+    metrics.csv        one row per finished epoch (loss, accuracy, val_loss, val_accuracy, seconds);
+                       with train.evals_per_epoch k > 1, per k-th of an epoch (epoch 0.25, 0.5, ...)
     curves.png         metrics.csv plotted (loss and accuracy, train and dev), written when training ends
     metrics.json       final dev/test accuracy, macro-F1 and confusion matrices; "vectors": the
                        pretrained vectors' coverage (embeddings.Coverage.to_dict()); "distribution":
@@ -109,6 +110,12 @@ def classification_metrics(y_true, y_pred, class_names) -> dict:
     }
 
 
+def passes(evaluations: int, evals_per_epoch: int):
+    """Passes over the training set after ``evaluations`` dev evaluations: an int when whole."""
+    done = evaluations / evals_per_epoch
+    return int(done) if done == int(done) else round(done, 4)
+
+
 def make_optimizer(cfg) -> keras.optimizers.Optimizer:
     """Kim's Adadelta (lazy on the embedding table unless ``sparse_updates`` is off) or Adam."""
     if cfg.optimizer == "adadelta":
@@ -122,18 +129,23 @@ class RunRecorder(keras.callbacks.Callback):
 
     Every file is written atomically, and state.json (written last) names the checkpoint it
     belongs to, so an interruption at any point resumes from the last finished epoch.
+
+    With ``evals_per_epoch`` k > 1 a Keras "epoch" is one k-th of a pass over the training set:
+    each row of metrics.csv is one dev evaluation, its ``epoch`` the passes done (0.25, 0.5, ...),
+    and ``patience`` still counts passes (k * patience evaluations).
     """
 
-    def __init__(self, run_dir: Path, patience: int, state: dict):
+    def __init__(self, run_dir: Path, patience: int, state: dict, evals_per_epoch: int = 1):
         super().__init__()
-        self.run_dir, self.patience, self.state = run_dir, patience, state
+        self.run_dir, self.state, self.k = run_dir, state, evals_per_epoch
+        self.patience = patience * evals_per_epoch
         self.ckpt_dir = run_dir / "checkpoints"
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t0 = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+        row = {"epoch": passes(epoch + 1, self.k), **{k: float(v) for k, v in (logs or {}).items()},
                "seconds": round(time.perf_counter() - self.t0, 3)}
         st = self.state
         st["history"].append(row)
@@ -237,22 +249,28 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
                           weighted_metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
     state["distribution"] = describe(cfg.train, strategy, model)
 
-    callbacks = [RunRecorder(run_dir, cfg.train.patience, state)]
+    k = cfg.train.evals_per_epoch  # Keras epochs (state["epoch"], "wait") count evaluations: k per pass
+    recorder = RunRecorder(run_dir, cfg.train.patience, state, k)
+    callbacks = [recorder]
     if cfg.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
-    if state["epoch"] < cfg.train.epochs and not (cfg.train.patience and state["wait"] >= cfg.train.patience):
+    if state["epoch"] < cfg.train.epochs * k and not (recorder.patience and state["wait"] >= recorder.patience):
         # a resumed run reshuffles from a seed of its own: deterministic, but not the uninterrupted order
         train_ds = make_dataset(*enc["train"], cfg.train.batch_size, pad, seed=cfg.train.seed * 1000 + state["epoch"],
                                 bucket_chunk=cfg.train.bucket_chunk)
+        steps = None
+        if k > 1:  # one endless stream of passes (each reshuffled), cut into evaluation windows
+            steps = -(-int(train_ds.cardinality()) // k)
+            train_ds = train_ds.repeat()
         dev_ds = make_dataset(*enc["dev"], 256, pad)
         train_ds, dev_ds = for_replicas(train_ds, strategy, train=True), for_replicas(dev_ds, strategy, train=False)
-        model.fit(train_ds, validation_data=dev_ds, epochs=cfg.train.epochs, initial_epoch=state["epoch"],
-                  callbacks=callbacks, verbose=verbose, shuffle=False)
+        model.fit(train_ds, validation_data=dev_ds, epochs=cfg.train.epochs * k, initial_epoch=state["epoch"],
+                  steps_per_epoch=steps, callbacks=callbacks, verbose=verbose, shuffle=False)
 
     sync_best_model(run_dir, state)
     best = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
-    metrics = {"best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
-               "seconds_per_epoch": float(np.mean([r["seconds"] for r in state["history"]])),
+    metrics = {"best_epoch": passes(state["best_epoch"], k), "epochs_run": passes(state["epoch"], k),
+               "seconds_per_epoch": float(np.mean([r["seconds"] for r in state["history"]])) * k,
                "train_examples": len(enc["train"][0]), "vocab_size": len(vocab)}
     if "vectors" in state:
         metrics["vectors"] = state["vectors"]
