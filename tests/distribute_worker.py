@@ -4,8 +4,9 @@ must happen before TensorFlow initialises its devices) and trains under Mirrored
     python tests/distribute_worker.py OUT.json RUN_DIR KEY=VALUE...
 
 compares mirrored with single-device training, then trains RUN_DIR with the config tiny.yaml and
-the KEY=VALUE overrides (crashing after epoch 1 and resuming), and writes what the tests assert on
-to OUT.json. One process for both: TensorFlow's start-up is the slow part.
+the KEY=VALUE overrides (crashing after epoch 1 and resuming), trains a run with
+train.prior_correction next to it, and writes what the tests assert on to OUT.json. One process
+for all: TensorFlow's start-up is the slow part.
 """
 import json
 import os
@@ -86,7 +87,30 @@ def train_and_resume(run_dir, overrides) -> dict:
                                               "dtypes": sorted({w.dtype for w in net.model.weights})}}
 
 
+def prior_correction(folder: Path) -> dict:
+    """A mirrored run with train.prior_correction and learning rate 0 (the zero output bias stays):
+    what it saved as the output bias, and the shift it reported."""
+    import keras
+    from conftest import write_trees
+    from test_train import PRIOR_TREES
+
+    from textdeconv import train as train_mod
+    from textdeconv.config import load_config
+
+    data = write_trees(folder / "prior-data", {split: PRIOR_TREES for split in ("train", "dev", "test")})
+    cfg = load_config("tiny.yaml", [f"data.dir={data}", "data.download=false", "data.max_train=null",
+                                    "data.max_eval=null", "data.dataset=sst5", "model.filter_sizes=[2,3]",
+                                    "train.batch_size=2", "train.epochs=2", "train.patience=0",
+                                    "train.learning_rate=0.0", "train.prior_correction=true",
+                                    "train.strategy=mirrored", f"train.devices=[{', '.join(DEVICES)}]"])
+    metrics = train_mod.train(cfg, folder / "prior-run", verbose=0)
+    saved = keras.models.load_model(folder / "prior-run" / "model.keras").get_layer("logits").bias.numpy()
+    return {"shift": list(metrics["prior_shift"].values()), "saved_bias": saved.tolist(),
+            "replicas": metrics["distribution"]["replicas"]}
+
+
 if __name__ == "__main__":
     out, run_dir, *overrides = sys.argv[1:]
-    result = {"equality": equality(), "train": train_and_resume(run_dir, overrides)}
+    result = {"equality": equality(), "train": train_and_resume(run_dir, overrides),
+              "prior": prior_correction(Path(run_dir).parent)}
     Path(out).write_text(json.dumps(result))

@@ -169,6 +169,17 @@ def test_bad_values_are_refused_with_exact_messages(override, message):
     assert str(e.value) == message
 
 
+@pytest.mark.parametrize("data, got", [("data.train_on=sentences", "sst2, data.train_on=sentences"),
+                                       ("data.dataset=custom", "custom, data.train_on=phrases")])
+def test_prior_correction_needs_sst_phrase_training(data, got):
+    extra = ["data.train=x.csv"] if "custom" in data else []
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["train.prior_correction=true", data, *extra])
+    assert str(e.value) == ("config: 'train.prior_correction' corrects for training on SST phrases; it needs "
+                            f"data.train_on=phrases and an SST data set (got data.dataset={got})")
+    assert load_config(None, ["train.prior_correction=true"]).train.prior_correction
+
+
 def test_wrong_type_in_file_names_the_file(tmp_path):
     p = write(tmp_path, "train:\n  batch_size: fifty\n")
     with pytest.raises(ConfigError) as e:

@@ -77,6 +77,15 @@ def test_mirrored_run_is_complete_loadable_and_resumes_in_scope(mirrored):
     assert loaded["strategy"] == "mirrored" and loaded["dtypes"] == ["float32"]
 
 
+def test_mirrored_prior_correction_saves_the_shifted_bias(mirrored):
+    """The shift is added to (and taken back from) mirrored variables: with learning rate 0 the
+    saved output bias is exactly the shift, as on one device (test_train.py)."""
+    prior = mirrored["prior"]
+    assert prior["replicas"] == 2
+    np.testing.assert_allclose(prior["saved_bias"], prior["shift"], atol=1e-6)
+    np.testing.assert_allclose(prior["shift"], np.log([22 / 21, 11 / 7, 11 / 21, 11 / 7, 22 / 21]), atol=1e-6)
+
+
 
 def free_ports(n: int) -> list[int]:
     import socket

@@ -66,22 +66,29 @@ def test_early_stopping_on_dev_accuracy(overfit_dir, tmp_path):
     assert metrics["epochs_run"] == metrics["best_epoch"] + 2 < 40
 
 
-def test_resume_after_a_crash_keeps_every_finished_epoch(overfit_dir, tmp_path, monkeypatch):
-    run = tmp_path / "run"
+def crash_then_resume(cfg, run, monkeypatch, evaluations: int):
+    """Train ``cfg`` into ``run``, killed (KeyboardInterrupt) right after evaluation number
+    ``evaluations`` was committed; return metrics.csv as the crash left it and the resumed run's metrics."""
     original = train_mod.RunRecorder.on_epoch_end
 
-    def crash_after_second(self, epoch, logs=None):
+    def crash(self, epoch, logs=None):
         original(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt  # as if killed right after epoch 2 was committed
+        if epoch == evaluations - 1:
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", crash_after_second)
+    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", crash)
     with pytest.raises(KeyboardInterrupt):
-        train(small_config(overfit_dir, "train.epochs=4", "train.patience=0"), run, verbose=0)
-    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+        train(cfg, run, verbose=0)
+    assert json.loads((run / "state.json").read_text())["epoch"] == evaluations
     before = pd.read_csv(run / "metrics.csv")
     monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", original)
-    metrics = train(None, run, resume=True, verbose=0)
+    return before, train(None, run, resume=True, verbose=0)
+
+
+def test_resume_after_a_crash_keeps_every_finished_epoch(overfit_dir, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    cfg = small_config(overfit_dir, "train.epochs=4", "train.patience=0")
+    before, metrics = crash_then_resume(cfg, run, monkeypatch, 2)
     after = pd.read_csv(run / "metrics.csv")
     assert after["epoch"].tolist() == [1, 2, 3, 4] and metrics["epochs_run"] == 4
     pd.testing.assert_frame_equal(after.iloc[:2], before)  # finished epochs kept as they were
@@ -114,21 +121,9 @@ def test_several_dev_evaluations_per_epoch(overfit_dir, tmp_path):
 
 def test_resume_mid_pass_with_several_evaluations_per_epoch(overfit_dir, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    original = train_mod.RunRecorder.on_epoch_end
-
-    def crash_after_third(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 2:
-            raise KeyboardInterrupt  # killed after the third evaluation, half-way through pass 2
-
-    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", crash_after_third)
     cfg = small_config(overfit_dir, "train.epochs=2", "train.patience=0", "train.batch_size=2",
                        "train.evals_per_epoch=2")
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, run, verbose=0)
-    before = pd.read_csv(run / "metrics.csv")
-    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", original)
-    metrics = train(None, run, resume=True, verbose=0)
+    before, metrics = crash_then_resume(cfg, run, monkeypatch, 3)  # half-way through pass 2
     after = pd.read_csv(run / "metrics.csv")
     assert after["epoch"].tolist() == [0.5, 1.0, 1.5, 2.0] and metrics["epochs_run"] == 2
     pd.testing.assert_frame_equal(after.iloc[:3], before)
@@ -145,6 +140,59 @@ def test_patience_counts_passes_whatever_the_evaluations_per_pass(overfit_dir, t
                        f"train.evals_per_epoch={k}")
     metrics = train(cfg, tmp_path / "run", verbose=0)
     assert metrics["best_epoch"] == (1 if k == 1 else 0.5) and metrics["epochs_run"] == epochs_run
+
+
+PRIOR_TREES = ["(4 (2 good) (4 fun))", "(0 (2 a) (0 mess))"]
+
+
+def prior_config(tmp_path, *extra):
+    data = write_trees(tmp_path / "data", {split: PRIOR_TREES for split in ("train", "dev", "test")})
+    return small_config(data, "data.dataset=sst5", "data.train_on=phrases", "train.batch_size=2", *extra)
+
+
+def test_prior_shift_by_hand(tmp_path):
+    """Sentences 4, 0 -> add-one counts (2, 1, 1, 1, 2) / 7; distinct phrases 4, 2, 4, 0, 2, 0 ->
+    (3, 1, 3, 1, 3) / 11; the shift is the log of their ratio."""
+    cfg = prior_config(tmp_path)
+    labels = [4, 2, 4, 0, 2, 0]  # what training reads (data.phrase_examples' labels)
+    expected = np.log(np.array([2, 1, 1, 1, 2]) / 7) - np.log(np.array([3, 1, 3, 1, 3]) / 11)
+    np.testing.assert_allclose(train_mod.prior_shift(cfg, labels, 5), expected, rtol=1e-6)
+
+
+def test_shifted_output_bias_restores_the_exact_bias():
+    inp = keras.Input((3,))
+    model = keras.Model(inp, keras.layers.Dense(2, name="logits", bias_initializer="random_normal")(inp))
+    bias = model.get_layer("logits").bias
+    before = bias.numpy().copy()
+    shift = np.array([0.1, -0.3], np.float32)
+    with train_mod.shifted_output_bias(model, shift):
+        np.testing.assert_array_equal(bias.numpy(), before + shift)
+    np.testing.assert_array_equal(bias.numpy(), before)  # bit for bit, not before + shift - shift
+    with train_mod.shifted_output_bias(model, None):
+        np.testing.assert_array_equal(bias.numpy(), before)
+
+
+def test_prior_correction_shifts_evaluation_and_saved_model_but_not_training(tmp_path):
+    """Learning rate 0 keeps the zero-initialised output bias, so the saved model's bias is exactly
+    the shift, the last checkpoint's stays zero, and dev accuracy per epoch is the shifted model's.
+    Training itself (the loss per epoch) is identical with and without the correction."""
+    extra = ("train.epochs=2", "train.patience=0", "train.learning_rate=0.0")
+    plain = train(prior_config(tmp_path / "a", *extra), tmp_path / "plain", verbose=0)
+    shifted = train(prior_config(tmp_path / "b", *extra, "train.prior_correction=true"), tmp_path / "shifted",
+                    verbose=0)
+    shift = train_mod.prior_shift(prior_config(tmp_path / "c"), [4, 2, 4, 0, 2, 0], 5)
+    assert "prior_shift" not in plain
+    assert list(shifted["prior_shift"]) == ["very negative", "negative", "neutral", "positive", "very positive"]
+    np.testing.assert_allclose(list(shifted["prior_shift"].values()), shift, atol=1e-6)
+    run = tmp_path / "shifted"
+    saved = keras.models.load_model(run / "model.keras").get_layer("logits").bias.numpy()
+    np.testing.assert_array_equal(saved, shift)
+    state = json.loads((run / "state.json").read_text())
+    last = keras.models.load_model(run / "checkpoints" / state["checkpoint"]).get_layer("logits").bias.numpy()
+    np.testing.assert_array_equal(last, np.zeros(5, np.float32))
+    a, b = pd.read_csv(tmp_path / "plain" / "metrics.csv"), pd.read_csv(run / "metrics.csv")
+    pd.testing.assert_series_equal(a["loss"], b["loss"])
+    assert b["val_accuracy"].iloc[state["best_epoch"] - 1] == pytest.approx(shifted["dev"]["accuracy"])
 
 
 def test_kim_cleaning_reaches_training_and_explanations(tmp_path):

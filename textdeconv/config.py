@@ -85,6 +85,8 @@ class TrainConfig:
     epsilon: float = 1e-6
     patience: int = 5                # early stopping on dev accuracy, in epochs; 0 disables it
     evals_per_epoch: int = 1         # dev evaluations (and best-model candidates) per pass over the training set
+    prior_correction: bool = False   # SST phrase training: evaluate and save with the output bias shifted by
+                                     # log p(class | train sentences) - log p(class | trained examples)
     seed: int = 0
     bucket_chunk: int = 100          # batches per length-sorting chunk; 1: Kim's plain random batches
     jit_compile: bool = False
@@ -339,7 +341,12 @@ def config_from_dict(raw: dict, overrides=(), where: str = "config") -> Config:
                 raise ConfigError(f"{where}: section '{part}' must be a mapping")
             node = node[part]
         node[parts[-1]] = value
-    return _build(Config, raw, "", where)
+    cfg = _build(Config, raw, "", where)
+    if cfg.train.prior_correction and (cfg.data.dataset == "custom" or cfg.data.train_on != "phrases"):
+        raise ConfigError(f"{where}: 'train.prior_correction' corrects for training on SST phrases; it needs "
+                          f"data.train_on=phrases and an SST data set (got data.dataset={cfg.data.dataset}, "
+                          f"data.train_on={cfg.data.train_on})")
+    return cfg
 
 
 def load_config(path: str | Path | None = None, overrides=()) -> Config:

@@ -3,13 +3,15 @@
 A run directory holds:
     config.yaml        the resolved config (read back by explain.py)
     vocab.txt          one token per line, line number = id
-    model.keras        the best-on-dev model (Keras format, loaded with safe_mode)
+    model.keras        the best-on-dev model (Keras format, loaded with safe_mode); with
+                       train.prior_correction its output bias holds the prior shift
     metrics.csv        one row per finished epoch (loss, accuracy, val_loss, val_accuracy, seconds);
                        with train.evals_per_epoch k > 1, per k-th of an epoch (epoch 0.25, 0.5, ...)
     curves.png         metrics.csv plotted (loss and accuracy, train and dev), written when training ends
     metrics.json       final dev/test accuracy, macro-F1 and confusion matrices; "vectors": the
                        pretrained vectors' coverage (embeddings.Coverage.to_dict()); "distribution":
-                       strategy, replicas, workers and precision of the last (re)start (distribute.py)
+                       strategy, replicas, workers and precision of the last (re)start (distribute.py);
+                       "prior_shift": per class, what train.prior_correction added to the output bias
     state.json         resume state; written last in each epoch, it is the commit point
     checkpoints/       the last epoch's model with its optimizer state (mixed precision: in mixed
                        precision; model.keras is always float32)
@@ -17,6 +19,7 @@ A run directory holds:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -29,7 +32,7 @@ import tensorflow as tf
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from textdeconv.config import Config, load_config, save_config
-from textdeconv.datasets import load_splits, pin
+from textdeconv.datasets import load_splits, pin, split_sentences
 from textdeconv.distribute import (describe, dtype_policy, float32_copy, for_replicas, is_mixed, make_strategy,
                                    precision_policy, writable_run_dir)
 from textdeconv.embeddings import initial_table, token_counts
@@ -110,6 +113,51 @@ def classification_metrics(y_true, y_pred, class_names) -> dict:
     }
 
 
+def prior_shift(cfg: Config, train_labels, num_classes: int) -> np.ndarray:
+    """(classes,) float32: log p(y | the training split's sentences) - log p(y | the examples trained on).
+
+    Training on every phrase teaches the model the phrases' class prior (SST-5: 51% neutral), while
+    dev and test are sentences (19% neutral in the training split). Added to the output bias, the
+    shift turns p(y | x) under the first prior into p(y | x) under the second, if p(x | y) is
+    shared (Saerens et al., 2002). Both priors come from the training split; counts are add-one
+    smoothed so a class absent from one of them keeps a finite shift.
+    """
+    target = np.bincount(split_sentences(cfg.data, "train")[2], minlength=num_classes) + 1.0
+    source = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=num_classes) + 1.0
+    return (np.log(target / target.sum()) - np.log(source / source.sum())).astype(np.float32)
+
+
+@contextlib.contextmanager
+def shifted_output_bias(model: keras.Model, shift):
+    """Inside the block the logits layer's bias is ``bias + shift`` (``shift`` None: unchanged);
+    the exact original values come back afterwards."""
+    if shift is None:
+        yield
+        return
+    bias = model.get_layer("logits").bias
+    original = bias.numpy()
+    bias.assign(original + shift)
+    try:
+        yield
+    finally:
+        bias.assign(original)
+
+
+class PriorShift(keras.callbacks.Callback):
+    """Dev evaluation (early stopping, best model) under ``shift`` while training stays unshifted."""
+
+    def __init__(self, shift):
+        super().__init__()
+        self.shift, self.block = shift, None
+
+    def on_test_begin(self, logs=None):
+        self.block = shifted_output_bias(self.model, self.shift)
+        self.block.__enter__()
+
+    def on_test_end(self, logs=None):
+        self.block.__exit__(None, None, None)
+
+
 def passes(evaluations: int, evals_per_epoch: int):
     """Passes over the training set after ``evaluations`` dev evaluations: an int when whole."""
     done = evaluations / evals_per_epoch
@@ -135,9 +183,9 @@ class RunRecorder(keras.callbacks.Callback):
     and ``patience`` still counts passes (k * patience evaluations).
     """
 
-    def __init__(self, run_dir: Path, patience: int, state: dict, evals_per_epoch: int = 1):
+    def __init__(self, run_dir: Path, patience: int, state: dict, evals_per_epoch: int = 1, shift=None):
         super().__init__()
-        self.run_dir, self.state, self.k = run_dir, state, evals_per_epoch
+        self.run_dir, self.state, self.k, self.shift = run_dir, state, evals_per_epoch, shift
         self.patience = patience * evals_per_epoch
         self.ckpt_dir = run_dir / "checkpoints"
 
@@ -154,9 +202,13 @@ class RunRecorder(keras.callbacks.Callback):
         with atomic_path(ckpt) as tmp:
             self.model.save(tmp)
         if improved:
-            with atomic_path(self.ckpt_dir / f"best_{epoch + 1:03d}.keras") as tmp:
+            # the best model is saved as it was evaluated: with the prior shift, if any
+            with atomic_path(self.ckpt_dir / f"best_{epoch + 1:03d}.keras") as tmp, \
+                    shifted_output_bias(self.model, self.shift):
                 if is_mixed(self.model):  # model.keras stays float32 for explain.py and the attribution methods
                     float32_copy(self.model).save(tmp)
+                elif self.shift is not None:
+                    self.model.save(tmp)
                 else:
                     shutil.copyfile(ckpt, tmp)
         with atomic_path(self.run_dir / "metrics.csv") as tmp:
@@ -250,8 +302,9 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     state["distribution"] = describe(cfg.train, strategy, model)
 
     k = cfg.train.evals_per_epoch  # Keras epochs (state["epoch"], "wait") count evaluations: k per pass
-    recorder = RunRecorder(run_dir, cfg.train.patience, state, k)
-    callbacks = [recorder]
+    shift = prior_shift(cfg, enc["train"][1], len(class_names)) if cfg.train.prior_correction else None
+    recorder = RunRecorder(run_dir, cfg.train.patience, state, k, shift)
+    callbacks = [recorder] if shift is None else [PriorShift(shift), recorder]
     if cfg.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
     if state["epoch"] < cfg.train.epochs * k and not (recorder.patience and state["wait"] >= recorder.patience):
@@ -275,6 +328,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     if "vectors" in state:
         metrics["vectors"] = state["vectors"]
     metrics["distribution"] = state["distribution"]
+    if shift is not None:
+        metrics["prior_shift"] = dict(zip(class_names, np.round(shift.astype(float), 6).tolist()))
     for split in ("dev", "test"):
         if split not in enc:  # custom data without a test file
             continue
