@@ -91,18 +91,12 @@ def prior_correction(folder: Path) -> dict:
     """A mirrored run with train.prior_correction and learning rate 0 (the zero output bias stays):
     what it saved as the output bias, and the shift it reported."""
     import keras
-    from conftest import write_trees
-    from test_train import PRIOR_TREES
+    from test_train import FROZEN, prior_config
 
     from textdeconv import train as train_mod
-    from textdeconv.config import load_config
 
-    data = write_trees(folder / "prior-data", {split: PRIOR_TREES for split in ("train", "dev", "test")})
-    cfg = load_config("tiny.yaml", [f"data.dir={data}", "data.download=false", "data.max_train=null",
-                                    "data.max_eval=null", "data.dataset=sst5", "model.filter_sizes=[2,3]",
-                                    "train.batch_size=2", "train.epochs=2", "train.patience=0",
-                                    "train.learning_rate=0.0", "train.prior_correction=true",
-                                    "train.strategy=mirrored", f"train.devices=[{', '.join(DEVICES)}]"])
+    cfg = prior_config(folder / "prior", *FROZEN, "train.prior_correction=true", "train.strategy=mirrored",
+                       f"train.devices=[{', '.join(DEVICES)}]")
     metrics = train_mod.train(cfg, folder / "prior-run", verbose=0)
     saved = keras.models.load_model(folder / "prior-run" / "model.keras").get_layer("logits").bias.numpy()
     return {"shift": list(metrics["prior_shift"].values()), "saved_bias": saved.tolist(),

@@ -145,6 +145,9 @@ def test_patience_counts_passes_whatever_the_evaluations_per_pass(overfit_dir, t
 PRIOR_TREES = ["(4 (2 good) (4 fun))", "(0 (2 a) (0 mess))"]
 
 
+FROZEN = ("train.epochs=2", "train.patience=0", "train.learning_rate=0.0")  # the zero output bias stays zero
+
+
 def prior_config(tmp_path, *extra):
     data = write_trees(tmp_path / "data", {split: PRIOR_TREES for split in ("train", "dev", "test")})
     return small_config(data, "data.dataset=sst5", "data.train_on=phrases", "train.batch_size=2", *extra)
@@ -176,9 +179,8 @@ def test_prior_correction_shifts_evaluation_and_saved_model_but_not_training(tmp
     """Learning rate 0 keeps the zero-initialised output bias, so the saved model's bias is exactly
     the shift, the last checkpoint's stays zero, and dev accuracy per epoch is the shifted model's.
     Training itself (the loss per epoch) is identical with and without the correction."""
-    extra = ("train.epochs=2", "train.patience=0", "train.learning_rate=0.0")
-    plain = train(prior_config(tmp_path / "a", *extra), tmp_path / "plain", verbose=0)
-    shifted = train(prior_config(tmp_path / "b", *extra, "train.prior_correction=true"), tmp_path / "shifted",
+    plain = train(prior_config(tmp_path / "a", *FROZEN), tmp_path / "plain", verbose=0)
+    shifted = train(prior_config(tmp_path / "b", *FROZEN, "train.prior_correction=true"), tmp_path / "shifted",
                     verbose=0)
     shift = train_mod.prior_shift(prior_config(tmp_path / "c"), [4, 2, 4, 0, 2, 0], 5)
     assert "prior_shift" not in plain
