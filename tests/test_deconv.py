@@ -32,9 +32,9 @@ def test_projection_is_the_gradient_of_the_signal_weighted_pool(variant, method)
     assert np.abs(grad).max() > 1e-3  # the identity is not vacuous
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_evidence_completeness_and_gradient_times_input(variant):
-    net, vocab = tiny_net(variant, seed=2), tiny_vocab()
+@pytest.mark.parametrize("variant,output_weights", [(v, "keras") for v in VARIANTS] + [("rand", "kim")])
+def test_evidence_completeness_and_gradient_times_input(variant, output_weights):
+    net, vocab = tiny_net(variant, seed=2, output_weights=output_weights), tiny_vocab()
     sentences = random_sentences(8, np.random.default_rng(1))
     for target in (0, 1):
         expls = Deconvnet(net, vocab, ["neg", "pos"], "deconv").explain(sentences, target=target)
@@ -45,7 +45,7 @@ def test_evidence_completeness_and_gradient_times_input(variant):
             fwd = net.forward_from_embeddings(emb, ids)
             logit = fwd.logits[:, target]
         gxi = tf.reduce_sum(tape.gradient(logit, emb) * emb, axis=-1).numpy()
-        w = net.dense.kernel.numpy()[:, target]
+        w = net.dense.kernel.numpy()[:, target] * (0.5 if output_weights == "kim" else 1.0)  # dropout 0.5
         conv_b = np.concatenate([c.bias.numpy() for c in net.convs])
         pooled = fwd.pooled.numpy()
         for i, (e, s) in enumerate(zip(expls, sentences)):

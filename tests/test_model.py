@@ -89,22 +89,50 @@ def test_kim_init_bounds_by_hand_and_zero_output_weights():
 
     from textdeconv.config import ConfigError, load_config
     cfg = ModelConfig(embedding_dim=6, filter_sizes=(2, 3), num_filters=4, init="kim")
-    model = build_model(cfg, 10, 2, seed=1, max_len=5)
-    # pad 2: pool sizes 5 + 4 - w + 1 = 8 (w=2), 7 (w=3); b = sqrt(6 / (w*E + F*w*E/P))
-    for w, bound in ((2, math.sqrt(6 / (12 + 4 * 12 / 8))), (3, math.sqrt(6 / (18 + 4 * 18 / 7)))):
+    model = build_model(cfg, 10, 2, seed=1)
+    # Kim's LeNetConvPoolLayer for ReLU: U(-0.01, 0.01) whatever the fan-in/fan-out
+    for w in (2, 3):
         kernel = np.abs(model.get_layer(f"conv_{w}").kernel.numpy())
         assert kernel.shape == (w, 6, 4)
-        assert kernel.max() <= bound and kernel.max() > 0.9 * bound  # 48 / 72 draws reach the top 10%
+        assert kernel.max() <= 0.01 and kernel.max() > 0.009  # 48 / 72 draws reach the top 10%
         assert np.all(model.get_layer(f"conv_{w}").bias.numpy() == 0)
     assert np.all(model.get_layer("logits").kernel.numpy() == 0)
     glorot = build_model(ModelConfig(embedding_dim=6, filter_sizes=(2,), num_filters=4), 10, 2, seed=1)
     assert np.abs(glorot.get_layer("logits").kernel.numpy()).max() > 0
     glorot_max = np.abs(glorot.get_layer("conv_2").kernel.numpy()).max()
     assert math.sqrt(6 / (12 + 8)) >= glorot_max > 0.9 * math.sqrt(6 / (12 + 8))  # Keras: fan_out = w * F
-    with pytest.raises(ValueError, match="model.init=kim needs max_len"):
-        build_model(cfg, 10, 2)
     with pytest.raises(ConfigError, match="'model.init' must be one of glorot, kim, got 'he'"):
         load_config("tiny.yaml", ["model.init=he"])
+    with pytest.raises(ConfigError, match="'model.output_weights' must be one of keras, kim, got 'theano'"):
+        load_config("tiny.yaml", ["model.output_weights=theano"])
+
+
+def test_kim_output_weights_see_the_bare_dropout_mask_and_scale_at_inference(tmp_path):
+    # Kim's MLPDropout: training logits (m * x) W + b, inference (1 - p) x W + b, max-norm on W
+    net = tiny_net(output_weights="kim", seed=3)
+    assert net.out_scale == 0.5
+    x = tf.constant(np.random.default_rng(0).uniform(0.5, 2.0, size=(64, 8)).astype("float32"))
+    kept = net.model.get_layer("keep_scale")(net.model.get_layer("dropout")(x, training=True)).numpy()
+    dropped = kept == 0
+    assert 0.3 < dropped.mean() < 0.7  # the mask is live...
+    np.testing.assert_array_equal(kept[~dropped], x.numpy()[~dropped])  # ...and kept units are not rescaled
+    ids = pad_batch([[2, 3, 4], [5]], net.pad)
+    fwd = net.forward(ids)
+    W, b = net.dense.kernel.numpy(), net.dense.bias.numpy()
+    np.testing.assert_allclose(fwd.logits.numpy(), 0.5 * fwd.pooled.numpy() @ W + b, rtol=1e-5)
+    np.testing.assert_allclose(net.output_weights.numpy(), 0.5 * W, rtol=0)
+    np.testing.assert_allclose(tf.nn.softmax(fwd.logits).numpy(), net.model(ids).numpy(), rtol=1e-5)
+    net.model.save(tmp_path / "m.keras")
+    loaded = TextCNN(keras.models.load_model(tmp_path / "m.keras", safe_mode=True))
+    assert loaded.out_scale == 0.5 and tiny_net().out_scale == 1.0
+    # the cap is on Kim's W, so the weights the logits apply are capped at max_norm * (1 - p)
+    cfg = ModelConfig(embedding_dim=4, filter_sizes=(2,), num_filters=8, output_weights="kim")
+    model = build_model(cfg, 10, 2)
+    model.compile(optimizer=keras.optimizers.SGD(1e4), loss="sparse_categorical_crossentropy")
+    model.fit(pad_batch([[2, 3, 4]] * 4, 1), np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    norms = np.linalg.norm(TextCNN(model).output_weights.numpy(), axis=0)
+    assert np.all(norms <= 1.5 + 1e-4) and np.any(norms > 1.45)
+
 
 def test_save_and_load_with_safe_mode(tmp_path):
     net = tiny_net("multichannel")

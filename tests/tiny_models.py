@@ -13,12 +13,13 @@ def tiny_vocab() -> Vocab:
     return Vocab([PAD, UNK] + WORDS)
 
 
-def tiny_net(variant="rand", widths=(2, 3), filters=4, dim=5, classes=2, seed=0) -> TextCNN:
+def tiny_net(variant="rand", widths=(2, 3), filters=4, dim=5, classes=2, seed=0, output_weights="keras") -> TextCNN:
     """A TextCNN with random weights, including non-zero conv and output biases."""
     rng = np.random.default_rng(seed)
     vocab_size = len(WORDS) + 2
     vectors = None if variant == "rand" else rng.normal(size=(vocab_size, dim)).astype("float32")
-    cfg = ModelConfig(variant=variant, embedding_dim=dim, filter_sizes=widths, num_filters=filters)
+    cfg = ModelConfig(variant=variant, embedding_dim=dim, filter_sizes=widths, num_filters=filters,
+                      output_weights=output_weights)
     model = build_model(cfg, vocab_size, classes, vectors=vectors, seed=seed)
     net = TextCNN(model)
     for conv in net.convs:

@@ -68,7 +68,8 @@ class ModelConfig:
     num_filters: int = 100
     dropout: float = 0.5
     max_norm: float | None = 3.0     # L2 cap on each class's output weight vector
-    init: str = "glorot"             # glorot (Keras) | kim (Kim's Theano code: conv fan-out / pool size, zero output weights)
+    init: str = "glorot"             # glorot (Keras) | kim (Kim's Theano code: conv U(-0.01, 0.01), zero output weights)
+    output_weights: str = "keras"    # keras (kernel = inference weights) | kim (kernel = Kim's W: logits (1 - dropout) W x + b)
     init_scale: float = 0.25         # rand embeddings ~ U(-scale, scale), as Kim (pretrained: see embeddings.py)
     vectors: str | None = None       # pretrained vectors: a file, or glove-6b-50d (required unless variant=rand)
     vectors_format: str | None = None  # None: by extension/header | glove | word2vec-text | fasttext | word2vec-bin
@@ -119,6 +120,7 @@ CHOICES = {
     "vocab.clean": ("kim",),
     "model.variant": ("rand", "static", "non-static", "multichannel"),
     "model.init": ("glorot", "kim"),
+    "model.output_weights": ("keras", "kim"),
     "model.vectors_format": ("glove", "word2vec-text", "fasttext", "word2vec-bin"),
     "train.optimizer": ("adadelta", "adam"),
     "train.strategy": ("default", "mirrored", "multiworker"),

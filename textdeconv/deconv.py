@@ -55,7 +55,7 @@ class Deconvnet(Explainer):
 
     def signal(self, pooled, target):
         """sigma (batch, F_total) for pooled (batch, F_total) and target (batch,) int32."""
-        w_c = tf.gather(tf.transpose(self.net.dense.kernel), target)  # (batch, F_total)
+        w_c = tf.gather(tf.transpose(self.net.output_weights), target)  # (batch, F_total)
         alive = tf.cast(pooled > 0, pooled.dtype)
         sigma = {"deconv": w_c, "deconv-activation": pooled, "deconv-weighted": w_c * pooled,
                  "deconv-rectified": tf.nn.relu(w_c)}[self.name]
@@ -147,7 +147,7 @@ class Deconvnet(Explainer):
     def attribute_ids(self, ids, target) -> dict:
         res = self._core(tf.constant(ids, tf.int32), tf.constant(target, tf.int32))
         res = {k: v.numpy() for k, v in res.items() if k != "projection"}  # projection: reference path only
-        w_c = self.net.dense.kernel.numpy().T[res["target"]]  # (batch, F_total)
+        w_c = self.net.output_weights.numpy().T[res["target"]]  # (batch, F_total)
         res["contribution"] = w_c * res["pooled"]              # w_cj * p_j, this filter's share of logit_c
         res["switch"] = res["switch"] - self.net.pad           # window start as a token index
         return res

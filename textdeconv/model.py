@@ -5,7 +5,8 @@
       -> per width w: Conv1D(F, w, VALID) + ReLU      h_w: (batch, time - w + 1, F)
          windows past the sentence's own padded length are zeroed (batch padding never wins a max)
       -> global max over time, concat                 pooled: (batch, F * len(widths))
-      -> dropout -> Dense (max-norm per class)        logits: (batch, classes) float32
+      -> dropout [-> x (1 - p): output_weights=kim]
+      -> Dense (max-norm per class)                   logits: (batch, classes) float32
       -> softmax                                      probs:  (batch, classes) float32
 
 Built under a mixed dtype policy (``train.mixed_precision``, see distribute.py) the embeddings and
@@ -17,8 +18,6 @@ a filter over both channels exactly as Kim's 2-channel convolution does.
 """
 from __future__ import annotations
 
-import math
-
 from dataclasses import dataclass
 
 import keras
@@ -28,6 +27,7 @@ import tensorflow as tf
 from textdeconv.config import VECTORS_NEEDED, ModelConfig
 
 PRETRAINED_VARIANTS = ("static", "non-static", "multichannel")
+KIM_CONV_INIT = 0.01  # model.init=kim: conv kernels U(-0.01, 0.01), as Kim's Theano code for ReLU layers
 
 
 def batch_function(fn):
@@ -77,7 +77,7 @@ class WindowMask(keras.layers.Layer):
 
 
 def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np.ndarray | None = None,
-                seed: int = 0, max_len: int | None = None) -> keras.Model:
+                seed: int = 0) -> keras.Model:
     """Build the TextCNN.
 
     Args:
@@ -86,22 +86,17 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np
         num_classes: output classes.
         vectors: (vocab_size, dim) float32 initial embeddings; required for static, non-static
             and multichannel.
-        max_len: tokens in the longest training example; ``model.init=kim`` needs it.
 
     Initialisation (``model.init``): ``glorot`` is Keras's GlorotUniform for the convolutions and
-    the output layer. ``kim`` follows Kim's Theano code (conv_net_classes.py): conv kernels
-    U(-b, b) with b = sqrt(6 / (fan_in + fan_out)), fan_in = w * E, fan_out = F * w * E / P, where
-    P = max_len + 2 * pad - w + 1 is the max-pool's size (E: embedding columns, both channels);
-    the softmax weights start at zero. Biases start at zero either way.
+    the output layer. ``kim`` follows Kim's Theano code (conv_net_classes.py) for his ReLU network:
+    conv kernels U(-0.01, 0.01) (LeNetConvPoolLayer's branch for ``relu``; its fan-in/fan-out bound
+    is for the other non-linearities) and softmax weights at zero. Biases start at zero either way.
     """
     if cfg.variant in PRETRAINED_VARIANTS and vectors is None:
         raise ValueError(VECTORS_NEEDED.format(variant=cfg.variant))
     if vectors is not None and vectors.shape != (vocab_size, cfg.embedding_dim):
         raise ValueError(f"vectors have shape {vectors.shape}, expected ({vocab_size}, {cfg.embedding_dim})")
     pad = max(cfg.filter_sizes) - 1
-    if cfg.init == "kim" and (max_len is None or max_len < 1):
-        raise ValueError("model.init=kim needs max_len, the longest training example's token count "
-                         "(Kim's fan-out divides by the max-pool size)")
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
 
     def table(name, trainable):
@@ -124,10 +119,7 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np
     def conv_init(w):
         if cfg.init == "glorot":
             return keras.initializers.GlorotUniform(seed=seed + w)
-        e = emb.shape[-1]
-        pool = max_len + 2 * pad - w + 1
-        bound = math.sqrt(6.0 / (w * e + cfg.num_filters * w * e / pool))
-        return keras.initializers.RandomUniform(-bound, bound, seed=seed + w)
+        return keras.initializers.RandomUniform(-KIM_CONV_INIT, KIM_CONV_INIT, seed=seed + w)
 
     pooled = []
     for w in cfg.filter_sizes:
@@ -137,6 +129,11 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np
         pooled.append(keras.layers.GlobalMaxPooling1D(name=f"pool_{w}")(h))
     x = keras.layers.Concatenate(name="pooled")(pooled) if len(pooled) > 1 else pooled[0]
     x = keras.layers.Dropout(cfg.dropout, seed=seed, name="dropout")(x)
+    if cfg.output_weights == "kim":
+        # Kim's dropout is not inverted: his W sees the bare mask m*x in training and is scaled by
+        # 1 - p at inference. Keras's Dropout passes m*x / (1 - p), so a constant 1 - p in front of
+        # the Dense makes its kernel Kim's W in both phases, and max_norm caps what his code caps.
+        x = keras.layers.Rescaling(1.0 - cfg.dropout, name="keep_scale", dtype="float32")(x)
     constraint = keras.constraints.MaxNorm(cfg.max_norm, axis=0) if cfg.max_norm else None
     # float32 whatever the global dtype policy: under mixed precision the outputs and the loss
     # stay float32 (a float16 softmax underflows), as Keras's mixed-precision guide recommends
@@ -172,6 +169,7 @@ class TextCNN:
         self.convs = [model.get_layer(f"conv_{w}") for w in self.widths]
         self.masks = [model.get_layer(f"mask_{w}") for w in self.widths]
         self.dense = model.get_layer("logits")
+        self.out_scale = float(model.get_layer("keep_scale").scale) if "keep_scale" in names else 1.0
         self.num_classes = int(self.dense.units)
         self.channels = len(self.tables)
         self.dim = int(self.tables[0].output_dim)
@@ -187,8 +185,15 @@ class TextCNN:
         ids = tf.convert_to_tensor(ids, tf.int32)
         return [mask(conv(emb), ids) for conv, mask in zip(self.convs, self.masks)]
 
+    @property
+    def output_weights(self) -> tf.Tensor:
+        """(F_total, classes): what the logits apply to the pooled features, logits = pooled @ W + b.
+        The Dense kernel, times 1 - dropout for ``model.output_weights=kim`` (``keep_scale``)."""
+        return tf.convert_to_tensor(self.dense.kernel) * self.out_scale
+
     def logits_from_pooled(self, pooled) -> tf.Tensor:
-        return self.dense(pooled)
+        """pooled (batch, F_total) -> logits (batch, classes), inference mode."""
+        return self.dense(pooled * self.out_scale) if self.out_scale != 1.0 else self.dense(pooled)
 
     def forward_from_embeddings(self, emb, ids) -> Forward:
         h = self.conv_outputs(emb, ids)

@@ -294,8 +294,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
         if state["checkpoint"]:
             model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"], safe_mode=True)
         else:
-            model = build_model(cfg.model, len(vocab), len(class_names), vectors=vectors, seed=cfg.train.seed,
-                                max_len=max(map(len, enc["train"][0])))
+            model = build_model(cfg.model, len(vocab), len(class_names), vectors=vectors, seed=cfg.train.seed)
             # weighted: the rows for_replicas adds to split a batch evenly weigh 0 (without weights, the same)
             model.compile(optimizer=make_optimizer(cfg.train), loss="sparse_categorical_crossentropy",
                           weighted_metrics=["accuracy"], jit_compile=cfg.train.jit_compile)

@@ -48,7 +48,7 @@ class GuidedBackprop(Gradient):
         for conv, mask in zip(self.net.convs, self.net.masks):
             z = tf.nn.conv1d(emb, conv.kernel, 1, "VALID") + conv.bias  # (batch, time - w + 1, F)
             pooled.append(tf.reduce_max(mask(guided_relu(z), ids), axis=1))
-        return self.net.dense(tf.concat(pooled, axis=-1))
+        return self.net.logits_from_pooled(tf.concat(pooled, axis=-1))
 
 
 @register("guided-backprop")
