@@ -193,7 +193,7 @@ class TextCNN:
 
     def logits_from_pooled(self, pooled) -> tf.Tensor:
         """pooled (batch, F_total) -> logits (batch, classes), inference mode."""
-        return self.dense(pooled * self.out_scale) if self.out_scale != 1.0 else self.dense(pooled)
+        return self.dense(pooled * self.out_scale)  # out_scale 1.0 (the default) leaves pooled bit for bit
 
     def forward_from_embeddings(self, emb, ids) -> Forward:
         h = self.conv_outputs(emb, ids)
