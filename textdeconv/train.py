@@ -148,14 +148,13 @@ class PriorShift(keras.callbacks.Callback):
 
     def __init__(self, shift):
         super().__init__()
-        self.shift, self.block = shift, None
+        self.shift, self.stack = shift, contextlib.ExitStack()
 
     def on_test_begin(self, logs=None):
-        self.block = shifted_output_bias(self.model, self.shift)
-        self.block.__enter__()
+        self.stack.enter_context(shifted_output_bias(self.model, self.shift))
 
     def on_test_end(self, logs=None):
-        self.block.__exit__(None, None, None)
+        self.stack.close()  # restores the exact bias; the emptied stack is ready for the next evaluation
 
 
 def passes(evaluations: int, evals_per_epoch: int):
