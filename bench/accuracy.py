@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchlib import machine, now  # noqa: E402
+
 from textdeconv.cli import run_main  # noqa: E402
 
 
@@ -32,7 +33,7 @@ def extend(src: Path, dst: Path, overrides) -> None:
     import shutil
 
     from textdeconv.config import load_config, save_config
-    from textdeconv.io import atomic_write_json
+    from textdeconv.files import atomic_write_json
 
     if not (src / "metrics.json").is_file():
         raise FileNotFoundError(f"{src}: no finished run to extend")
@@ -83,7 +84,7 @@ def main():
     import numpy as np
 
     from textdeconv.config import load_config
-    from textdeconv.train import train
+    from textdeconv.training.trainer import train
 
     name = Path(args.config).stem + "".join(f" {s}" for s in args.set) + (f" (extending {args.extend})" if args.extend else "")
     per_seed = []
@@ -104,7 +105,7 @@ def main():
         out = Path(args.out)
         results = json.loads(out.read_text()) if out.exists() else {}
         results[name] = entry
-        from textdeconv.io import atomic_write_json
+        from textdeconv.files import atomic_write_json
 
         atomic_write_json(out, results)
         print(f"{name}: test accuracy {entry['test_accuracy_mean']:.2f} +- {entry['test_accuracy_sd']:.2f} -> {out}")

@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchlib import machine, now  # noqa: E402
+
 from textdeconv.cli import run_main  # noqa: E402
 
 
@@ -29,13 +30,13 @@ def main():
 
     import numpy as np
 
-    from textdeconv.embeddings import initial_table
-    from textdeconv.io import atomic_write_json
-    from textdeconv.train import load_run
+    from textdeconv.files import atomic_write_json
+    from textdeconv.model.embeddings import initial_table
+    from textdeconv.training.rundir import read_run
 
     rows = []
     for run in args.runs:
-        cfg, vocab, net, _ = load_run(run)
+        cfg, vocab, net, _ = read_run(run)
         if cfg.model.variant not in ("non-static", "multichannel"):
             raise ValueError(f"{run}: model.variant={cfg.model.variant} has no fine-tuned table")
         init, _ = initial_table(cfg, vocab)

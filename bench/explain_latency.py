@@ -47,7 +47,7 @@ def main():
                               ("import_without_tensorflow", light))}
     import json
 
-    from textdeconv.io import atomic_write_json
+    from textdeconv.files import atomic_write_json
 
     result = {name: {"median_s": round(statistics.median(v), 3), "runs_s": v} for name, v in rows.items()}
     result["target_s"] = 6.0

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchlib import machine, now  # noqa: E402
+
 from textdeconv.cli import load_tensorflow  # noqa: E402
 
 METHODS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified", "gradient", "grad-x-input",
@@ -53,12 +54,12 @@ def main():
 
     tf = load_tensorflow()
     from textdeconv.attribution import make_explainer
-    from textdeconv.datasets import split_sentences
-    from textdeconv.io import atomic_write_json
-    from textdeconv.train import load_run
-    from textdeconv.vocab import length_batches, pad_batch
+    from textdeconv.data.splits import split_sentences
+    from textdeconv.data.vocab import length_batches, pad_batch
+    from textdeconv.files import atomic_write_json
+    from textdeconv.training.rundir import read_run
 
-    cfg, vocab, net, class_names = load_run(Path(args.run))
+    cfg, vocab, net, class_names = read_run(Path(args.run))
     _, sentences, _ = split_sentences(cfg.data, args.split)
     ids = [vocab.encode(s) for s in sentences]
     batches = [(pad_batch([ids[i] for i in b], net.pad), len(b))

@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchlib import machine, now  # noqa: E402
+
 from textdeconv.cli import load_tensorflow  # noqa: E402
 
 
@@ -70,14 +71,13 @@ def main():
 
     load_average = os.getloadavg()
     load_tensorflow()  # quietly, before anything imports it noisily
-    from textdeconv.attribution import make_explainer
-    from textdeconv.io import atomic_write_json
-    from textdeconv.methods import method_options
-    from textdeconv.progress import Progress
-    from textdeconv.stream import ExplainJob, job_settings
-    from textdeconv.train import load_run
+    from textdeconv.attribution import make_explainer, method_options
+    from textdeconv.files import atomic_write_json
+    from textdeconv.reports.progress import Progress
+    from textdeconv.reports.stream import ExplainJob, job_settings
+    from textdeconv.training.rundir import read_run
 
-    cfg, vocab, net, class_names = load_run(Path(args.run))
+    cfg, vocab, net, class_names = read_run(Path(args.run))
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="explain_stream_"))
     workdir.mkdir(parents=True, exist_ok=True)
     src, csv = workdir / "sentences.txt", workdir / "explanations.csv"

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchlib import machine, now  # noqa: E402
+
 from textdeconv.cli import load_tensorflow  # noqa: E402
 
 SETTINGS = {"keras-adadelta": ["train.sparse_updates=false"], "lazy-adadelta": [],
@@ -123,7 +124,7 @@ def main():
             results |= json.loads(proc.stdout.strip().splitlines()[-1])
             print(f"{name}: {results[name]['ms_per_step']} ms/step, {results[name]['seconds_per_epoch']} s/epoch",
                   file=sys.stderr)
-        from textdeconv.io import atomic_write_json
+        from textdeconv.files import atomic_write_json
 
         record = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "config": args.config,
                   "timed_steps": args.steps, "repeats": args.repeats, "warmup_steps": args.warmup, "results": results,
@@ -136,10 +137,10 @@ def main():
     import keras
 
     from textdeconv.config import load_config
-    from textdeconv.datasets import load_splits
-    from textdeconv.model import build_model
-    from textdeconv.train import make_dataset, make_optimizer
-    from textdeconv.vocab import Vocab
+    from textdeconv.data.splits import load_splits
+    from textdeconv.data.vocab import Vocab
+    from textdeconv.model.textcnn import build_model
+    from textdeconv.training.trainer import make_dataset, make_optimizer
 
     base = load_config(args.config)
     splits, class_names = load_splits(base.data, base.vocab.clean)

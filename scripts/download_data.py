@@ -22,7 +22,7 @@ from textdeconv.cli import run_main  # noqa: E402
 
 
 def main():
-    from textdeconv.data import SST_SHA256, SST_URL, download_sst, find_tree_dir, resolve_data_dir
+    from textdeconv.data.download import SST_SHA256, SST_URL, download_sst, find_tree_dir, resolve_data_dir
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dir", help="data folder (default: $TEXTDECONV_DATA, else data/sst in the project)")

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from textdeconv.attribution import METHOD_NAMES  # noqa: E402
 from textdeconv.cli import load_tensorflow, run_main  # noqa: E402  (sets TF's log level before TF loads)
-from textdeconv.methods import METHOD_NAMES  # noqa: E402
 
 
 def main():
@@ -46,7 +46,7 @@ def main():
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
 
-    from textdeconv.run import pick_run
+    from textdeconv.training.rundir import pick_run
 
     run, cfg, _ = pick_run(args.run)
     if cfg.data.dataset == "custom":  # plausibility needs the treebank's word labels
@@ -57,15 +57,16 @@ def main():
     load_tensorflow()
     import keras
 
-    from textdeconv.data import ensure_sst, map_label, read_trees, subsample
+    from textdeconv.data.download import ensure_sst
+    from textdeconv.data.treebank import map_label, read_trees, subsample
+    from textdeconv.data.vocab import clean_aligned
     from textdeconv.evaluation.plausibility import word_labels
     from textdeconv.evaluation.report import evaluate_methods, plot_curves, to_markdown
-    from textdeconv.io import atomic_write_json, atomic_write_text
-    from textdeconv.train import load_run
-    from textdeconv.vocab import clean_aligned
-    from textdeconv import export
+    from textdeconv.files import atomic_write_json, atomic_write_text
+    from textdeconv.reports import export
+    from textdeconv.training.rundir import read_run
 
-    cfg, vocab, net, class_names = load_run(run)
+    cfg, vocab, net, class_names = read_run(run)
     trees = [t for t in read_trees(ensure_sst(cfg.data) / f"{args.split}.txt")
              if map_label(t.label, cfg.data.dataset) is not None]
     trees = subsample(trees, args.limit)

@@ -41,9 +41,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from textdeconv.attribution import DECONV_METHODS, METHOD_NAMES, method_options  # noqa: E402
 from textdeconv.cli import load_tensorflow, run_main  # noqa: E402  (sets TF's log level before TF loads)
-from textdeconv.methods import DECONV_METHODS, METHOD_NAMES, method_options  # noqa: E402
-
 
 
 def warn(msg: str) -> None:
@@ -52,8 +51,8 @@ def warn(msg: str) -> None:
 
 def explain_stream(job, args, explainer, class_names) -> None:
     """--input FILE --csv PATH: explain chunk by chunk into PATH (``textdeconv.stream.ExplainJob``)."""
-    from textdeconv.export import render
-    from textdeconv.progress import Progress
+    from textdeconv.reports.export import render
+    from textdeconv.reports.progress import Progress
 
     if job.start_line:
         print(f"resuming {args.csv} after line {job.start_line:,}", file=sys.stderr)
@@ -129,7 +128,7 @@ def main():
         p.error("--resume and --shard need --input FILE with --csv (and no --json, --html or --filters-csv)")
     opts = method_options(args.method, args.saliency, args.ig_steps, args.replacement)
     if args.input and not stream:
-        from textdeconv.data import read_sentences
+        from textdeconv.data.custom import read_sentences
 
         items = read_sentences(args.input)
         if not items:
@@ -142,14 +141,14 @@ def main():
                 raise ValueError(f"sentence argument {i} is not valid UTF-8")
         items = list(enumerate(args.sentences, 1))
 
-    from textdeconv.explanation import resolve_target
-    from textdeconv.run import pick_run
+    from textdeconv.attribution.explanation import resolve_target
+    from textdeconv.training.rundir import pick_run
 
     run, _, class_names = pick_run(args.run)
     target = resolve_target(args.target, class_names)  # an unknown class fails here, before TensorFlow loads
     job = None
     if stream:  # and so does a job that cannot start or resume
-        from textdeconv.stream import ExplainJob, job_settings, parse_shard
+        from textdeconv.reports.stream import ExplainJob, job_settings, parse_shard
 
         job = ExplainJob(args.input, args.csv, job_settings(run, args.method, opts),
                          target=None if target < 0 else target, chunk_lines=args.chunk_size,
@@ -157,9 +156,9 @@ def main():
                          resume=args.resume)
 
     load_tensorflow()
-    from textdeconv.train import load_run
+    from textdeconv.training.rundir import read_run
 
-    cfg, vocab, net, class_names = load_run(run)
+    cfg, vocab, net, class_names = read_run(run)
     if job:
         from textdeconv.attribution import make_explainer
 
@@ -167,21 +166,21 @@ def main():
 
     gold = None
     if args.split:
-        from textdeconv.datasets import split_sentences
+        from textdeconv.data.splits import split_sentences
 
         ids, sentences, labels = split_sentences(cfg.data, args.split, cfg.vocab.clean)
         gold = [class_names[y] for y in labels]
     else:
-        from textdeconv.stream import tokenize_items
+        from textdeconv.reports.stream import tokenize_items
 
         ids, sentences = tokenize_items(items, vocab, args.input, warn)
         if not sentences:
             raise ValueError("nothing to explain: every sentence was empty")
 
-    from textdeconv import export
     from textdeconv.attribution import make_explainer
-    from textdeconv.deconv import filter_table
-    from textdeconv.stream import explain_blocks
+    from textdeconv.attribution.deconv import filter_table
+    from textdeconv.reports import export
+    from textdeconv.reports.stream import explain_blocks
 
     def options(method):
         return method_options(method, args.saliency, args.ig_steps, args.replacement)
@@ -198,7 +197,7 @@ def main():
         frame = pd.concat(frames, ignore_index=True)
         export.write_csv(frame[["sentence_id"] + [c for c in frame.columns if c != "sentence_id"]], args.filters_csv)
     if args.html:
-        from textdeconv.html import html_data, write_html
+        from textdeconv.reports.html import html_data, write_html
 
         results, tables = {}, {}
         for method in dict.fromkeys(args.html_methods or [args.method]):

@@ -58,7 +58,7 @@ def main():
     args = p.parse_args()
     require_positive(args, "top_k", "neighbours", "batch_size")
 
-    from textdeconv.run import pick_run
+    from textdeconv.training.rundir import pick_run
 
     run, _, _ = pick_run(args.run)
     out = run / "filters" / args.split
@@ -67,12 +67,12 @@ def main():
     page = Path(args.html) if args.html else out / "filters.html"
 
     load_tensorflow()
-    from textdeconv import export
-    from textdeconv.datasets import split_sentences
-    from textdeconv.filters import filter_dictionary, write_html
-    from textdeconv.train import load_run
+    from textdeconv.data.splits import split_sentences
+    from textdeconv.reports import export
+    from textdeconv.reports.filters import filter_dictionary, write_html
+    from textdeconv.training.rundir import read_run
 
-    cfg, vocab, net, _ = load_run(run)
+    cfg, vocab, net, _ = read_run(run)
     ids, sentences, _ = split_sentences(cfg.data, args.split, cfg.vocab.clean)
     if not sentences:
         raise ValueError(f"the {args.split} split holds no sentences")

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from textdeconv.attribution import METHOD_NAMES, method_options  # noqa: E402
 from textdeconv.cli import load_tensorflow, require_positive, run_main  # noqa: E402  (sets TF's log level before TF loads)
-from textdeconv.methods import METHOD_NAMES, method_options  # noqa: E402
 
 
 def main():
@@ -40,7 +40,7 @@ def main():
     args = p.parse_args()
     require_positive(args, "top", "min_count", "batch_size")
 
-    from textdeconv.run import pick_run
+    from textdeconv.training.rundir import pick_run
 
     run, _, _ = pick_run(args.run)
     out = run / "lexicon" / f"{args.split}-{args.method}"
@@ -48,13 +48,13 @@ def main():
     png = Path(args.png) if args.png else out / "lexicon.png"
 
     load_tensorflow()
-    from textdeconv import export
     from textdeconv.attribution import make_explainer
-    from textdeconv.datasets import split_sentences
-    from textdeconv.lexicon import explain_classes, lexicon, plot_lexicon, top_words
-    from textdeconv.train import load_run
+    from textdeconv.data.splits import split_sentences
+    from textdeconv.reports import export
+    from textdeconv.reports.lexicon import explain_classes, lexicon, plot_lexicon, top_words
+    from textdeconv.training.rundir import read_run
 
-    cfg, vocab, net, class_names = load_run(run)
+    cfg, vocab, net, class_names = read_run(run)
     ids, sentences, _ = split_sentences(cfg.data, args.split, cfg.vocab.clean)
     explainer = make_explainer(args.method, net, vocab, class_names, **method_options(args.method))
 

@@ -21,7 +21,7 @@ def main():
     p.add_argument("out", help="merged CSV (written atomically)")
     p.add_argument("shards", nargs="+", help="the shards' CSVs")
     args = p.parse_args()
-    from textdeconv.stream import merge_shards
+    from textdeconv.reports.stream import merge_shards
 
     rows = merge_shards(args.shards, args.out)
     print(f"wrote {args.out} ({rows:,} rows from {len(args.shards)} shards)", file=sys.stderr)

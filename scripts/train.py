@@ -43,18 +43,18 @@ def main():
     overrides += [f"data.cv_folds={args.cv}"] if args.cv is not None else []
     cfg = None if args.resume else load_config(args.config, overrides)  # config errors before TF loads
 
-    from textdeconv.datasets import check_data
-    from textdeconv.run import default_run_dir
+    from textdeconv.data.splits import check_data
+    from textdeconv.training.rundir import default_run_dir
 
     if cfg is not None:
         check_data(cfg.data)  # missing data files (or an SST download) before TensorFlow loads
         if cfg.model.vectors:
-            from textdeconv.embeddings import check_source
+            from textdeconv.model.embeddings import check_source
 
             check_source(cfg.model.vectors)  # a missing vectors file or package, before TensorFlow loads
     load_tensorflow()
-    from textdeconv.crossval import cross_validate, is_cv_run
-    from textdeconv.train import train
+    from textdeconv.training.crossval import cross_validate, is_cv_run
+    from textdeconv.training.trainer import train
 
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.config)
     print(f"run directory: {run_dir}")

@@ -93,7 +93,8 @@ def tiny_run(tmp_path_factory) -> Path:
     """A run directory trained in-process for 3 epochs on ``test_train.SENTENCES`` (shared by the
     HTML, curves and fuzz tests; TensorFlow is imported only when a test asks for it)."""
     from test_train import SENTENCES, small_config, tree
-    from textdeconv.train import train
+
+    from textdeconv.training.trainer import train
 
     data = tmp_path_factory.mktemp("tiny_run") / "data"
     (data / "trees").mkdir(parents=True)

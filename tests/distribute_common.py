@@ -7,9 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 from textdeconv.config import ModelConfig
-from textdeconv.distribute import for_replicas
-from textdeconv.model import build_model
-from textdeconv.optim import LazyAdadelta
+from textdeconv.model.textcnn import build_model
+from textdeconv.training.distribute import for_replicas
+from textdeconv.training.optim import LazyAdadelta
 
 MODEL = ModelConfig(embedding_dim=6, filter_sizes=(2, 3), num_filters=4, dropout=0.0)
 VOCAB = 40

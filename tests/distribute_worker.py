@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 from distribute_common import MODEL, VOCAB, fit, toy_ids, weights_gap  # noqa: E402
 
 from textdeconv.config import TrainConfig  # noqa: E402
-from textdeconv.distribute import make_strategy  # noqa: E402
-from textdeconv.model import build_model  # noqa: E402
+from textdeconv.model.textcnn import build_model  # noqa: E402
+from textdeconv.training.distribute import make_strategy  # noqa: E402
 
 DEVICES = ["/cpu:0", "/cpu:1"]
 
@@ -55,8 +55,9 @@ def equality() -> dict:
 
 def train_and_resume(run_dir, overrides) -> dict:
     """Train under mirrored, crash after epoch 1, resume; report what the resumed epoch ran on."""
-    from textdeconv import train as train_mod
     from textdeconv.config import load_config
+    from textdeconv.training import trainer as train_mod
+    from textdeconv.training.rundir import read_run
 
     cfg = load_config("tiny.yaml", overrides)
     original = train_mod.RunRecorder.on_epoch_end
@@ -80,7 +81,7 @@ def train_and_resume(run_dir, overrides) -> dict:
     first = json.loads((Path(run_dir) / "state.json").read_text())
     metrics = train_mod.train(None, run_dir, resume=True, verbose=0)
     train_mod.RunRecorder.on_epoch_end = original
-    cfg, vocab, net, classes = train_mod.load_run(run_dir)
+    cfg, vocab, net, classes = read_run(run_dir)
     return {"metrics": metrics, "epoch_after_crash": first["epoch"], "state_after_crash": first["distribution"],
             "resumed_epoch": seen, "loaded": {"classes": list(classes), "vocab": len(vocab),
                                               "table_rows": net.tables[0].input_dim, "strategy": cfg.train.strategy,
@@ -93,7 +94,8 @@ def prior_correction(folder: Path) -> dict:
     import keras
     from test_train import FROZEN, prior_config
 
-    from textdeconv import train as train_mod
+    from textdeconv.training import trainer as train_mod
+    from textdeconv.training.rundir import read_run
 
     cfg = prior_config(folder / "prior", *FROZEN, "train.prior_correction=true", "train.strategy=mirrored",
                        f"train.devices=[{', '.join(DEVICES)}]")

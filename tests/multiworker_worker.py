@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textdeconv.config import TrainConfig, load_config  # noqa: E402
-from textdeconv.distribute import is_chief, make_strategy  # noqa: E402
+from textdeconv.training.distribute import is_chief, make_strategy  # noqa: E402
 
 STRATEGY = make_strategy(TrainConfig(strategy="multiworker"))  # before any other TensorFlow op
 
@@ -25,7 +25,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from distribute_common import fit, toy_ids, weights_gap  # noqa: E402
 
-from textdeconv import distribute, train as train_mod  # noqa: E402
+from textdeconv.training import distribute  # noqa: E402
+from textdeconv.training import trainer as train_mod
 
 
 def equality() -> dict:

@@ -5,13 +5,13 @@ import functools
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_models import VARIANTS, random_sentences, tiny_net, tiny_vocab
 
 from textdeconv.attribution import make_explainer, method_names
 from textdeconv.attribution.random_baseline import sentence_scores
 from textdeconv.config import ModelConfig
-from textdeconv.model import TextCNN, build_model
-from textdeconv.vocab import PAD, UNK, Vocab, pad_batch
-from tiny_models import VARIANTS, random_sentences, tiny_net, tiny_vocab
+from textdeconv.data.vocab import PAD, UNK, Vocab, pad_batch
+from textdeconv.model.textcnn import TextCNN, build_model
 
 CLASSES = ["neg", "pos"]
 
@@ -267,6 +267,6 @@ def test_unknown_method_lists_the_methods():
 
 
 def test_tensorflow_free_method_list_matches_the_registry():
-    from textdeconv.methods import METHOD_NAMES
+    from textdeconv.attribution import METHOD_NAMES
 
     assert sorted(METHOD_NAMES) == sorted(method_names())

@@ -3,11 +3,9 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import one_line_error
 from conftest import run_cli as run
 from test_train import SENTENCES, tree
-
 
 
 @pytest.fixture(scope="module")

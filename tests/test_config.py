@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from textdeconv.config import (
-    CONFIG_DIR,
     Config,
     ConfigError,
     DataConfig,
@@ -46,8 +45,16 @@ def test_defaults_are_kims_cnn_rand():
                                     epsilon=1e-6, patience=5, seed=0, jit_compile=False, tensorboard=True)
 
 
-def test_shipped_sst_yaml_by_bare_name_is_the_defaults_with_kim_cleaning():
-    assert resolve_config_path("sst.yaml") == CONFIG_DIR / "sst.yaml"
+def test_shipped_sst_yaml_by_bare_name_is_the_defaults_with_kim_cleaning(tmp_path, monkeypatch):
+    repo_configs = Path(__file__).resolve().parent.parent / "configs"
+    assert resolve_config_path("sst.yaml") == Path("configs") / "sst.yaml"  # the repository's, from its root
+    monkeypatch.chdir(tmp_path)  # elsewhere: the copy that ships with the package, the same file
+    shipped = resolve_config_path("sst.yaml")
+    assert shipped.read_bytes() == (repo_configs / "sst.yaml").read_bytes()
+    (tmp_path / "configs").mkdir()  # a user's ./configs/sst.yaml wins over the shipped one
+    (tmp_path / "configs" / "sst.yaml").write_text("train: {epochs: 2}\n")
+    assert resolve_config_path("sst") == Path("configs") / "sst.yaml"
+    monkeypatch.chdir(repo_configs.parent)
     assert load_config("sst.yaml") == Config(vocab=VocabConfig(clean="kim"))
 
 

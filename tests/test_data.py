@@ -3,28 +3,25 @@ import io
 from pathlib import Path
 
 import pytest
-
 from conftest import TREES, write_trees
-from textdeconv.config import PROJECT_ROOT, DataConfig
-from textdeconv.data import (
+
+from textdeconv.config import DataConfig
+from textdeconv.data.custom import read_sentences
+from textdeconv.data.download import DEFAULT_DIR, ensure_sst, find_tree_dir, resolve_data_dir
+from textdeconv.data.splits import load_sst
+from textdeconv.data.treebank import (
     CLASS_NAMES,
-    DEFAULT_DIR,
     SPLITS,
-    DataError,
     Example,
     Tree,
-    ensure_sst,
-    find_tree_dir,
-    load_sst,
     map_label,
     parse_tree,
     phrase_examples,
-    read_sentences,
     read_trees,
-    resolve_data_dir,
     sentence_examples,
     subsample,
 )
+from textdeconv.errors import DataError
 
 
 def ex(text, label):
@@ -187,7 +184,7 @@ def test_subsample():
 
 def test_resolve_data_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("TEXTDECONV_DATA", raising=False)
-    assert resolve_data_dir(None) == DEFAULT_DIR == PROJECT_ROOT / "data" / "sst"
+    assert resolve_data_dir(None) == DEFAULT_DIR == Path("data") / "sst"  # of the working directory
     monkeypatch.setenv("TEXTDECONV_DATA", str(tmp_path / "env"))
     assert resolve_data_dir(None) == tmp_path / "env"
     assert resolve_data_dir(str(tmp_path / "cfg")) == tmp_path / "cfg"  # config key beats env

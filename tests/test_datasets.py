@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import script_in_process
+
 from textdeconv.config import ConfigError, load_config
-from textdeconv.data import DataError
-from textdeconv.datasets import check_data, class_names, clean_splits, load_split, load_splits, pin, read_records
+from textdeconv.data.custom import read_records
+from textdeconv.data.splits import check_data, class_names, clean_splits, load_split, load_splits, pin
+from textdeconv.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -297,8 +298,8 @@ def tiny(*extra):
 
 
 def test_custom_csv_trains_and_explains_with_its_class_names(tmp_path, monkeypatch, capsys):
-    from textdeconv.run import check_run_dir
-    from textdeconv.train import load_run, train
+    from textdeconv.training.rundir import check_run_dir, read_run
+    from textdeconv.training.trainer import train
 
     write(tmp_path / "reviews.csv", "text,label\n" + "".join(f'"{t}",{y}\n' for t, y in REVIEWS))
     monkeypatch.chdir(tmp_path)  # relative paths: the run must save them absolute
@@ -308,7 +309,7 @@ def test_custom_csv_trains_and_explains_with_its_class_names(tmp_path, monkeypat
     assert metrics["test"]["classes"] == ["bad", "good"] and metrics["test"]["n"] == 8
     saved = load_config(run / "config.yaml").data
     assert saved.classes == ("bad", "good") and saved.train == str(tmp_path.resolve() / "reviews.csv")
-    assert check_run_dir(run)[1] == ("bad", "good") and load_run(run)[3] == ("bad", "good")
+    assert check_run_dir(run)[1] == ("bad", "good") and read_run(run)[3] == ("bad", "good")
     out = tmp_path / "test.csv"
     code, _, err = script_in_process(monkeypatch, capsys, "explain.py", "--run", run, "--split", "test", "--csv", out,
                               "--quiet", "--target", "good")
@@ -321,8 +322,8 @@ def test_custom_csv_trains_and_explains_with_its_class_names(tmp_path, monkeypat
 
 
 def test_cross_validation_trains_every_fold_and_summarises(tmp_path):
-    from textdeconv.crossval import cross_validate, is_cv_run
-    from textdeconv.run import check_run_dir
+    from textdeconv.training.crossval import cross_validate, is_cv_run
+    from textdeconv.training.rundir import check_run_dir
 
     rows = [(f"{t} {i}", y) for i in range(2) for t, y in REVIEWS][:15]  # 15 rows: 8 good, 7 bad
     train_csv = write(tmp_path / "t.csv", "text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows))
@@ -346,7 +347,7 @@ def test_cross_validation_trains_every_fold_and_summarises(tmp_path):
 
 
 def test_clean_splits_drops_emptied_training_examples_only():
-    from textdeconv.data import Example
+    from textdeconv.data.treebank import Example
 
     splits = {"train": [Example((".",), 1), Example(("well-made", "."), 3)], "dev": [Example(("--",), 0)],
               "test": [Example(("fun", "!"), 4)]}

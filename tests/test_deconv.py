@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from textdeconv.config import ModelConfig
-from textdeconv.deconv import SIGNALS, Deconvnet, filter_table
-from textdeconv.model import TextCNN, build_model
-from textdeconv.vocab import PAD, UNK, Vocab, pad_batch
 from tiny_models import VARIANTS, random_sentences, tiny_net, tiny_vocab
+
+from textdeconv.attribution.deconv import SIGNALS, Deconvnet, filter_table
+from textdeconv.config import ModelConfig
+from textdeconv.data.vocab import PAD, UNK, Vocab, pad_batch
+from textdeconv.model.textcnn import TextCNN, build_model
 
 
 def batch(net, vocab, sentences):

@@ -13,9 +13,16 @@ from test_train import SENTENCES, write_data
 
 from textdeconv.cli import run_main
 from textdeconv.config import ConfigError, ModelConfig, TrainConfig, load_config
-from textdeconv.distribute import (dtype_policy, float32_copy, is_chief, is_mixed, make_strategy, precision_policy,
-                                   read_tf_config)
-from textdeconv.model import build_model
+from textdeconv.model.textcnn import build_model
+from textdeconv.training.distribute import (
+    dtype_policy,
+    float32_copy,
+    is_chief,
+    is_mixed,
+    make_strategy,
+    precision_policy,
+    read_tf_config,
+)
 
 WORKER = Path(__file__).with_name("distribute_worker.py")
 MULTIWORKER = Path(__file__).with_name("multiworker_worker.py")
@@ -151,7 +158,7 @@ def test_multiworker_run_only_the_chief_writes(two_workers):
     assert chief["run_gap"] < 1e-5
 
 def test_multiworker_without_tf_config_is_a_one_line_error(data_dir, tmp_path, monkeypatch, capsys):
-    from textdeconv.train import train
+    from textdeconv.training.trainer import train
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     cfg = load_config("tiny.yaml", overrides(data_dir, "train.strategy=multiworker"))
@@ -218,14 +225,15 @@ def test_mixed_precision_model_outputs_float32_and_saves_as_float32():
 
 @pytest.mark.skipif(not HAS_GPU, reason="needs a GPU")
 def test_mixed_precision_run_on_gpu(data_dir, tmp_path):
-    from textdeconv.train import load_run, train
+    from textdeconv.training.rundir import read_run
+    from textdeconv.training.trainer import train
 
     metrics = train(load_config("tiny.yaml", overrides(data_dir, "train.epochs=2", "train.optimizer=adadelta",
                                                        "train.learning_rate=1.0")), tmp_path / "run", verbose=0)
     assert metrics["distribution"]["precision"] == "mixed_float16"
     ckpt = keras.models.load_model(next((tmp_path / "run" / "checkpoints").glob("epoch_*.keras")), safe_mode=True)
     assert is_mixed(ckpt) and type(ckpt.optimizer).__name__ == "LossScaleOptimizer"
-    net = load_run(tmp_path / "run")[2]  # model.keras: float32, for explain.py
+    net = read_run(tmp_path / "run")[2]  # model.keras: float32, for explain.py
     assert not is_mixed(net.model)
     metrics = train(None, tmp_path / "run", resume=True, verbose=0)
     assert metrics["epochs_run"] == 2

@@ -7,10 +7,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import TREES
+
 from textdeconv.config import DataConfig
-from textdeconv.data import SST_FILES, DataError, download_sst, load_sst, read_trees
+from textdeconv.data.download import download_sst
+from textdeconv.data.splits import load_sst
+from textdeconv.data.treebank import SST_FILES, read_trees
+from textdeconv.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 MISSING_URL = "file:///nonexistent/x.zip"

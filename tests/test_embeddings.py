@@ -11,10 +11,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from textdeconv.config import CONFIG_DIR, ConfigError, load_config
-from textdeconv.embeddings import (Coverage, MissingExtraError, VectorsNotFoundError, detect_format, load_vectors,
-                                   read_vectors, token_counts, wanted)
-from textdeconv.vocab import PAD, UNK, Vocab
+from textdeconv.config import ConfigError, load_config, shipped_configs
+from textdeconv.data.vocab import PAD, UNK, Vocab
+from textdeconv.errors import MissingExtraError, VectorsNotFoundError
+from textdeconv.model.embeddings import Coverage, detect_format, load_vectors, read_vectors, token_counts, wanted
 
 # File order matters: "The" precedes "the" (the exact lower-case form must still win), and "Bad"
 # precedes "BAD" (with no "bad", the first variant in the file wins). Values are exact in float32.
@@ -270,7 +270,7 @@ def test_glove_6b_50d_from_the_kumo_package():
 
 
 def test_shipped_configs_load_and_pretrained_ones_use_glove():
-    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+    for path in sorted(shipped_configs().values()):
         load_config(path)
     shipped = {"sst-static": "static", "sst-nonstatic": "non-static", "sst-multichannel": "multichannel"}
     for name, variant in shipped.items():
@@ -307,8 +307,9 @@ def tiny_config(data_dir, variant, vectors):
 
 @pytest.mark.parametrize("variant", ["static", "non-static", "multichannel"])
 def test_training_each_pretrained_variant(tiny_trees_dir, tiny_vectors, tmp_path, variant, capsys):
-    from textdeconv.deconv import Deconvnet
-    from textdeconv.train import load_run, train
+    from textdeconv.attribution.deconv import Deconvnet
+    from textdeconv.training.rundir import read_run
+    from textdeconv.training.trainer import train
 
     cfg, run = tiny_config(tiny_trees_dir, variant, tiny_vectors), tmp_path / "run"
     metrics = train(cfg, run, verbose=2)
@@ -324,7 +325,7 @@ def test_training_each_pretrained_variant(tiny_trees_dir, tiny_vectors, tmp_path
     initial, _ = load_vectors(str(tiny_vectors), vocab_, embedding_dim=6, seed=cfg.train.seed)
     np.testing.assert_array_equal(initial[vocab_.stoi["the"], :4], np.array([-1.5, 0.75, 1.0, 0.5], np.float32))
     tiny_vectors.unlink()  # a finished run needs no vectors file: the tables are in model.keras
-    _, loaded_vocab, net, classes = load_run(run)
+    _, loaded_vocab, net, classes = read_run(run)
     assert loaded_vocab.itos == vocab_.itos
     assert train(None, run, resume=True, verbose=0) == metrics
     tables = {t.name: t.embeddings.numpy() for t in net.tables}
@@ -343,14 +344,14 @@ def test_training_each_pretrained_variant(tiny_trees_dir, tiny_vectors, tmp_path
 
 
 def test_training_with_a_missing_vectors_file_is_a_clear_error(tiny_trees_dir, tmp_path):
-    from textdeconv.train import train
+    from textdeconv.training.trainer import train
 
     with pytest.raises(VectorsNotFoundError, match="vectors file not found"):
         train(tiny_config(tiny_trees_dir, "static", tmp_path / "none.vec"), tmp_path / "run", verbose=0)
 
 
 def test_resume_needs_no_vectors_file_and_keeps_the_coverage(tiny_trees_dir, tiny_vectors, tmp_path, monkeypatch):
-    from textdeconv import train as train_mod
+    from textdeconv.training import trainer as train_mod
 
     run, original = tmp_path / "run", train_mod.RunRecorder.on_epoch_end
 

@@ -1,19 +1,25 @@
 """Evaluation metrics on cases whose right values are known by construction or by hand."""
 import numpy as np
 import pytest
+from tiny_models import random_sentences, tiny_net, tiny_vocab
 
+from textdeconv.attribution.deconv import Deconvnet
+from textdeconv.attribution.explanation import Explanation
+from textdeconv.attribution.perturb import Perturber
 from textdeconv.config import ModelConfig
-from textdeconv.data import parse_tree
-from textdeconv.deconv import Deconvnet
-from textdeconv.evaluation import (cascading_randomization, class_sensitivity, deletion_insertion, eraser,
-                                   plausibility, word_labels)
+from textdeconv.data.treebank import parse_tree
+from textdeconv.data.vocab import PAD, UNK, Vocab, pad_batch
+from textdeconv.evaluation import (
+    cascading_randomization,
+    class_sensitivity,
+    deletion_insertion,
+    eraser,
+    plausibility,
+    word_labels,
+)
 from textdeconv.evaluation.faithfulness import n_top, ranking
 from textdeconv.evaluation.sanity import randomization_stages, spearman
-from textdeconv.explanation import Explanation
-from textdeconv.model import TextCNN, build_model
-from textdeconv.perturb import Perturber
-from textdeconv.vocab import PAD, UNK, Vocab, pad_batch
-from tiny_models import random_sentences, tiny_net, tiny_vocab
+from textdeconv.model.textcnn import TextCNN, build_model
 
 W = 2.0
 P = 1 / (1 + np.exp(-W))  # p_1 of any sentence holding "good"; 1/2 without it

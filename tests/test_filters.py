@@ -7,12 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-
 from conftest import one_line_error, run_cli, script_in_process
-from textdeconv.filters import (FilterDictionary, filter_dictionary, filter_reconstruction, max_activations,
-                                nearest_words, render_html, top_ngrams, write_html)
 from tiny_models import random_sentences, tiny_net, tiny_vocab
 
+from textdeconv.reports.filters import (
+    FilterDictionary,
+    filter_dictionary,
+    filter_reconstruction,
+    max_activations,
+    nearest_words,
+    render_html,
+    top_ngrams,
+    write_html,
+)
 
 
 def numpy_max_over_time(net, vocab, sentences):
@@ -188,10 +195,10 @@ def test_inspect_filters_writes_csvs_and_page(tiny_run, tmp_path, monkeypatch, c
     ngrams = pd.read_csv(out / "filters.csv", keep_default_na=False)
     words = pd.read_csv(out / "filters-words.csv", keep_default_na=False)
 
-    from textdeconv.datasets import split_sentences
-    from textdeconv.train import load_run
+    from textdeconv.data.splits import split_sentences
+    from textdeconv.training.rundir import read_run
 
-    cfg, vocab, net, _ = load_run(run)
+    cfg, vocab, net, _ = read_run(run)
     ids, sentences, _ = split_sentences(cfg.data, "train")
     fd = filter_dictionary(net, vocab, sentences, ids, top_k=3, neighbours=2)
     pd.testing.assert_frame_equal(ngrams, fd.ngrams.astype({"activation": np.float64}), check_exact=False, rtol=1e-6)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from textdeconv.data import read_sentences
-from textdeconv.vocab import tokenize
+from textdeconv.data.custom import read_sentences
+from textdeconv.data.vocab import tokenize
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20240611

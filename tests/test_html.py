@@ -7,11 +7,11 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import script_in_process
-from textdeconv.explanation import Explanation
-from textdeconv.html import filter_rows, html_data, render_html, script_json, write_html
-from textdeconv.run import plot_training_curves
+
+from textdeconv.attribution.explanation import Explanation
+from textdeconv.reports.html import filter_rows, html_data, render_html, script_json, write_html
+from textdeconv.training.rundir import plot_training_curves
 
 CLASSES = ["negative", "positive"]
 NASTY = "<script>&\"'"
@@ -200,7 +200,7 @@ def test_training_writes_curves_with_one_point_per_epoch(tiny_run, tmp_path):
 
 
 def test_resuming_a_finished_run_writes_its_curves(tiny_run, tmp_path):
-    from textdeconv.train import train
+    from textdeconv.training.trainer import train
 
     run_dir = tmp_path / "copy"
     shutil.copytree(tiny_run, run_dir)

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from textdeconv.io import atomic_path, atomic_write_json, atomic_write_text
+from textdeconv.files import atomic_path, atomic_write_json, atomic_write_text
 
 
 @pytest.fixture

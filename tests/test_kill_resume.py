@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from test_train import small_config, write_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +32,7 @@ sys.argv = [script, *sys.argv[4:]]
 from textdeconv.cli import load_tensorflow
 
 load_tensorflow()  # quietly, as the script does, before textdeconv.train imports TensorFlow
-import textdeconv.train as train_mod
+import textdeconv.training.trainer as train_mod
 
 
 class KillMidEpoch(train_mod.RunRecorder):
@@ -77,7 +76,7 @@ def check_complete(run: Path) -> None:
     import keras
 
     from textdeconv.config import load_config
-    from textdeconv.vocab import Vocab
+    from textdeconv.data.vocab import Vocab
 
     assert temp_files(run) == []
     for path in run.rglob("*.json"):
@@ -100,7 +99,7 @@ def runs(tmp_path_factory):
     killed = popen(str(killer), str(KILL_EPOCH), str(KILL_AFTER), *train_args(data, run))
     # meanwhile the uninterrupted run, here: the same config as the CLI's (--offline: data.download=false)
     from textdeconv.config import load_config
-    from textdeconv.train import train
+    from textdeconv.training.trainer import train
 
     train(load_config("tiny.yaml", [f"data.dir={data}", *SETTINGS, "data.download=false"]), ref_dir, verbose=0)
     killed_err = killed.communicate(timeout=TIMEOUT)[1]
@@ -166,7 +165,7 @@ def test_resumed_epochs_equal_the_uninterrupted_run(runs):
 
 
 def test_kill_between_commit_and_model_copy_keeps_model_keras_the_best(tmp_path, monkeypatch):
-    from textdeconv import train as train_mod
+    from textdeconv.training import trainer as train_mod
 
     data = write_data(tmp_path / "data")
     original = train_mod.atomic_write_json

@@ -4,11 +4,11 @@ over the explanations, and the bar chart against what it was asked to draw."""
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import one_line_error, run_cli, script_in_process
-from textdeconv.attribution import make_explainer
-from textdeconv.lexicon import COLUMNS, explain_classes, lexicon, plot_lexicon, top_words
 from tiny_models import random_sentences, tiny_net, tiny_vocab
+
+from textdeconv.attribution import make_explainer
+from textdeconv.reports.lexicon import COLUMNS, explain_classes, lexicon, plot_lexicon, top_words
 
 CLASSES = ["negative", "positive"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -96,10 +96,10 @@ def test_lexicon_script_writes_csv_and_png(tiny_run, tmp_path, monkeypatch, caps
     frame = pd.read_csv(csv, keep_default_na=False, na_values={"rank_mean": [""]})
     assert list(frame.columns) == list(COLUMNS) and png.read_bytes()[:8] == PNG_SIGNATURE
 
-    from textdeconv.datasets import split_sentences
-    from textdeconv.train import load_run
+    from textdeconv.data.splits import split_sentences
+    from textdeconv.training.rundir import read_run
 
-    cfg, vocab, net, classes = load_run(tiny_run)
+    cfg, vocab, net, classes = read_run(tiny_run)
     ids, sents, _ = split_sentences(cfg.data, "dev")
     expected = lexicon(explain_classes(make_explainer("grad-x-input", net, vocab, classes), sents, ids), classes, 2)
     pd.testing.assert_frame_equal(frame, expected.astype({"rank_mean": float}), check_exact=False, rtol=1e-9)

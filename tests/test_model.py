@@ -3,11 +3,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_models import VARIANTS, tiny_net
 
 from textdeconv.config import ModelConfig
-from textdeconv.model import TextCNN, build_model
-from textdeconv.vocab import pad_batch
-from tiny_models import VARIANTS, tiny_net
+from textdeconv.data.vocab import pad_batch
+from textdeconv.model.textcnn import TextCNN, build_model
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

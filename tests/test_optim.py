@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textdeconv.optim import LazyAdadelta
+from textdeconv.training.optim import LazyAdadelta
 
 
 def tiny_model(seed):

@@ -2,7 +2,7 @@
 import pytest
 
 from textdeconv.config import load_config
-from textdeconv.train import train
+from textdeconv.training.trainer import train
 
 
 @pytest.mark.slow

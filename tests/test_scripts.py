@@ -59,7 +59,7 @@ def test_accuracy_benchmark_extends_only_under_train_keys(tmp_path):
     """--extend may repeat the extended run's own vocab/model values, never change them."""
     accuracy = bench_accuracy()
     from textdeconv.config import load_config, save_config
-    from textdeconv.io import atomic_write_json
+    from textdeconv.files import atomic_write_json
 
     src = tmp_path / "sst_vocab.clean-null-seed0"
     src.mkdir()

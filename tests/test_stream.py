@@ -23,13 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the child process of the kill test
 
 from conftest import script_in_process
-from textdeconv import stream  # noqa: E402
-from textdeconv.data import read_sentences  # noqa: E402
-from textdeconv.explanation import Explanation  # noqa: E402
-from textdeconv.export import CSV_COLUMNS, token_frame  # noqa: E402
-from textdeconv.progress import Progress  # noqa: E402
-from textdeconv.stream import ExplainJob, explain_blocks, merge_shards, read_chunks  # noqa: E402
-from textdeconv.vocab import PAD, UNK, Vocab  # noqa: E402
+
+from textdeconv.attribution.explanation import Explanation  # noqa: E402
+from textdeconv.data.custom import read_sentences  # noqa: E402
+from textdeconv.data.vocab import PAD, UNK, Vocab  # noqa: E402
+from textdeconv.reports import stream  # noqa: E402
+from textdeconv.reports.export import CSV_COLUMNS, token_frame  # noqa: E402
+from textdeconv.reports.progress import Progress  # noqa: E402
+from textdeconv.reports.stream import ExplainJob, explain_blocks, merge_shards, read_chunks  # noqa: E402
 
 CLASSES = ["negative", "positive"]
 SETTINGS = {"run": "fake", "method": "fake", "options": {}}
@@ -363,9 +364,8 @@ def warnings_of(stderr, name):
 def test_cli_streams_resumes_and_shards_to_the_in_memory_bytes(tiny_run, tmp_path, monkeypatch, capsys):
     from test_train import SENTENCES
 
-    from textdeconv.attribution import make_explainer
-    from textdeconv.methods import method_options
-    from textdeconv.train import load_run
+    from textdeconv.attribution import make_explainer, method_options
+    from textdeconv.training.rundir import read_run
 
     rng = random.Random(3)
     words = " ".join(s for _, s in SENTENCES).split() + ["Qwzx", "(", "\"", ","]
@@ -387,7 +387,7 @@ def test_cli_streams_resumes_and_shards_to_the_in_memory_bytes(tiny_run, tmp_pat
 
     # shards: 1/2 interrupted in this process after its second block and resumed by the script;
     # 2/2 by the same explainer here, after it explained shard 1's first blocks
-    _, vocab, net, class_names = load_run(tiny_run)
+    _, vocab, net, class_names = read_run(tiny_run)
     explainer = make_explainer("deconv", net, vocab, class_names, **method_options("deconv"))
     part1, part2 = tmp_path / "part1.csv", tmp_path / "part2.csv"
     settings = stream.job_settings(tiny_run, "deconv", method_options("deconv"))

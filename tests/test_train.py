@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from conftest import write_trees
 
-from textdeconv import train as train_mod
 from textdeconv.config import load_config
-from textdeconv.train import load_run, make_dataset, train
+from textdeconv.training import trainer as train_mod
+from textdeconv.training.rundir import read_run
+from textdeconv.training.trainer import make_dataset, train
 
 SENTENCES = [  # (label 0-4, tokens)
     (4, "a gripping , funny movie"), (0, "a dull , lifeless mess"), (3, "warm and engaging"),
@@ -56,7 +57,7 @@ def test_overfits_a_handful_and_writes_a_complete_run(overfit_dir, tmp_path):
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(history.columns)
     assert json.loads((run / "metrics.json").read_text())["best_epoch"] == metrics["best_epoch"]
     assert len(list((run / "checkpoints").glob("*.keras"))) <= 2  # the last epoch and the best
-    cfg, vocab, net, classes = load_run(run)
+    cfg, vocab, net, classes = read_run(run)
     assert classes == ("negative", "positive") and len(vocab) == net.tables[0].input_dim
     assert cfg.model.filter_sizes == (2, 3)
 
@@ -201,7 +202,7 @@ def test_kim_cleaning_reaches_training_and_explanations(tmp_path):
     """vocab.clean=kim: the vocabulary holds cleaned tokens, and explaining typed text scores the
     tokens the model read (hyphens split, full stops gone); nothing left is a clear error."""
     from textdeconv.attribution import make_explainer
-    from textdeconv.vocab import tokenize
+    from textdeconv.data.vocab import tokenize
 
     data = write_trees(tmp_path / "data", {split: [tree(4, "a well-made film ."), tree(0, "a half-baked mess .")]
                                            for split in ("train", "dev", "test")})
@@ -210,7 +211,7 @@ def test_kim_cleaning_reaches_training_and_explanations(tmp_path):
     assert metrics["vocab_size"] == 2 + 7  # a well made film half baked mess
     assert (run / "vocab.txt").read_text().split("\n")[2:-1] == sorted(["a", "well", "made", "film", "half", "baked",
                                                                         "mess"], key=lambda w: (w != "a", w))
-    cfg, vocab, net, classes = load_run(run)
+    cfg, vocab, net, classes = read_run(run)
     assert vocab.clean == "kim"
     explainer = make_explainer("deconv", net, vocab, classes)
     (expl,) = explainer.explain([tokenize("A well-made film.", lowercase=False)])
@@ -234,7 +235,7 @@ def test_corrupt_model_file_is_a_clear_error(overfit_dir, tmp_path):
     data = (run / "model.keras").read_bytes()
     (run / "model.keras").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="model.keras could not be loaded"):
-        load_run(run)
+        read_run(run)
 
 
 def test_datasets_are_not_autotuned():

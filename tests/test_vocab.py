@@ -4,8 +4,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textdeconv.data import read_trees
-from textdeconv.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, clean_aligned, clean_tokens, length_batches, pad_batch, tokenize
+from textdeconv.data.treebank import read_trees
+from textdeconv.data.vocab import (
+    PAD,
+    PAD_ID,
+    UNK,
+    UNK_ID,
+    Vocab,
+    clean_aligned,
+    clean_tokens,
+    length_batches,
+    pad_batch,
+    tokenize,
+)
 
 # --------------------------------------------------------------------------------------------
 # tokenize

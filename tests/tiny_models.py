@@ -2,8 +2,8 @@
 import numpy as np
 
 from textdeconv.config import ModelConfig
-from textdeconv.model import TextCNN, build_model
-from textdeconv.vocab import PAD, UNK, Vocab
+from textdeconv.data.vocab import PAD, UNK, Vocab
+from textdeconv.model.textcnn import TextCNN, build_model
 
 VARIANTS = ("rand", "static", "non-static", "multichannel")
 WORDS = ["good", "bad", "the", "movie", "not", "fun", "dull", "a", "plot", "great"]

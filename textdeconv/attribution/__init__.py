@@ -1,40 +1,142 @@
-"""One registry of attribution methods; every method is an ``Explainer`` returning ``Explanation``s.
+"""The one registry of attribution methods: names, options and how to build each one.
+
+Importable without TensorFlow (the command line checks a method and its options before paying
+for TensorFlow's import); a method's module is imported only when the method is built. Every
+method is an ``Explainer`` whose ``explain`` returns ``Explanation`` objects:
 
     explainer = make_explainer("integrated-gradients", net, vocab, class_names, steps=50)
     expls = explainer.explain(token_lists, target="positive")
+
+Another package adds a method with ``register(Method(...))``.
 """
 from __future__ import annotations
 
-from textdeconv.deconv import SIGNALS, Deconvnet
+import importlib
+from dataclasses import dataclass, field
 
-METHODS: dict = {}
-
-
-def register(name: str):
-    """Decorator: register an Explainer factory ``f(net, vocab, class_names, **options)`` as ``name``."""
-    def wrap(factory):
-        METHODS[name] = factory
-        return factory
-    return wrap
+from textdeconv.errors import InputError
 
 
-for _signal in SIGNALS:
-    register(_signal)(lambda net, vocab, class_names, _s=_signal, **kw: Deconvnet(net, vocab, class_names, _s, **kw))
+@dataclass(frozen=True)
+class Option:
+    """One keyword option of a method: its default, and the values it takes (``choices``, or
+    an integer of at least ``minimum``)."""
+
+    default: object
+    help: str
+    choices: tuple = ()
+    minimum: int | None = None
+
+    def check(self, method: str, name: str, value):
+        if self.choices:
+            if value not in self.choices:
+                raise InputError(f"{method}: {name} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+        elif self.minimum is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+                raise InputError(f"{method}: {name} must be an integer >= {self.minimum}, got {value!r}")
+        return value
 
 
-def method_names() -> list[str]:
-    _load_all()
+@dataclass(frozen=True)
+class Method:
+    """A registered method: ``factory`` is ``"module:callable"``, called as
+    ``callable(net, vocab, class_names, **fixed, **options)``."""
+
+    name: str
+    factory: str
+    summary: str
+    options: dict = field(default_factory=dict)
+    fixed: dict = field(default_factory=dict)
+    family: str = "gradient"  # "deconv", "gradient", "perturbation" or "baseline"
+
+    def build(self, net, vocab, class_names, **options):
+        module, attr = self.factory.split(":")
+        return getattr(importlib.import_module(module), attr)(net, vocab, class_names, **self.fixed, **options)
+
+
+SALIENCY = Option("dot", "deconv methods: word score = projection . embedding (dot, signed) or ||projection|| "
+                         "(norm)", choices=("dot", "norm"))
+REPLACEMENT = Option("pad", "how a removed word is replaced: the padding id, the unknown-word id, or deleted",
+                     choices=("pad", "unk", "delete"))
+_DECONV = "textdeconv.attribution.deconv:Deconvnet"
+_GRADIENT = "textdeconv.attribution.gradient:Gradient"
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add (or replace) a method in the registry."""
+    METHODS[method.name] = method
+    return method
+
+
+for _m in (
+    Method("deconv", _DECONV, "deconvnet: class evidence (output weights of the target) unpooled through the "
+           "switches and projected with the tied filters", {"saliency": SALIENCY}, {"method": "deconv"}, "deconv"),
+    Method("deconv-activation", _DECONV, "deconvnet: the pooled activations projected back (class-agnostic "
+           "reconstruction, Zeiler & Fergus)", {"saliency": SALIENCY}, {"method": "deconv-activation"}, "deconv"),
+    Method("deconv-weighted", _DECONV, "deconvnet: activation x output weight of every filter (its share of the "
+           "target logit)", {"saliency": SALIENCY}, {"method": "deconv-weighted"}, "deconv"),
+    Method("deconv-rectified", _DECONV, "deconvnet: the class evidence rectified (only filters that speak for the "
+           "target)", {"saliency": SALIENCY}, {"method": "deconv-rectified"}, "deconv"),
+    Method("gradient", _GRADIENT, "gradient of the target logit, summed over the embedding",
+           fixed={"method": "gradient"}),
+    Method("gradient-l2", _GRADIENT, "L2 norm of the gradient of the target logit (unsigned)",
+           fixed={"method": "gradient-l2"}),
+    Method("grad-x-input", _GRADIENT, "gradient x input: gradient dotted with the word's embedding",
+           fixed={"method": "grad-x-input"}),
+    Method("integrated-gradients", "textdeconv.attribution.integrated_gradients:IntegratedGradients",
+           "integrated gradients from an all-zero (or all-unknown) embedding",
+           {"steps": Option(50, "quadrature steps", minimum=1),
+            "baseline": Option("zero", "the baseline input", choices=("zero", "unk")),
+            "rule": Option("midpoint", "the quadrature rule", choices=("midpoint", "trapezoid"))}),
+    Method("occlusion", "textdeconv.attribution.occlusion:Occlusion",
+           "leave-one-out: the drop of the target logit when the word is removed",
+           {"replacement": REPLACEMENT}, family="perturbation"),
+    Method("guided-backprop", "textdeconv.attribution.guided_backprop:GuidedBackprop",
+           "guided backpropagation: only positive signal through the ReLU, at positive activations"),
+    Method("random", "textdeconv.attribution.random_baseline:RandomAttribution",
+           "random N(0, 1) scores: the floor every method should beat",
+           {"seed": Option(0, "random seed", minimum=0)}, family="baseline"),
+):
+    register(_m)
+
+DECONV_METHODS = tuple(n for n, m in METHODS.items() if m.family == "deconv")
+METHOD_NAMES = tuple(METHODS)
+
+
+def methods() -> list[str]:
+    """The registered method names."""
     return list(METHODS)
 
 
-def make_explainer(name: str, net, vocab, class_names, **options):
-    """Build the named method. Raises ValueError listing the known methods for an unknown name."""
-    _load_all()
+method_names = methods
+
+
+def get_method(name: str) -> Method:
+    """The registered method; an unknown name raises InputError listing the known ones."""
     if name not in METHODS:
-        raise ValueError(f"unknown attribution method {name!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[name](net, vocab, class_names, **options)
+        raise InputError(f"unknown attribution method {name!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[name]
 
 
-def _load_all():
-    # importing the modules registers their methods
-    from textdeconv.attribution import gradient, guided_backprop, integrated_gradients, occlusion, random_baseline  # noqa: F401
+def check_options(name: str, options: dict) -> dict:
+    """``options`` checked against the method's: an unknown option or a bad value is an InputError."""
+    method = get_method(name)
+    for key, value in options.items():
+        if key not in method.options and key not in ("fast", "internal_batch_size"):
+            known = ", ".join(method.options) or "none"
+            raise InputError(f"{name} has no option {key!r} (its options: {known})")
+        if key in method.options:
+            method.options[key].check(name, key, value)
+    return dict(options)
+
+
+def method_options(method: str, **given) -> dict:
+    """The options among ``given`` (e.g. every command-line option) that ``method`` takes."""
+    return {k: v for k, v in given.items() if k in get_method(method).options and v is not None}
+
+
+def make_explainer(name: str, net, vocab, class_names, **options):
+    """Build the named method with its options (checked). Raises InputError for an unknown name."""
+    return get_method(name).build(net, vocab, class_names, **check_options(name, options))

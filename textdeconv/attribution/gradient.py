@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from textdeconv.attribution import register
-from textdeconv.explanation import Explainer
-from textdeconv.model import batch_function
+from textdeconv.attribution.explanation import Explainer
+from textdeconv.model.textcnn import batch_function
 
 REDUCTIONS = {"gradient": "sum", "gradient-l2": "l2", "grad-x-input": "dot"}
 
@@ -87,7 +86,3 @@ class Gradient(Explainer):
     def attribute_ids(self, ids, target) -> dict:
         res = self._core(tf.constant(ids, tf.int32), tf.constant(target, tf.int32))
         return {k: v.numpy() for k, v in res.items() if k != "grad"}
-
-
-for _method in REDUCTIONS:
-    register(_method)(lambda net, vocab, class_names, _m=_method, **kw: Gradient(net, vocab, class_names, _m, **kw))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from textdeconv.attribution import register
 from textdeconv.attribution.gradient import Gradient
 
 
@@ -49,8 +48,3 @@ class GuidedBackprop(Gradient):
             z = tf.nn.conv1d(emb, conv.kernel, 1, "VALID") + conv.bias  # (batch, time - w + 1, F)
             pooled.append(tf.reduce_max(mask(guided_relu(z), ids), axis=1))
         return self.net.logits_from_pooled(tf.concat(pooled, axis=-1))
-
-
-@register("guided-backprop")
-def _make(net, vocab, class_names, **options):
-    return GuidedBackprop(net, vocab, class_names, **options)

@@ -28,10 +28,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from textdeconv.attribution import register
+from textdeconv.attribution.explanation import Explainer
 from textdeconv.attribution.gradient import pick_target
-from textdeconv.explanation import Explainer
-from textdeconv.vocab import UNK_ID
+from textdeconv.data.vocab import UNK_ID
 
 BASELINES = ("zero", "unk")
 RULES = ("midpoint", "trapezoid")
@@ -127,8 +126,3 @@ class IntegratedGradients(Explainer):
         gap = (logit_c - base_logit).numpy()
         return {"scores": scores, "logits": logits.numpy(), "target": target.numpy(),
                 "delta": scores.sum(axis=1) - gap, "baseline_logit": base_logit.numpy()}
-
-
-@register("integrated-gradients")
-def _make(net, vocab, class_names, **options):
-    return IntegratedGradients(net, vocab, class_names, **options)

@@ -18,9 +18,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from textdeconv.attribution import register
-from textdeconv.explanation import Explainer
-from textdeconv.perturb import Perturber, check_replacement
+from textdeconv.attribution.explanation import Explainer
+from textdeconv.attribution.perturb import Perturber, check_replacement
 
 
 class Occlusion(Explainer):
@@ -68,8 +67,3 @@ class Occlusion(Explainer):
             occluded_c[i, pad:pad + n] = occluded[start:start + n, target[i]]
             start += n
         return {"scores": logit_c[:, None] - occluded_c, "logits": logits, "target": target}
-
-
-@register("occlusion")
-def _make(net, vocab, class_names, **options):
-    return Occlusion(net, vocab, class_names, **options)

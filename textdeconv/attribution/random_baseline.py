@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from textdeconv.attribution import register
-from textdeconv.explanation import Explainer
+from textdeconv.attribution.explanation import Explainer
 
 
 def sentence_scores(token_ids, seed: int) -> np.ndarray:
@@ -51,8 +50,3 @@ class RandomAttribution(Explainer):
             n = int((row != 0).sum())
             scores[i, pad:pad + n] = sentence_scores(row[pad:pad + n], self.seed)
         return {"scores": scores, "logits": logits, "target": target}
-
-
-@register("random")
-def _make(net, vocab, class_names, **options):
-    return RandomAttribution(net, vocab, class_names, **options)

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from textdeconv.perturb import softmax
+from textdeconv.attribution.perturb import softmax
 
 ERASER_KS = (0.01, 0.05, 0.10, 0.20, 0.50)
 FRACTIONS = np.linspace(0.0, 1.0, 11)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from textdeconv.attribution.perturb import Perturber
 from textdeconv.evaluation.faithfulness import deletion_insertion, eraser
 from textdeconv.evaluation.plausibility import plausibility
 from textdeconv.evaluation.sanity import cascading_randomization, class_sensitivity
-from textdeconv.perturb import Perturber
 
 # columns of the summary table, with the direction that means "better"
 COLUMNS = {
@@ -110,7 +110,7 @@ def plot_curves(curves: dict, path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from textdeconv.io import atomic_path
+    from textdeconv.files import atomic_path
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
     for name, c in curves.items():

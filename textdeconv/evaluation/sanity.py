@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from textdeconv.explanation import resolve_target
+from textdeconv.attribution.explanation import resolve_target
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

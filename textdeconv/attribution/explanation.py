@@ -94,7 +94,7 @@ class Explainer:
             target: None (predicted class), a class index or name, or one such per sentence.
             batch_size: sentences per batch; batches group sentences of similar length.
         """
-        from textdeconv.vocab import length_batches, pad_batch
+        from textdeconv.data.vocab import length_batches, pad_batch
 
         sentences = [self.vocab.prepare(s) for s in sentences]  # vocab.clean, as in training
         for i, s in enumerate(sentences):

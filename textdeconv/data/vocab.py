@@ -145,7 +145,7 @@ class Vocab:
         return [self.itos[i] for i in ids]
 
     def save(self, path: str | Path) -> None:
-        from textdeconv.io import atomic_write_text
+        from textdeconv.files import atomic_write_text
 
         if any("\n" in t or "\r" in t for t in self.itos):
             raise ValueError("vocabulary tokens may not contain line breaks")

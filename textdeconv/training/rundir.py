@@ -1,8 +1,8 @@
-"""Run directories without TensorFlow: where they live, what they must hold, their config, and
-the plot of their training curves.
+"""Run directories: where they live, what they must hold, their config, the plot of their training
+curves, and reading one back (``read_run``).
 
-Used by the scripts to validate a run (and a requested target class) before paying for
-TensorFlow's import; loading the model itself is ``textdeconv.train.load_run``.
+Everything but ``read_run`` works without TensorFlow, so a command validates a run (and a
+requested target class) before paying for TensorFlow's import.
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from textdeconv.config import PROJECT_ROOT, Config, load_config
-from textdeconv.datasets import class_names
+from textdeconv.config import Config, load_config
+from textdeconv.data.splits import class_names
 
-RUNS_DIR = PROJECT_ROOT / "runs"
+RUNS_DIR = Path("runs")  # of the working directory, never of the installed package
 RUN_FILES = ("config.yaml", "vocab.txt", "model.keras")
 
 
@@ -79,7 +79,7 @@ def plot_training_curves(run_dir: str | Path, path: str | Path | None = None) ->
     import numpy as np
     import pandas as pd
 
-    from textdeconv.io import atomic_path
+    from textdeconv.files import atomic_path
 
     run_dir = Path(run_dir)
     csv = run_dir / "metrics.csv"
@@ -109,3 +109,30 @@ def plot_training_curves(run_dir: str | Path, path: str | Path | None = None) ->
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return drawn
+
+
+def read_run(run_dir: str | Path):
+    """Load ``(config, vocab, TextCNN, class_names)`` from a run directory, safely.
+
+    Raises:
+        FileNotFoundError: the folder or one of its files is missing (names which).
+        ValueError: a file is corrupt (names which).
+    """
+    import keras
+
+    from textdeconv.data.vocab import Vocab
+    from textdeconv.model.textcnn import TextCNN
+
+    run_dir = Path(run_dir)
+    cfg, class_names = check_run_dir(run_dir)
+    vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase, cfg.vocab.clean)
+    try:
+        model = keras.models.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    except Exception as e:  # Keras raises several types for damaged archives
+        raise ValueError(f"{run_dir / 'model.keras'} could not be loaded ({type(e).__name__}: {e}); "
+                         "the file is corrupt or was not written by textdeconv") from None
+    net = TextCNN(model)
+    if net.tables[0].input_dim != len(vocab):
+        raise ValueError(f"{run_dir}: vocab.txt has {len(vocab)} entries but the model's embedding has "
+                         f"{net.tables[0].input_dim}; the files come from different runs")
+    return cfg, vocab, net, class_names

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from textdeconv.io import atomic_path, atomic_write_text
+from textdeconv.files import atomic_path, atomic_write_text
 
 CSV_COLUMNS = ("sentence_id", "sentence", "token_index", "token", "in_vocab", "score", "target",
                "predicted", "probability", "method")

@@ -40,9 +40,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from textdeconv.data import DataError
-from textdeconv.export import CSV_COLUMNS, token_frame
-from textdeconv.io import atomic_path, atomic_write_json, fsync_path
+from textdeconv.errors import DataError
+from textdeconv.files import atomic_path, atomic_write_json, fsync_path
+from textdeconv.reports.export import CSV_COLUMNS, token_frame
 
 CHUNK_LINES = 4096
 FORMAT = 1  # version of the progress file
@@ -110,7 +110,7 @@ def tokenize_items(items, vocab, name, warn=None) -> tuple[list[int], list[list[
     included): a line with no token is skipped and one with no known word kept, each with a
     warning naming ``name:line`` (``sentence N`` when ``name`` is None: typed arguments).
     Returns ``(ids, token lists)``."""
-    from textdeconv.vocab import tokenize
+    from textdeconv.data.vocab import tokenize
 
     warn = warn or (lambda msg: None)
     removed = "control characters" + (f" and vocab.clean={vocab.clean}" if vocab.clean else "")
@@ -144,7 +144,7 @@ def warm_up(explainer) -> None:
         return
     import numpy as np
 
-    from textdeconv.vocab import pad_batch
+    from textdeconv.data.vocab import pad_batch
 
     for rows in (1, 2):  # two shapes: the function is generalised; a real batch is >= 2 * pad + 1 wide
         explainer.attribute_ids(pad_batch([[]] * rows, net.pad), np.full(rows, -1, np.int32))

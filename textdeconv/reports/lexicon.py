@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from textdeconv.export import token_frame
-from textdeconv.vocab import UNK, normalize_token
+from textdeconv.data.vocab import UNK, normalize_token
+from textdeconv.reports.export import token_frame
 
 COLUMNS = ("class", "word", "count", "mean_score", "total_score", "rank_mean", "rank_total")
 RANK_BY = ("mean", "total")
@@ -93,7 +93,7 @@ def plot_lexicon(lex: pd.DataFrame, class_names, path: str | Path, top: int = 20
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from textdeconv.io import atomic_path
+    from textdeconv.files import atomic_path
 
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}")

@@ -32,16 +32,23 @@ import tensorflow as tf
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from textdeconv.config import Config, load_config, save_config
-from textdeconv.datasets import load_splits, pin, split_sentences
-from textdeconv.distribute import (describe, dtype_policy, float32_copy, for_replicas, is_mixed, make_strategy,
-                                   precision_policy, writable_run_dir)
-from textdeconv.embeddings import initial_table, token_counts
-from textdeconv.io import atomic_path, atomic_write_json
-from textdeconv.model import TextCNN, build_model
-from textdeconv.optim import LazyAdadelta
-from textdeconv.run import check_run_dir, plot_training_curves
-from textdeconv.vocab import BUCKET_CHUNK, Vocab, length_batches, pad_batch
-
+from textdeconv.data.splits import load_splits, pin, split_sentences
+from textdeconv.data.vocab import BUCKET_CHUNK, Vocab, length_batches, pad_batch
+from textdeconv.files import atomic_path, atomic_write_json
+from textdeconv.model.embeddings import initial_table, token_counts
+from textdeconv.model.textcnn import build_model
+from textdeconv.training.distribute import (
+    describe,
+    dtype_policy,
+    float32_copy,
+    for_replicas,
+    is_mixed,
+    make_strategy,
+    precision_policy,
+    writable_run_dir,
+)
+from textdeconv.training.optim import LazyAdadelta
+from textdeconv.training.rundir import plot_training_curves
 
 
 def make_dataset(seqs, labels, batch_size: int, pad: int, seed: int | None = None,
@@ -340,24 +347,3 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     plot_training_curves(run_dir)
     return metrics
 
-
-def load_run(run_dir: str | Path):
-    """Load ``(config, vocab, TextCNN, class_names)`` from a run directory, safely.
-
-    Raises:
-        FileNotFoundError: the folder or one of its files is missing (names which).
-        ValueError: a file is corrupt (names which).
-    """
-    run_dir = Path(run_dir)
-    cfg, class_names = check_run_dir(run_dir)
-    vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase, cfg.vocab.clean)
-    try:
-        model = keras.models.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
-    except Exception as e:  # Keras raises several types for damaged archives
-        raise ValueError(f"{run_dir / 'model.keras'} could not be loaded ({type(e).__name__}: {e}); "
-                         "the file is corrupt or was not written by textdeconv") from None
-    net = TextCNN(model)
-    if net.tables[0].input_dim != len(vocab):
-        raise ValueError(f"{run_dir}: vocab.txt has {len(vocab)} entries but the model's embedding has "
-                         f"{net.tables[0].input_dim}; the files come from different runs")
-    return cfg, vocab, net, class_names

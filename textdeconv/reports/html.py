@@ -21,7 +21,7 @@ from html import escape
 
 import numpy as np
 
-from textdeconv.io import atomic_write_text
+from textdeconv.files import atomic_write_text
 
 SCALES = ("sentence", "global")
 

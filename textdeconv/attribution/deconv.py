@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from textdeconv.explanation import Explainer
-from textdeconv.model import batch_function
+from textdeconv.attribution.explanation import Explainer
+from textdeconv.model.textcnn import batch_function
 
 SIGNALS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified")
 SALIENCY = ("dot", "norm")

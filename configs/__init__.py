@@ -1,0 +1,1 @@
+"""The configs that ship with textdeconv (the repository's configs/ folder, installed as a package)."""

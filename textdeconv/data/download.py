@@ -1,0 +1,130 @@
+"""Where the SST trees live and fetching them: the official archive, checksum-verified, unpacked atomically."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from textdeconv.config import DataConfig
+from textdeconv.data.treebank import SST_FILES, read_trees
+from textdeconv.errors import DataError
+
+SST_URL = "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip"
+
+SST_SHA256 = "5c613a4f673fc74097d523a2c83f38e0cc462984d847b82c7aaf36b01cbbbfcc"
+
+ENV_VAR = "TEXTDECONV_DATA"
+
+DEFAULT_DIR = Path("data") / "sst"  # of the working directory, never of the installed package
+
+
+def resolve_data_dir(configured: str | None = None) -> Path:
+    """Config key ``data.dir``, else ``$TEXTDECONV_DATA``, else ``./data/sst`` (of the working directory)."""
+    if configured:
+        return Path(configured).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return DEFAULT_DIR
+
+
+def find_tree_dir(root: Path) -> Path | None:
+    """The folder holding train/dev/test.txt: ``root/trees`` (as the archive unpacks) or ``root``."""
+    for d in (root / "trees", root):
+        if all((d / f).is_file() for f in SST_FILES):
+            return d
+    return None
+
+
+def missing_data_message(root: Path) -> str:
+    return (
+        f"SST trees not found in {root} (looked for trees/train.txt, dev.txt, test.txt). "
+        f"Fetch them with 'python scripts/download_data.py --dir {root}', or point "
+        f"data.dir / ${ENV_VAR} at a folder that holds them"
+    )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_sst(root: str | Path, url: str = SST_URL, sha256: str = SST_SHA256, quiet=False) -> Path:
+    """Download the official archive into ``root`` and unpack ``root/trees`` atomically.
+
+    The archive is fetched to a temporary file, its SHA-256 checked, and the trees extracted into
+    a temporary folder that is renamed into place only when complete: an interrupted download or
+    a checksum mismatch leaves ``root`` as it was. ``url`` may be a ``file://`` URL (tests).
+
+    Returns:
+        The folder holding train.txt, dev.txt and test.txt.
+    Raises:
+        ConnectionError: no network (message says how to get the data by hand).
+        DataError: checksum mismatch or an archive without the expected files.
+    """
+    root = Path(root)
+    existing = find_tree_dir(root)
+    if existing is not None:
+        return existing
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".sst-download-", dir=root))
+    try:
+        archive = work / "trainDevTestTrees_PTB.zip"
+        if not quiet:
+            print(f"downloading {url} ...", file=sys.stderr)
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ConnectionError(
+                f"could not download {url} ({reason}). With no network, fetch the file on another "
+                f"machine, unzip it, and point data.dir or ${ENV_VAR} at the folder holding trees/"
+            ) from None
+        digest = sha256_file(archive)
+        if digest != sha256:
+            raise DataError(
+                f"checksum mismatch for {url}: expected sha256 {sha256}, got {digest}; "
+                "the download is corrupt or the file changed upstream, nothing was extracted"
+            )
+        staging = work / "unpacked"
+        if not zipfile.is_zipfile(archive):
+            raise DataError(f"{url}: not a zip archive")
+        with zipfile.ZipFile(archive) as zf:
+            names = {Path(n).name: n for n in zf.namelist() if Path(n).name in SST_FILES}
+            if set(names) != set(SST_FILES):
+                raise DataError(f"{url}: archive lacks {sorted(set(SST_FILES) - set(names))}")
+            (staging / "trees").mkdir(parents=True)
+            for name, member in names.items():
+                with zf.open(member) as src, open(staging / "trees" / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        for name in SST_FILES:  # fail before publishing if a file does not parse
+            read_trees(staging / "trees" / name)
+        target = root / "trees"
+        if target.exists():  # a partial folder from another tool: keep it aside, never delete
+            target.rename(root / f"trees.incomplete-{os.getpid()}")
+        os.replace(staging / "trees", target)
+        if not quiet:
+            print(f"SST trees ready in {target}", file=sys.stderr)
+        return target
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def ensure_sst(cfg: DataConfig) -> Path:
+    """Return the tree folder, downloading it when missing and ``cfg.download`` allows."""
+    root = resolve_data_dir(cfg.dir)
+    found = find_tree_dir(root)
+    if found is not None:
+        return found
+    if not cfg.download:
+        raise FileNotFoundError(missing_data_message(root) + " (download disabled: data.download=false / --offline)")
+    return download_sst(root)

@@ -1,0 +1,43 @@
+"""The errors a user can act on, one family: the command line prints them as one line and exits 2.
+
+Every other exception is a bug and keeps its traceback. Each subclass also derives from the
+built-in type a caller would expect (``ValueError``, ``FileNotFoundError``, ...), so Python code
+may catch either.
+"""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the user gave is wrong or missing; the message says what, where and what to do."""
+
+
+class InputError(UserError, ValueError):
+    """A bad argument or value (an option, a sentence, a target class)."""
+
+
+class ConfigError(InputError):
+    """A config file or override is wrong; the message says what and where."""
+
+
+class DataError(InputError):
+    """Malformed or missing data; the message names the file and line and says what to do."""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file or folder the user named does not exist (or is not what it must be)."""
+
+
+class VectorsNotFoundError(MissingFileError, ValueError):
+    """The pretrained vectors file does not exist."""
+
+
+class MissingExtraError(UserError, ImportError):
+    """An optional package is not installed; the message names the pip extra that brings it."""
+
+
+class OutputError(UserError, FileExistsError):
+    """An output path cannot be written as asked (it is an input, it repeats, it is busy)."""
+
+
+class DownloadError(UserError, ConnectionError):
+    """A download failed (no network, or the server refused)."""

@@ -1,0 +1,1 @@
+"""Training: the trainer, its optimizer, tf.distribute, cross-validation and run directories."""
