@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchlib import machine, now  # noqa: E402
 
-from textdeconv.cli import load_tensorflow  # noqa: E402
+from textdeconv.runtime import load_tensorflow  # noqa: E402
 
 METHODS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified", "gradient", "grad-x-input",
            "integrated-gradients", "occlusion", "guided-backprop")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchlib import machine, now  # noqa: E402
 
-from textdeconv.cli import load_tensorflow  # noqa: E402
+from textdeconv.runtime import load_tensorflow  # noqa: E402
 
 
 def rss_mb() -> float | None:

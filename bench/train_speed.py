@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchlib import machine, now  # noqa: E402
 
-from textdeconv.cli import load_tensorflow  # noqa: E402
+from textdeconv.runtime import load_tensorflow  # noqa: E402
 
 SETTINGS = {"keras-adadelta": ["train.sparse_updates=false"], "lazy-adadelta": [],
             "lazy-adadelta-xla": ["train.jit_compile=true"], "random-batches": ["train.bucket_chunk=1"]}

@@ -1,81 +1,10 @@
 #!/usr/bin/env python
-"""Corpus lexicon: the words an attribution method scores as evidence for each class, over a split.
-
-Examples:
-  python scripts/lexicon.py --run runs/sst-20261125-093000 --split dev
-  python scripts/lexicon.py --split test --method grad-x-input --top 15 --min-count 5 --csv lex.csv --png lex.png
-
-Every sentence of the split is explained once for every class as the target (sentences only; the
-method's own defaults, as in explain.py). Per class and word: count (tokens in the split),
-mean_score and total_score of its tokens' scores for that class, rank_mean (1 = largest mean, among
-words with count >= --min-count; empty below it) and rank_total (1 = largest sum; every word).
-Words are the vocabulary's forms; tokens read as unknown are pooled as <unk>.
-
-Writes (default into RUN/lexicon/<split>-<method>/): lexicon.csv (class, word, count, mean_score,
-total_score, rank_mean, rank_total) and lexicon.png, a bar chart of each class's --top words by
---rank-by (mean by default); prints each class's top words.
-Without --run the most recent run under runs/ is used (and named on stderr).
-"""
-import argparse
+"""`python scripts/lexicon.py ...` is `textdeconv lexicon ...`; see `textdeconv lexicon --help`."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from textdeconv.attribution import METHOD_NAMES, method_options  # noqa: E402
-from textdeconv.cli import load_tensorflow, require_positive, run_main  # noqa: E402  (sets TF's log level before TF loads)
-
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", help="run directory (default: the most recent under runs/)")
-    p.add_argument("--split", required=True, choices=("train", "dev", "test"), help="sentences to explain")
-    p.add_argument("--method", default="deconv", choices=METHOD_NAMES, help="attribution method (default deconv)")
-    p.add_argument("--top", type=int, default=20, help="words per class in the chart and the printout (default 20)")
-    p.add_argument("--min-count", type=int, default=3, help="fewest tokens for a word's mean to be ranked (default 3)")
-    p.add_argument("--rank-by", default="mean", choices=("mean", "total"),
-                   help="what the chart and the printout rank by (default mean)")
-    p.add_argument("--csv", metavar="PATH", help="lexicon CSV (default RUN/lexicon/<split>-<method>/lexicon.csv)")
-    p.add_argument("--png", metavar="PATH", help="bar chart (default RUN/lexicon/<split>-<method>/lexicon.png)")
-    p.add_argument("--batch-size", type=int, default=128)
-    args = p.parse_args()
-    require_positive(args, "top", "min_count", "batch_size")
-
-    from textdeconv.training.rundir import pick_run
-
-    run, _, _ = pick_run(args.run)
-    out = run / "lexicon" / f"{args.split}-{args.method}"
-    csv = Path(args.csv) if args.csv else out / "lexicon.csv"
-    png = Path(args.png) if args.png else out / "lexicon.png"
-
-    load_tensorflow()
-    from textdeconv.attribution import make_explainer
-    from textdeconv.data.splits import split_sentences
-    from textdeconv.reports import export
-    from textdeconv.reports.lexicon import explain_classes, lexicon, plot_lexicon, top_words
-    from textdeconv.training.rundir import read_run
-
-    cfg, vocab, net, class_names = read_run(run)
-    ids, sentences, _ = split_sentences(cfg.data, args.split, cfg.vocab.clean)
-    explainer = make_explainer(args.method, net, vocab, class_names, **method_options(args.method))
-
-    def progress(c, name):
-        print(f"explaining {len(sentences):,} {args.split} sentences for class {name} ({c + 1}/{len(class_names)}) "
-              f"with {args.method}", file=sys.stderr)
-
-    frame = explain_classes(explainer, sentences, ids, args.batch_size, progress)
-    lex = lexicon(frame, class_names, args.min_count)
-    export.write_csv(lex, csv)
-    plot_lexicon(lex, class_names, png, args.top, args.rank_by,
-                 title=f"{run.name}: {args.split}, {args.method}, top {args.top} by {args.rank_by} score"
-                       + (f" (count >= {args.min_count})" if args.rank_by == "mean" else ""))
-    for name in class_names:
-        rows = top_words(lex, name, args.top, args.rank_by)
-        words = "  ".join(f"{w} {s:+.3g} ({n})" for w, s, n in zip(rows["word"], rows[f"{args.rank_by}_score"],
-                                                                   rows["count"]))
-        print(f"{name}: {words}")
-    for path in (csv, png):
-        print(f"wrote {path}", file=sys.stderr)
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout that was not pip-installed
+from textdeconv.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    run_main(main)
+    main(["lexicon", *sys.argv[1:]], prog="lexicon.py")

@@ -92,13 +92,13 @@ def prior_correction(folder: Path) -> dict:
     """A mirrored run with train.prior_correction and learning rate 0 (the zero output bias stays):
     what it saved as the output bias, and the shift it reported."""
     import keras
-    from test_train import FROZEN, prior_config
+    from test_train import FROZEN, frozen, prior_config
 
     from textdeconv.training import trainer as train_mod
     from textdeconv.training.rundir import read_run
 
-    cfg = prior_config(folder / "prior", *FROZEN, "train.prior_correction=true", "train.strategy=mirrored",
-                       f"train.devices=[{', '.join(DEVICES)}]")
+    cfg = frozen(prior_config(folder / "prior", *FROZEN, "train.prior_correction=true", "train.strategy=mirrored",
+                              f"train.devices=[{', '.join(DEVICES)}]"))
     metrics = train_mod.train(cfg, folder / "prior-run", verbose=0)
     saved = keras.models.load_model(folder / "prior-run" / "model.keras").get_layer("logits").bias.numpy()
     return {"shift": list(metrics["prior_shift"].values()), "saved_bias": saved.tolist(),

@@ -110,6 +110,30 @@ def test_configured_class_order_sets_the_ids(tmp_path):
     assert names == ("pos", "neg") and [ex.label for ex in splits["train"]] == [0, 1]
 
 
+@pytest.mark.parametrize("name, text, message", [
+    ("t.csv", "text,label\ngood,pos\nbad,neg\nfine,1\nawful,0\n",
+     "{p}:4: label '1' is an integer, but the labels before it are words ('pos' on {p}:2); fix the labels, or list "
+     "every class in data.classes if they really are 4 classes (e.g. data.classes=[0, 1, neg, pos])"),
+    ("t.txt", "1 good\n10 great\n\n0 bad\npos fine\n",
+     "{p}:5: label 'pos' is a word, but the labels before it are integers ('1' on {p}:1); fix the labels, or list "
+     "every class in data.classes if they really are 4 classes (e.g. data.classes=[0, 1, 10, pos])"),
+    ("t.jsonl", '{"text": "good", "label": "pos"}\n{"text": "bad", "label": 0}\n',
+     "{p}:2: label '0' is an integer, but the labels before it are words ('pos' on {p}:1); fix the labels, or list "
+     "every class in data.classes if they really are 2 classes (e.g. data.classes=[0, pos])"),
+])
+def test_mixed_label_kinds_are_refused_with_file_and_line(tmp_path, name, text, message):
+    p = write(tmp_path / name, text)
+    with pytest.raises(DataError) as e:
+        load_splits(custom(p, f"data.dev={p}"))
+    assert str(e.value) == message.format(p=p)
+
+
+def test_mixed_label_kinds_are_accepted_when_data_classes_lists_them(tmp_path):
+    p = write(tmp_path / "t.csv", "text,label\ngood,pos\nbad,neg\nfine,1\nawful,0\n")
+    splits, names = load_splits(custom(p, f"data.dev={p}", "data.classes=[pos, neg, 1, 0]"))
+    assert names == ("pos", "neg", "1", "0") and [ex.label for ex in splits["train"]] == [0, 1, 2, 3]
+
+
 def test_pin_makes_paths_absolute_and_keeps_the_classes(tmp_path, monkeypatch):
     write(tmp_path / "t.csv", "text,label\ngood,pos\nbad,neg\n")
     monkeypatch.chdir(tmp_path)
@@ -247,33 +271,48 @@ CUSTOM = ["data.dataset=custom", "data.train=t.csv"]
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["data.dataset=custom"], "config: data.dataset=custom needs data.train: a CSV, TSV or JSONL file, a label-first "
-                              "text file, or an rt-polarity style .pos/.neg pair"),
-    (["data.train=t.csv"], "config: 'data.train' applies to data.dataset=custom only (data.dataset=sst2 reads the "
-                           "SST trees)"),
-    (["data.dataset=sst5", "data.cv_folds=10"], "config: 'data.cv_folds' applies to data.dataset=custom only "
-                                                "(data.dataset=sst5 reads the SST trees)"),
-    (CUSTOM + ["data.dir=x"], "config: 'data.dir' is the SST folder; custom data is read from data.train, data.dev "
-                              "and data.test"),
-    (CUSTOM + ["data.dev_fraction=1"], "config: 'data.dev_fraction' must be in (0, 1), got 1.0"),
-    (CUSTOM + ["data.encoding=klingon"], "config: 'data.encoding' 'klingon' is not an encoding Python knows "
-                                         "(e.g. utf-8, latin-1)"),
-    (CUSTOM + ["data.format=xml"], "config: 'data.format' must be one of csv, tsv, jsonl, label-first, pos-neg, "
-                                   "got 'xml'"),
-    (CUSTOM + ["data.classes=[a]"], "config: 'data.classes' must name at least two classes, got ['a']"),
-    (CUSTOM + ["data.classes=[a, b, a]"], "config: 'data.classes' lists 'a' twice"),
-    (CUSTOM + ["data.cv_folds=1"], "config: 'data.cv_folds' must be at least 2, got 1"),
-    (CUSTOM + ["data.cv_folds=10", "data.test=u.csv"], "config: data.cv_folds tests on each fold of data.train in "
-                                                       "turn; drop data.test (or data.cv_folds)"),
-    (CUSTOM + ["data.cv_folds=10", "data.dev=u.csv"], "config: data.cv_folds carves each fold's dev set from its "
-                                                      "training part (data.dev_fraction); drop data.dev"),
-    (CUSTOM + ["data.fold=2"], "config: 'data.fold' needs data.cv_folds"),
-    (CUSTOM + ["data.cv_folds=3", "data.fold=4"], "config: 'data.fold' must be between 1 and 3, got 4"),
+    (["data.dataset=custom"], "--set data.dataset: data.dataset=custom needs data.train: a CSV, TSV or JSONL file, a "
+                              "label-first text file, or an rt-polarity style .pos/.neg pair"),
+    (["data.train=t.csv"], "--set data.train: 'data.train' applies to data.dataset=custom only (data.dataset=sst2 "
+                           "reads the SST trees)"),
+    (["data.dataset=sst5", "data.cv_folds=10"], "--set data.cv_folds and --set data.dataset: 'data.cv_folds' applies "
+                                                "to data.dataset=custom only (data.dataset=sst5 reads the SST trees)"),
+    (CUSTOM + ["data.dir=x"], "--set data.dir and --set data.dataset: 'data.dir' is the SST folder; custom data is "
+                              "read from data.train, data.dev and data.test"),
+    (CUSTOM + ["data.dev_fraction=1"], "--set data.dev_fraction: 'data.dev_fraction' must be in (0, 1), got 1.0"),
+    (CUSTOM + ["data.encoding=klingon"], "--set data.encoding: 'data.encoding' 'klingon' is not an encoding Python "
+                                         "knows (e.g. utf-8, latin-1)"),
+    (CUSTOM + ["data.format=xml"], "--set data.format: 'data.format' must be one of csv, tsv, jsonl, label-first, "
+                                   "pos-neg or null, got 'xml'"),
+    (CUSTOM + ["data.classes=[a]"], "--set data.classes: 'data.classes' must name at least two classes, got ['a']"),
+    (CUSTOM + ["data.classes=[a, b, a]"], "--set data.classes: 'data.classes' lists 'a' twice"),
+    (CUSTOM + ["data.cv_folds=1"], "--set data.cv_folds: 'data.cv_folds' must be at least 2 or null "
+                                   "(no cross-validation), got 1"),
+    (CUSTOM + ["data.cv_folds=10", "data.test=u.csv"], "--set data.cv_folds and --set data.test: data.cv_folds tests "
+                                                       "on each fold of data.train in turn; drop data.test (or "
+                                                       "data.cv_folds)"),
+    (CUSTOM + ["data.cv_folds=10", "data.dev=u.csv"], "--set data.cv_folds and --set data.dev: data.cv_folds carves "
+                                                      "each fold's dev set from its training part "
+                                                      "(data.dev_fraction); drop data.dev"),
+    (CUSTOM + ["data.fold=2"], "--set data.fold: 'data.fold' needs data.cv_folds"),
+    (CUSTOM + ["data.cv_folds=3", "data.fold=4"], "--set data.fold and --set data.cv_folds: 'data.fold' must be "
+                                                  "between 1 and 3, got 4"),
+    (CUSTOM + ["data.max_train=0"], "--set data.max_train: 'data.max_train' must be at least 1 or null (no limit), "
+                                    "got 0"),
+    (CUSTOM + ["data.max_eval=0"], "--set data.max_eval: 'data.max_eval' must be at least 1 or null (no limit), "
+                                   "got 0"),
+    (CUSTOM + ["data.seed=-1"], "--set data.seed: 'data.seed' must be between 0 and 2147483647, got -1"),
+    (CUSTOM + [("data.cv_folds", 1, "--cv")], "--cv: 'data.cv_folds' must be at least 2 or null "
+                                              "(no cross-validation), got 1"),
 ])
 def test_inconsistent_data_configs(overrides, message):
     with pytest.raises(ConfigError) as e:
         load_config(None, overrides)
     assert str(e.value) == message
+
+
+def test_integer_class_names_may_be_given_as_numbers():
+    assert load_config(None, CUSTOM + ["data.classes=[0, 1, pos]"]).data.classes == ("0", "1", "pos")
 
 
 def test_train_script_reports_custom_data_problems_in_one_line_before_tensorflow(tmp_path):

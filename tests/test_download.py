@@ -181,5 +181,5 @@ def test_script_checksum_mismatch_is_one_line_error(tmp_path, archive):
 def test_script_help_shows_the_worked_example():
     proc = run_script("--help")
     assert proc.returncode == 0
-    assert "  python scripts/download_data.py --dir ~/data/sst\n" in proc.stdout  # raw formatting kept
+    assert "  textdeconv download --dir ~/data/sst\n" in proc.stdout  # raw formatting kept
     assert "--sha256 SHA256" in proc.stdout

@@ -29,7 +29,7 @@ import os, runpy, signal, sys
 
 kill_epoch, kill_after, script = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 sys.argv = [script, *sys.argv[4:]]
-from textdeconv.cli import load_tensorflow
+from textdeconv.runtime import load_tensorflow
 
 load_tensorflow()  # quietly, as the script does, before textdeconv.train imports TensorFlow
 import textdeconv.training.trainer as train_mod

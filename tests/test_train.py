@@ -1,4 +1,5 @@
 """Training end to end on small trees written here: overfitting, run directory, resume."""
+import dataclasses
 import json
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def small_config(data_dir, *extra):
     return load_config("tiny.yaml", [f"data.dir={data_dir}", "data.train_on=sentences", "data.download=false",
                                      "data.max_train=null", "data.max_eval=null", "model.filter_sizes=[2,3]",
                                      "train.learning_rate=0.02", *extra])
+
+
+def frozen(cfg):
+    """``cfg`` with learning rate 0: the weights stay as initialised. The config refuses it (a
+    user's run must learn), so it is set on the dataclass."""
+    return cfg.replace(train=dataclasses.replace(cfg.train, learning_rate=0.0))
 
 
 def test_overfits_a_handful_and_writes_a_complete_run(overfit_dir, tmp_path):
@@ -137,8 +144,7 @@ def test_resume_mid_pass_with_several_evaluations_per_epoch(overfit_dir, tmp_pat
 def test_patience_counts_passes_whatever_the_evaluations_per_pass(overfit_dir, tmp_path, k, epochs_run):
     """With a learning rate of 0 the dev accuracy never improves after the first evaluation, so
     patience 2 (passes) stops after 2 * k further evaluations."""
-    cfg = small_config(overfit_dir, "train.epochs=10", "train.patience=2", "train.learning_rate=0.0",
-                       f"train.evals_per_epoch={k}")
+    cfg = frozen(small_config(overfit_dir, "train.epochs=10", "train.patience=2", f"train.evals_per_epoch={k}"))
     metrics = train(cfg, tmp_path / "run", verbose=0)
     assert metrics["best_epoch"] == (1 if k == 1 else 0.5) and metrics["epochs_run"] == epochs_run
 
@@ -146,7 +152,7 @@ def test_patience_counts_passes_whatever_the_evaluations_per_pass(overfit_dir, t
 PRIOR_TREES = ["(4 (2 good) (4 fun))", "(0 (2 a) (0 mess))"]
 
 
-FROZEN = ("train.epochs=2", "train.patience=0", "train.learning_rate=0.0")  # the zero output bias stays zero
+FROZEN = ("train.epochs=2", "train.patience=0")  # with frozen(): the zero output bias stays zero
 
 
 def prior_config(tmp_path, *extra):
@@ -180,9 +186,9 @@ def test_prior_correction_shifts_evaluation_and_saved_model_but_not_training(tmp
     """Learning rate 0 keeps the zero-initialised output bias, so the saved model's bias is exactly
     the shift, the last checkpoint's stays zero, and dev accuracy per epoch is the shifted model's.
     Training itself (the loss per epoch) is identical with and without the correction."""
-    plain = train(prior_config(tmp_path / "a", *FROZEN), tmp_path / "plain", verbose=0)
-    shifted = train(prior_config(tmp_path / "b", *FROZEN, "train.prior_correction=true"), tmp_path / "shifted",
-                    verbose=0)
+    plain = train(frozen(prior_config(tmp_path / "a", *FROZEN)), tmp_path / "plain", verbose=0)
+    shifted = train(frozen(prior_config(tmp_path / "b", *FROZEN, "train.prior_correction=true")),
+                    tmp_path / "shifted", verbose=0)
     shift = train_mod.prior_shift(prior_config(tmp_path / "c"), [4, 2, 4, 0, 2, 0], 5)
     assert "prior_shift" not in plain
     assert list(shifted["prior_shift"]) == ["very negative", "negative", "neutral", "positive", "very positive"]

@@ -1,15 +1,19 @@
 """Frozen experiment configuration: dataclasses, YAML loading and dotted overrides.
 
 A config is a tree of frozen dataclasses. ``load_config(path, ["train.epochs=3"])`` reads a YAML
-file, applies ``--set`` style overrides, and rejects unknown keys (with a did-you-mean) and values
-of the wrong type, so a typo never silently falls back to a default. The resolved config is saved
-in every run directory and read back by ``explain.py``.
+file, applies ``--set`` style overrides, and rejects unknown keys (with a did-you-mean), values of
+the wrong type and numbers out of range (``RANGES``), so a typo never silently falls back to a
+default. Every message starts with where the bad value came from: the YAML file, or the override
+(``--set train.epochs``, or the option the caller names, e.g. ``--cv``). The resolved config is
+saved in every run directory and read back by ``explain.py``.
 """
 from __future__ import annotations
 
 import codecs
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -33,9 +37,9 @@ class DataConfig:
     dir: str | None = None           # SST: None = $TEXTDECONV_DATA, else data/sst under the project
     train_on: str = "phrases"        # SST: phrases (Kim's protocol) | sentences
     download: bool = True            # SST: fetch the official archive when the trees are missing
-    max_train: int | None = None     # keep only the first N training examples (smoke runs)
-    max_eval: int | None = None      # keep only the first N dev/test sentences (smoke runs)
-    # dataset=custom only (textdeconv/datasets.py); a run saves absolute paths and the class names
+    max_train: int | None = None     # keep N training examples, at an even stride (smoke runs); None: all
+    max_eval: int | None = None      # keep N dev/test sentences, at an even stride (smoke runs); None: all
+    # dataset=custom only (textdeconv/data/custom.py); a run saves absolute paths and the class names
     train: str | None = None         # CSV/TSV/JSONL, label-first text, or an rt-polarity .pos/.neg pair
     dev: str | None = None           # None: a stratified dev_fraction of train (seeded by data.seed)
     test: str | None = None          # None: no test score, unless cross-validating (cv_folds)
@@ -124,6 +128,66 @@ CHOICES = {
     "train.mixed_precision": ("auto", "on", "off"),
 }
 
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+SEED_MAX = 2**31 - 1  # numpy and scikit-learn take seeds below 2**32; training adds the epoch to train.seed
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric key (of each item, for a list); ``None`` bound: unbounded."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, v) -> bool:
+        return ((v > self.low if self.low_open else v >= self.low)
+                and (self.high is None or (v < self.high if self.high_open else v <= self.high)))
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return "a positive number" if self.low_open and self.low == 0 else f"at least {self.low}"
+        if not self.low_open and not self.high_open and isinstance(self.low, int) and isinstance(self.high, int):
+            return f"between {self.low} and {self.high}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+RANGES = {
+    "data.max_train": Range(1),
+    "data.max_eval": Range(1),
+    "data.dev_fraction": Range(0, 1, low_open=True, high_open=True),
+    "data.cv_folds": Range(2),
+    "data.fold": Range(1),
+    "data.seed": Range(0, SEED_MAX),
+    "vocab.min_count": Range(1),
+    "model.embedding_dim": Range(1),
+    "model.filter_sizes": Range(1),
+    "model.num_filters": Range(1),
+    "model.dropout": Range(0, 1, high_open=True),
+    "model.max_norm": Range(0, low_open=True),
+    "model.init_scale": Range(0, low_open=True),
+    "model.vectors_std": Range(0, low_open=True),
+    "train.epochs": Range(1),
+    "train.batch_size": Range(1),
+    "train.learning_rate": Range(0, low_open=True),
+    "train.rho": Range(0, 1, low_open=True, high_open=True),
+    "train.epsilon": Range(0, low_open=True),
+    "train.patience": Range(0),
+    "train.evals_per_epoch": Range(1),
+    "train.seed": Range(0, SEED_MAX),
+    "train.bucket_chunk": Range(1),
+}
+
+NULL_MEANS = {  # what null stands for, in messages about keys that allow it
+    "data.max_train": "no limit",
+    "data.max_eval": "no limit",
+    "data.cv_folds": "no cross-validation",
+    "data.fold": "cross-validation sets it per fold",
+    "model.max_norm": "no cap",
+    "model.vectors_std": "vectors as read",
+}
+
 
 def _to_plain(value):
     if isinstance(value, dict):
@@ -154,7 +218,20 @@ def _unknown(key: str, where: str) -> ConfigError:
     return ConfigError(f"{where}: unknown key '{key}'{hint}")
 
 
-def _coerce(value, hint, key: str, where: str):
+class _Origins:
+    """Where each key's value came from, for messages: ``where`` (the YAML file, or ``config`` for
+    the defaults) unless an override set it. ``origins("a.b", "c.d")`` names the sources of the
+    keys that were given (file or override), so a clash of two keys blames both."""
+
+    def __init__(self, where: str):
+        self.where, self.given = where, {}
+
+    def __call__(self, *keys: str) -> str:
+        named = dict.fromkeys(self.given[k] for k in keys if k in self.given)
+        return " and ".join(named) or self.where
+
+
+def _coerce(value, hint, key: str, where: str, nullable: bool = False):
     """Check ``value`` against the type annotation ``hint``; return it in canonical form."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
@@ -166,138 +243,151 @@ def _coerce(value, hint, key: str, where: str):
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, key, where)
+                return _coerce(value, arg, key, where, nullable=type(None) in args)
             except ConfigError as e:
                 errors.append(e)
         raise errors[0]
+    or_null = " or null" if nullable else ""
     if origin is tuple:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, (list, tuple)) or not value:
-            raise ConfigError(f"{where}: '{key}' must be a non-empty list, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be a non-empty list{or_null}, got {value!r}")
         return tuple(_coerce(v, item, key, where) for v in value)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be true or false{or_null}, got {value!r}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be an integer{or_null}, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-8 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be a number{or_null}, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: '{key}' must be a finite number{or_null}, got {value!r}")
         return float(value)
     if hint is str:
         if isinstance(value, bool) and {"on", "off"} <= set(CHOICES.get(key, ())):
             value = "on" if value else "off"  # YAML 1.1 reads a bare on/off (yes/no) as true/false
+        if key == "data.classes" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # [0, 1] names the integer labels "0" and "1" of a data file
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be a string{or_null}, got {value!r}")
         choices = CHOICES.get(key)
         if choices and value not in choices:
-            raise ConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}{or_null}, got {value!r}")
         return value
     raise TypeError(f"unsupported annotation {hint!r} for {key}")  # programming error
 
 
-def _build(cls, raw: dict, prefix: str, where: str):
+def _check_range(key: str, value, where: str) -> None:
+    """``RANGES[key]`` holds ``value`` (every item of a list); None passed the type check already."""
+    allowed = RANGES.get(key)
+    if allowed is None or value is None:
+        return
+    items = value if isinstance(value, tuple) else (value,)
+    if all(v in allowed for v in items):
+        return
+    null = f" or null ({NULL_MEANS[key]})" if key in NULL_MEANS else ""
+    each, got = (" each", list(value)) if isinstance(value, tuple) else ("", value)
+    raise ConfigError(f"{where}: '{key}' must{each} be {allowed}{null}, got {got}")
+
+
+def _build(cls, raw: dict, prefix: str, origins: _Origins):
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: section '{prefix.rstrip('.') or 'top level'}' must be a mapping")
+        raise ConfigError(f"{origins.where}: section '{prefix.rstrip('.') or 'top level'}' must be a mapping")
     hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in names:
-            raise _unknown(prefix + str(key), where)
+            if not prefix and str(key) in _all_keys():
+                section, name = str(key).split(".", 1)
+                raise ConfigError(f"{origins.where}: '{key}' must be nested in a YAML file ({section}: then "
+                                  f"'{name}: ...' indented below it); dotted keys are for --set")
+            raise _unknown(prefix + str(key), origins.where)
     kwargs = {}
     for name, value in raw.items():
         hint, key = hints[name], prefix + name
         if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value or {}, key + ".", where)
+            kwargs[name] = _build(hint, {} if value is None else value, key + ".", origins)
         else:
-            kwargs[name] = _coerce(value, hint, key, where)
+            kwargs[name] = _coerce(value, hint, key, origins(key))
+            _check_range(key, kwargs[name], origins(key))
     obj = cls(**kwargs)
-    _validate(obj, prefix, where)
+    _validate(obj, origins)
     return obj
 
 
-def _validate(obj, prefix: str, where: str) -> None:
-    positive = {"epochs", "batch_size", "embedding_dim", "num_filters", "min_count", "bucket_chunk",
-                "evals_per_epoch"}
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        if f.name in positive and v < 1:
-            raise ConfigError(f"{where}: '{prefix}{f.name}' must be at least 1, got {v}")
+def _validate(obj, origins: _Origins) -> None:
+    """Combinations of keys that cannot work together (each key's own range is ``RANGES``)."""
     if isinstance(obj, DataConfig):
-        _validate_data(obj, where)
+        _validate_data(obj, origins)
     if isinstance(obj, ModelConfig):
-        if any(w < 1 for w in obj.filter_sizes):
-            raise ConfigError(f"{where}: 'model.filter_sizes' must be positive, got {list(obj.filter_sizes)}")
-        if not 0.0 <= obj.dropout < 1.0:
-            raise ConfigError(f"{where}: 'model.dropout' must be in [0, 1), got {obj.dropout}")
         if obj.variant == "rand" and obj.vectors:
-            raise ConfigError(f"{where}: 'model.vectors' is set but model.variant=rand does not use it; "
-                              "pick static, non-static or multichannel, or set model.vectors=null")
+            raise ConfigError(f"{origins('model.vectors', 'model.variant')}: 'model.vectors' is set but "
+                              "model.variant=rand does not use it; pick static, non-static or multichannel, "
+                              "or set model.vectors=null")
         if obj.variant != "rand" and not obj.vectors:
-            raise ConfigError(f"{where}: {VECTORS_NEEDED.format(variant=obj.variant)}")
-        if obj.vectors_std is not None and not obj.vectors_std > 0:
-            raise ConfigError(f"{where}: 'model.vectors_std' must be a positive number or null (vectors as read), "
-                              f"got {obj.vectors_std}")
+            raise ConfigError(f"{origins('model.variant', 'model.vectors')}: "
+                              f"{VECTORS_NEEDED.format(variant=obj.variant)}")
     if isinstance(obj, TrainConfig) and obj.devices is not None:
         if obj.strategy != "mirrored":
-            raise ConfigError(f"{where}: 'train.devices' applies to train.strategy=mirrored only, "
-                              f"got train.strategy={obj.strategy}")
+            raise ConfigError(f"{origins('train.devices', 'train.strategy')}: 'train.devices' applies to "
+                              f"train.strategy=mirrored only, got train.strategy={obj.strategy}")
         dup = next((d for d in obj.devices if obj.devices.count(d) > 1), None)
         if dup is not None or not all(d.strip() for d in obj.devices):
-            raise ConfigError(f"{where}: 'train.devices' must list distinct device names such as /gpu:0, "
-                              f"got {list(obj.devices)}")
+            raise ConfigError(f"{origins('train.devices')}: 'train.devices' must list distinct device names such "
+                              f"as /gpu:0, got {list(obj.devices)}")
 
 
 CUSTOM_ONLY = ("train", "dev", "test", "format", "text_column", "label_column", "encoding", "classes",
                "dev_fraction", "cv_folds", "fold", "seed")
 
 
-def _validate_data(d: DataConfig, where: str) -> None:
+def _validate_data(d: DataConfig, origins: _Origins) -> None:
     """Combinations of data keys that cannot work together."""
     if d.dataset != "custom":
         for key in CUSTOM_ONLY:
             if getattr(d, key) != getattr(DataConfig, key):
-                raise ConfigError(f"{where}: 'data.{key}' applies to data.dataset=custom only "
-                                  f"(data.dataset={d.dataset} reads the SST trees)")
+                raise ConfigError(f"{origins(f'data.{key}', 'data.dataset')}: 'data.{key}' applies to "
+                                  f"data.dataset=custom only (data.dataset={d.dataset} reads the SST trees)")
         return
     if not d.train:
-        raise ConfigError(f"{where}: data.dataset=custom needs data.train: a CSV, TSV or JSONL file, a label-first "
-                          "text file, or an rt-polarity style .pos/.neg pair")
+        raise ConfigError(f"{origins('data.dataset', 'data.train')}: data.dataset=custom needs data.train: a CSV, "
+                          "TSV or JSONL file, a label-first text file, or an rt-polarity style .pos/.neg pair")
     if d.dir:
-        raise ConfigError(f"{where}: 'data.dir' is the SST folder; custom data is read from data.train, data.dev "
-                          "and data.test")
-    if not 0.0 < d.dev_fraction < 1.0:
-        raise ConfigError(f"{where}: 'data.dev_fraction' must be in (0, 1), got {d.dev_fraction}")
+        raise ConfigError(f"{origins('data.dir', 'data.dataset')}: 'data.dir' is the SST folder; custom data is read "
+                          "from data.train, data.dev and data.test")
     try:
         codecs.lookup(d.encoding)
     except LookupError:
-        raise ConfigError(f"{where}: 'data.encoding' {d.encoding!r} is not an encoding Python knows "
-                          "(e.g. utf-8, latin-1)") from None
+        raise ConfigError(f"{origins('data.encoding')}: 'data.encoding' {d.encoding!r} is not an encoding Python "
+                          "knows (e.g. utf-8, latin-1)") from None
     if d.classes is not None:
         if len(d.classes) < 2:
-            raise ConfigError(f"{where}: 'data.classes' must name at least two classes, got {list(d.classes)}")
+            raise ConfigError(f"{origins('data.classes')}: 'data.classes' must name at least two classes, "
+                              f"got {list(d.classes)}")
         dup = next((c for c in d.classes if d.classes.count(c) > 1), None)
         if dup is not None:
-            raise ConfigError(f"{where}: 'data.classes' lists {dup!r} twice")
+            raise ConfigError(f"{origins('data.classes')}: 'data.classes' lists {dup!r} twice")
     if d.cv_folds is not None:
-        if d.cv_folds < 2:
-            raise ConfigError(f"{where}: 'data.cv_folds' must be at least 2, got {d.cv_folds}")
         if d.test:
-            raise ConfigError(f"{where}: data.cv_folds tests on each fold of data.train in turn; "
-                              "drop data.test (or data.cv_folds)")
+            raise ConfigError(f"{origins('data.cv_folds', 'data.test')}: data.cv_folds tests on each fold of "
+                              "data.train in turn; drop data.test (or data.cv_folds)")
         if d.dev:
-            raise ConfigError(f"{where}: data.cv_folds carves each fold's dev set from its training part "
-                              "(data.dev_fraction); drop data.dev")
+            raise ConfigError(f"{origins('data.cv_folds', 'data.dev')}: data.cv_folds carves each fold's dev set "
+                              "from its training part (data.dev_fraction); drop data.dev")
     if d.fold is not None:
         if d.cv_folds is None:
-            raise ConfigError(f"{where}: 'data.fold' needs data.cv_folds")
+            raise ConfigError(f"{origins('data.fold', 'data.cv_folds')}: 'data.fold' needs data.cv_folds")
         if not 1 <= d.fold <= d.cv_folds:
-            raise ConfigError(f"{where}: 'data.fold' must be between 1 and {d.cv_folds}, got {d.fold}")
+            raise ConfigError(f"{origins('data.fold', 'data.cv_folds')}: 'data.fold' must be between 1 and "
+                              f"{d.cv_folds}, got {d.fold}")
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -345,15 +435,50 @@ def resolve_config_path(path: str | Path) -> Path:
     raise MissingFileError(f"config file not found: {path} (looked in . and ./configs; shipped configs: {known})")
 
 
+def _override(item) -> tuple[str, object, str]:
+    """``(key, value, origin)`` of one override: ``"KEY=VALUE"``, ``(key, value)`` or ``(key, value, origin)``."""
+    if isinstance(item, str):
+        key, value = parse_override(item)
+        return key, value, f"--set {key}"
+    if isinstance(item, (tuple, list)) and len(item) in (2, 3) and isinstance(item[0], str):
+        return item[0], item[1], item[2] if len(item) == 3 else f"--set {item[0]}"
+    raise TypeError(f"an override is 'KEY=VALUE', (key, value) or (key, value, origin), got {item!r}")
+
+
+SECTIONS = tuple(f.name for f in dataclasses.fields(Config))
+
+
 def config_from_dict(raw: dict, overrides=(), where: str = "config") -> Config:
-    raw = _to_plain(raw or {})
+    """Build a ``Config`` from a nested mapping (a parsed YAML file) and overrides.
+
+    Args:
+        raw: ``{"train": {"epochs": 3}, ...}``; None or ``{}`` for the defaults.
+        overrides: applied in order, each one of
+            ``"train.epochs=3"`` (``--set`` syntax, the value read as YAML), blamed on ``--set train.epochs``;
+            ``("train.epochs", 3)``, blamed the same way;
+            ``("data.cv_folds", 1, "--cv")``: the third item names the option the value came from,
+            so a bad value is blamed on it (``--cv: 'data.cv_folds' must be at least 2 ...``).
+        where: names ``raw`` in messages (the YAML file's path).
+
+    Raises:
+        ConfigError: unknown key, wrong type, value out of range, keys that do not go together;
+            the message starts with where the value came from (``where`` or the override).
+    """
+    raw = _to_plain({} if raw is None else raw)
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: section 'top level' must be a mapping")
+    origins = _Origins(where)
+    for section, body in raw.items():
+        for name in body if isinstance(body, dict) else ():
+            origins.given[f"{section}.{name}"] = where
     for item in overrides:
-        key, value = parse_override(item) if isinstance(item, str) else item
-        parts = key.split(".")
+        key, value, origin = _override(item)
+        if key in SECTIONS:
+            first = dataclasses.fields(_hints(Config)[key])[0].name
+            raise ConfigError(f"{origin}: {key} is a section; set a key under it, e.g. {key}.{first}")
         if key not in _all_keys():
-            raise _unknown(key, f"--set {key}")
+            raise _unknown(key, origin)
+        parts = key.split(".")
         node = raw
         for part in parts[:-1]:
             if node.get(part) is None:
@@ -362,31 +487,47 @@ def config_from_dict(raw: dict, overrides=(), where: str = "config") -> Config:
                 raise ConfigError(f"{where}: section '{part}' must be a mapping")
             node = node[part]
         node[parts[-1]] = value
-    cfg = _build(Config, raw, "", where)
+        origins.given[key] = origin
+    cfg = _build(Config, raw, "", origins)
     if cfg.train.prior_correction and (cfg.data.dataset == "custom" or cfg.data.train_on != "phrases"):
-        raise ConfigError(f"{where}: 'train.prior_correction' corrects for training on SST phrases; it needs "
+        raise ConfigError(f"{origins('train.prior_correction', 'data.dataset', 'data.train_on')}: "
+                          "'train.prior_correction' corrects for training on SST phrases; it needs "
                           f"data.train_on=phrases and an SST data set (got data.dataset={cfg.data.dataset}, "
                           f"data.train_on={cfg.data.train_on})")
     return cfg
 
 
 def load_config(path: str | Path | None = None, overrides=()) -> Config:
-    """Load a YAML config (or the defaults when ``path`` is None) and apply ``KEY=VALUE`` overrides.
+    """Load a YAML config (or the defaults when ``path`` is None) and apply overrides.
+
+    Args:
+        path: a YAML file, or a name under ``configs/`` (``resolve_config_path``).
+        overrides: ``"KEY=VALUE"`` strings, ``(key, value)`` pairs or ``(key, value, origin)``
+            triples, where ``origin`` names the command-line option a bad value is blamed on
+            (e.g. ``("data.cv_folds", k, "--cv")``); see ``config_from_dict``.
 
     Raises:
-        FileNotFoundError: the file does not exist here or under ``configs/``.
-        ConfigError: unknown key, wrong type, invalid value, or malformed YAML.
+        MissingFileError: the file does not exist here or under ``configs/``.
+        ConfigError: an empty file, malformed YAML, unknown key, wrong type, value out of range,
+            or keys that do not go together.
     """
     raw, where = {}, "config"
     if path is not None:
         p = resolve_config_path(path)
         where = str(p)
         try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{where}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                              "a config is a YAML file") from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             line = f" line {mark.line + 1}" if mark else ""
             raise ConfigError(f"{where}:{line} is not valid YAML ({getattr(e, 'problem', e)})") from None
+        if raw is None:
+            raise ConfigError(f"{where}: the config file is empty; put in it the keys to change from the defaults, "
+                              "e.g. 'train: {epochs: 10}' (one section per line), or start from a shipped config "
+                              "such as sst.yaml")
     return config_from_dict(raw, overrides, where)
 
 

@@ -31,7 +31,7 @@ class VectorsNotFoundError(MissingFileError, ValueError):
     """The pretrained vectors file does not exist."""
 
 
-class MissingExtraError(UserError, ImportError):
+class MissingExtraError(UserError, ImportError, ValueError):
     """An optional package is not installed; the message names the pip extra that brings it."""
 
 

@@ -132,6 +132,13 @@ def check_options(name: str, options: dict) -> dict:
     return dict(options)
 
 
+def resolved_options(name: str, options: dict) -> dict:
+    """Every option of the method with its value: ``options`` (checked) over the defaults. Two
+    calls that resolve alike build the same explainer (a resumed job compares these)."""
+    method = get_method(name)
+    return {**{k: o.default for k, o in method.options.items()}, **check_options(name, options)}
+
+
 def method_options(method: str, **given) -> dict:
     """The options among ``given`` (e.g. every command-line option) that ``method`` takes."""
     return {k: v for k, v in given.items() if k in get_method(method).options and v is not None}
@@ -140,3 +147,28 @@ def method_options(method: str, **given) -> dict:
 def make_explainer(name: str, net, vocab, class_names, **options):
     """Build the named method with its options (checked). Raises InputError for an unknown name."""
     return get_method(name).build(net, vocab, class_names, **check_options(name, options))
+
+
+# ---- issue 24: the layer-wise reverse engine (textdeconv/attribution/engine, docs/any-model.md) ----
+# Only the names our runs lack; gradient, grad-x-input and guided-backprop keep their dedicated
+# implementations, which the engine equals to 1e-5 (tests/test_engine.py). For any other Keras
+# model, textdeconv.attribution.engine.analyzer(model, method) takes every engine method.
+_ENGINE = "textdeconv.attribution.engine.explainer:run_explainer"
+for _m in (
+    Method("deconvnet", _ENGINE, "layer-wise deconvnet (Zeiler & Fergus): switches at every max-pool, the "
+           "backward signal rectified at every ReLU; on our TextCNN equal to deconv-rectified",
+           {"saliency": SALIENCY}, {"method": "deconvnet"}, "engine"),
+    Method("lrp-epsilon", _ENGINE, "LRP-epsilon: the target logit redistributed layer by layer in proportion "
+           "to each input's contribution; biases and epsilon absorb the rest (extras: absorbed)",
+           {"epsilon": Option(0.01, "stabiliser added to each pre-activation, in its sign (0 = LRP-0)")},
+           {"method": "lrp-epsilon"}, "engine"),
+    Method("lrp-alpha-beta", _ENGINE, "LRP-alpha-beta: positive contributions weighted alpha, negative beta "
+           "(alpha - beta = 1; default alpha=1, beta=0)",
+           {"alpha": Option(1.0, "weight of the positive contributions (>= 1)"),
+            "beta": Option(0.0, "weight of the negative contributions (alpha - 1)")},
+           {"method": "lrp-alpha-beta"}, "engine"),
+    Method("lrp-zplus", _ENGINE, "LRP z+: relevance follows positive contributions only, biases ignored",
+           fixed={"method": "lrp-zplus"}, family="engine"),
+):
+    register(_m)
+METHOD_NAMES = tuple(METHODS)  # DECONV_METHODS stays the filter-table methods: the engine has no filter table

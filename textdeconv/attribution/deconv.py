@@ -32,6 +32,7 @@ import pandas as pd
 import tensorflow as tf
 
 from textdeconv.attribution.explanation import Explainer
+from textdeconv.errors import InputError
 from textdeconv.model.textcnn import batch_function
 
 SIGNALS = ("deconv", "deconv-activation", "deconv-weighted", "deconv-rectified")
@@ -45,9 +46,9 @@ class Deconvnet(Explainer):
                  fast: bool = True):
         super().__init__(net, vocab, class_names)
         if method not in SIGNALS:
-            raise ValueError(f"unknown deconvnet signal {method!r}; choose one of {', '.join(SIGNALS)}")
+            raise InputError(f"unknown deconvnet signal {method!r}; choose one of {', '.join(SIGNALS)}")
         if saliency not in SALIENCY:
-            raise ValueError(f"unknown saliency {saliency!r}; choose one of {', '.join(SALIENCY)}")
+            raise InputError(f"unknown saliency {saliency!r}; choose one of {', '.join(SALIENCY)}")
         self.name, self.saliency = method, saliency
         # the window-tap path needs no projection vectors, so it serves the dot saliency only
         self.fast = bool(fast) and saliency == "dot"

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from textdeconv.errors import InputError
+
 
 @dataclass
 class Explanation:
@@ -41,6 +43,12 @@ class Explanation:
         """Probability the model gives the target class."""
         return float(self.probs[self.target])
 
+    def _repr_html_(self) -> str:
+        """A coloured heatmap in Jupyter (``textdeconv.reports.heatmap``)."""
+        from textdeconv.reports.heatmap import explanation_html
+
+        return explanation_html(self)
+
 
 def resolve_target(target, class_names) -> int:
     """``None`` -> -1 (the predicted class); an index or a class name (case-insensitive) -> index."""
@@ -54,12 +62,12 @@ def resolve_target(target, class_names) -> int:
         if key.lstrip("-").isdigit():
             target = int(key)
         else:
-            raise ValueError(f"unknown target class {target!r}; choose one of {', '.join(class_names)} "
+            raise InputError(f"unknown target class {target!r}; choose one of {', '.join(class_names)} "
                              f"or an index 0-{len(class_names) - 1}")
     if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
-        raise ValueError(f"target must be a class name or index, got {target!r}")
+        raise InputError(f"target must be a class name or index, got {target!r}")
     if not 0 <= target < len(class_names):
-        raise ValueError(f"target class index {target} out of range 0-{len(class_names) - 1} "
+        raise InputError(f"target class index {target} out of range 0-{len(class_names) - 1} "
                          f"({', '.join(class_names)})")
     return int(target)
 
@@ -96,14 +104,17 @@ class Explainer:
         """
         from textdeconv.data.vocab import length_batches, pad_batch
 
+        sentences = [sentences] if isinstance(sentences, str) else list(sentences)
+        if any(isinstance(s, str) for s in sentences):  # a string would be explained character by character
+            raise InputError("sentences must be token lists, e.g. [vocab.tokenize('a fine film')], not strings")
         sentences = [self.vocab.prepare(s) for s in sentences]  # vocab.clean, as in training
         for i, s in enumerate(sentences):
             if not s:
                 after = f" after vocab.clean={self.vocab.clean}" if self.vocab.clean else ""
-                raise ValueError(f"sentence {i} is empty{after}; nothing to explain")
+                raise InputError(f"sentence {i} is empty{after}; nothing to explain")
         targets = target if isinstance(target, (list, tuple, np.ndarray)) else [target] * len(sentences)
         if len(targets) != len(sentences):
-            raise ValueError(f"got {len(targets)} targets for {len(sentences)} sentences")
+            raise InputError(f"got {len(targets)} targets for {len(sentences)} sentences")
         targets = np.array([resolve_target(t, self.class_names) for t in targets], np.int32)
         ids = [self.vocab.encode(s) for s in sentences]
         out: list[Explanation | None] = [None] * len(sentences)

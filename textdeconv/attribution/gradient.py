@@ -18,6 +18,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from textdeconv.attribution.explanation import Explainer
+from textdeconv.errors import InputError
 from textdeconv.model.textcnn import batch_function
 
 REDUCTIONS = {"gradient": "sum", "gradient-l2": "l2", "grad-x-input": "dot"}
@@ -55,7 +56,7 @@ class Gradient(Explainer):
     def __init__(self, net, vocab, class_names, method: str = "grad-x-input"):
         super().__init__(net, vocab, class_names)
         if method not in REDUCTIONS:
-            raise ValueError(f"unknown gradient method {method!r}; choose one of {', '.join(REDUCTIONS)}")
+            raise InputError(f"unknown gradient method {method!r}; choose one of {', '.join(REDUCTIONS)}")
         self.name, self.reduction = method, REDUCTIONS[method]
         self._core = batch_function(self.gradients)
 

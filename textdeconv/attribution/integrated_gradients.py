@@ -31,6 +31,7 @@ import tensorflow as tf
 from textdeconv.attribution.explanation import Explainer
 from textdeconv.attribution.gradient import pick_target
 from textdeconv.data.vocab import UNK_ID
+from textdeconv.errors import InputError
 
 BASELINES = ("zero", "unk")
 RULES = ("midpoint", "trapezoid")
@@ -63,13 +64,13 @@ class IntegratedGradients(Explainer):
                  rule: str = "midpoint", internal_batch_size: int = 4096):
         super().__init__(net, vocab, class_names)
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+            raise InputError(f"steps must be a positive integer, got {steps!r}")
         if baseline not in BASELINES:
-            raise ValueError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+            raise InputError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
         if rule not in RULES:
-            raise ValueError(f"unknown quadrature rule {rule!r}; choose one of {', '.join(RULES)}")
+            raise InputError(f"unknown quadrature rule {rule!r}; choose one of {', '.join(RULES)}")
         if internal_batch_size < 1:
-            raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size!r}")
+            raise InputError(f"internal_batch_size must be >= 1, got {internal_batch_size!r}")
         self.steps, self.baseline, self.rule = int(steps), baseline, rule
         self.internal_batch_size = int(internal_batch_size)
         self.alphas, self.weights = quadrature(self.steps, rule)

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from textdeconv.attribution.explanation import Explainer
 from textdeconv.attribution.perturb import Perturber, check_replacement
+from textdeconv.errors import InputError
 
 
 class Occlusion(Explainer):
@@ -37,7 +38,7 @@ class Occlusion(Explainer):
         super().__init__(net, vocab, class_names)
         check_replacement(replacement)
         if internal_batch_size < 1:
-            raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size!r}")
+            raise InputError(f"internal_batch_size must be >= 1, got {internal_batch_size!r}")
         self.replacement = replacement
         self.perturber = Perturber(net, replacement, batch_size=int(internal_batch_size))
         self._forward = tf.function(lambda ids: net.forward(ids).logits, reduce_retracing=True)

@@ -13,13 +13,14 @@ import numpy as np
 import tensorflow as tf
 
 from textdeconv.data.vocab import UNK_ID, length_batches, pad_batch
+from textdeconv.errors import InputError
 
 REPLACEMENTS = ("pad", "unk", "delete")
 
 
 def check_replacement(replacement: str) -> None:
     if replacement not in REPLACEMENTS:
-        raise ValueError(f"unknown replacement {replacement!r}; choose one of {', '.join(REPLACEMENTS)}")
+        raise InputError(f"unknown replacement {replacement!r}; choose one of {', '.join(REPLACEMENTS)}")
 
 
 class Perturber:

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from textdeconv.attribution.explanation import Explainer
+from textdeconv.errors import InputError
 
 
 def sentence_scores(token_ids, seed: int) -> np.ndarray:
@@ -34,7 +35,7 @@ class RandomAttribution(Explainer):
     def __init__(self, net, vocab, class_names, seed: int = 0):
         super().__init__(net, vocab, class_names)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
         self._forward = tf.function(lambda ids: net.forward(ids).logits, reduce_retracing=True)
 

@@ -1,64 +1,99 @@
-"""What every script shares: quiet TensorFlow start-up and one-line errors with a non-zero exit."""
+"""The ``textdeconv`` command: parse, call the package, print.
+
+    textdeconv train --config sst.yaml
+    textdeconv explain --run RUN "a gripping , funny movie"
+
+Each subcommand lives in its own module with ``add(subparsers)`` (its parser, whose epilog is a
+worked example) and ``run(args)``. A ``textdeconv.errors.UserError`` becomes one ``error: ...``
+line on stderr and exit 2; any other exception is a bug and keeps its traceback. The scripts in
+scripts/ call ``main`` with their subcommand's name.
+"""
 from __future__ import annotations
 
-import contextlib
+import argparse
+import errno
+import importlib
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
+from textdeconv import __version__
+from textdeconv.errors import InputError, UserError
+from textdeconv.runtime import load_tensorflow  # noqa: F401  (sets TF's log level before TF loads)
 
-# Errors a user can act on: shown as one line, never a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, ConnectionError, UnicodeDecodeError, OSError)
+COMMANDS = ("train", "explain", "evaluate", "filters", "lexicon", "download", "merge-shards", "serve")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the worked examples' line breaks; shows defaults where the help names none."""
 
 
 def require_positive(args, *names: str) -> None:
-    """Raise a ValueError naming the option when an integer option ``args.<name>`` is below 1."""
+    """Raise InputError naming the option when an integer option ``args.<name>`` is below 1."""
     for name in names:
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Silence file descriptor 2 while TensorFlow loads and probes devices.
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="textdeconv", formatter_class=HelpFormatter,
+        description="Train Kim-style TextCNN sentence classifiers and explain them with a deconvnet.",
+        epilog="Run 'textdeconv COMMAND --help' for a command's options and a worked example.\n"
+               "Quick start:\n"
+               "  textdeconv train --config tiny.yaml --run-dir runs/tiny\n"
+               "  textdeconv explain --run runs/tiny \"a gripping , funny movie\" --html view.html")
+    p.add_argument("--version", action="version", version=f"textdeconv {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"textdeconv.cli.{name.replace('-', '_')}").add(sub)
+    p.commands = sub.choices
+    return p
 
-    TensorFlow's native code logs before absl is initialised ("All log messages before
-    absl::InitializeLog() ...", CUDA driver probes on CPU machines); TF_CPP_MIN_LOG_LEVEL does
-    not reach those lines, so they would bury the one-line errors this tool prints.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+
+def main(argv=None, prog: str | None = None) -> None:
+    """Run the command line (``argv`` defaults to ``sys.argv[1:]``) and exit with its code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if prog and argv and argv[0] in parser.commands:  # a script shim names itself in usage lines
+        parser.commands[argv[0]].prog = prog
+    run_main(lambda: _dispatch(parser, argv))
+
+
+def _dispatch(parser, argv):
+    args, extra = parser.parse_known_args(argv)
+    args.parser = args.command_parser
+    if extra:  # reported by the subcommand, whose usage line is the one that helps
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args.func(args)
+
+
+def run_main(fn) -> None:
+    """Call ``fn()``; a UserError becomes ``error: ...`` on stderr and exit 2, Ctrl-C exit 130, a
+    closed pipe (``... | head``) a quiet exit; anything else keeps its traceback (a bug)."""
     try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def load_tensorflow():
-    """Import TensorFlow quietly and initialise its devices; return the module."""
-    with quiet_native_stderr():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-    tf.get_logger().setLevel("ERROR")  # no retracing chatter when methods are rebuilt per model (sanity checks)
-    return tf
-
-
-def run_main(main) -> None:
-    """Call ``main()``; turn user errors into ``error: ...`` on stderr and exit code 2."""
-    try:
-        code = main()
+        code = fn()
+        sys.stdout.flush()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
-    except USER_ERRORS as e:
+    except BrokenPipeError:
+        code = _closed_pipe()
+    except UserError as e:
         if os.environ.get("TEXTDECONV_DEBUG"):
             raise  # the full traceback, for bug reports
         print(f"error: {e}", file=sys.stderr)
         code = 2
+    except OSError as e:
+        if e.errno != errno.EPIPE:
+            raise
+        code = _closed_pipe()
     sys.exit(code or 0)
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away: exit quietly as Unix tools do (and keep Python from
+    complaining when it flushes stdout at exit)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0

@@ -33,7 +33,7 @@ from pathlib import Path
 from textdeconv.config import CHOICES, DataConfig
 from textdeconv.data.treebank import Example, subsample
 from textdeconv.data.vocab import clean_tokens, tokenize
-from textdeconv.errors import DataError
+from textdeconv.errors import DataError, MissingFileError
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".txt": "label-first", ".pos": "pos-neg", ".neg": "pos-neg"}
@@ -73,7 +73,7 @@ def data_files(path: str, fmt: str) -> list[tuple[Path, str | None]]:
 def read_text(path: Path, encoding: str) -> str:
     """The decoded file; an undecodable byte raises DataError naming the file, line and byte column."""
     if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
+        raise MissingFileError(f"data file not found: {path}")
     data = path.read_bytes()
     try:
         text = data.decode(encoding)
@@ -157,7 +157,7 @@ def read_records(path: str, cfg: DataConfig) -> list[Record]:
     """Every record of one data file (or .pos/.neg pair), in file order.
 
     Raises:
-        FileNotFoundError: the file (or one of the pair) is missing.
+        MissingFileError: the file (or one of the pair) is missing.
         DataError: bad bytes, bad rows, missing columns, empty text or label (file:line).
     """
     fmt = file_format(path, cfg.format)
@@ -180,7 +180,11 @@ def read_records(path: str, cfg: DataConfig) -> list[Record]:
 
 
 def class_order(records: list[Record], configured, train_path: str) -> tuple[str, ...]:
-    """Class names in id order: ``data.classes``, else sorted (integer labels numerically)."""
+    """Class names in id order: ``data.classes``, else sorted (integer labels numerically).
+
+    Without ``data.classes`` the labels must be all integers or all words: ``pos``, ``neg``, ``0``
+    and ``1`` in one file are more likely two labelling schemes mixed up than four classes.
+    """
     counts = Counter(r.label for r in records)
     if configured:
         for r in records:
@@ -190,6 +194,16 @@ def class_order(records: list[Record], configured, train_path: str) -> tuple[str
         if missing:
             raise DataError(f"{train_path}: no training example of class {missing[0]!r} (data.classes)")
         return tuple(configured)
+    first = records[0]
+    integer = bool(_INTEGER.fullmatch(first.label))
+    other = next((r for r in records if bool(_INTEGER.fullmatch(r.label)) != integer), None)
+    if other is not None:
+        kinds = ("an integer", "words") if not integer else ("a word", "integers")
+        ints = sorted((label for label in counts if _INTEGER.fullmatch(label)), key=lambda label: (int(label), label))
+        listed = ", ".join(ints + sorted(label for label in counts if label not in ints))
+        raise DataError(f"{other.where}: label {other.label!r} is {kinds[0]}, but the labels before it are "
+                        f"{kinds[1]} ({first.label!r} on {first.where}); fix the labels, or list every class in "
+                        f"data.classes if they really are {len(counts)} classes (e.g. data.classes=[{listed}])")
     if len(counts) < 2:
         raise DataError(f"{train_path}: every training example has the label {next(iter(counts))!r}; "
                         "a classifier needs at least two classes")
@@ -285,7 +299,7 @@ def read_sentences(path: str, stream=None) -> list[tuple[int, str]]:
     else:
         p = Path(path)
         if not p.is_file():
-            raise FileNotFoundError(f"input file not found: {path}")
+            raise MissingFileError(f"input file not found: {path}")
         data, name = p.read_bytes(), path
     out = []
     for i, raw in enumerate(data.splitlines(), 1):

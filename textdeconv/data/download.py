@@ -13,7 +13,7 @@ from pathlib import Path
 
 from textdeconv.config import DataConfig
 from textdeconv.data.treebank import SST_FILES, read_trees
-from textdeconv.errors import DataError
+from textdeconv.errors import DataError, DownloadError, MissingFileError
 
 SST_URL = "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip"
 
@@ -67,7 +67,7 @@ def download_sst(root: str | Path, url: str = SST_URL, sha256: str = SST_SHA256,
     Returns:
         The folder holding train.txt, dev.txt and test.txt.
     Raises:
-        ConnectionError: no network (message says how to get the data by hand).
+        DownloadError: no network (a ConnectionError; the message says how to get the data by hand).
         DataError: checksum mismatch or an archive without the expected files.
     """
     root = Path(root)
@@ -85,7 +85,7 @@ def download_sst(root: str | Path, url: str = SST_URL, sha256: str = SST_SHA256,
                 shutil.copyfileobj(response, out)
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
-            raise ConnectionError(
+            raise DownloadError(
                 f"could not download {url} ({reason}). With no network, fetch the file on another "
                 f"machine, unzip it, and point data.dir or ${ENV_VAR} at the folder holding trees/"
             ) from None
@@ -126,5 +126,5 @@ def ensure_sst(cfg: DataConfig) -> Path:
     if found is not None:
         return found
     if not cfg.download:
-        raise FileNotFoundError(missing_data_message(root) + " (download disabled: data.download=false / --offline)")
+        raise MissingFileError(missing_data_message(root) + " (download disabled: data.download=false / --offline)")
     return download_sst(root)

@@ -14,7 +14,7 @@ from textdeconv.data.download import ensure_sst
 from textdeconv.data.treebank import (CLASS_NAMES, SPLITS, Example, phrase_examples, read_trees,
                                       sentence_examples, subsample)
 from textdeconv.data.vocab import clean_tokens
-from textdeconv.errors import DataError
+from textdeconv.errors import ConfigError, DataError, MissingFileError
 
 
 def load_sst(cfg: DataConfig) -> dict[str, list[Example]]:
@@ -82,7 +82,7 @@ def check_data(cfg: DataConfig) -> None:
         path = getattr(cfg, key)
         for file, _ in data_files(path, file_format(path, cfg.format)) if path else ():
             if not file.is_file():
-                raise FileNotFoundError(f"data.{key}: data file not found: {file}")
+                raise MissingFileError(f"data.{key}: data file not found: {file}")
 
 
 def pin(cfg: DataConfig, classes) -> DataConfig:
@@ -99,5 +99,5 @@ def class_names(cfg: DataConfig) -> tuple[str, ...]:
     if cfg.dataset != "custom":
         return CLASS_NAMES[cfg.dataset]
     if not cfg.classes:
-        raise ValueError("data.dataset=custom but data.classes is not set; a run trained by textdeconv saves it")
+        raise ConfigError("data.dataset=custom but data.classes is not set; a run trained by textdeconv saves it")
     return cfg.classes

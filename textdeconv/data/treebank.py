@@ -105,13 +105,23 @@ def parse_tree(text: str, where: str = "<string>") -> Tree:
 
 
 def read_trees(path: str | Path) -> list[Tree]:
-    """Read one tree per non-empty line of a PTB file."""
+    """Read one tree per non-empty line of a PTB file (UTF-8; DataError names a bad line)."""
     path = Path(path)
     trees = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                trees.append(parse_tree(line.strip(), where=f"{path}:{i}"))
+    try:
+        with open(path, encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if line.strip():
+                    trees.append(parse_tree(line.strip(), where=f"{path}:{i}"))
+    except UnicodeDecodeError:
+        data = path.read_bytes()
+        for i, raw in enumerate(data.split(b"\n"), 1):  # find the line for the message
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{i}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                                "the SST trees are UTF-8: re-encode the file, or download the trees again") from None
+        raise
     return trees
 
 
@@ -154,8 +164,10 @@ def phrase_examples(trees, dataset: str) -> list[Example]:
 
 def subsample(examples: list, limit: int | None) -> list:
     """At most ``limit`` examples taken at an even stride (the SST files are ordered by
-    sentiment, so a prefix would hold one class only)."""
-    if not limit or limit >= len(examples):
+    sentiment, so a prefix would hold one class only); ``None``: all of them."""
+    if limit is None or limit >= len(examples):
         return examples
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1 or None (no limit), got {limit}")  # the config refuses 0
     step = len(examples) / limit
     return [examples[int(i * step)] for i in range(limit)]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from textdeconv.errors import DataError, InputError, MissingFileError
+
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 BUCKET_CHUNK = 100  # batches per sorting chunk: near-uniform lengths in a batch, order still random
@@ -69,7 +71,7 @@ def clean_tokens(tokens, clean: str | None) -> list[str]:
     if clean is None:
         return list(tokens)
     if clean != "kim":
-        raise ValueError(f"unknown cleaning scheme {clean!r}; expected None or 'kim'")
+        raise InputError(f"unknown cleaning scheme {clean!r}; expected None or 'kim'")
     return [piece for t in tokens for piece in _KIM_SST.sub(" ", t).split()]
 
 
@@ -155,14 +157,19 @@ class Vocab:
     def load(cls, path: str | Path, lowercase: bool = True, clean: str | None = None) -> "Vocab":
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"vocabulary file not found: {path}")
-        tokens = path.read_text(encoding="utf-8").split("\n")
+            raise MissingFileError(f"vocabulary file not found: {path}")
+        clean_tokens((), clean)  # a bad scheme is the caller's, not the file's
+        try:
+            tokens = path.read_text(encoding="utf-8").split("\n")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not a textdeconv vocabulary (not UTF-8: byte 0x{e.object[e.start]:02x} "
+                            f"at offset {e.start})") from None
         if tokens and tokens[-1] == "":
             tokens.pop()
         try:
             return cls(tokens, lowercase, clean)
         except ValueError as e:
-            raise ValueError(f"{path}: not a textdeconv vocabulary ({e})") from None
+            raise DataError(f"{path}: not a textdeconv vocabulary ({e})") from None
 
 
 def pad_batch(sequences, pad: int, min_len: int = 0):

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from textdeconv.attribution.perturb import softmax
+from textdeconv.errors import InputError
 
 ERASER_KS = (0.01, 0.05, 0.10, 0.20, 0.50)
 FRACTIONS = np.linspace(0.0, 1.0, 11)
@@ -65,7 +66,7 @@ def target_probs(expls, perturber, masks_per_sentence) -> np.ndarray:
     if (perturber.replacement == "delete" and perturber.net.pad == 0
             and any(d.all() for d in drops)):
         # with max width 1 there is no padding, so a fully deleted sentence has no window at all
-        raise ValueError("replacement 'delete' cannot remove every token of a sentence for a model "
+        raise InputError("replacement 'delete' cannot remove every token of a sentence for a model "
                          "whose widest filter is 1 (the input would be empty); use 'pad' or 'unk'")
     probs = softmax(perturber.logits(ids_list, drops).astype(np.float64))
     targets = np.repeat([e.target for e in expls], m)
@@ -76,17 +77,17 @@ def check_explanations(expls, num_classes: int) -> list:
     """Validate the inputs every metric shares; return them as a list."""
     expls = list(expls)
     if not expls:
-        raise ValueError("no explanations to evaluate")
+        raise InputError("no explanations to evaluate")
     for i, e in enumerate(expls):
         n = len(e.token_ids)
         if n == 0:
-            raise ValueError(f"explanation {i} has no tokens")
+            raise InputError(f"explanation {i} has no tokens")
         if np.shape(e.scores) != (n,):
-            raise ValueError(f"explanation {i}: scores have shape {np.shape(e.scores)}, expected ({n},)")
+            raise InputError(f"explanation {i}: scores have shape {np.shape(e.scores)}, expected ({n},)")
         if not np.all(np.isfinite(e.scores)):
-            raise ValueError(f"explanation {i} has non-finite scores; cannot rank its tokens")
+            raise InputError(f"explanation {i} has non-finite scores; cannot rank its tokens")
         if not 0 <= e.target < num_classes:
-            raise ValueError(f"explanation {i}: target {e.target} out of range for a "
+            raise InputError(f"explanation {i}: target {e.target} out of range for a "
                              f"{num_classes}-class model")
     return expls
 
@@ -94,10 +95,10 @@ def check_explanations(expls, num_classes: int) -> list:
 def check_fractions(values, name: str, low_open: bool) -> np.ndarray:
     values = np.asarray(values, np.float64).ravel()
     if values.size == 0:
-        raise ValueError(f"{name} is empty")
+        raise InputError(f"{name} is empty")
     low_ok = values > 0 if low_open else values >= 0
     if not np.all(low_ok & (values <= 1)):
-        raise ValueError(f"{name} must lie in {'(0' if low_open else '[0'}, 1], got {values.tolist()}")
+        raise InputError(f"{name} must lie in {'(0' if low_open else '[0'}, 1], got {values.tolist()}")
     return values
 
 
@@ -171,7 +172,7 @@ def deletion_insertion(expls, perturber, fractions=FRACTIONS) -> dict:
     """
     fractions = check_fractions(fractions, "fractions", low_open=False)
     if fractions.size < 2 or np.any(np.diff(fractions) <= 0):
-        raise ValueError(f"fractions must be at least two increasing values, got {fractions.tolist()}")
+        raise InputError(f"fractions must be at least two increasing values, got {fractions.tolist()}")
     expls = check_explanations(expls, perturber.net.num_classes)
     masks = []
     for e in expls:

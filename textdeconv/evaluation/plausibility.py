@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from textdeconv.errors import InputError
+
 NEUTRAL = 2
 
 
@@ -65,9 +67,9 @@ def plausibility(expls, word_label_lists, positive_class: int | None = None) -> 
     """
     expls, word_label_lists = list(expls), list(word_label_lists)
     if not expls:
-        raise ValueError("no explanations to evaluate")
+        raise InputError("no explanations to evaluate")
     if len(expls) != len(word_label_lists):
-        raise ValueError(f"got {len(expls)} explanations and {len(word_label_lists)} label lists")
+        raise InputError(f"got {len(expls)} explanations and {len(word_label_lists)} label lists")
     ys, ss, ap, auroc, agree = [], [], [], [], []
     agree_words = agree_total = used = 0
     for i, (e, labels) in enumerate(zip(expls, word_label_lists)):
@@ -76,10 +78,10 @@ def plausibility(expls, word_label_lists, positive_class: int | None = None) -> 
         labels = np.asarray(labels, int)
         scores = np.asarray(e.scores, np.float64)
         if labels.shape != scores.shape:
-            raise ValueError(f"sentence {i}: {len(labels)} word labels for {len(scores)} scored tokens; "
+            raise InputError(f"sentence {i}: {len(labels)} word labels for {len(scores)} scored tokens; "
                              "labels must align with the explanation's tokens")
         if np.any((labels < 0) | (labels > 4)):
-            raise ValueError(f"sentence {i}: word labels must be 0-4, got {labels.tolist()}")
+            raise InputError(f"sentence {i}: word labels must be 0-4, got {labels.tolist()}")
         y = labels != NEUTRAL
         ys.append(y)
         ss.append(np.abs(scores))

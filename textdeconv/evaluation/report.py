@@ -1,6 +1,6 @@
 """Every method through every metric on one model and split: the methods x metrics table.
 
-Used by ``scripts/evaluate.py``; callable from Python for custom studies.
+Used by ``textdeconv evaluate``; callable from Python for custom studies (``evaluate_run``).
 """
 from __future__ import annotations
 
@@ -129,3 +129,51 @@ def plot_curves(curves: dict, path, title: str = "") -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
+
+
+def require_sst(cfg, run_dir) -> None:
+    """Plausibility needs the treebank's word labels: a run trained on custom data is refused."""
+    from textdeconv.errors import DataError
+
+    if cfg.data.dataset == "custom":
+        raise DataError(f"{run_dir}: evaluate scores SST runs only (it needs the treebank's phrase labels); "
+                        "this run was trained on data.dataset=custom")
+
+
+def sst_sentences(run, split: str, limit: int | None = None):
+    """A run's SST split as ``(token lists, word labels)``: the run's vocab.clean applied to the
+    leaves, each piece keeping its leaf's treebank label; at most ``limit`` sentences taken at an
+    even stride. Raises DataError for a run not trained on SST (no word labels)."""
+    from textdeconv.data.download import ensure_sst
+    from textdeconv.data.treebank import map_label, read_trees, subsample
+    from textdeconv.data.vocab import clean_aligned
+    from textdeconv.evaluation.plausibility import word_labels
+
+    cfg = run.config
+    require_sst(cfg, run.path)
+    trees = [t for t in read_trees(ensure_sst(cfg.data) / f"{split}.txt")
+             if map_label(t.label, cfg.data.dataset) is not None]
+    cleaned = [clean_aligned(t.leaves(), word_labels(t), cfg.vocab.clean) for t in subsample(trees, limit)]
+    return [s for s, _ in cleaned], [y for _, y in cleaned]
+
+
+def write_report(report: Report, out, meta: dict, title: str = "") -> list[str]:
+    """Write a report into the folder ``out``: table.csv, table.md, curves.png, randomization.csv
+    and meta.json (``meta`` plus the seconds per method). Returns the file names written."""
+    from pathlib import Path
+
+    from textdeconv.files import atomic_write_json, atomic_write_text
+    from textdeconv.reports.export import write_csv
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(report.table, out / "table.csv")
+    atomic_write_text(out / "table.md", to_markdown(report.table))
+    plot_curves(report.curves, out / "curves.png", title=title)
+    frames = [df.assign(method=m) for m, df in report.randomization.items()]
+    for frame in frames:
+        frame.attrs = {}  # per-sentence correlations ride in attrs; the CSV keeps the stage summaries
+    stages = pd.concat(frames, ignore_index=True)
+    write_csv(stages[["method"] + [c for c in stages.columns if c != "method"]], out / "randomization.csv")
+    atomic_write_json(out / "meta.json", {**meta, "seconds_per_method": report.seconds})
+    return ["table.csv", "table.md", "curves.png", "randomization.csv", "meta.json"]

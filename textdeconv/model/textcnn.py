@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from textdeconv.config import VECTORS_NEEDED, ModelConfig
+from textdeconv.errors import ConfigError, InputError
 
 PRETRAINED_VARIANTS = ("static", "non-static", "multichannel")
 KIM_CONV_INIT = 0.01  # model.init=kim: conv kernels U(-0.01, 0.01), as Kim's Theano code for ReLU layers
@@ -93,7 +94,7 @@ def build_model(cfg: ModelConfig, vocab_size: int, num_classes: int, vectors: np
     is for the other non-linearities) and softmax weights at zero. Biases start at zero either way.
     """
     if cfg.variant in PRETRAINED_VARIANTS and vectors is None:
-        raise ValueError(VECTORS_NEEDED.format(variant=cfg.variant))
+        raise ConfigError(VECTORS_NEEDED.format(variant=cfg.variant))
     if vectors is not None and vectors.shape != (vocab_size, cfg.embedding_dim):
         raise ValueError(f"vectors have shape {vectors.shape}, expected ({vocab_size}, {cfg.embedding_dim})")
     pad = max(cfg.filter_sizes) - 1
@@ -163,7 +164,7 @@ class TextCNN:
         names = [layer.name for layer in model.layers]
         self.widths = tuple(int(n.split("_")[1]) for n in names if n.startswith("conv_"))
         if not self.widths or "logits" not in names:
-            raise ValueError("not a textdeconv TextCNN: expected layers conv_<w> and logits")
+            raise InputError("not a textdeconv TextCNN: expected layers conv_<w> and logits")
         self.pad = max(self.widths) - 1
         self.tables = [model.get_layer(n) for n in ("embedding_static", "embedding") if n in names]
         self.convs = [model.get_layer(f"conv_{w}") for w in self.widths]

@@ -43,6 +43,16 @@ def token_frame(expls, sentence_ids=None, gold=None) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
+def filter_frame(expls, sentence_ids, net) -> pd.DataFrame:
+    """The deconvnet's per-filter detail of every sentence (``attribution.deconv.filter_table``),
+    one row per filter with its ``sentence_id`` first: what ``explain --filters-csv`` writes."""
+    from textdeconv.attribution.deconv import filter_table
+
+    frames = [filter_table(e, net).assign(sentence_id=sid) for sid, e in zip(sentence_ids, expls)]
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["sentence_id"] + [c for c in frame.columns if c != "sentence_id"]]
+
+
 def write_csv(frame: pd.DataFrame, path) -> None:
     """Write a frame as UTF-8 CSV, atomically (a crash never leaves a partial file)."""
     with atomic_path(path) as tmp:

@@ -27,6 +27,7 @@ import pandas as pd
 import tensorflow as tf
 
 from textdeconv.data.vocab import PAD_ID, UNK_ID, length_batches, pad_batch
+from textdeconv.errors import InputError
 from textdeconv.files import atomic_write_text
 
 NGRAM_COLUMNS = ("width", "filter", "rank", "ngram", "activation", "sentence_id", "sentences")
@@ -46,7 +47,7 @@ def max_activations(net, vocab, sentences, batch_size: int = 256, progress=None)
     ids = [vocab.encode(vocab.prepare(s)) for s in sentences]
     for i, x in enumerate(ids):
         if not x:
-            raise ValueError(f"sentence {i} is empty")
+            raise InputError(f"sentence {i} is empty")
 
     @tf.function(reduce_retracing=True)
     def pool(batch):
@@ -84,11 +85,11 @@ def top_ngrams(net, vocab, sentences, sentence_ids=None, top_k: int = 10, batch_
         have no rows.
     """
     if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
+        raise InputError(f"top_k must be at least 1, got {top_k}")
     sentences = [vocab.prepare(s) for s in sentences]  # the run's vocab.clean: the tokens the model read
     sentence_ids = list(range(1, len(sentences) + 1)) if sentence_ids is None else list(sentence_ids)
     if len(sentence_ids) != len(sentences):
-        raise ValueError(f"got {len(sentence_ids)} sentence ids for {len(sentences)} sentences")
+        raise InputError(f"got {len(sentence_ids)} sentence ids for {len(sentences)} sentences")
     pooled, switch = activations if activations is not None else max_activations(
         net, vocab, sentences, batch_size, progress)
     pad = net.pad
@@ -143,7 +144,7 @@ def nearest_words(net, vocab, neighbours: int = 5) -> pd.DataFrame:
         row has cosine 0 with every word.
     """
     if neighbours < 1:
-        raise ValueError(f"neighbours must be at least 1, got {neighbours}")
+        raise InputError(f"neighbours must be at least 1, got {neighbours}")
     rows = []
     words = np.array(vocab.itos, dtype=object)
     for c, (table, name) in enumerate(zip(net.tables, channel_names(net))):
@@ -178,9 +179,9 @@ def filter_dictionary(net, vocab, sentences, sentence_ids=None, top_k: int = 10,
                       batch_size: int = 256, progress=None) -> FilterDictionary:
     """Top n-grams and nearest words of every filter, from one batched pass over ``sentences``."""
     if top_k < 1 or neighbours < 1:
-        raise ValueError(f"top_k and neighbours must be at least 1, got {top_k} and {neighbours}")
+        raise InputError(f"top_k and neighbours must be at least 1, got {top_k} and {neighbours}")
     if not sentences:
-        raise ValueError("no sentences to scan")
+        raise InputError("no sentences to scan")
     acts = max_activations(net, vocab, sentences, batch_size, progress)
     ngrams = top_ngrams(net, vocab, sentences, sentence_ids, top_k, activations=acts)
     cols = filter_columns(net)

@@ -6,7 +6,8 @@ The page needs no network: CSS and JavaScript are inline, and the data sits in o
 Tokens are also written into the page as escaped text, so it reads (uncoloured) without JavaScript.
 
 Colour: a diverging map symmetric around 0 (blue = evidence for the target class, red =
-against, white = 0). By default each sentence is scaled by its own max |score| for the shown
+against, white = 0), drawn by ``heatmap.js``, the one renderer the explorer (``textdeconv serve``)
+uses too, inlined here. By default each sentence is scaled by its own max |score| for the shown
 method and class (the page's "per sentence" scale), so short and long sentences stay readable;
 the "global" scale divides by the max over all sentences instead, for comparing sentences.
 
@@ -21,12 +22,14 @@ from html import escape
 
 import numpy as np
 
+from textdeconv.errors import InputError
 from textdeconv.files import atomic_write_text
+from textdeconv.reports.heatmap import heatmap_js
 
 SCALES = ("sentence", "global")
 
 
-def _numbers(values) -> list:
+def json_numbers(values) -> list:
     """JSON-ready floats equal to what the CSV writer prints (float32 in its shortest form);
     NaN/inf become null, since JSON has no such numbers."""
     a = np.asarray(values)
@@ -55,7 +58,7 @@ def filter_rows(table, n_tokens: int, top: int = 3) -> list[list]:
     for t in range(n_tokens):
         covering = np.flatnonzero((start <= t) & (t < start + width))
         keep.update(covering[np.argsort(-strength[covering], kind="stable")][:top].tolist())
-    contribution = _numbers(alive["contribution"].to_numpy())
+    contribution = json_numbers(alive["contribution"].to_numpy())
     return [[int(width[i]), int(alive["filter"][i]), int(start[i]), str(alive["ngram"][i]), contribution[i]]
             for i in sorted(keep)]
 
@@ -75,38 +78,64 @@ def html_data(sentence_ids, results: dict, class_names, filter_tables: dict | No
         method, target: what the page shows first (target -1 = each sentence's predicted class).
         scale: ``"sentence"`` or ``"global"`` colour scaling, switchable on the page.
     Raises:
-        ValueError: the explanations do not line up (wrong target, other tokens, missing class).
+        InputError: the explanations do not line up (wrong target, other tokens, missing class).
     """
     methods, classes, filter_tables = list(results), list(class_names), filter_tables or {}
     if not methods:
-        raise ValueError("no explanations to show")
+        raise InputError("no explanations to show")
     if scale not in SCALES:
-        raise ValueError(f"unknown colour scale {scale!r}; choose one of {', '.join(SCALES)}")
+        raise InputError(f"unknown colour scale {scale!r}; choose one of {', '.join(SCALES)}")
     sentence_ids = list(sentence_ids)
     for m, per_class in results.items():
         if len(per_class) != len(classes):
-            raise ValueError(f"{m}: got explanations for {len(per_class)} classes, expected {len(classes)}")
+            raise InputError(f"{m}: got explanations for {len(per_class)} classes, expected {len(classes)}")
         for c, expls in enumerate(per_class):
             if len(expls) != len(sentence_ids) or any(e.target != c for e in expls):
-                raise ValueError(f"{m}: the explanations for class {classes[c]!r} must be one per sentence, "
+                raise InputError(f"{m}: the explanations for class {classes[c]!r} must be one per sentence, "
                                  f"each with target {c}")
     sentences = []
     for k, sid in enumerate(sentence_ids):
         first = results[methods[0]][0][k]
         if any(per_class[c][k].tokens != first.tokens for per_class in results.values() for c in range(len(classes))):
-            raise ValueError(f"sentence {sid}: the methods explain different tokens")
+            raise InputError(f"sentence {sid}: the methods explain different tokens")
         sentences.append({
             "id": sid.item() if isinstance(sid, np.generic) else sid,
             "tokens": list(first.tokens), "in_vocab": [bool(v) for v in first.in_vocab],
-            "predicted": int(first.predicted), "probs": _numbers(first.probs),
+            "predicted": int(first.predicted), "probs": json_numbers(first.probs),
             "gold": None if gold is None else str(gold[k]),
-            "scores": {m: [_numbers(per_class[c][k].scores) for c in range(len(classes))]
+            "scores": {m: [json_numbers(per_class[c][k].scores) for c in range(len(classes))]
                        for m, per_class in results.items()},
             "filters": {m: [filter_rows(tables[c][k], len(first.tokens), top_filters) for c in range(len(classes))]
                         for m, tables in filter_tables.items()},
         })
     return {"title": title, "classes": classes, "methods": methods, "method": method or methods[0],
             "target": int(target), "scale": scale, "top_filters": int(top_filters), "sentences": sentences}
+
+
+def explanations_page(run, sentence_ids, sentences, methods: dict, target=None, gold=None, batch_size: int = 128,
+                      first: str | None = None, title: str = "") -> dict:
+    """``html_data`` for a run: every sentence explained by every method in ``methods``
+    (``{name: options}``) for every class, with the deconvnet's filter tables.
+
+    Args:
+        run: a ``textdeconv.api.Run``; sentence_ids, sentences: ids and token lists.
+        target: the class shown first (None: each sentence's predicted class); first: the method
+            shown first (default: the first of ``methods``).
+    """
+    from textdeconv.attribution import DECONV_METHODS
+    from textdeconv.attribution.deconv import filter_table
+    from textdeconv.attribution.explanation import resolve_target
+
+    results, tables = {}, {}
+    for method, options in methods.items():
+        explainer = run.explainer(method, **options)
+        results[method] = [explainer.explain(sentences, target=c, batch_size=batch_size)
+                           for c in range(len(run.class_names))]
+        if method in DECONV_METHODS:
+            tables[method] = [[filter_table(e, run.net) for e in per_class] for per_class in results[method]]
+    first = first if first in results else next(iter(results))
+    return html_data(sentence_ids, results, run.class_names, tables, gold, method=first,
+                     target=resolve_target(target, run.class_names), title=title)
 
 
 def script_json(data) -> str:
@@ -127,8 +156,8 @@ def render_html(data: dict) -> str:
         blocks.append(f'<section class="td-sent" data-k="{k}"><div class="td-meta">[{escape(str(s["id"]))}]</div>'
                       f'<div class="td-toks">{toks}</div></section>')
     title = escape(data["title"] or "textdeconv explanations")
-    return _PAGE.format(title=title, css=_CSS, js=_JS, data=script_json(data), n=len(data["sentences"]),
-                        sentences="\n".join(blocks))
+    return _PAGE.format(title=title, css=_CSS, heatmap=heatmap_js(), js=_JS, data=script_json(data),
+                        n=len(data["sentences"]), sentences="\n".join(blocks))
 
 
 def write_html(path, data: dict) -> None:
@@ -163,7 +192,8 @@ whose max-pooling window covers it).</p>
 </main>
 <div id="td-tip" hidden></div>
 <script type="application/json" id="td-data">{data}</script>
-<script>{js}</script>
+<script>{heatmap}
+{js}</script>
 </body>
 </html>
 """
@@ -175,8 +205,7 @@ h1{font-size:1.2em;margin:.2em 0}
 .td-note{color:#666;font-size:.85em;margin:.2em 0}
 .td-controls label{margin-right:1.2em}
 .td-legend{display:flex;align-items:center;gap:.5em;margin-top:.3em;font-size:.85em}
-.td-bar{display:inline-block;width:220px;height:12px;border:1px solid #aaa;
- background:linear-gradient(to right,rgb(178,24,43),#fff,rgb(33,102,172))}
+.td-bar{display:inline-block;width:220px;height:12px;border:1px solid #aaa}
 .td-sent{margin:.9em 0;unicode-bidi:plaintext}
 .td-meta{font-size:.8em;color:#555}
 .td-meta .td-wrong{color:#b2182b;font-weight:600}
@@ -192,7 +221,7 @@ h1{font-size:1.2em;margin:.2em 0}
 _JS = r"""
 (function () {
   "use strict";
-  var D = JSON.parse(document.getElementById("td-data").textContent);
+  var D = JSON.parse(document.getElementById("td-data").textContent), H = window.TDHeat;
   var $ = function (id) { return document.getElementById(id); };
   var state = {method: D.method, target: D.target, scale: D.scale};
   var blocks = document.querySelectorAll(".td-sent");
@@ -210,26 +239,12 @@ _JS = r"""
   }
   function classOf(s) { return state.target < 0 ? s.predicted : state.target; }
   function scoresOf(s) { return s.scores[state.method][classOf(s)]; }
-  function maxAbs(xs) {
-    return xs.reduce(function (m, x) { return x === null ? m : Math.max(m, Math.abs(x)); }, 0);
-  }
-  function fmt(x) { return x === null ? "n/a" : (x > 0 ? "+" : "") + x.toPrecision(3); }
+  var fmt = H.fmt;
   function pct(p) { return p === null ? "n/a" : p.toFixed(3); }
-  // diverging map: white at 0, rgb(33,102,172) at +scale, rgb(178,24,43) at -scale
-  function colour(x, scale) {
-    if (x === null || !(scale > 0)) return ["transparent", ""];
-    var a = Math.min(Math.abs(x) / scale, 1), end = x > 0 ? [33, 102, 172] : [178, 24, 43];
-    var rgb = end.map(function (e) { return Math.round(255 + (e - 255) * a); });
-    return ["rgb(" + rgb.join(",") + ")", a > 0.6 ? "#fff" : ""];
-  }
   function update() {
-    var globalMax = 0;
-    if (state.scale === "global") {
-      D.sentences.forEach(function (s) { globalMax = Math.max(globalMax, maxAbs(scoresOf(s))); });
-    }
+    var scales = H.scales(D.sentences.map(scoresOf), state.scale), globalMax = scales.length ? scales[0] : 0;
     D.sentences.forEach(function (s, k) {
-      var c = classOf(s), sc = scoresOf(s), mx = maxAbs(sc);
-      var scale = state.scale === "global" ? globalMax : mx;
+      var c = classOf(s), sc = scoresOf(s), mx = H.maxAbs(sc), scale = scales[k];
       var meta = blocks[k].querySelector(".td-meta");
       meta.textContent = "[" + s.id + "] predicted: " + D.classes[s.predicted] + " (" + pct(s.probs[s.predicted]) +
         ")  target: " + D.classes[c] + " (" + pct(s.probs[c]) + ")  max |score| " + mx.toPrecision(3) + "  ";
@@ -239,10 +254,7 @@ _JS = r"""
         if (s.gold !== D.classes[s.predicted]) g.className = "td-wrong";
         meta.appendChild(g);
       }
-      blocks[k].querySelectorAll(".td-tok").forEach(function (el, t) {
-        var col = colour(sc[t], scale);
-        el.style.background = col[0]; el.style.color = col[1];
-      });
+      blocks[k].querySelectorAll(".td-tok").forEach(function (el, t) { H.paint(el, sc[t], scale); });
     });
     $("td-lo").textContent = state.scale === "global" ? fmt(-globalMax) : "-max";
     $("td-hi").textContent = state.scale === "global" ? fmt(globalMax) : "+max";
@@ -292,6 +304,7 @@ _JS = r"""
   fill($("td-target"), [[-1, "predicted class"]].concat(D.classes.map(function (c, i) { return [i, c]; })),
        state.target, "target");
   fill($("td-scale"), [["sentence", "per sentence"], ["global", "global"]], state.scale, "scale");
+  H.legendBar(document.querySelector(".td-bar"));
   update();
 })();
 """

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from textdeconv.data.vocab import UNK, normalize_token
+from textdeconv.errors import InputError
 from textdeconv.reports.export import token_frame
 
 COLUMNS = ("class", "word", "count", "mean_score", "total_score", "rank_mean", "rank_total")
@@ -31,7 +32,7 @@ def explain_classes(explainer, sentences, sentence_ids=None, batch_size: int = 1
         sentences: token lists; progress: optional ``f(class_index, class_name)`` before each class.
     """
     if not sentences:
-        raise ValueError("no sentences to explain")
+        raise InputError("no sentences to explain")
     frames = []
     for c, name in enumerate(explainer.class_names):
         if progress:
@@ -55,7 +56,7 @@ def lexicon(frame: pd.DataFrame, class_names, min_count: int = 3) -> pd.DataFram
         Ranks use ``min`` for ties (equal scores share the better rank).
     """
     if min_count < 1:
-        raise ValueError(f"min_count must be at least 1, got {min_count}")
+        raise InputError(f"min_count must be at least 1, got {min_count}")
     scores = frame.assign(score=frame["score"].astype(np.float64))
     lex = (scores.groupby(["target", "word"], sort=False)["score"]
            .agg(count="size", mean_score="mean", total_score="sum").reset_index()
@@ -66,7 +67,7 @@ def lexicon(frame: pd.DataFrame, class_names, min_count: int = 3) -> pd.DataFram
     lex["rank_mean"] = ranked_mean.groupby(lex["class"]).rank(ascending=False, method="min").astype("Int64")
     unknown = set(lex["class"]) - set(class_names)
     if unknown:
-        raise ValueError(f"explanations for classes {sorted(unknown)} not in {list(class_names)}")
+        raise InputError(f"explanations for classes {sorted(unknown)} not in {list(class_names)}")
     lex["order"] = lex["class"].map({c: i for i, c in enumerate(class_names)})
     lex = lex.sort_values(["order", "rank_mean", "rank_total", "word"], na_position="last", kind="stable")
     return lex[list(COLUMNS)].reset_index(drop=True)
@@ -75,7 +76,7 @@ def lexicon(frame: pd.DataFrame, class_names, min_count: int = 3) -> pd.DataFram
 def top_words(lex: pd.DataFrame, class_name: str, top: int = 20, by: str = "mean") -> pd.DataFrame:
     """The ``top`` rows of one class by ``rank_<by>`` (``by``: mean or total)."""
     if by not in RANK_BY:
-        raise ValueError(f"unknown ranking {by!r}; choose one of {', '.join(RANK_BY)}")
+        raise InputError(f"unknown ranking {by!r}; choose one of {', '.join(RANK_BY)}")
     rows = lex[(lex["class"] == class_name) & lex[f"rank_{by}"].notna()]
     return rows.sort_values([f"rank_{by}", "word"], kind="stable").head(top)
 
@@ -96,7 +97,7 @@ def plot_lexicon(lex: pd.DataFrame, class_names, path: str | Path, top: int = 20
     from textdeconv.files import atomic_path
 
     if top < 1:
-        raise ValueError(f"top must be at least 1, got {top}")
+        raise InputError(f"top must be at least 1, got {top}")
     drawn = {}
     fig, axes = plt.subplots(1, len(class_names), figsize=(4.2 * len(class_names), 1.2 + 0.28 * top), squeeze=False)
     for ax, name in zip(axes[0], class_names):

@@ -40,7 +40,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from textdeconv.errors import DataError
+from textdeconv.errors import DataError, InputError, MissingFileError, OutputError
 from textdeconv.files import atomic_path, atomic_write_json, fsync_path
 from textdeconv.reports.export import CSV_COLUMNS, token_frame
 
@@ -55,9 +55,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard must look like I/N (e.g. 2/4), got {text!r}") from None
+        raise InputError(f"--shard must look like I/N (e.g. 2/4), got {text!r}") from None
     if not 1 <= i <= n:
-        raise ValueError(f"--shard {text}: need 1 <= I <= N")
+        raise InputError(f"--shard {text}: need 1 <= I <= N")
     return i, n
 
 
@@ -170,10 +170,13 @@ def input_fingerprint(path) -> dict:
 
 def job_settings(run_dir, method: str, options: dict) -> dict:
     """What a resumed job must share with the interrupted one besides the input: the run (and its
-    model file's size and mtime, so a retrained model is noticed), the method and its options."""
+    model file's size and mtime, so a retrained model is noticed), the method and its options
+    (defaults filled in, so leaving an option out and giving its default are the same job)."""
+    from textdeconv.attribution import resolved_options
+
     model = (Path(run_dir) / "model.keras").stat()
     return {"run": str(Path(run_dir).resolve()), "model": {"size": model.st_size, "mtime_ns": model.st_mtime_ns},
-            "method": method, "options": options}
+            "method": method, "options": resolved_options(method, options)}
 
 
 class ExplainJob:
@@ -189,20 +192,20 @@ class ExplainJob:
         shard: ``(i, n)``: explain only the blocks k with k % n == i - 1.
         resume: continue the interrupted job at ``out``; without it an interrupted job is an error.
     Raises:
-        FileNotFoundError: no input; ``resume`` with nothing to resume.
-        FileExistsError: an interrupted job exists and ``resume`` is False.
-        ValueError: the job cannot be resumed (other input or settings, damaged files).
+        MissingFileError: no input; ``resume`` with nothing to resume.
+        OutputError: ``out`` is the input; an interrupted job exists and ``resume`` is False.
+        InputError / DataError: the job cannot be resumed (other input or settings; damaged files).
     """
 
     def __init__(self, input, out, settings: dict, *, target=None, chunk_lines: int = CHUNK_LINES,
                  batch_size: int = 128, shard=(1, 1), resume: bool = False):
         self.input, self.out = Path(input), Path(out)
         if not self.input.is_file():
-            raise FileNotFoundError(f"input file not found: {input}")
+            raise MissingFileError(f"input file not found: {input}")
         if chunk_lines < 1 or batch_size < 1:
-            raise ValueError("--chunk-size and --batch-size must be at least 1")
+            raise InputError("--chunk-size and --batch-size must be at least 1")
         if self.out.resolve() == self.input.resolve():
-            raise ValueError(f"the output {out} is the input file")
+            raise OutputError(f"the output {out} is the input file")
         self.name, self.target, self.chunk_lines, self.batch_size = str(input), target, chunk_lines, batch_size
         self.shard = tuple(shard)
         self.partial = self.out.with_name(self.out.name + ".partial")
@@ -223,12 +226,12 @@ class ExplainJob:
         start_over = f"delete {self.partial} and {self.progress_file} to start over"
         if not self.progress_file.exists():
             if resume:
-                raise FileNotFoundError(f"nothing to resume for {self.out}: no {self.progress_file} "
-                                        "(run without --resume to start)")
+                raise MissingFileError(f"nothing to resume for {self.out}: no {self.progress_file} "
+                                       "(run without --resume to start)")
             return fresh
         if not resume:
-            raise FileExistsError(f"an interrupted job is writing {self.out} ({self.partial.name}, "
-                                  f"{self.progress_file.name}); pass --resume to continue it, or {start_over}")
+            raise OutputError(f"an interrupted job is writing {self.out} ({self.partial.name}, "
+                              f"{self.progress_file.name}); pass --resume to continue it, or {start_over}")
         try:
             saved = json.loads(self.progress_file.read_text(encoding="utf-8"))
             state = {k: saved[k] for k in fresh}
@@ -236,25 +239,25 @@ class ExplainJob:
         except (ValueError, KeyError, TypeError):
             saved = None
         if saved is None or saved.get("format") != FORMAT:
-            raise ValueError(f"{self.progress_file} is not a progress file this version can read; {start_over}")
+            raise DataError(f"{self.progress_file} is not a progress file this version can read; {start_over}")
         changed = [f"{k} {old_input.get(k)} -> {v}" for k, v in self.fingerprint.items() if old_input.get(k) != v]
         if changed:
-            raise ValueError(f"cannot resume {self.out}: {self.name} is not the file the job started on "
+            raise InputError(f"cannot resume {self.out}: {self.name} is not the file the job started on "
                              f"({'; '.join(changed)}); restore it, or {start_over}")
         keys = dict.fromkeys([*old_settings, *self.settings])
         changed = [f"{k} {old_settings.get(k)!r} -> {self.settings.get(k)!r}" for k in keys
                    if old_settings.get(k) != self.settings.get(k)]
         if changed:
-            raise ValueError(f"cannot resume {self.out}: the settings differ from the interrupted job's "
+            raise InputError(f"cannot resume {self.out}: the settings differ from the interrupted job's "
                              f"({'; '.join(changed)}); rerun with the original ones, or {start_over}")
         if not self.partial.exists():
             if state["complete"] and self.out.exists():
                 return state  # done; only the clean-up was interrupted
             if state["output_bytes"]:
-                raise ValueError(f"{self.partial} is missing; {start_over}")
+                raise DataError(f"{self.partial} is missing; {start_over}")
         elif self.partial.stat().st_size < state["output_bytes"]:
-            raise ValueError(f"{self.partial} is shorter than its committed size ({self.partial.stat().st_size} < "
-                             f"{state['output_bytes']} bytes); {start_over}")
+            raise DataError(f"{self.partial} is shorter than its committed size ({self.partial.stat().st_size} < "
+                            f"{state['output_bytes']} bytes); {start_over}")
         return state
 
     def _commit(self, state: dict) -> None:
@@ -304,8 +307,8 @@ class ExplainJob:
                     if progress:
                         progress.update(chunk.end_offset, explained)
                 if not st["sentences"] and self.shard == (1, 1):
-                    raise ValueError(f"{self.name}: no non-empty lines to explain" if not st["nonempty"]
-                                     else "nothing to explain: every sentence was empty")
+                    raise DataError(f"{self.name}: no non-empty lines to explain" if not st["nonempty"]
+                                    else "nothing to explain: every sentence was empty")
                 if not st["output_bytes"]:  # a shard with no sentence of its own: the header alone
                     self._append(f, HEADER)
                     st["output_bytes"] = len(HEADER)
@@ -340,28 +343,29 @@ def merge_shards(paths, out) -> int:
     byte for byte (a token CSV row is one line: tokens hold no line break). Returns the row count.
 
     Raises:
-        ValueError: headers differ, a shard is unsorted or cut off, or two shards hold the same
+        MissingFileError: a shard does not exist; OutputError: ``out`` is one of the shards.
+        DataError: headers differ, a shard is unsorted or cut off, or two shards hold the same
             sentence (overlapping shards).
     """
     paths = [Path(p) for p in paths]
     if not paths:
-        raise ValueError("no shard files to merge")
+        raise InputError("no shard files to merge")
     if Path(out).resolve() in {p.resolve() for p in paths}:
-        raise ValueError(f"the output {out} is one of the shards")
+        raise OutputError(f"the output {out} is one of the shards")
     for p in paths:
         if not p.is_file():
-            raise FileNotFoundError(f"shard file not found: {p}")
+            raise MissingFileError(f"shard file not found: {p}")
 
     def rows(k, f):
         last = None
         for line_no, line in enumerate(f, 2):
             sid = line.split(b",", 1)[0]
             if not sid.isdigit() or not line.endswith(b"\n"):
-                raise ValueError(f"{paths[k]}:{line_no}: not a complete row of an explanation CSV")
+                raise DataError(f"{paths[k]}:{line_no}: not a complete row of an explanation CSV")
             sid = int(sid)
             if last is not None and sid < last:
-                raise ValueError(f"{paths[k]}:{line_no}: sentence_id {sid} after {last}; a shard must be "
-                                 "ordered by sentence_id, as explain.py writes it")
+                raise DataError(f"{paths[k]}:{line_no}: sentence_id {sid} after {last}; a shard must be "
+                                "ordered by sentence_id, as explain.py writes it")
             last = sid
             yield sid, k, line
 
@@ -370,14 +374,14 @@ def merge_shards(paths, out) -> int:
         headers = [f.readline() for f in files]
         for p, h in zip(paths, headers):
             if not h.startswith(b"sentence_id,") or h != headers[0]:
-                raise ValueError(f"{p}: not an explanation CSV with the same columns as {paths[0]}")
+                raise DataError(f"{p}: not an explanation CSV with the same columns as {paths[0]}")
         n, owner = 0, (None, None)
         with atomic_path(out) as tmp, open(tmp, "wb") as w:
             w.write(headers[0])
             for sid, k, line in heapq.merge(*(rows(k, f) for k, f in enumerate(files)), key=lambda r: r[0]):
                 if sid == owner[0] and k != owner[1]:
-                    raise ValueError(f"sentence {sid} is in both {paths[owner[1]]} and {paths[k]}: "
-                                     "the shards overlap")
+                    raise DataError(f"sentence {sid} is in both {paths[owner[1]]} and {paths[k]}: "
+                                    "the shards overlap")
                 owner = (sid, k)
                 w.write(line)
                 n += 1

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from textdeconv.config import Config, load_config, save_config
 from textdeconv.data.splits import load_splits, pin
+from textdeconv.errors import ConfigError, MissingFileError, OutputError
 from textdeconv.files import atomic_write_json
 from textdeconv.training.trainer import train
 
@@ -38,21 +39,21 @@ def cross_validate(cfg: Config | None, run_dir: str | Path, resume: bool = False
     """Train every fold of ``cfg.data.cv_folds`` (or resume the unfinished ones); return cv.json's dict.
 
     Raises:
-        ValueError: data.cv_folds is not set, or data.fold is (cross_validate sets it).
-        FileExistsError / FileNotFoundError: as train() does for a new or resumed run.
+        ConfigError: data.cv_folds is not set, or data.fold is (cross_validate sets it).
+        OutputError / MissingFileError: as train() does for a new or resumed run.
     """
     run_dir = Path(run_dir)
     if resume:
         if not is_cv_run(run_dir):
-            raise FileNotFoundError(f"nothing to resume in {run_dir}: not a cross-validation run")
+            raise MissingFileError(f"nothing to resume in {run_dir}: not a cross-validation run")
         cfg = load_config(run_dir / "config.yaml")
     else:
         if not cfg.data.cv_folds:
-            raise ValueError("cross-validation needs data.cv_folds (e.g. --cv 10)")
+            raise ConfigError("cross-validation needs data.cv_folds (e.g. --cv 10)")
         if cfg.data.fold is not None:
-            raise ValueError("data.fold is set per fold by cross-validation; leave it null")
+            raise ConfigError("data.fold is set per fold by cross-validation; leave it null")
         if (run_dir / "config.yaml").exists():
-            raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --run-dir")
+            raise OutputError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --run-dir")
         _, classes = load_splits(fold_config(cfg, 1).data)  # data errors before any fold starts
         cfg = cfg.replace(data=pin(cfg.data, classes))
         run_dir.mkdir(parents=True, exist_ok=True)

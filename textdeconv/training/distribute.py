@@ -40,6 +40,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from textdeconv.errors import ConfigError
+
 MIXED_POLICY = "mixed_float16"
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')
@@ -49,32 +51,32 @@ def read_tf_config(environ=os.environ) -> dict:
     """The cluster described by ``$TF_CONFIG``, checked: ``{"cluster": {...}, "task": {...}}``.
 
     Raises:
-        ValueError: TF_CONFIG is missing or malformed (one line, with an example).
+        ConfigError: TF_CONFIG is missing or malformed (one line, with an example).
     """
     text = environ.get("TF_CONFIG", "").strip()
     need = f"train.strategy=multiworker needs the TF_CONFIG environment variable on every worker, e.g. {TF_CONFIG_EXAMPLE}"
     if not text:
-        raise ValueError(f"{need} (worker 0 is the chief and writes the run directory)")
+        raise ConfigError(f"{need} (worker 0 is the chief and writes the run directory)")
     try:
         tf_config = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({e.msg} at character {e.pos}); {need}") from None
+        raise ConfigError(f"TF_CONFIG is not valid JSON ({e.msg} at character {e.pos}); {need}") from None
     cluster = tf_config.get("cluster") if isinstance(tf_config, dict) else None
     task = tf_config.get("task") if isinstance(tf_config, dict) else None
     if not isinstance(cluster, dict) or not isinstance(task, dict):
-        raise ValueError(f"TF_CONFIG must hold a 'cluster' and a 'task' mapping; {need}")
+        raise ConfigError(f"TF_CONFIG must hold a 'cluster' and a 'task' mapping; {need}")
     unsupported = sorted(set(cluster) - {"chief", "worker"})
     if unsupported or not cluster.get("worker") and not cluster.get("chief"):
-        raise ValueError(f"TF_CONFIG 'cluster' must list 'worker' (and optionally one 'chief') addresses, "
-                         f"got {sorted(cluster)}; parameter servers and evaluators are not supported")
+        raise ConfigError(f"TF_CONFIG 'cluster' must list 'worker' (and optionally one 'chief') addresses, "
+                          f"got {sorted(cluster)}; parameter servers and evaluators are not supported")
     for kind, addresses in cluster.items():
         if not isinstance(addresses, list) or not all(isinstance(a, str) and ":" in a for a in addresses):
-            raise ValueError(f"TF_CONFIG cluster '{kind}' must be a list of \"host:port\" strings, got {addresses!r}")
+            raise ConfigError(f"TF_CONFIG cluster '{kind}' must be a list of \"host:port\" strings, got {addresses!r}")
     kind, index = task.get("type"), task.get("index")
     if kind not in cluster:
-        raise ValueError(f"TF_CONFIG task type {kind!r} is not in the cluster (one of {sorted(cluster)})")
+        raise ConfigError(f"TF_CONFIG task type {kind!r} is not in the cluster (one of {sorted(cluster)})")
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
-        raise ValueError(f"TF_CONFIG task index must be 0..{len(cluster[kind]) - 1} for '{kind}', got {index!r}")
+        raise ConfigError(f"TF_CONFIG task index must be 0..{len(cluster[kind]) - 1} for '{kind}', got {index!r}")
     return tf_config
 
 
@@ -84,7 +86,7 @@ def _device(name: str) -> tf.DeviceSpec:
     except (ValueError, TypeError):
         spec = None
     if spec is None or spec.device_type is None:
-        raise ValueError(f"train.devices: {name!r} is not a device name (e.g. /gpu:0 or /cpu:1)")
+        raise ConfigError(f"train.devices: {name!r} is not a device name (e.g. /gpu:0 or /cpu:1)")
     return spec
 
 
@@ -96,7 +98,7 @@ def make_strategy(train_cfg) -> tf.distribute.Strategy:
     collective ops, which TensorFlow allows only at start-up, and only once.
 
     Raises:
-        ValueError: TF_CONFIG missing or malformed (multiworker); a listed device does not exist.
+        ConfigError: TF_CONFIG missing or malformed (multiworker); a listed device does not exist.
     """
     if train_cfg.strategy == "default":
         return tf.distribute.get_strategy()
@@ -117,7 +119,7 @@ def _strategy(kind: str, devices: tuple[str, ...] | None) -> tf.distribute.Strat
     for name, spec in zip(devices, wanted):
         if (spec.device_type, spec.device_index or 0) not in have:
             known = ", ".join(x.name for x in tf.config.list_logical_devices())
-            raise ValueError(f"train.devices: {name} is not a device on this machine (available: {known})")
+            raise ConfigError(f"train.devices: {name} is not a device on this machine (available: {known})")
     return tf.distribute.MirroredStrategy([f"/{s.device_type.lower()}:{s.device_index or 0}" for s in wanted])
 
 
@@ -177,12 +179,12 @@ def precision_policy(train_cfg) -> str:
     """``"mixed_float16"`` or ``"float32"`` for ``train.mixed_precision`` on this machine.
 
     Raises:
-        ValueError: ``on`` where training would not run on GPUs.
+        ConfigError: ``on`` where training would not run on GPUs.
     """
     gpu = on_gpu(train_cfg)
     if train_cfg.mixed_precision == "on" and not gpu:
-        raise ValueError("train.mixed_precision=on needs training to run on GPUs, and none is used here; "
-                         "CPU runs stay float32 (use auto or off)")
+        raise ConfigError("train.mixed_precision=on needs training to run on GPUs, and none is used here; "
+                          "CPU runs stay float32 (use auto or off)")
     return MIXED_POLICY if train_cfg.mixed_precision == "on" or train_cfg.mixed_precision == "auto" and gpu else "float32"
 
 

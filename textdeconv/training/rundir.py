@@ -7,11 +7,13 @@ requested target class) before paying for TensorFlow's import.
 from __future__ import annotations
 
 import sys
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
 from textdeconv.config import Config, load_config
 from textdeconv.data.splits import class_names
+from textdeconv.errors import DataError, InputError, MissingFileError
 
 RUNS_DIR = Path("runs")  # of the working directory, never of the installed package
 RUN_FILES = ("config.yaml", "vocab.txt", "model.keras")
@@ -25,8 +27,8 @@ def latest_run(root: Path = RUNS_DIR) -> Path:
     """The run under ``root`` whose model.keras was written last."""
     runs = sorted(root.glob("**/model.keras"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
     if not runs:
-        raise FileNotFoundError(f"no trained run under {root}; train one (python scripts/train.py --config "
-                                "sst.yaml) or pass --run RUN_DIR")
+        raise MissingFileError(f"no trained run under {root}; train one (python scripts/train.py --config "
+                               "sst.yaml) or pass --run RUN_DIR")
     return runs[-1].parent
 
 
@@ -43,16 +45,16 @@ def check_run_dir(run_dir: str | Path) -> tuple[Config, tuple[str, ...]]:
     """Check a run directory holds every file and return ``(config, class_names)``.
 
     Raises:
-        FileNotFoundError: the folder or a file is missing (names which).
-        ValueError: the saved config is invalid.
+        MissingFileError: the folder or a file is missing (names which).
+        ConfigError: the saved config is invalid.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory not found: {run_dir}")
+        raise MissingFileError(f"run directory not found: {run_dir}")
     missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
     if missing:
         folds = " (it holds cross-validation folds: pass RUN/fold-K)" if (run_dir / "fold-1").is_dir() else ""
-        raise FileNotFoundError(f"{run_dir} is not a finished run: missing {', '.join(missing)}{folds}")
+        raise MissingFileError(f"{run_dir} is not a finished run: missing {', '.join(missing)}{folds}")
     cfg = load_config(run_dir / "config.yaml")
     return cfg, class_names(cfg.data)
 
@@ -70,7 +72,7 @@ def plot_training_curves(run_dir: str | Path, path: str | Path | None = None) ->
         what was drawn: ``{"loss": (epochs, values), "val_loss": ..., "accuracy": ..., "val_accuracy": ...}``
         (numpy arrays; a metric missing from the CSV is left out).
     Raises:
-        FileNotFoundError: no metrics.csv; ValueError: it has no epoch rows.
+        MissingFileError: no metrics.csv; DataError: it has no epoch rows.
     """
     import matplotlib
 
@@ -84,10 +86,13 @@ def plot_training_curves(run_dir: str | Path, path: str | Path | None = None) ->
     run_dir = Path(run_dir)
     csv = run_dir / "metrics.csv"
     if not csv.is_file():
-        raise FileNotFoundError(f"{csv} not found: the run has not finished an epoch yet")
-    frame = pd.read_csv(csv)
+        raise MissingFileError(f"{csv} not found: the run has not finished an epoch yet")
+    try:
+        frame = pd.read_csv(csv)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+        frame = pd.DataFrame()
     if frame.empty or "epoch" not in frame:
-        raise ValueError(f"{csv} holds no epochs")
+        raise DataError(f"{csv} holds no epochs")
     drawn = {}
     fig, axes = plt.subplots(1, len(CURVES), figsize=(10, 3.8))
     for ax, (panel, metric) in zip(axes, CURVES):
@@ -115,8 +120,8 @@ def read_run(run_dir: str | Path):
     """Load ``(config, vocab, TextCNN, class_names)`` from a run directory, safely.
 
     Raises:
-        FileNotFoundError: the folder or one of its files is missing (names which).
-        ValueError: a file is corrupt (names which).
+        MissingFileError: the folder or one of its files is missing (names which).
+        ConfigError: config.yaml is invalid; DataError: another file is corrupt or they do not match.
     """
     import keras
 
@@ -126,13 +131,22 @@ def read_run(run_dir: str | Path):
     run_dir = Path(run_dir)
     cfg, class_names = check_run_dir(run_dir)
     vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase, cfg.vocab.clean)
+    path = run_dir / "model.keras"
+    corrupt = f"{path} could not be loaded: the file is corrupt or was not written by textdeconv"
+    again = "train the run again, or restore the file"
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" of a file that is there
+        raise DataError(f"{corrupt} (not a zip archive, which a .keras file is); {again}")
     try:
-        model = keras.models.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+        model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as e:  # Keras raises several types for damaged archives
-        raise ValueError(f"{run_dir / 'model.keras'} could not be loaded ({type(e).__name__}: {e}); "
-                         "the file is corrupt or was not written by textdeconv") from None
-    net = TextCNN(model)
+        detail = " ".join(str(e).split())  # one line; and never Keras's misleading "File not found"
+        detail = type(e).__name__ + (f": {detail}" if detail and "not found" not in detail.lower() else "")
+        raise DataError(f"{corrupt} ({detail}); {again}") from None
+    try:
+        net = TextCNN(model)
+    except InputError as e:
+        raise DataError(f"{path}: {e}") from None
     if net.tables[0].input_dim != len(vocab):
-        raise ValueError(f"{run_dir}: vocab.txt has {len(vocab)} entries but the model's embedding has "
+        raise DataError(f"{run_dir}: vocab.txt has {len(vocab)} entries but the model's embedding has "
                          f"{net.tables[0].input_dim}; the files come from different runs")
     return cfg, vocab, net, class_names

@@ -34,6 +34,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from textdeconv.config import Config, load_config, save_config
 from textdeconv.data.splits import load_splits, pin, split_sentences
 from textdeconv.data.vocab import BUCKET_CHUNK, Vocab, length_batches, pad_batch
+from textdeconv.errors import DataError, MissingFileError, OutputError
 from textdeconv.files import atomic_path, atomic_write_json
 from textdeconv.model.embeddings import initial_table, token_counts
 from textdeconv.model.textcnn import build_model
@@ -42,7 +43,6 @@ from textdeconv.training.distribute import (
     dtype_policy,
     float32_copy,
     for_replicas,
-    is_mixed,
     make_strategy,
     precision_policy,
     writable_run_dir,
@@ -209,14 +209,11 @@ class RunRecorder(keras.callbacks.Callback):
             self.model.save(tmp)
         if improved:
             # the best model is saved as it was evaluated: with the prior shift, if any
+            # the best model is saved for inference: float32 (explaining needs it), no optimizer, so
+            # it loads in plain Keras (keras.models.load_model) once textdeconv is imported
             with atomic_path(self.ckpt_dir / f"best_{epoch + 1:03d}.keras") as tmp, \
                     shifted_output_bias(self.model, self.shift):
-                if is_mixed(self.model):  # model.keras stays float32 for explain.py and the attribution methods
-                    float32_copy(self.model).save(tmp)
-                elif self.shift is not None:
-                    self.model.save(tmp)
-                else:
-                    shutil.copyfile(ckpt, tmp)
+                float32_copy(self.model).save(tmp)
         with atomic_path(self.run_dir / "metrics.csv") as tmp:
             pd.DataFrame(st["history"]).to_csv(tmp, index=False)
         st.update(epoch=epoch + 1, checkpoint=ckpt.name, wait=0 if improved else st["wait"] + 1)
@@ -256,14 +253,18 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     state_path = run_dir / "state.json"
     if resume:
         if not state_path.is_file():
-            raise FileNotFoundError(f"nothing to resume in {run_dir}: no state.json (start it without --resume)")
+            raise MissingFileError(f"nothing to resume in {run_dir}: no state.json (start it without --resume)")
         cfg = load_config(run_dir / "config.yaml")
-        state = json.loads(state_path.read_text())
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"{state_path} is damaged ({e}); the run cannot be resumed: start it again in another "
+                            "--run-dir") from None
         for stale in (*run_dir.glob(".*.tmp*"), *run_dir.glob("checkpoints/.*.tmp*")):
             stale.unlink()  # a temporary file whose write a kill cut short (io.atomic_path's names)
     else:
         if state_path.exists():
-            raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --run-dir")
+            raise OutputError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --run-dir")
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "history": [],
                  "checkpoint": None, "best": None, "finished": False}
 

@@ -1,0 +1,537 @@
+#!/usr/bin/env python
+"""Write docs/results.md and the README's headline block from bench/results/, so no figure is
+ever copied by hand.
+
+    python bench/report.py            # regenerate docs/results.md and README.md's results block
+    python bench/report.py --check    # exit 1, naming the stale file, when either differs
+
+Reads accuracy.json, train_speed.json, explain_speed.json, explain_latency.json,
+explain_stream.json, embedding_drift.json and every evaluation-*/ folder (table.csv,
+randomization.csv, meta.json). Every section names the file it came from and the command, machine and date recorded
+in it. Accuracy entries whose command has no --set or --extend are the shipped configs (the
+headline); every other entry is an experiment, compared with its base on the same seeds.
+
+The README block sits between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the rest of
+the README is left as it is. Standard library only (json, csv): fast, and no TensorFlow.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shlex
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+SRC = "bench/results"  # how pages name the inputs, wherever --results points
+
+# Kim (2014), Table 2: test accuracy of his CNN variants (pretrained ones: word2vec 300d)
+KIM = {("sst2", "rand"): 82.7, ("sst2", "static"): 86.8, ("sst2", "non-static"): 87.2,
+       ("sst2", "multichannel"): 88.1, ("sst5", "rand"): 45.0, ("sst5", "static"): 45.5,
+       ("sst5", "non-static"): 48.0, ("sst5", "multichannel"): 47.4}
+KIM_NAME = {"rand": "CNN-rand", "static": "CNN-static", "non-static": "CNN-non-static",
+            "multichannel": "CNN-multichannel"}
+DATASETS = {"sst2": "SST-2", "sst5": "SST-5", "custom": "own data"}
+VARIANTS = ("rand", "static", "non-static", "multichannel")
+
+# evaluation columns: (short name for the README, the direction that means better)
+METRICS = {
+    "comprehensiveness_aopc": ("comprehensiveness", "↑"), "sufficiency_aopc": ("sufficiency", "↓"),
+    "deletion_morf_auc": ("deletion MoRF", "↓"), "deletion_lerf_auc": ("deletion LeRF", "↑"),
+    "insertion_auc": ("insertion", "↑"), "plausibility_ap": ("plausibility AP", "↑"),
+    "plausibility_auroc": ("plausibility AUROC", "↑"), "sign_agreement": ("sign agreement", "↑"),
+    "randomized_logits_spearman": ("ρ after output layer randomized", "↓"),
+    "randomized_all_spearman": ("ρ after all randomized", "↓"),
+    "class_spearman": ("ρ between classes", "↓"), "sentences_per_s": ("sentences/s", "↑"),
+}
+HEADLINE_METRICS = ("comprehensiveness_aopc", "sufficiency_aopc", "plausibility_auroc", "sign_agreement",
+                    "randomized_logits_spearman", "class_spearman")
+HEADLINE_ROWS = 8
+
+# two-sided 95% Student t quantiles by degrees of freedom (beyond 30: 1.96)
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+       2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+       2.045, 2.042)
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+def load_json(results: Path, name: str):
+    path = results / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def load_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def table(head: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def num(x, digits: int = 2) -> str:
+    """A figure with thousands separators; '' for a missing one."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return f"{x:,.{digits}f}"
+
+
+def pm(mean, sd, n) -> str:
+    return f"**{mean:.2f}**" + (f" ± {sd:.2f}" if n > 1 else "")
+
+
+def machine_text(m: dict | None) -> str:
+    if not m:
+        return "not recorded"
+    parts = [m.get("platform", "?"), f"{m.get('cpus', '?')} CPUs", f"Python {m.get('python', '?')}"]
+    parts.append(f"TensorFlow {m['tensorflow']}" if "tensorflow" in m else "TensorFlow version not recorded")
+    if "gpus" in m:
+        parts.append(f"GPUs: {', '.join(m['gpus'])}" if m["gpus"] else "no GPU")
+    return ", ".join(parts)
+
+
+def load_text(m: dict | None) -> str:
+    la = (m or {}).get("load_average_at_start")
+    return " / ".join(f"{x:.2f}" for x in la) if la else "not recorded"
+
+
+def recorded(data: dict, name: str) -> str:
+    """The provenance line of a results file: source, command, machine, date."""
+    lines = [f"Source: `{SRC}/{name}`.",
+             f"Command: `{data.get('command', 'not recorded')}`.",
+             f"Machine: {machine_text(data.get('machine'))}; load average at start {load_text(data.get('machine'))}.",
+             f"Date: {data.get('date', 'not recorded')}."]
+    if data.get("note"):
+        lines.append(f"Note: {data['note']}.")
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def t95(n: int) -> float:
+    return T95[n - 2] if 2 <= n <= len(T95) + 1 else 1.96
+
+
+# ---------------------------------------------------------------------------------------- accuracy
+
+class Entry:
+    """One accuracy.json entry, with what its command says about it."""
+
+    def __init__(self, key: str, data: dict):
+        self.key, self.data = key, data
+        args = shlex.split(data.get("command", ""))
+        self.config = Path(args[args.index("--config") + 1]).stem if "--config" in args else key.split()[0]
+        self.sets = [args[i + 1] for i, a in enumerate(args) if a == "--set" and i + 1 < len(args)]
+        self.extends = args[args.index("--extend") + 1] if "--extend" in args else None
+        self.adopted = not self.sets and not self.extends
+        cfg = data.get("config", {})
+        self.dataset = cfg.get("data", {}).get("dataset", "?")
+        self.model = cfg.get("model", {})
+        self.vocab = cfg.get("vocab", {})
+        self.seeds = data.get("per_seed", [])
+        prefixes = {Path(s.get("run_dir", "")).name.rsplit("-seed", 1)[0] for s in self.seeds}
+        self.run_prefix = prefixes.pop() if len(prefixes) == 1 else None
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    def test(self) -> list[float]:
+        return [100 * s["test_accuracy"] for s in self.seeds]
+
+    def ci(self) -> str:
+        acc = self.test()
+        if len(acc) < 2:
+            return ""
+        half = t95(len(acc)) * statistics.stdev(acc) / math.sqrt(len(acc))
+        mean = statistics.fmean(acc)
+        return f"{mean - half:.2f}–{mean + half:.2f}"
+
+    def kim(self):
+        return KIM.get((self.dataset, self.model.get("variant")))
+
+    def kim_text(self) -> str:
+        k = self.kim()
+        if k is None:
+            return ""
+        label = f"{KIM_NAME[self.model['variant']]} {k:.1f}"
+        if self.dataset == "sst5":
+            label += " (SST-1)"
+        if self.model.get("variant") != "rand":
+            label += " (word2vec 300d)"
+        return label
+
+    def describe(self) -> str:
+        m, parts = self.model, [DATASETS.get(self.dataset, self.dataset)]
+        parts.append(f"{KIM_NAME.get(m.get('variant'), m.get('variant'))}, {m.get('embedding_dim')}d")
+        if m.get("vectors"):
+            std = m.get("vectors_std")
+            parts.append(f"{m['vectors']} " + (f"rescaled to sd {std:g}" if std else "as read"))
+        parts.append("Kim's token cleaning" if self.vocab.get("clean") == "kim" else "treebank tokens")
+        return ", ".join(parts)
+
+    def per_seed(self) -> str:
+        return ", ".join(f"{a:.2f}" for a in self.test())
+
+    def epochs(self) -> str:
+        return ", ".join(f"{s['best_epoch']:g}/{s['epochs_run']:g}" for s in self.seeds)
+
+    def sort_key(self):
+        variant = self.model.get("variant")
+        return (list(DATASETS).index(self.dataset) if self.dataset in DATASETS else 99,
+                VARIANTS.index(variant) if variant in VARIANTS else 99, self.config, self.data.get("date", ""))
+
+
+def base_of(e: Entry, entries: list[Entry]) -> Entry | None:
+    """The entry an experiment is compared with: the runs it extended, else the entry of the same
+    config whose --set overrides are the largest proper subset of its own."""
+    if e.extends:
+        return next((b for b in entries if b.run_prefix == e.extends and b is not e), None)
+    best = None
+    for b in entries:
+        if b is e or b.extends or b.config != e.config or not set(b.sets) < set(e.sets):
+            continue
+        if best is None or len(b.sets) > len(best.sets):
+            best = b
+    return best
+
+
+def same_seeds(e: Entry, base: Entry) -> tuple[float, float, int] | None:
+    """Mean test and dev accuracy of ``base`` over ``e``'s seeds (None unless it has them all)."""
+    by_seed = {s["seed"]: s for s in base.seeds}
+    rows = [by_seed.get(s["seed"]) for s in e.seeds]
+    if not rows or any(r is None for r in rows):
+        return None
+    return (100 * statistics.fmean(r["test_accuracy"] for r in rows),
+            100 * statistics.fmean(r["dev_accuracy"] for r in rows), len(rows))
+
+
+def change_text(e: Entry) -> str:
+    text = " + ".join(f"`{s}`" for s in e.sets)
+    if e.extends:
+        text += f" (continuing the finished runs `{e.extends}`)"
+    return text
+
+
+def accuracy_sections(acc: dict) -> tuple[str, list[Entry]]:
+    entries = [Entry(k, v) for k, v in acc.items()]
+    shipped = sorted((e for e in entries if e.adopted), key=Entry.sort_key)
+    experiments = sorted((e for e in entries if not e.adopted), key=Entry.sort_key)
+    out = ["## Accuracy against Kim (2014)", "",
+           f"Source: `{SRC}/accuracy.json`, written by `bench/accuracy.py` (machine: see below). Kim's "
+           "protocol: trained on every labelled phrase of the training trees, early-stopped on dev "
+           "sentences, scored on test sentences. Test accuracy is the mean ± sample sd over n seeds; "
+           "the 95% interval is Student's t for the mean; dev is the mean best dev accuracy; best epoch / "
+           "epochs run per seed. Seconds per epoch are as recorded, often with other jobs sharing the two "
+           "cores; the quiet timings are under Training speed.", "",
+           "### Shipped configs", "",
+           table(["config", "what", "n", "test accuracy", "95% CI", "dev", "per seed", "best epoch / run",
+                  "s/epoch", "Kim (2014)", "vs Kim"],
+                 [[f"`{e.config}.yaml`", e.describe(), e.n,
+                   pm(e.data["test_accuracy_mean"], e.data["test_accuracy_sd"], e.n), e.ci(),
+                   num(e.data.get("dev_accuracy_mean")), e.per_seed(), e.epochs(),
+                   num(e.data.get("seconds_per_epoch_mean"), 1), e.kim_text(),
+                   f"{e.data['test_accuracy_mean'] - e.kim():+.2f}" if e.kim() is not None else ""]
+                  for e in shipped]), ""]
+    rows = []
+    for e in experiments:
+        base = base_of(e, entries)
+        same = same_seeds(e, base) if base else None
+        note = e.data.get("note", "")
+        rows.append([f"`{e.config}.yaml`", change_text(e), e.n,
+                     pm(e.data["test_accuracy_mean"], e.data["test_accuracy_sd"], e.n),
+                     num(e.data.get("dev_accuracy_mean")),
+                     f"`{base.key}`" if base else "",
+                     f"{same[0]:.2f} / {same[1]:.2f}" if same else "",
+                     f"{e.data['dev_accuracy_mean'] - same[1]:+.2f}" if same else "",
+                     e.per_seed(), e.epochs(), num(e.data.get("seconds_per_epoch_mean"), 1), note])
+    out += ["### Experiments (not adopted)", "",
+            "Every other entry of `accuracy.json`: a shipped config with `--set` overrides, or finished runs "
+            "continued with `--extend`. None of them changed a shipped config (choices are made on dev). "
+            "*Base* is the entry it is compared with — the runs it continued, else the same config "
+            "with the largest subset of its overrides — and *base, same seeds* is that entry's mean test / "
+            "dev accuracy over this entry's seeds; *Δ dev* is this entry's dev mean minus that.", "",
+            table(["config", "change", "n", "test accuracy", "dev", "base", "base, same seeds: test / dev",
+                   "Δ dev", "per seed", "best epoch / run", "s/epoch", "note"], rows), ""]
+    machines = {}
+    for e in entries:
+        machines.setdefault(machine_text(e.data.get("machine")), []).append(e)
+    labels = {text: chr(ord("A") + i) for i, text in enumerate(sorted(machines))}
+    out += ["### Commands, machines and dates", "",
+            "Machines: " + "; ".join(f"**{labels[t]}** {t}" for t in sorted(machines)) + ".", ""]
+    for e in shipped + experiments:
+        line = f"- `{e.key}`: `{e.data.get('command', '')}`; machine {labels[machine_text(e.data.get('machine'))]}, " \
+               f"load average at start {load_text(e.data.get('machine'))}; {e.data.get('date', 'date not recorded')}"
+        if e.data.get("measured_as") and e.data["measured_as"] != e.data.get("command"):
+            line += f"; measured as `{e.data['measured_as']}` (under the config's defaults of that date)"
+        out.append(line + ".")
+    return "\n".join(out) + "\n", shipped
+
+
+# ---------------------------------------------------------------------------------------- speed
+
+def train_speed_section(data: dict) -> str:
+    res = data.get("results", {})
+    rows = [[f"`{name}`", ", ".join(f"`{o}`" for o in r.get("overrides", [])) or "(config as shipped)",
+             r.get("optimizer", ""), num(r.get("ms_per_step")), num(r.get("seconds_per_epoch"), 1),
+             num(r.get("steps_per_epoch"), 0), ", ".join(num(w) for w in r.get("ms_per_step_windows", []))]
+            for name, r in res.items()]
+    out = ["## Training speed", "", recorded(data, "train_speed.json"), "",
+           f"Config `{data.get('config', '?')}`: {data.get('timed_steps', '?')} timed steps per window after "
+           f"{data.get('warmup_steps', '?')} warm-up steps, {data.get('repeats', '?')} windows; the figure is the "
+           "best window (timings on this machine come in phases, so every window is recorded).", "",
+           table(["variant", "overrides", "optimizer", "ms/step", "s/epoch", "steps/epoch", "every window (ms/step)"],
+                 rows), ""]
+    for name, r in res.items():
+        b = r.get("breakdown")
+        if b:
+            out += [f"Where a `{name}` step goes (each part compiled on the same batches, ms):", "",
+                    table(["part", "ms"], [[k.removesuffix("_ms").replace("_", " "), num(v)] for k, v in b.items()]),
+                    ""]
+    return "\n".join(out) + "\n"
+
+
+def explain_speed_section(data: dict) -> str:
+    res = data.get("results", {})
+    rows = [[f"`{name}`", num(r.get("ratio")), num(r.get("core_sentences_per_s"), 0),
+             num(r.get("end_to_end_sentences_per_s"), 0)]
+            for name, r in res.items() if "ratio" in r]
+    out = ["## Explanation speed", "", recorded(data, "explain_speed.json"), "",
+           f"Run `{data.get('run', '?')}` ({data.get('model', {}).get('variant', '?')}, "
+           f"{data.get('model', {}).get('embedding_dim', '?')}d), {num(data.get('sentences'), 0)} "
+           f"{data.get('split', '?')} sentences in length-bucketed batches of {data.get('batch_size', '?')}, "
+           f"integrated gradients with {data.get('ig_steps', '?')} steps, best of {data.get('repeats', '?')}. "
+           "× forward is the method's compiled core against the compiled forward pass on the same batches; "
+           "end to end adds tokenizing, batching and building the `Explanation`s.", "",
+           table(["method", "× forward", "sentences/s (core)", "sentences/s (end to end)"], rows), ""]
+    one = res.get("one-at-a-time")
+    if one:
+        out += [f"One sentence at a time (batch size 1, {num(one.get('sentences'), 0)} sentences, `deconv`): "
+                f"{num(one.get('end_to_end_sentences_per_s'), 1)} sentences/s.", ""]
+    return "\n".join(out) + "\n"
+
+
+def latency_section(data: dict) -> str:
+    rows = [[label, num(data[key]["median_s"], 3), ", ".join(num(x, 3) for x in data[key].get("runs_s", []))]
+            for key, label in (("explain_one_sentence", "`explain` on one sentence, cold process"),
+                               ("import_tensorflow", "`import tensorflow`"),
+                               ("import_without_tensorflow", "start-up without TensorFlow"))
+            if key in data]
+    out = ["## Latency of one explanation", "", recorded(data, "explain_latency.json"), "",
+           table(["what", "median (s)", "every run (s)"], rows), ""]
+    if "target_s" in data:
+        out += [f"Target: {num(data['target_s'], 1)} s for one sentence from a cold process.", ""]
+    return "\n".join(out) + "\n"
+
+
+def stream_section(data: dict) -> str:
+    cfg, r = data.get("config", {}), data.get("results", {})
+    samples = [[num(s.get("chunk"), 0), num(s.get("sentences"), 0), num(s.get("elapsed_s"), 1),
+                num(s.get("rss_mb"), 1)] for s in r.get("rss_mb_samples", [])]
+    out = ["## Streaming a big file", "", recorded(data, "explain_stream.json"), "",
+           f"`explain --input FILE --csv PATH` on {num(cfg.get('sentences'), 0)} generated sentences of "
+           f"{'–'.join(map(str, cfg.get('words', [])))} words, method `{cfg.get('method', '?')}`, chunks of "
+           f"{num(cfg.get('chunk_size'), 0)} lines, batch size {cfg.get('batch_size', '?')}, "
+           f"run `{cfg.get('run', '?')}`.", "",
+           table(["what", "figure"], [
+               ["sentences explained", num(r.get("sentences"), 0)],
+               ["CSV rows", num(r.get("rows"), 0)],
+               ["chunks", num(r.get("chunks"), 0)],
+               ["input / output bytes", f"{num(r.get('input_bytes'), 0)} / {num(r.get('output_bytes'), 0)}"],
+               ["seconds explaining", num(r.get("explain_s"), 1)],
+               ["sentences/s", num(r.get("sentences_per_s"), 1)],
+               ["rows/s", num(r.get("rows_per_s"), 0)],
+               ["resident memory before the job (MB)", num(r.get("rss_mb_before_job"), 1)],
+               ["peak resident memory (MB)", num(r.get("peak_rss_mb"), 1)],
+               ["growth from the first chunk to the last (MB)", num(r.get("rss_growth_mb_from_chunk_1"), 1)],
+           ]), "", "Resident memory as the job went:", "",
+           table(["after chunk", "sentences", "elapsed (s)", "resident memory (MB)"], samples), ""]
+    return "\n".join(out) + "\n"
+
+
+def drift_section(data: dict) -> str:
+    rows = [[f"`{r.get('run', '?')}`", "as read" if r.get("vectors_std") is None else f"{r['vectors_std']:g}",
+             num(r.get("init_sd"), 4), num(r.get("rms_change"), 4), f"{100 * r.get('relative_change', 0):.1f}%"]
+            for r in data.get("runs", [])]
+    out = ["## Embedding drift during fine-tuning", "", recorded(data, "embedding_drift.json"), "",
+           "How far training moved a pretrained table: its sd at the start, the RMS change per value, and "
+           "‖E_final − E_init‖ / ‖E_init‖.", "",
+           table(["run", "model.vectors_std", "sd at start", "RMS change", "relative change"], rows), ""]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+
+def metric_cell(row: dict, col: str) -> str:
+    try:
+        value = float(row[col])
+    except (KeyError, ValueError):
+        return ""
+    return num(value, 1) if col == "sentences_per_s" else f"{value:.3f}"
+
+
+def evaluation_section(folder: Path) -> tuple[str, str]:
+    """(the results.md section, the README's compact table); ('', '') without the folder."""
+    rows = load_csv(folder / "table.csv")
+    if not rows:
+        return "", ""
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8")) if (folder / "meta.json").is_file() else {}
+    name = f"{SRC}/{folder.name}"
+    cols = [c for c in METRICS if c in rows[0]]
+    full = table(["method"] + [f"{c} ({METRICS[c][1]})" for c in cols],
+                 [[f"`{r['method']}`"] + [metric_cell(r, c) for c in cols] for r in rows])
+    compact_cols = [c for c in HEADLINE_METRICS if c in rows[0]]
+    compact = table(["method"] + [f"{METRICS[c][0]} {METRICS[c][1]}" for c in compact_cols],
+                    [[f"`{r['method']}`"] + [metric_cell(r, c) for c in compact_cols] for r in rows])
+    stages = load_csv(folder / "randomization.csv")
+    order = list(dict.fromkeys(s["stage"] for s in stages))
+    by = {(s["method"], s["stage"]): s for s in stages}
+    methods = list(dict.fromkeys(s["method"] for s in stages))
+    casc = table(["method"] + [f"`{s}`" for s in order],
+                 [[f"`{m}`"] + [f"{float(by[m, s]['spearman_mean']):.3f}" if (m, s) in by else "" for s in order]
+                  for m in methods]) if stages else ""
+    seconds = meta.get("seconds_per_method", {})
+    out = ["## Explanation quality: methods × metrics", "",
+           f"- Source: `{name}/` (`table.csv`, `randomization.csv`, `meta.json`, `curves.png`), written by "
+           "`textdeconv evaluate`.",
+           f"- Command: `{meta.get('command', 'not recorded')}`.",
+           "- Machine and date: not recorded in `meta.json`.",
+           f"- Run `{meta.get('run', '?')}`, {meta.get('split', '?')} split, {num(meta.get('sentences'), 0)} "
+           f"sentences; removal = `{meta.get('replacement', '?')}`; integrated gradients with "
+           f"{meta.get('ig_steps', '?')} steps; randomization and class checks on {meta.get('sanity_n', '?')} "
+           f"sentences, seed {meta.get('seed', '?')}; {num(meta.get('seconds_total'), 0)} s in all."]
+    if meta.get("note"):
+        out.append(f"- Note: {meta['note']}.")
+    out += ["","Definitions and how to read them: [evaluation.md](evaluation.md). Explanations are of the "
+            "predicted class; ↑ / ↓ marks the better direction. `sentences_per_s` includes each method's "
+            "tracing and every metric's perturbation passes; the clean throughput is under Explanation speed.", "",
+            full, ""]
+    if casc:
+        out += ["Cascading randomization (`randomization.csv`): mean Spearman correlation with the original "
+                "scores after re-drawing the layers from the top down, cumulatively.", "", casc, ""]
+    if seconds:
+        out += ["Seconds per method, every metric included (`meta.json`): "
+                + ", ".join(f"`{m}` {num(s, 1)}" for m, s in seconds.items()) + ".", ""]
+    if (folder / "curves.png").is_file():
+        out += [f"![deletion and insertion curves](../{name}/curves.png)", ""]
+    head = (f"Explanation quality (`{folder.name}`: run `{Path(meta.get('run', '?')).name}`, "
+            f"{num(meta.get('sentences'), 0)} {meta.get('split', '?')} sentences; ↑ / ↓ = better; definitions in "
+            "[docs/evaluation.md](docs/evaluation.md)):")
+    return "\n".join(out) + "\n", head + "\n\n" + compact
+
+
+# ---------------------------------------------------------------------------------------- pages
+
+def build(results: Path) -> tuple[str, str]:
+    """(docs/results.md, the README block between the markers, markers excluded)."""
+    page = ["# Results\n\n"
+            "<!-- generated by bench/report.py from bench/results/; do not edit: run `python bench/report.py` -->\n\n"
+            "Every figure on this page is read from a file under `bench/results/` that a `bench/` script (or "
+            "`textdeconv evaluate`) wrote, with the command, machine and date it recorded. To measure again, "
+            "run the command shown (finished seed runs under `runs/bench/` are reused), then "
+            "`python bench/report.py` to regenerate this page and the README's headline block; "
+            "`python bench/report.py --check` (run by the tests) fails while either is stale. "
+            "Dated history and superseded figures: [changelog.md](changelog.md)."]
+    block = ["<!-- generated by `python bench/report.py` from bench/results/; do not edit by hand -->", ""]
+    if machines_line(results):
+        block += [machines_line(results), ""]
+    acc = load_json(results, "accuracy.json")
+    if acc:
+        section, shipped = accuracy_sections(acc)
+        page.append(section)
+        block += ["Test accuracy of the shipped configs, mean ± sd over n seeds, against Kim (2014):", "",
+                  table(["config", "what", "n", "test accuracy", "Kim (2014)"],
+                        [[f"`{e.config}.yaml`", e.describe(), e.n,
+                          pm(e.data["test_accuracy_mean"], e.data["test_accuracy_sd"], e.n), e.kim_text()]
+                         for e in shipped[:HEADLINE_ROWS]]), ""]
+    for name, render in (("train_speed.json", train_speed_section), ("explain_speed.json", explain_speed_section),
+                         ("explain_latency.json", latency_section), ("explain_stream.json", stream_section),
+                         ("embedding_drift.json", drift_section)):
+        data = load_json(results, name)
+        if data:
+            page.append(render(data))
+    for folder in sorted(p for p in results.glob("evaluation-*") if p.is_dir()):
+        section, compact = evaluation_section(folder)
+        if section:
+            page.append(section)
+            block += [compact, ""]
+    block.append("Every table with its command, machine and date, and the experiments not adopted: "
+                 "[docs/results.md](docs/results.md).")
+    return "\n\n".join(part.strip("\n") for part in page) + "\n", "\n".join(block)
+
+
+def machines_line(results: Path) -> str:
+    """'Measured on N CPU cores, without a GPU.' from the machines the results files record."""
+    cpus, gpus = set(), set()
+    for path in sorted(results.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for entry in data.values() if path.name == "accuracy.json" else [data]:
+            m = entry.get("machine") if isinstance(entry, dict) else None
+            if m:
+                cpus.add(str(m.get("cpus", "?")))
+                gpus.update(m.get("gpus") or [])
+    if not cpus:
+        return ""
+    return (f"Measured on {' or '.join(sorted(cpus))} CPU cores, "
+            + (f"with GPUs ({', '.join(sorted(gpus))})." if gpus else "without a GPU."))
+
+
+def with_block(readme: str, block: str) -> str | None:
+    """``readme`` with ``block`` between the markers; None when it has no marker pair."""
+    start, end = readme.find(BEGIN), readme.find(END)
+    if start < 0 or end < start:
+        return None
+    return readme[:start + len(BEGIN)] + "\n" + block + "\n" + readme[end:]
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page differs from what "
+                                                        "would be generated")
+    p.add_argument("--results", default=str(ROOT / "bench" / "results"), help="folder of the results files")
+    p.add_argument("--docs", default=str(ROOT / "docs"), help="folder that gets results.md")
+    p.add_argument("--readme", default=str(ROOT / "README.md"), help="README holding the results block")
+    args = p.parse_args(argv)
+
+    results, readme_path = Path(args.results), Path(args.readme)
+    if not results.is_dir():
+        print(f"error: results folder not found: {results}", file=sys.stderr)
+        return 2
+    if not readme_path.is_file():
+        print(f"error: README not found: {readme_path}", file=sys.stderr)
+        return 2
+    page, block = build(results)
+    readme = with_block(readme_path.read_text(encoding="utf-8"), block)
+    if readme is None:
+        print(f"error: {readme_path} has no '{BEGIN}' ... '{END}' block to fill", file=sys.stderr)
+        return 2
+    wanted = {Path(args.docs) / "results.md": page, readme_path: readme}
+    stale = [path for path, text in wanted.items()
+             if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    if args.check:
+        for path in stale:
+            print(f"stale: {path} (regenerate with: python bench/report.py)")
+        return 1 if stale else 0
+    for path in stale:
+        write(path, wanted[path])
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

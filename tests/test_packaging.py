@@ -1,0 +1,67 @@
+"""The package as users install it: a wheel with the configs inside, the command from any folder,
+runs and data in the working directory, never in the installed package."""
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import tomllib
+from test_train import write_data
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "textdeconv").rglob("__init__.py")}
+    assert found | {"textdeconv.configs"} == listed
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    src = out / "src"  # a copy: building in the checkout would leave build/ behind (with stale modules)
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "runs", "data", "build", "*.egg-info",
+                                                             "__pycache__", "bench", "docs"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (path,) = out.glob("textdeconv-*.whl")
+    return path
+
+
+def test_wheel_holds_the_shipped_configs_once(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = sorted(n for n in names if n.endswith(".yaml"))
+    assert shipped == sorted(f"textdeconv/configs/{p.name}" for p in (ROOT / "configs").glob("*.yaml"))
+    assert not any(n.startswith(("tests/", "scripts/", "bench/", "configs/")) for n in names)
+    entry = [n for n in names if n.endswith("entry_points.txt")]
+    assert entry and "textdeconv = textdeconv.cli:main" in zipfile.ZipFile(wheel).read(entry[0]).decode()
+
+
+def test_installed_wheel_trains_from_another_folder(wheel, tmp_path):
+    site = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                           str(wheel)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    work = tmp_path / "work"
+    work.mkdir()
+    data = write_data(tmp_path / "data")
+    env = {**os.environ, "PYTHONPATH": str(site), "TEXTDECONV_DATA": str(data)}
+    proc = subprocess.run([sys.executable, "-m", "textdeconv", "train", "--config", "tiny.yaml", "--offline",
+                           "--set", "train.epochs=1", "--set", "data.train_on=sentences"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = list((work / "runs").glob("tiny-*"))
+    assert len(runs) == 1 and (runs[0] / "model.keras").is_file()  # ./runs of the working directory
+    check = subprocess.run([sys.executable, "-c", "import textdeconv; print(textdeconv.__file__)"], cwd=work, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert check.stdout.strip().startswith(str(site))  # the installed copy ran, not the checkout
+    assert not list(site.rglob("runs")) and not (site / "data").exists()
+    proc = subprocess.run([sys.executable, "-m", "textdeconv", "explain", "great fun", "--json"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"using run: {Path('runs') / runs[0].name}" in proc.stderr and '"tokens": [' in proc.stdout

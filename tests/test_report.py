@@ -1,0 +1,97 @@
+"""bench/report.py: docs/results.md and the README's results block are generated from
+bench/results/, and ``--check`` notices when a committed page no longer matches its figures."""
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "bench" / "report.py"
+PLANTED = 987.65  # the one figure this file knows (no accuracy can be it): planted into a copy of accuracy.json
+
+
+def report(*args):
+    return subprocess.run([sys.executable, str(REPORT), *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def readme_block(text: str) -> str:
+    return text[text.index("<!-- results:begin -->"):text.index("<!-- results:end -->")]
+
+
+def test_committed_pages_are_current_and_tensorflow_free():
+    code = ("import runpy, sys\n"
+            f"sys.argv = [{str(REPORT)!r}, '--check']\n"
+            "try:\n"
+            f"    runpy.run_path({str(REPORT)!r}, run_name='__main__')\n"
+            "except SystemExit as stop:\n"
+            "    code = stop.code\n"
+            "print('tensorflow' in sys.modules)\n"
+            "sys.exit(code)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # stale: run `python bench/report.py`
+    assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def copies(tmp_path):
+    """Copies of bench/results/, docs/results.md and README.md that the report can be pointed at."""
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "bench" / "results", results)
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / "docs" / "results.md", tmp_path / "docs" / "results.md")
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    return results, ["--results", results, "--docs", tmp_path / "docs", "--readme", tmp_path / "README.md"]
+
+
+def plant(results: Path, shipped: bool) -> str:
+    """Set PLANTED as the mean test accuracy of a shipped (no --set/--extend) or an experimental
+    entry of the copied accuracy.json; return its key."""
+    path = results / "accuracy.json"
+    acc = json.loads(path.read_text(encoding="utf-8"))
+    for key, entry in acc.items():
+        args = shlex.split(entry["command"])
+        if ("--set" not in args and "--extend" not in args) == shipped:
+            assert entry["test_accuracy_mean"] != PLANTED
+            entry["test_accuracy_mean"] = PLANTED
+            path.write_text(json.dumps(acc, indent=2), encoding="utf-8")
+            return key
+    raise AssertionError("accuracy.json has no such entry")
+
+
+def test_a_changed_headline_figure_makes_both_pages_stale(tmp_path):
+    results, paths = copies(tmp_path)
+    assert report("--check", *paths).returncode == 0
+    plant(results, shipped=True)
+
+    proc = report("--check", *paths)
+    assert proc.returncode == 1
+    assert "results.md" in proc.stdout and "README.md" in proc.stdout, proc.stdout
+    page = (tmp_path / "docs" / "results.md").read_text(encoding="utf-8")
+    assert f"**{PLANTED:.2f}**" not in page  # --check writes nothing
+
+    assert report(*paths).returncode == 0
+    assert f"**{PLANTED:.2f}**" in (tmp_path / "docs" / "results.md").read_text(encoding="utf-8")
+    readme = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert f"**{PLANTED:.2f}**" in readme_block(readme)
+    before, after = readme.split("<!-- results:begin -->")[0], readme.split("<!-- results:end -->")[1]
+    original = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert original.startswith(before) and original.endswith(after)  # only the block was rewritten
+    assert report("--check", *paths).returncode == 0
+
+
+def test_an_experiment_goes_to_results_md_only(tmp_path):
+    results, paths = copies(tmp_path)
+    key = plant(results, shipped=False)
+
+    proc = report("--check", *paths)
+    assert proc.returncode == 1
+    assert "results.md" in proc.stdout and "README.md" not in proc.stdout, proc.stdout
+
+    assert report(*paths).returncode == 0
+    page = (tmp_path / "docs" / "results.md").read_text(encoding="utf-8")
+    experiments = page[page.index("### Experiments (not adopted)"):]
+    assert f"**{PLANTED:.2f}**" in experiments.split("\n### ")[0]
+    assert f"`{key}`" in page
+    assert f"**{PLANTED:.2f}**" not in (tmp_path / "README.md").read_text(encoding="utf-8")

@@ -1,0 +1,253 @@
+"""The Python front door: open a run, predict, explain; train from a config.
+
+    import textdeconv as td
+    run = td.load_run("runs/sst-...")
+    run.predict(["a gripping , funny movie"])
+    ex = run.explain(["a gripping , funny movie", "a dull mess"], method="deconv")
+    ex.to_frame()      # the rows of `textdeconv explain --csv`
+    ex[0]              # an Explanation: a coloured heatmap in Jupyter
+
+The command line calls the same functions, so a notebook and a shell give the same numbers.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from textdeconv.errors import InputError
+
+
+class Explanations(Sequence):
+    """Explanations of several sentences (one ``Explanation`` each) with their sentence ids.
+
+    A list for indexing and iteration; ``to_frame`` / ``to_json`` / ``save_csv`` / ``save_html``
+    give what ``textdeconv explain --csv/--json/--html`` writes; in Jupyter it shows as one table
+    of coloured sentences.
+    """
+
+    def __init__(self, items, sentence_ids=None, class_names=()):
+        self.items = list(items)
+        self.sentence_ids = list(sentence_ids) if sentence_ids is not None else list(range(1, len(self.items) + 1))
+        self.class_names = list(class_names)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return Explanations(self.items[k], self.sentence_ids[k], self.class_names)
+        return self.items[k]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        methods = sorted({e.method for e in self.items})
+        return f"<Explanations: {len(self)} sentences, method {', '.join(methods) or '-'}>"
+
+    def to_frame(self, gold=None):
+        """One row per token: the columns of ``textdeconv explain --csv``."""
+        from textdeconv.reports.export import token_frame
+
+        return token_frame(self.items, self.sentence_ids, gold)
+
+    def to_json(self) -> str:
+        from textdeconv.reports.export import to_json
+
+        return to_json(self.items, self.sentence_ids)
+
+    def save_csv(self, path) -> Path:
+        from textdeconv.reports.export import write_csv
+
+        write_csv(self.to_frame(), path)
+        return Path(path)
+
+    def _repr_html_(self) -> str:
+        from textdeconv.reports.heatmap import heatmap_table
+
+        return heatmap_table(self.items, self.sentence_ids, self.class_names)
+
+
+class Run:
+    """A trained run directory, loaded once: its config, vocabulary, model and class names.
+
+    Attributes:
+        path: the run directory; ``config`` its resolved ``Config``; ``vocab`` its ``Vocab``;
+        ``net`` the ``TextCNN`` (``net.model`` is the Keras model); ``class_names``.
+    """
+
+    def __init__(self, path):
+        from textdeconv.runtime import load_tensorflow
+        from textdeconv.training.rundir import check_run_dir, read_run
+
+        self.path = Path(path)
+        check_run_dir(self.path)  # a missing or unfinished run fails before TensorFlow loads
+        load_tensorflow()
+        self.config, self.vocab, self.net, class_names = read_run(self.path)
+        self.class_names = list(class_names)
+        self._explainers: dict = {}
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def __repr__(self) -> str:
+        return (f"<Run {self.path}: {self.config.data.dataset} {self.config.model.variant}, "
+                f"classes {', '.join(self.class_names)}, vocabulary {len(self.vocab):,}>")
+
+    def tokenize(self, texts, warn=None) -> tuple[list[int], list[list[str]]]:
+        """``(sentence ids 1..n, token lists)`` as ``textdeconv explain`` reads typed sentences:
+        strings are tokenized like the treebank, token lists taken as they are; the run's
+        ``vocab.clean`` is applied. A sentence left with no token is skipped with a warning.
+
+        Raises:
+            InputError: ``texts`` is a single string or holds something other than strings / token lists.
+        """
+        from textdeconv.reports.stream import tokenize_items
+
+        items = _check_texts(texts)
+        say = warn or (lambda msg: warnings.warn(msg, stacklevel=3))
+        strings = [(k, t) for k, t in items if isinstance(t, str)]
+        ids, sentences = tokenize_items(strings, self.vocab, None, say)
+        by_id = dict(zip(ids, sentences))
+        for k, t in items:
+            if not isinstance(t, str):
+                tokens = self.vocab.prepare(list(t))
+                if tokens:
+                    by_id[k] = tokens
+                else:
+                    say(f"sentence {k}: no tokens after vocab.clean; skipped")
+        order = sorted(by_id)
+        return order, [by_id[k] for k in order]
+
+    def predict(self, texts, batch_size: int = 256):
+        """A DataFrame: ``text``, ``predicted`` and one probability column per class."""
+        import numpy as np
+        import pandas as pd
+
+        from textdeconv.training.trainer import predict_ids
+
+        items = _check_texts(texts)
+        ids, sentences = self.tokenize(texts)
+        probs = predict_ids(self.net.model, [self.vocab.encode(s) for s in sentences], self.net.pad, batch_size)
+        text = {k: t if isinstance(t, str) else " ".join(t) for k, t in items}
+        frame = pd.DataFrame({"text": [text[k] for k in ids],
+                              "predicted": [self.class_names[i] for i in np.argmax(probs, axis=1)]}, index=ids)
+        for c, name in enumerate(self.class_names):
+            frame[name] = probs[:, c]
+        frame.index.name = "sentence_id"
+        return frame
+
+    def explainer(self, method: str = "deconv", **options):
+        """The named method's ``Explainer`` for this run (built once per method and options)."""
+        from textdeconv.attribution import make_explainer
+
+        key = (method, tuple(sorted(options.items())))
+        if key not in self._explainers:
+            self._explainers[key] = make_explainer(method, self.net, self.vocab, self.class_names, **options)
+        return self._explainers[key]
+
+    def explain(self, texts, method: str = "deconv", target=None, batch_size: int = 128,
+                **options) -> Explanations:
+        """Explain sentences: raw strings (tokenized as ``textdeconv explain`` does) or token lists.
+
+        Args:
+            texts: a list of strings or of token lists.
+            method: a registered method name (``textdeconv.methods()``); ``options`` its options
+                (e.g. ``saliency="norm"`` for the deconv methods, ``steps=100`` for
+                integrated-gradients).
+            target: the class to explain, by name or index; None = each sentence's predicted class.
+        Returns:
+            ``Explanations``, equal to the rows ``textdeconv explain --csv`` writes for the same
+            sentences, method and options.
+        """
+        from textdeconv.attribution.explanation import resolve_target
+        from textdeconv.reports.stream import explain_blocks
+
+        resolve_target(target, self.class_names)  # an unknown class fails before any work
+        ids, sentences = self.tokenize(texts)
+        if not sentences:
+            raise InputError("nothing to explain: every sentence was empty")
+        expls = explain_blocks(self.explainer(method, **options), ids, sentences, target=target,
+                               batch_size=batch_size)
+        return Explanations(expls, ids, self.class_names)
+
+
+def _check_texts(texts) -> list[tuple[int, object]]:
+    """``(1-based index, text)`` pairs; the type is checked here, at the boundary."""
+    if isinstance(texts, (str, bytes)):
+        raise InputError(f"texts must be a list of sentences, got one {type(texts).__name__}: "
+                         f"wrap it in a list, e.g. explain([{str(texts)[:30]!r}])")
+    if not isinstance(texts, Sequence) and not hasattr(texts, "__iter__"):
+        raise InputError(f"texts must be a list of strings or token lists, got {type(texts).__name__}")
+    items = list(enumerate(texts, 1))
+    for k, t in items:
+        ok = isinstance(t, str) or (isinstance(t, (list, tuple)) and all(isinstance(w, str) for w in t))
+        if not ok:
+            raise InputError(f"sentence {k} must be a string or a list of token strings, got {type(t).__name__}")
+        if isinstance(t, str) and any("\ud800" <= ch <= "\udfff" for ch in t):
+            raise InputError(f"sentence {k} is not valid UTF-8")
+    if not items:
+        raise InputError("texts is empty: nothing to explain")
+    return items
+
+
+def load_run(path=None) -> Run:
+    """Open a run directory (default: the most recent under ./runs, named on stderr)."""
+    from textdeconv.training.rundir import pick_run
+
+    run_dir, _, _ = pick_run(path)
+    return Run(run_dir)
+
+
+def prepare_training(config, run_dir=None, overrides=(), resume: bool = False):
+    """Everything ``train`` checks before TensorFlow loads: the config (with ``overrides``, each
+    ``"key=value"``, ``(key, value)`` or ``("key=value", origin)`` naming the option it came from),
+    the data files (SST downloaded if allowed) and the pretrained vectors.
+    Returns ``(config or None when resuming, run directory)``."""
+    from textdeconv.config import load_config
+    from textdeconv.data.splits import check_data
+    from textdeconv.training.rundir import default_run_dir
+
+    if resume:
+        if run_dir is None:
+            raise InputError("resuming needs the run directory")
+        return None, Path(run_dir)
+    if config is None:
+        raise InputError("a config is required (e.g. 'sst.yaml')")
+    cfg = load_config(config, _override_list(overrides))
+    check_data(cfg.data)
+    if cfg.model.vectors:
+        from textdeconv.model.embeddings import check_source
+
+        check_source(cfg.model.vectors)
+    return cfg, Path(run_dir) if run_dir else default_run_dir(str(config))
+
+
+def run_training(cfg, run_dir, resume: bool = False, verbose="auto") -> dict:
+    """Train (or cross-validate, with ``data.cv_folds``) into ``run_dir``; returns the metrics
+    (``metrics.json``'s content, or ``cv.json``'s for cross-validation)."""
+    from textdeconv.runtime import load_tensorflow
+
+    load_tensorflow()
+    from textdeconv.training.crossval import cross_validate, is_cv_run
+    from textdeconv.training.trainer import train as train_run
+
+    if cfg.data.cv_folds if cfg is not None else is_cv_run(run_dir):
+        return cross_validate(cfg, run_dir, resume=resume, verbose=verbose)
+    return train_run(cfg, run_dir, resume=resume, verbose=verbose)
+
+
+def train(config, run_dir=None, overrides=None, resume: bool = False, verbose="auto") -> dict:
+    """Train from a config (a YAML path or a shipped name such as ``"tiny.yaml"``) into
+    ``run_dir`` (default ``./runs/<config>-<time>``) and return the metrics.
+
+    ``overrides``: ``{"train.epochs": 1}`` or ``["train.epochs=1"]``, as ``--set`` takes.
+    ``resume=True`` continues an interrupted run in ``run_dir`` with its saved config.
+    """
+    cfg, run_dir = prepare_training(config, run_dir, overrides or (), resume)
+    return run_training(cfg, run_dir, resume=resume, verbose=verbose)
+
+
+def _override_list(overrides) -> list:
+    if isinstance(overrides, dict):
+        return list(overrides.items())
+    return list(overrides)

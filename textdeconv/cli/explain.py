@@ -1,0 +1,216 @@
+"""``textdeconv explain``: per-word saliency of a trained TextCNN's predictions."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from textdeconv.attribution import DECONV_METHODS, METHOD_NAMES, method_options
+from textdeconv.cli import HelpFormatter
+
+EXAMPLES = """examples:
+  textdeconv explain --run runs/sst-20261125-093000 "a gripping , funny movie"
+  textdeconv explain "not bad at all" "a dull mess" --target positive --method deconv-rectified
+  textdeconv explain --input reviews.txt --csv scores.csv --filters-csv filters.csv
+  cat reviews.txt | textdeconv explain --input - --json > scores.json
+  textdeconv explain --split test --csv test_saliency.csv --quiet
+  textdeconv explain "an uneven film" --method integrated-gradients --ig-steps 100
+  textdeconv explain --input reviews.txt --html view.html --html-methods deconv grad-x-input occlusion
+  textdeconv explain --input big.txt --csv big.csv --quiet            # streamed; Ctrl-C, then:
+  textdeconv explain --input big.txt --csv big.csv --quiet --resume
+  textdeconv explain --input big.txt --csv part2.csv --quiet --shard 2/4   # then:
+  textdeconv merge-shards big.csv part1.csv part2.csv part3.csv part4.csv
+
+Without --run the most recent run under ./runs is used (and named on stderr). Scores: positive =
+evidence for the target class (default: the predicted class). In files, empty lines are skipped
+(line numbers keep counting); sentence_id is the line number. Text is tokenized like the treebank:
+control characters (NUL included), zero-width spaces, byte-order marks and bidi controls separate
+words; a line left with no token is skipped with a warning.
+
+--html writes one self-contained page (no network needed): every sentence, its words coloured by
+score (each sentence scaled by its own max |score|, or one global scale, switchable), switchable
+between the target classes and the --html-methods, with the deconvnet's filters on hover.
+
+Big files: --input FILE with --csv (and no --json, --html or --filters-csv) is streamed: read
+--chunk-size lines at a time, each chunk explained and its rows appended to the CSV, so memory stays
+flat whatever the file's size; a progress bar on stderr (on a terminal) shows the bytes read and
+sentences/s. The CSV is written as CSV.partial beside CSV.progress.json (the last committed chunk)
+and renamed when done; --resume continues an interrupted job (same input file and settings)
+without losing or repeating rows, and without --resume an interrupted job is an error. --shard I/N
+explains only the blocks of --chunk-size lines numbered I, I+N, I+2N, ... (1-based) into its own
+CSV; `textdeconv merge-shards` merges the shards' CSVs. Sentences are explained together in blocks
+of --chunk-size lines (also when not streamed), so with the same --chunk-size and --batch-size the
+streamed, resumed, merged and in-memory CSVs are identical byte for byte. Stdin and the other
+outputs keep every explanation in memory.
+"""
+
+
+def add(sub):
+    p = sub.add_parser("explain", help="explain predictions word by word (text, CSV, JSON, HTML)",
+                       epilog=EXAMPLES, description=__doc__.split(":", 1)[1].strip(), formatter_class=HelpFormatter)
+    p.add_argument("sentences", nargs="*", help="sentences to explain (raw text; tokenized like the treebank)")
+    p.add_argument("--run", help="run directory (default: the most recent under ./runs)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--input", metavar="FILE", help="UTF-8 file, one sentence per line ('-' = stdin)")
+    src.add_argument("--split", choices=("train", "dev", "test"), help="explain a split of the run's data set")
+    p.add_argument("--target", help="class to explain, by name or index (default: predicted class)")
+    p.add_argument("--method", default="deconv", choices=METHOD_NAMES,
+                   help="attribution method (default: deconv, the class-evidence deconvnet)")
+    p.add_argument("--saliency", default="dot", choices=("dot", "norm"),
+                   help="deconv methods: word score = projection . embedding (dot, signed) or ||projection|| (norm)")
+    p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients: quadrature steps (default 50)")
+    p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"),
+                   help="occlusion: how a word is removed (default pad)")
+    p.add_argument("--csv", metavar="PATH", help="write one row per token")
+    p.add_argument("--filters-csv", metavar="PATH", help="write the per-filter detail (switch, n-gram, contribution)")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML page of the explanations")
+    p.add_argument("--html-methods", nargs="+", metavar="METHOD", choices=METHOD_NAMES,
+                   help="methods the page can switch between (default: --method); every class is explained")
+    p.add_argument("--json", action="store_true", help="print the explanations as JSON instead of text")
+    p.add_argument("--quiet", action="store_true", help="print nothing per sentence (use with --csv)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--chunk-size", type=int, default=4096, metavar="LINES",
+                   help="lines explained together (default 4096); the unit a streamed file is read, written and "
+                        "resumed in")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted --input FILE --csv PATH job")
+    p.add_argument("--shard", metavar="I/N", help="explain only shard I of N (blocks of --chunk-size lines, round "
+                                                  "robin) of --input FILE; see textdeconv merge-shards")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr while streaming")
+    p.set_defaults(func=run, command_parser=p)
+
+
+def warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def options_for(method: str, args) -> dict:
+    """The method's options among the command's flags."""
+    return method_options(method, saliency=args.saliency, steps=args.ig_steps, replacement=args.replacement)
+
+
+def typed_items(sentences) -> list[tuple[int, str]]:
+    from textdeconv.errors import InputError
+
+    for i, s in enumerate(sentences, 1):
+        if not s.strip():
+            raise InputError(f"sentence argument {i} is empty")
+        if any("\ud800" <= ch <= "\udfff" for ch in s):  # bytes that were not UTF-8 arrive as surrogates
+            raise InputError(f"sentence argument {i} is not valid UTF-8")
+    return list(enumerate(sentences, 1))
+
+
+def run(args):
+    p = args.parser
+    if bool(args.sentences) + bool(args.input) + bool(args.split) != 1:
+        p.error("give sentences as arguments, or --input FILE, or --split NAME (exactly one)")
+    deconv = args.method in DECONV_METHODS
+    if args.filters_csv and not deconv:
+        p.error(f"--filters-csv needs a deconv method ({', '.join(DECONV_METHODS)}), not {args.method}")
+    if args.saliency != "dot" and not deconv:
+        p.error(f"--saliency applies to the deconv methods only, not {args.method}")
+    if args.html_methods and not args.html:
+        p.error("--html-methods needs --html PATH")
+    if args.ig_steps < 1:
+        p.error("--ig-steps must be at least 1")
+    if args.batch_size < 1 or args.chunk_size < 1:
+        p.error("--batch-size and --chunk-size must be at least 1")
+    # A file explained into a CSV alone is streamed; JSON, HTML and the filter table need every
+    # explanation at once, and a pipe or device cannot be resumed, so those are read whole.
+    path = Path(args.input) if args.input and args.input != "-" else None
+    stream = bool(path and args.csv and not (args.json or args.html or args.filters_csv)
+                  and (path.is_file() or not path.exists()))
+    if (args.resume or args.shard) and not stream:
+        p.error("--resume and --shard need --input FILE with --csv (and no --json, --html or --filters-csv)")
+    items = None
+    if args.input and not stream:
+        from textdeconv.data.custom import read_sentences
+        from textdeconv.errors import DataError
+
+        items = read_sentences(args.input)
+        if not items:
+            raise DataError(f"{args.input}: no non-empty lines to explain")
+    elif args.sentences:
+        items = typed_items(args.sentences)
+
+    from textdeconv.attribution.explanation import resolve_target
+    from textdeconv.training.rundir import pick_run
+
+    run_dir, _, class_names = pick_run(args.run)
+    target = resolve_target(args.target, class_names)  # an unknown class fails here, before TensorFlow loads
+    job = None
+    if stream:  # and so does a job that cannot start or resume
+        from textdeconv.reports.stream import ExplainJob, job_settings, parse_shard
+
+        job = ExplainJob(args.input, args.csv, job_settings(run_dir, args.method, options_for(args.method, args)),
+                         target=None if target < 0 else target, chunk_lines=args.chunk_size,
+                         batch_size=args.batch_size, shard=parse_shard(args.shard) if args.shard else (1, 1),
+                         resume=args.resume)
+
+    from textdeconv.api import Run
+
+    run = Run(run_dir)
+    if job:
+        return explain_stream(job, args, run.explainer(args.method, **options_for(args.method, args)), class_names)
+    return explain_in_memory(run, args, items)
+
+
+def explain_stream(job, args, explainer, class_names) -> None:
+    """--input FILE --csv PATH: explain chunk by chunk into PATH (``textdeconv.reports.stream.ExplainJob``)."""
+    from textdeconv.reports.export import render
+    from textdeconv.reports.progress import Progress
+
+    if job.start_line:
+        print(f"resuming {args.csv} after line {job.start_line:,}", file=sys.stderr)
+    bar = Progress(job.input_size, job.start_offset, enabled=not args.no_progress)
+    color = sys.stdout.isatty()
+
+    def show(ids, expls):  # each chunk's explanations as soon as they are committed
+        for sid, e in zip(ids, expls):
+            bar.write(f"[{sid}] " + render(e, class_names, color), sys.stdout)
+
+    summary = job.run(explainer, progress=bar, warn=lambda msg: bar.write(f"warning: {msg}"),
+                      on_chunk=None if args.quiet else show)
+    bar.close()
+    print(f"wrote {args.csv} ({summary['sentences']:,} sentences, {summary['rows']:,} rows)", file=sys.stderr)
+
+
+def explain_in_memory(run, args, items) -> None:
+    from textdeconv.reports import export
+
+    gold = None
+    if args.split:
+        from textdeconv.data.splits import split_sentences
+
+        ids, sentences, labels = split_sentences(run.config.data, args.split, run.config.vocab.clean)
+        gold = [run.class_names[y] for y in labels]
+    else:
+        from textdeconv.errors import InputError
+        from textdeconv.reports.stream import tokenize_items
+
+        ids, sentences = tokenize_items(items, run.vocab, args.input, warn)
+        if not sentences:
+            raise InputError("nothing to explain: every sentence was empty")
+
+    from textdeconv.reports.stream import explain_blocks
+
+    explainer = run.explainer(args.method, **options_for(args.method, args))
+    expls = explain_blocks(explainer, ids, sentences, args.chunk_size, target=args.target, batch_size=args.batch_size)
+    if args.csv:
+        export.write_csv(export.token_frame(expls, ids, gold), args.csv)
+    if args.filters_csv:
+        export.write_csv(export.filter_frame(expls, ids, run.net), args.filters_csv)
+    if args.html:
+        from textdeconv.reports.html import explanations_page, write_html
+
+        methods = {m: options_for(m, args) for m in dict.fromkeys(args.html_methods or [args.method])}
+        write_html(args.html, explanations_page(run, ids, sentences, methods, target=args.target, gold=gold,
+                                                batch_size=args.batch_size, first=args.method,
+                                                title=f"textdeconv explanations: {run.name}"))
+    if args.json:
+        print(export.to_json(expls, ids))
+    elif not args.quiet:
+        color = sys.stdout.isatty()
+        for sid, e in zip(ids, expls):
+            print(f"[{sid}] " + export.render(e, run.class_names, color))
+    for out in (args.csv, args.filters_csv, args.html):
+        if out:
+            print(f"wrote {out}", file=sys.stderr)

@@ -1,0 +1,88 @@
+"""A quiet TensorFlow start-up, shared by the command line and the Python API."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence file descriptor 2 while TensorFlow loads and probes devices.
+
+    TensorFlow's native code logs before absl is initialised ("All log messages before
+    absl::InitializeLog() ...", CUDA driver probes on CPU machines); TF_CPP_MIN_LOG_LEVEL does
+    not reach those lines, so they would bury the one-line errors this tool prints.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_tensorflow():
+    """Import TensorFlow quietly and initialise its devices; return the module."""
+    if "tensorflow" in sys.modules and getattr(load_tensorflow, "done", False):
+        return sys.modules["tensorflow"]
+    with quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    tf.get_logger().setLevel("ERROR")  # no retracing chatter when methods are rebuilt per model (sanity checks)
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    load_tensorflow.done = True
+    return tf
+
+
+def register_keras_objects() -> None:
+    """Register textdeconv's Keras classes (the TextCNN's layers, the optimizer), so that
+    ``keras.models.load_model`` opens a run's model.keras and checkpoints without more imports."""
+    import textdeconv.model.textcnn  # noqa: F401
+    import textdeconv.training.optim  # noqa: F401
+
+
+class _AfterKeras:
+    """A finder that lets ``import keras`` run, then registers textdeconv's Keras classes.
+
+    ``import textdeconv`` stays free of TensorFlow; the classes are registered the moment the
+    user imports Keras (they subclass Keras's, so they cannot exist before it)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec("keras")
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            try:
+                register_keras_objects()
+            except Exception:  # registering must never break the user's `import keras`
+                pass
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def register_keras_objects_on_import() -> None:
+    """Register now when Keras is loaded, else as soon as it is."""
+    if "keras" in sys.modules:
+        register_keras_objects()
+    elif not any(isinstance(f, _AfterKeras) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterKeras())
