@@ -11,12 +11,13 @@ EXAMPLES = """examples:
   curl -s localhost:8000/api/explain -H 'Content-Type: application/json' \\
        -d '{"texts": ["a gripping , funny movie"], "method": "deconv", "target": null}'
 
-Prints the local URL (alone on stdout) once the models are loaded and warm; open it in a browser. Type sentences
-and see every word coloured by its score, switch the method (up to four side by side) and the
-target class, click a word for the filters whose window covers it and a filter for its
-dictionary card, delete or replace words and watch the prediction change, or upload a file for a
-sortable table and the CSV `textdeconv explain --csv` writes. With two --run, both runs explain
-the same sentences side by side. The same JSON API serves scripts: see docs/explorer.md.
+Prints the local URL (alone on stdout) once the models are loaded and warm; open it in a
+browser. Type sentences and see every word coloured by its score, switch the method (up to four
+side by side) and the target class, click a word for the filters whose window covers it and a
+filter for its dictionary card, delete or replace words and watch the prediction change, or
+upload a file for a sortable table and the CSV `textdeconv explain --csv` writes. With two --run,
+both runs explain the same sentences side by side. The same JSON API serves scripts: see
+docs/explorer.md.
 
 Binds 127.0.0.1 (this machine only) unless --host says otherwise; the explorer has no
 authentication. Without --run the most recent run under ./runs is used (and named on stderr).
@@ -41,7 +42,9 @@ def run(args):
     from textdeconv.training.rundir import pick_run
 
     paths = [pick_run(r)[0] for r in args.run] if args.run else [pick_run(None)[0]]
-    names = ", ".join(str(x) for x in paths)
-    serve(paths, args.host, args.port, say=lambda url: (print(url, flush=True),
-                                                       print(f"explorer for {names} ready; Ctrl-C stops it",
-                                                             file=sys.stderr)))
+
+    def ready(url):  # the URL is the result (stdout); the rest is for the person watching
+        print(url, flush=True)
+        print(f"explorer for {', '.join(map(str, paths))} ready; Ctrl-C stops it", file=sys.stderr)
+
+    serve(paths, args.host, args.port, say=ready)

@@ -1,0 +1,275 @@
+"""The explorer page and the static --html report in a real Chromium (Playwright), against a
+server on the tiny run: what the page shows equals what the JSON API answers.
+
+Skipped without a browser (tests/helpers/browser.py says how to get one); CI sets
+TEXTDECONV_CHROMIUM from shared/tools/chromium and requires them to run.
+"""
+import json
+import re
+import urllib.request
+
+import pytest
+from helpers.browser import launch
+
+from textdeconv.reports.heatmap import colour
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = ['<img src=x onerror="window.__pwned=1;alert(1)">', "</script><script>window.__pwned=1</script>",
+           '"><svg onload=window.__pwned=1>']
+READY = "() => document.body.dataset.ready === '1' && document.body.dataset.pending === '0'"
+
+
+@pytest.fixture(scope="module")
+def context():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[dev])")
+    with sync_api.sync_playwright() as p:
+        browser = launch(p)
+        # one context for every test: a single-process Chromium cannot close a context and go on
+        yield browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+        browser.close()
+
+
+@pytest.fixture
+def page(context):
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    assert not page.errors, page.errors  # no JavaScript error on any page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    from textdeconv.serve.explorer import Explorer
+    from textdeconv.serve.server import ServerThread
+
+    with ServerThread(Explorer.open([tiny_run])) as url:
+        yield url
+
+
+def api(url, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path.lstrip("/"), data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.read() if path == "/api/csv" else json.load(r)
+
+
+def settle(page):
+    page.wait_for_function(READY)
+
+
+def explain_in_page(page, url, text):
+    page.goto(url)
+    settle(page)
+    page.fill("#text", text)
+    page.click("#go")
+    settle(page)
+
+
+def shown(page, k, method="deconv", run=None):
+    """(token, data-score, background) of every word of sentence k in the method's row."""
+    col = f'.run-col[data-run="{run}"] ' if run is not None else ""
+    return page.eval_on_selector_all(
+        f'.sent[data-k="{k}"] {col}.mrow[data-method="{method}"] .tok',
+        "els => els.map(e => [e.textContent, e.dataset.score, getComputedStyle(e).backgroundColor])")
+
+
+def rgb(text):
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+
+
+def assert_row_matches(words, expl):
+    assert [w[0] for w in words] == expl["tokens"]
+    assert [float(w[1]) for w in words] == expl["scores"]  # the exact numbers the API sent
+    scale = max(abs(s) for s in expl["scores"])
+    for w, s in zip(words, expl["scores"]):  # the JavaScript colour map equals heatmap.py's, value for value
+        assert rgb(w[2]) == rgb(colour(s, scale)[0])
+
+
+def test_typed_sentences_are_coloured_by_the_api_scores(page, server):
+    texts = ["a charming film", "bad acting , worse script"]
+    explain_in_page(page, server, "\n".join(texts))
+    res = api(server, "/api/explain", {"texts": texts, "method": "deconv", "target": None})["explanations"]
+    for k, e in enumerate(res):
+        assert_row_matches(shown(page, k), e)
+        pred = page.locator(f'.sent[data-k="{k}"] .pred')
+        assert pred.get_attribute("data-predicted") == e["predicted"]
+        probs = page.eval_on_selector_all(f'.sent[data-k="{k}"] .prob', "els => els.map(e => [e.dataset['class'], "
+                                                                         "Number(e.dataset.p)])")
+        assert dict(probs) == e["probs"]
+
+
+def test_method_and_target_switches(page, server):
+    text = "warm and engaging"
+    explain_in_page(page, server, text)
+    page.check('#methods input[value="grad-x-input"]')
+    settle(page)
+    g = api(server, "/api/explain", {"texts": [text], "method": "grad-x-input"})["explanations"][0]
+    assert_row_matches(shown(page, 0, "grad-x-input"), g)
+    page.select_option("#target", "negative")
+    settle(page)
+    for method in ("deconv", "grad-x-input"):
+        e = api(server, "/api/explain", {"texts": [text], "method": method, "target": "negative"})["explanations"][0]
+        assert_row_matches(shown(page, 0, method), e)
+    assert page.get_attribute(".pred", "data-target") == "negative"
+    page.uncheck('#methods input[value="deconv"]')
+    settle(page)
+    assert page.locator('.mrow[data-method="deconv"]').count() == 0
+    for name in ("gradient", "occlusion", "random"):  # at most four side by side
+        page.check(f'#methods input[value="{name}"]')
+        settle(page)
+    assert page.locator('.sent[data-k="0"] .mrow').count() == 4
+    assert page.is_disabled('#methods input[value="guided-backprop"]')
+
+
+def test_a_word_shows_its_filters_and_a_filter_its_card(page, server):
+    explain_in_page(page, server, "a gripping , funny movie")
+    page.click('.tok[data-method="deconv"][data-t="1"]')
+    settle(page)
+    want = api(server, "/api/word-filters", {"text": ["a", "gripping", ",", "funny", "movie"], "token": 1,
+                                             "target": None, "run": 0})["filters"]
+    rows = page.eval_on_selector_all(".filter-row", "els => els.map(e => [Number(e.dataset.width), "
+                                                    "Number(e.dataset.filter), Number(e.dataset.contribution)])")
+    assert rows == [[f["width"], f["filter"], f["contribution"]] for f in want] and rows
+    assert "gripping" in page.text_content("#word-title")
+    page.click(".filter-row >> nth=0")
+    settle(page)
+    card = api(server, f"/api/filter-card?run=0&width={want[0]['width']}&filter={want[0]['filter']}")
+    assert page.eval_on_selector_all("#card-ngrams li .ng", "els => els.map(e => e.textContent)") == [
+        g["ngram"] for g in card["ngrams"]]
+    assert page.locator("#card-words tr").count() == 1 + want[0]["width"]
+
+
+def test_what_if_delete_and_replace_a_word(page, server):
+    explain_in_page(page, server, "a dull , lifeless mess")
+    page.click('.tok[data-t="1"]')  # "dull"
+    settle(page)
+    suggestions = page.eval_on_selector_all(".suggestion", "els => els.map(e => e.dataset.word)")
+    want = api(server, "/api/neighbours?run=0&k=8&word=dull")["neighbours"]
+    assert suggestions == [n["word"] for n in want]
+    page.click("#delete-word")
+    settle(page)
+    edited = api(server, "/api/explain", {"texts": [["a", ",", "lifeless", "mess"]]})["explanations"][0]
+    assert_row_matches(shown(page, 0), edited)
+    assert page.get_attribute(".pred", "data-predicted") == edited["predicted"]
+    assert page.locator(".history li").count() == 1
+    page.click('.tok[data-t="2"]')  # "lifeless"
+    settle(page)
+    word = page.get_attribute(".suggestion >> nth=0", "data-word")
+    page.click(".suggestion >> nth=0")
+    settle(page)
+    tokens = ["a", ",", word, "mess"]
+    replaced = api(server, "/api/explain", {"texts": [tokens]})["explanations"][0]
+    assert_row_matches(shown(page, 0), replaced)
+    assert page.locator(".history li").count() == 2
+    page.click(".restore >> nth=0")  # back to the sentence as typed
+    settle(page)
+    first = api(server, "/api/explain", {"texts": ["a dull , lifeless mess"]})["explanations"][0]
+    assert_row_matches(shown(page, 0), first)
+
+
+def test_hostile_text_is_shown_never_run(page, server):
+    explain_in_page(page, server, "\n".join(HOSTILE))
+    page.click('.sent[data-k="0"] .tok[data-t="0"]')
+    settle(page)
+    page.fill("#replace-text", HOSTILE[0])
+    page.click("#replace-word")
+    settle(page)
+    page.click("#tab-button-file")
+    page.fill("#paste", "\n".join(HOSTILE))
+    page.click("#table-go")
+    page.wait_for_selector("#table tr[data-sentence-id]")
+    assert page.evaluate("window.__pwned") is None and page.dialogs == []
+    assert page.locator("main img, main svg, main script").count() == 0
+    words = " ".join(page.eval_on_selector_all(".tok", "els => els.map(e => e.textContent)"))
+    assert "<" in words and "onerror=" in words and "/script" in words
+    assert "window.__pwned=1" in page.text_content("#table")
+
+
+def test_file_table_sorts_and_downloads_the_cli_csv(page, server, tmp_path):
+    lines = "a gripping , funny movie\n\nthe plot is thin\ngreat fun\ntedious and long\n"
+    src = tmp_path / "reviews.txt"
+    src.write_text(lines)
+    page.goto(server)
+    settle(page)
+    page.click("#tab-button-file")
+    page.set_input_files("#file", str(src))
+    page.wait_for_selector("#table tr[data-sentence-id]")
+    settle(page)
+    ids = lambda: page.eval_on_selector_all("#table tr[data-sentence-id]", "els => els.map(e => e.dataset.sentenceId)")
+    assert ids() == ["1", "3", "4", "5"]
+    table = api(server, "/api/table", {"text": lines})["rows"]
+    by_confidence = [str(r["sentence_id"]) for r in sorted(table, key=lambda r: r["confidence"])]
+    page.click("#table th:has-text('confidence')")
+    assert ids() == by_confidence
+    page.click("#table th:has-text('confidence')")
+    assert ids() == by_confidence[::-1]
+    with page.expect_download() as download:
+        page.click("#csv-go")
+    got = open(download.value.path(), "rb").read()
+    assert got == api(server, "/api/csv", {"text": lines})  # = `textdeconv explain --csv` (test_serve.py)
+
+
+def test_two_runs_side_by_side(page, tiny_run):
+    from textdeconv.serve.explorer import Explorer
+    from textdeconv.serve.server import ServerThread
+
+    with ServerThread(Explorer.open([tiny_run, tiny_run], warm=False)) as url:
+        explain_in_page(page, url, "great fun")
+        names = page.eval_on_selector_all('.sent[data-k="0"] .run-name', "els => els.map(e => e.textContent)")
+        assert names == ["run", "run (2)"]
+        for r in (0, 1):
+            e = api(url, "/api/explain", {"texts": ["great fun"], "run": r})["explanations"][0]
+            assert_row_matches(shown(page, 0, run=r), e)
+        page.uncheck('#run-choice input[value="1"]')
+        settle(page)
+        assert page.locator('.sent[data-k="0"] .run-col').count() == 1
+
+
+def test_static_report_uses_the_same_renderer_and_switches(page, tiny_run, tmp_path):
+    from textdeconv.cli import main
+
+    out = tmp_path / "view.html"
+    with pytest.raises(SystemExit) as stop:
+        main(["explain", "--run", str(tiny_run), "great fun", "a dull , lifeless mess", *HOSTILE, "--html", str(out),
+              "--html-methods", "deconv", "gradient", "--quiet"])
+    assert stop.value.code == 0
+    page.goto(out.as_uri())
+    data = page.evaluate("JSON.parse(document.getElementById('td-data').textContent)")
+
+    def words(k):
+        return page.eval_on_selector_all(f'.td-sent[data-k="{k}"] .td-tok',
+                                         "els => els.map(e => [e.textContent, e.dataset.score, "
+                                         "getComputedStyle(e).backgroundColor])")
+
+    def check(method, target=None):
+        for k, s in enumerate(data["sentences"]):
+            c = s["predicted"] if target is None else target
+            assert_row_matches(words(k), {"tokens": s["tokens"], "scores": s["scores"][method][c]})
+
+    check("deconv")
+    page.select_option("#td-method", "gradient")
+    check("gradient")
+    page.select_option("#td-target", "0")
+    check("gradient", 0)
+    page.select_option("#td-scale", "global")
+    top = max(abs(x) for s in data["sentences"] for x in s["scores"]["gradient"][0])
+    first = data["sentences"][0]["scores"]["gradient"][0][0]
+    assert rgb(words(0)[0][2]) == rgb(colour(first, top)[0])
+    page.hover('.td-sent[data-k="1"] .td-tok >> nth=1')
+    assert "dull" in page.text_content("#td-tip")
+    assert page.evaluate("window.__pwned") is None and page.dialogs == []
+    assert page.locator("main img, main svg").count() == 0
+
+
+def test_javascript_and_python_colour_maps_agree(page, server):
+    page.goto(server)
+    settle(page)
+    cases = [(0.0, 1.0), (0.3, 1.0), (-0.3, 1.0), (0.75, 1.0), (-0.75, 1.0), (0.25, 1.0), (2.0, 1.0), (-5.0, 2.0),
+             (0.61, 1.0), (0.6, 1.0), (1e-9, 1.0), (0.5, 0.0), (-0.1234, 0.4321)]
+    js = page.evaluate("cases => cases.map(c => TDHeat.colour(c[0], c[1]))", cases)
+    assert [list(colour(x, s)) for x, s in cases] == js

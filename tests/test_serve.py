@@ -1,0 +1,294 @@
+"""The explorer's JSON API (textdeconv/serve), through Starlette's test client on the tiny run:
+its answers equal the CLI's and the Python API's, its limits and errors are JSON 4xx, never a
+traceback, and a client cannot name a path. The page itself is tested in test_browser.py."""
+import json
+import socket
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, one_line_error
+
+from textdeconv.serve.app import create_app
+from textdeconv.serve.explorer import Explorer, Limits
+
+with warnings.catch_warnings():  # Starlette asks for the httpx2 fork, which is not on PyPI's mirror here
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+LINES = "a gripping , funny movie\n\n  the plot is thin\r\n<b>great</b> fun\rwarm and engaging\n"
+
+
+@pytest.fixture(scope="module")
+def explorer(tiny_run):
+    return Explorer.open([tiny_run])
+
+
+@pytest.fixture(scope="module")
+def client(explorer):
+    return TestClient(create_app(explorer), base_url="http://127.0.0.1",
+                                           raise_server_exceptions=False)
+
+
+def run_of(explorer):
+    return explorer.runs[0].run
+
+
+def post(client, path, body):
+    return client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
+
+
+def test_csv_and_explain_equal_the_command_line(client, explorer, tiny_run, tmp_path):
+    from textdeconv.cli import main
+
+    src, out = tmp_path / "in.txt", tmp_path / "cli.csv"
+    src.write_bytes(LINES.encode())
+    with pytest.raises(SystemExit) as stop:
+        main(["explain", "--run", str(tiny_run), "--input", str(src), "--csv", str(out), "--quiet", "--no-progress"])
+    assert stop.value.code == 0
+    r = post(client, "/api/csv", {"text": LINES})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.content == out.read_bytes()  # the same bytes as `textdeconv explain --csv`
+
+    cli = pd.read_csv(out)
+    sentences = [g["sentence"].iloc[0] for _, g in cli.groupby("sentence_id", sort=True)]
+    res = post(client, "/api/explain", {"texts": sentences, "method": "deconv", "target": None}).json()
+    api = run_of(explorer).explain(sentences)
+    for e, (_, rows), ours in zip(res["explanations"], cli.groupby("sentence_id", sort=True), api):
+        assert e["tokens"] == list(rows["token"].astype(str)) == ours.tokens
+        assert e["scores"] == list(rows["score"]) == [float(str(x)) for x in ours.scores]
+        assert e["predicted"] == rows["predicted"].iloc[0] == ours.predicted_name
+        assert e["probs"][e["target"]] == pytest.approx(rows["probability"].iloc[0], abs=1e-7)
+
+
+@pytest.mark.parametrize("method,target,options", [("gradient", "negative", {}), ("deconv", 1, {"saliency": "norm"}),
+                                                   ("occlusion", None, {"replacement": "unk"})])
+def test_explain_equals_the_python_api(client, explorer, method, target, options):
+    texts = ["a dull , lifeless mess", ["great", "fun", "UNSEENWORD"]]
+    res = post(client, "/api/explain", {"texts": texts, "method": method, "target": target, "options": options})
+    assert res.status_code == 200, res.text
+    ours = run_of(explorer).explain(texts, method=method, target=target, **options)
+    for e, o in zip(res.json()["explanations"], ours):
+        assert e["scores"] == [float(str(x)) for x in o.scores]
+        assert (e["target"], e["method"], e["in_vocab"]) == (o.target_name, method, list(o.in_vocab))
+
+
+def test_predict_runs_and_methods(client, explorer):
+    res = post(client, "/api/predict", {"texts": ["great fun", "tedious and long"]}).json()
+    frame = run_of(explorer).predict(["great fun", "tedious and long"])
+    assert [p["predicted"] for p in res["predictions"]] == list(frame["predicted"])
+    assert res["predictions"][0]["probs"]["positive"] == pytest.approx(frame["positive"].iloc[0], abs=1e-6)
+    runs = client.get("/api/runs").json()
+    assert runs["runs"][0]["classes"] == ["negative", "positive"] and runs["limits"]["max_tokens"] == 200
+    methods = {m["name"]: m for m in client.get("/api/methods").json()["methods"]}
+    assert methods["integrated-gradients"]["options"]["steps"]["default"] == 50 and "deconv" in methods
+
+
+def test_word_filters_are_the_deconvnet_filters_covering_the_word(client, explorer):
+    from textdeconv.attribution.deconv import filter_table
+
+    tokens = ["a", "gripping", ",", "funny", "movie"]
+    res = post(client, "/api/word-filters", {"text": tokens, "token": 1, "target": "positive", "top": 50}).json()
+    table = filter_table(run_of(explorer).explain([tokens], target="positive")[0], run_of(explorer).net)
+    live = table[table["alive"]]
+    covering = live[(live["switch"] <= 1) & (1 < live["switch"] + live["width"])]
+    assert {(f["width"], f["filter"]) for f in res["filters"]} == set(zip(covering["width"], covering["filter"]))
+    strengths = [abs(f["contribution"]) for f in res["filters"]]
+    assert strengths == sorted(strengths, reverse=True)
+    for f in res["filters"]:
+        assert f["switch"] <= 1 < f["switch"] + f["width"] and "gripping" in f["ngram"].split()
+    assert res["total_contribution"] == pytest.approx(float(live["contribution"].sum()), abs=1e-6)
+
+
+def test_filter_card_is_the_filter_dictionary_of_the_train_split(client, explorer):
+    from textdeconv.data.splits import split_sentences
+    from textdeconv.reports.filters import filter_dictionary
+
+    run = run_of(explorer)
+    width = run.net.widths[-1]
+    card = client.get(f"/api/filter-card?run=0&width={width}&filter=2").json()
+    cached = explorer.runs[0].dictionary
+    assert client.get(f"/api/filter-card?run=0&width={width}&filter=3").status_code == 200
+    assert explorer.runs[0].dictionary is cached  # computed once per run
+    ids, sentences, _ = split_sentences(run.config.data, "train", run.config.vocab.clean)
+    fd = filter_dictionary(run.net, run.vocab, sentences, ids)
+    ng = fd.ngrams[(fd.ngrams["width"] == width) & (fd.ngrams["filter"] == 2)]
+    assert [g["ngram"] for g in card["ngrams"]] == list(ng["ngram"])
+    words = fd.words[(fd.words["width"] == width) & (fd.words["filter"] == 2) & (fd.words["position"] == 0)]
+    assert [w["word"] for w in card["positions"][0]["words"]] == list(words["word"])
+    assert len(card["positions"]) == width and card["sentences_scanned"] == len(sentences)
+    assert client.get("/api/filter-card?run=0&width=9&filter=0").status_code == 404
+    assert client.get(f"/api/filter-card?run=0&width={width}&filter=999").status_code == 404
+
+
+def test_neighbours_by_cosine_in_the_embedding(client, explorer):
+    run = run_of(explorer)
+    res = client.get("/api/neighbours", params={"word": "Funny", "k": 3}).json()
+    emb = run.net.tables[0].embeddings.numpy().astype(np.float64)
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    cos = unit @ unit[run.vocab.stoi["funny"]]
+    cos[[0, 1, run.vocab.stoi["funny"]]] = -np.inf
+    assert [n["word"] for n in res["neighbours"]] == [run.vocab.itos[i] for i in np.argsort(-cos)[:3]]
+    assert res["neighbours"][0]["cosine"] == pytest.approx(np.max(cos))
+    assert client.get("/api/neighbours", params={"word": "zzzunknown"}).json() == {
+        "run": 0, "word": "zzzunknown", "known": False, "neighbours": []}
+
+
+def test_table_rows(client, explorer):
+    res = post(client, "/api/table", {"text": LINES, "top": 2}).json()
+    lines = LINES.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    ours = run_of(explorer).explain([x for x in lines if x.strip()])
+    assert [r["sentence_id"] for r in res["rows"]] == [1, 3, 4, 5]  # line numbers, as the CLI counts them
+    for row, e in zip(res["rows"], ours):
+        assert row["predicted"] == e.predicted_name and row["confidence"] == float(str(e.probs[e.predicted]))
+        best = [e.tokens[t] for t in np.argsort(-e.scores, kind="stable")[:2] if e.scores[t] > 0]
+        assert [w["token"] for w in row["evidence"]] == best
+
+
+@pytest.fixture(scope="module")
+def small(explorer):
+    limits = Limits(max_body_bytes=2000, max_sentences=3, max_table_sentences=4, max_tokens=8, max_ig_steps=10)
+    small = Explorer([run_of(explorer)], limits)
+    return TestClient(create_app(small), base_url="http://127.0.0.1",
+                                           raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize("path,body,status,fragment", [
+    ("/api/explain", {"texts": ["x " * 1500]}, 413, "over the limit of 2,000 bytes"),
+    ("/api/explain", {"texts": ["a", "b", "c", "d"]}, 413, "4 sentences in one request; the limit is 3"),
+    ("/api/explain", {"texts": ["one two three four five six seven eight nine"]}, 413, "has 9 tokens"),
+    ("/api/table", {"text": "a\nb\nc\nd\ne\n"}, 413, "5 sentences in one request; the limit is 4"),
+    ("/api/explain", {"texts": ["a"], "method": "integrated-gradients", "options": {"steps": 11}}, 400,
+     "above the limit 10"),
+    ("/api/explain", {"texts": "a fine film"}, 400, "must be a non-empty list"),
+    ("/api/explain", {"texts": []}, 400, "must be a non-empty list"),
+    ("/api/explain", {"texts": [3]}, 400, "sentence 1 must be a string"),
+    ("/api/explain", {"texts": ["   "]}, 400, "nothing to explain"),
+    ("/api/explain", {"texts": ["a"], "method": "magic"}, 400, "unknown attribution method 'magic'"),
+    ("/api/explain", {"texts": ["a"], "target": "neutral"}, 400, "unknown target class 'neutral'"),
+    ("/api/explain", {"texts": ["a"], "target": 7}, 400, "out of range"),
+    ("/api/explain", {"texts": ["a"], "options": {"saliency": "cube"}}, 400, "saliency must be one of"),
+    ("/api/explain", {"texts": ["a"], "options": {"internal_batch_size": 9}}, 400, "has no option"),
+    ("/api/explain", {"texts": ["a"], "text": "a"}, 400, "unknown field(s) 'text'"),
+    ("/api/explain", {"texts": ["a"], "run": "/etc/passwd"}, 404, "unknown run '/etc/passwd'"),
+    ("/api/explain", {"texts": ["a"], "run": 1}, 404, "unknown run 1"),
+    ("/api/explain", {"texts": ["a"], "run": "../run"}, 404, "unknown run"),
+    ("/api/word-filters", {"text": "a b", "token": 5}, 400, "out of range"),
+    ("/api/table", {"text": "a", "texts": ["a"]}, 400, "either 'text'"),
+    ("/api/explain", [1, 2], 400, "must be a JSON object"),
+])
+def test_limits_and_bad_requests_are_json_4xx(small, path, body, status, fragment):
+    r = post(small, path, body)
+    assert r.status_code == status, r.text
+    assert fragment in r.json()["error"]
+
+
+def test_bad_bodies_and_headers(small):
+    r = small.post("/api/explain", content=b'{"texts": [', headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
+    r = small.post("/api/explain", content=b'{"texts": ["a"]}', headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and "application/json" in r.json()["error"]
+    r = small.post("/api/explain", content=b"\xff\xfe", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    r = small.get("/api/explain")
+    assert r.status_code == 405 and "error" in r.json()
+    r = small.get("/api/runs", headers={"host": "evil.example"})  # DNS rebinding: not a loopback name
+    assert r.status_code == 400
+    assert small.get("/api/nothing").json() == {"error": "Not Found"}
+
+
+def test_errors_are_json_never_a_traceback(explorer, monkeypatch):
+    from textdeconv.errors import DataError
+
+    app_client = TestClient(create_app(explorer), base_url="http://127.0.0.1",
+                                                 raise_server_exceptions=False)
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("secret detail in /home/someone/file.py")
+
+    monkeypatch.setattr(explorer, "predict", bug)
+    r = post(app_client, "/api/predict", {"texts": ["a"]})
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    assert r.json() == {"error": "internal error (RuntimeError); the server's log has the details"}
+    assert "Traceback" not in r.text and "secret" not in r.text
+
+    def user_error(*args, **kwargs):
+        raise DataError("the data file is broken")
+
+    monkeypatch.setattr(explorer, "predict", user_error)
+    r = post(app_client, "/api/predict", {"texts": ["a"]})
+    assert (r.status_code, r.json()) == (400, {"error": "the data file is broken"})
+
+
+def test_page_assets_are_local_and_guarded(client):
+    from textdeconv.reports.heatmap import heatmap_js
+    from textdeconv.serve.app import static_dir
+
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/explorer.js" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert client.get("/heatmap.js").text == heatmap_js() and "</script" not in heatmap_js()  # the report inlines it
+    assert client.get("/static/explorer.css").status_code == 200
+    for name in ("index.html", "explorer.js", "explorer.css"):  # no CDN: nothing is fetched from elsewhere
+        text = static_dir().joinpath(name).read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text
+    for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/..%2fapp.py"):
+        r = client.get(path)
+        assert r.status_code == 404 and "create_app" not in r.text
+
+
+def serve_cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "textdeconv", "serve", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, **kwargs)
+
+
+def test_serve_refuses_bad_runs_and_ports_in_one_line(tiny_run, tmp_path):
+    one_line_error(serve_cli("--run", str(tmp_path / "missing")), "run directory not found")
+    one_line_error(serve_cli("--run", str(tmp_path)), "is not a finished run")
+    one_line_error(serve_cli(*["--run", str(tiny_run)] * 3), "at most 2 runs")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        one_line_error(serve_cli("--run", str(tiny_run), "--port", str(busy.getsockname()[1])), "cannot listen on")
+
+
+def test_serve_prints_its_url_and_answers(tiny_run):
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "textdeconv", "serve", "--run", str(tiny_run), "--port", "0"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
+        body = json.dumps({"texts": ["great fun"]}).encode()
+        req = urllib.request.Request(url + "api/explain", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert json.load(r)["explanations"][0]["tokens"] == ["great", "fun"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_filter_card_without_the_training_data_is_a_409(explorer, monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    run = run_of(explorer)
+    moved = replace(run.config, data=replace(run.config.data, dir=str(tmp_path / "gone"), download=True))
+    monkeypatch.setattr(run, "config", moved)  # and download=True: the explorer must still not download
+    client = TestClient(create_app(Explorer([run])), base_url="http://127.0.0.1")
+    r = client.get(f"/api/filter-card?run=0&width={run.net.widths[0]}&filter=0")
+    assert r.status_code == 409 and "needs the run's training data" in r.json()["error"]
+
+
+def test_built_methods_are_cached_but_bounded(client, explorer):
+    from textdeconv.serve.explorer import MAX_EXPLAINERS
+
+    for seed in range(MAX_EXPLAINERS + 4):  # options come from clients: each is another explainer
+        r = post(client, "/api/explain", {"texts": ["a"], "method": "random", "options": {"seed": seed}})
+        assert r.status_code == 200
+    assert len(explorer.runs[0].explainers) == MAX_EXPLAINERS
+    assert ("random", (("seed", MAX_EXPLAINERS + 3),)) in explorer.runs[0].explainers

@@ -1,0 +1,9 @@
+"""The explorer: ``textdeconv serve --run RUN`` explains sentences interactively in a browser.
+
+    explorer.py  the model side: runs loaded once and kept warm, every API answer as a dict
+    app.py       the Starlette app: JSON routes, static files, request guards and error handlers
+    server.py    binding, uvicorn, a background-thread server for tests and benchmarks
+    static/      the page (HTML, CSS, JavaScript; the colour renderer is reports/heatmap.js)
+
+docs/explorer.md describes the page and the JSON API.
+"""

@@ -1,0 +1,267 @@
+"""The explorer's web app: Starlette routes over an ``Explorer``, the page's static files, and the
+guards every request passes (docs/explorer.md documents the JSON API).
+
+Why Starlette: the explorer needs a dozen JSON routes, static files and an exception handler;
+Starlette gives exactly those as a small, well-kept ASGI toolkit with a test client, no
+validation layer or code generation on top (FastAPI is Starlette plus those), and uvicorn
+serves it. Model calls are blocking, so each runs in Starlette's thread pool while the event
+loop keeps accepting requests.
+
+Guards: a body over ``Limits.max_body_bytes`` is refused (413) before it is read whole; a POST
+must be ``application/json`` (so another web site cannot post to it with a plain form); the
+Host header must be a loopback name when the server binds a loopback address (no DNS
+rebinding); every answer carries a Content-Security-Policy that allows only the explorer's own
+scripts and styles. A ``UserError`` becomes ``{"error": message}`` with a 4xx status; any
+other exception is a bug: the client gets a 500 ``{"error": ...}`` without a traceback (the
+traceback goes to the server's log).
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from textdeconv.errors import UserError
+from textdeconv.serve.explorer import Explorer, RequestError
+
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+EXPLAIN_KEYS = ("texts", "method", "target", "options", "run")
+
+
+def static_dir():
+    return resources.files("textdeconv.serve").joinpath("static")
+
+
+class Guard:
+    """ASGI middleware: the body-size limit (checked on Content-Length and on the bytes as they
+    arrive) and the security headers on every response."""
+
+    def __init__(self, app, max_body_bytes: int):
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit, received = self.max_body_bytes, 0
+        length = dict(scope["headers"]).get(b"content-length")
+        too_big = RequestError(f"the request body is over the limit of {limit:,} bytes", 413)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await error_response(too_big if length.isdigit() else RequestError("bad Content-Length"))(
+                scope, receive, send)
+
+        async def limited():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_big
+            return message
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] += [(b"content-security-policy", CSP.encode()),
+                                       (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+            await send(message)
+
+        await self.app(scope, limited, with_headers)
+
+
+def error_response(exc) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=getattr(exc, "status", 400))
+
+
+async def user_error(request, exc):
+    return error_response(exc)
+
+
+async def http_error(request, exc):
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+async def server_error(request, exc):
+    return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server's log has the details"},
+                        status_code=500)
+
+
+async def read_json(request, allowed) -> dict:
+    """The request's JSON object; unknown keys are refused (a typo would otherwise be ignored)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise RequestError("send the body as JSON with the header 'Content-Type: application/json'", 415)
+    try:
+        data = json.loads(await request.body())
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise RequestError(f"the body is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise RequestError("the body must be a JSON object, e.g. {\"texts\": [\"a fine film\"]}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise RequestError(f"unknown field(s) {', '.join(map(repr, unknown))}; this endpoint takes "
+                           f"{', '.join(allowed)}")
+    return data
+
+
+def texts_of(data, key="texts") -> list:
+    """A non-empty list of sentences: strings, or token lists (the page's what-if edits)."""
+    texts = data.get(key)
+    if not isinstance(texts, list) or not texts:
+        raise RequestError(f"{key!r} must be a non-empty list of sentences (strings or token lists)")
+    for k, t in enumerate(texts, 1):
+        ok = isinstance(t, str) or (isinstance(t, list) and all(isinstance(w, str) for w in t))
+        if not ok:
+            raise RequestError(f"sentence {k} must be a string or a list of token strings")
+        if any("\ud800" <= ch <= "\udfff" for w in ([t] if isinstance(t, str) else t) for ch in w):
+            raise RequestError(f"sentence {k} is not valid Unicode")
+    return texts
+
+
+def method_of(data, explorer) -> tuple[str, dict]:
+    from textdeconv.attribution import get_method
+
+    method = data.get("method", "deconv")
+    if not isinstance(method, str):
+        raise RequestError("'method' must be a method name (GET /api/methods lists them)")
+    m = get_method(method)
+    options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise RequestError("'options' must be an object, e.g. {\"saliency\": \"norm\"}")
+    for key, value in options.items():
+        if key not in m.options:
+            raise RequestError(f"{method} has no option {key!r} (its options: {', '.join(m.options) or 'none'})")
+        m.options[key].check(method, key, value)
+    return method, options
+
+
+def target_of(data, explorer, k):
+    """None (each sentence's predicted class) or a class index."""
+    from textdeconv.attribution.explanation import resolve_target
+
+    target = data.get("target")
+    if target is not None and not isinstance(target, (str, int)):
+        raise RequestError("'target' must be null, a class name or a class index")
+    try:
+        t = resolve_target(target, explorer.runs[k].run.class_names)
+    except ValueError as e:
+        raise RequestError(str(e)) from None
+    return None if t < 0 else t
+
+
+def int_of(value, name, lo, hi) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise RequestError(f"{name!r} must be an integer, got {str(value)[:40]!r}") from None
+    if isinstance(value, bool) or not lo <= n <= hi:
+        raise RequestError(f"{name!r} must be between {lo} and {hi}, got {value}")
+    return n
+
+
+def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
+    """The app answering for ``explorer``'s runs. ``loopback``: the server binds a loopback
+    address, so only loopback Host headers are accepted."""
+    limits = explorer.limits
+    call = run_in_threadpool
+
+    async def index(request):
+        return FileResponse(str(static_dir().joinpath("index.html")), media_type="text/html; charset=utf-8")
+
+    async def heatmap(request):
+        from textdeconv.reports.heatmap import heatmap_js
+
+        return Response(heatmap_js(), media_type="text/javascript; charset=utf-8")
+
+    async def runs(request):
+        return JSONResponse({"runs": explorer.runs_info(), "limits": limits.__dict__})
+
+    async def methods(request):
+        return JSONResponse({"methods": explorer.methods_info()})
+
+    async def predict(request):
+        data = await read_json(request, ("texts", "run"))
+        k = explorer.run_index(data.get("run"))
+        return JSONResponse(await call(explorer.predict, k, texts_of(data)))
+
+    async def explain(request):
+        data = await read_json(request, EXPLAIN_KEYS)
+        k = explorer.run_index(data.get("run"))
+        texts, (method, options) = texts_of(data), method_of(data, explorer)
+        return JSONResponse(await call(explorer.explain, k, texts, method, target_of(data, explorer, k), options))
+
+    async def word_filters(request):
+        data = await read_json(request, ("text", "token", "target", "top", "run"))
+        k = explorer.run_index(data.get("run"))
+        (text,) = texts_of({"texts": [data.get("text")]})
+        token = int_of(data.get("token"), "token", 0, limits.max_tokens)
+        top = int_of(data.get("top", 10), "top", 1, limits.max_neighbours)
+        return JSONResponse(await call(explorer.word_filters, k, text, token, target_of(data, explorer, k), top))
+
+    async def filter_card(request):
+        q = request.query_params
+        k = explorer.run_index(run_ref(q.get("run")))
+        width = int_of(q.get("width"), "width", 1, 1000)
+        j = int_of(q.get("filter"), "filter", 0, 1_000_000)
+        return JSONResponse(await call(explorer.filter_card, k, width, j))
+
+    async def neighbours(request):
+        q = request.query_params
+        k = explorer.run_index(run_ref(q.get("run")))
+        word = q.get("word", "")
+        if not word.strip() or len(word) > 200:
+            raise RequestError("'word' must be one word (at most 200 characters)")
+        count = int_of(q.get("k", 8), "k", 1, limits.max_neighbours)
+        return JSONResponse(await call(explorer.neighbours, k, word, count))
+
+    async def file_request(request):
+        data = await read_json(request, ("texts", "text", "method", "target", "options", "run", "top"))
+        k = explorer.run_index(data.get("run"))
+        if ("text" in data) == ("texts" in data):
+            raise RequestError("give either 'text' (a file's content) or 'texts' (a list of sentences)")
+        text = data.get("text")
+        if "text" in data and (not isinstance(text, str) or any("\ud800" <= ch <= "\udfff" for ch in text)):
+            raise RequestError("'text' must be a string (the content of a UTF-8 file)")
+        items = explorer.file_items(text, None if "text" in data else texts_of(data))
+        if not items:
+            raise RequestError("nothing to explain: every line is empty")
+        method, options = method_of(data, explorer)
+        return k, items, method, target_of(data, explorer, k), options, data
+
+    async def table(request):
+        k, items, method, target, options, data = await file_request(request)
+        top = int_of(data.get("top", 3), "top", 1, limits.max_neighbours)
+        return JSONResponse(await call(explorer.table, k, items, method, target, options, top))
+
+    async def csv(request):
+        k, items, method, target, options, _ = await file_request(request)
+        text = await call(explorer.csv, k, items, method, target, options)
+        return Response(text, media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": 'attachment; filename="explanations.csv"'})
+
+    routes = [
+        Route("/", index), Route("/heatmap.js", heatmap),
+        Route("/api/runs", runs), Route("/api/methods", methods),
+        Route("/api/predict", predict, methods=["POST"]), Route("/api/explain", explain, methods=["POST"]),
+        Route("/api/word-filters", word_filters, methods=["POST"]), Route("/api/filter-card", filter_card),
+        Route("/api/neighbours", neighbours), Route("/api/table", table, methods=["POST"]),
+        Route("/api/csv", csv, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=str(static_dir())), name="static"),
+    ]
+    middleware = [Middleware(Guard, max_body_bytes=limits.max_body_bytes),
+                  Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS if loopback else ["*"])]
+    return Starlette(routes=routes, middleware=middleware,
+                     exception_handlers={UserError: user_error, HTTPException: http_error, Exception: server_error})
+
+
+def run_ref(value):
+    """A run named in a query string: an index when it is all digits, else a name."""
+    return int(value) if value is not None and value.isdigit() else value

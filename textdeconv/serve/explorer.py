@@ -1,0 +1,347 @@
+"""The explorer's model side: the runs it was started with, loaded once and kept warm, and every
+answer the JSON API gives, as plain dicts (``textdeconv.serve.app`` only parses and routes).
+
+Every explanation goes through the code ``textdeconv explain`` runs (``tokenize_items``, the
+registry's explainer and ``explain_blocks``' blocks of 4096 lines, batch size 128), so the
+scores the page shows equal the CLI's and the API's for the same sentence, and ``csv`` returns
+the bytes ``textdeconv explain --input FILE --csv`` writes.
+
+Requests are checked here against ``Limits`` after tokenizing (tokens per sentence are known
+only then); the rest of the validation is the app's. A run is named by its index or its name as
+given at start: nothing a client sends is ever used as a path.
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from textdeconv.errors import InputError, UserError
+from textdeconv.reports.html import json_numbers
+from textdeconv.reports.stream import CHUNK_LINES  # `explain --chunk-size`'s default: lines explained together
+
+
+class RequestError(InputError):
+    """A request the explorer refuses; ``status`` is its HTTP status (the message says why)."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; anything beyond is refused with a 4xx JSON error."""
+
+    max_body_bytes: int = 2 * 1024 * 1024  # a file of a few thousand sentences, as JSON
+    max_sentences: int = 100               # /api/explain, /api/predict: what a person reads at once
+    max_table_sentences: int = 5000        # /api/table, /api/csv: an uploaded file
+    max_tokens: int = 200                  # per sentence (SST's longest has 56)
+    max_ig_steps: int = 300                # integrated-gradients' steps (cost grows with them)
+    max_neighbours: int = 50               # /api/neighbours k, /api/word-filters top
+    batch_size: int = 128                  # as `textdeconv explain`'s default, so the scores match
+
+
+MAX_EXPLAINERS = 16  # per run: options come from clients, so the cache of built methods is bounded
+
+
+@dataclass
+class Loaded:
+    """One run as the explorer holds it: ``run`` (a ``textdeconv.api.Run``), its public ``name``,
+    a lock serialising its model calls, and the lazily built caches."""
+
+    run: object
+    name: str
+    lock: threading.Lock
+    dictionary_lock: threading.Lock
+    explainers: OrderedDict = field(default_factory=OrderedDict)  # (method, options) -> warm explainer
+    dictionary: object = None       # (FilterDictionary of the train split, sentences), built on first request
+    unit_embeddings: object = None  # (V, E) row-normalised embedding, for nearest words
+
+
+class Explorer:
+    """The runs the server answers for. ``Explorer.open(paths)`` loads and warms them."""
+
+    def __init__(self, runs, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        names: list[str] = []
+        for r in runs:  # two runs with the same folder name stay apart: "tiny", "tiny (2)"
+            name, k = r.name, 2
+            while name in names:
+                name, k = f"{r.name} ({k})", k + 1
+            names.append(name)
+        self.runs = [Loaded(r, n, threading.Lock(), threading.Lock()) for r, n in zip(runs, names)]
+
+    @classmethod
+    def open(cls, paths, limits: Limits | None = None, warm: bool = True) -> Explorer:
+        """Load every run directory (a bad one raises its one-line UserError) and warm the deconvnet."""
+        from textdeconv.api import Run
+
+        explorer = cls([Run(p) for p in paths], limits)
+        if warm:
+            explorer.warm_up()
+        return explorer
+
+    def warm_up(self) -> None:
+        """Trace the deconvnet and the prediction once per run, so the first request is as fast as the rest."""
+        for k in range(len(self.runs)):
+            self.explain(k, ["warm up"], "deconv")
+            self.predict(k, ["warm up"])
+
+    # -- runs and methods ---------------------------------------------------------------------
+    def run_index(self, ref) -> int:
+        """The index of the run a request names (an index or a name given at start)."""
+        if ref is None:
+            return 0
+        if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(self.runs):
+            return ref
+        if isinstance(ref, str):
+            for k, r in enumerate(self.runs):
+                if r.name == ref:
+                    return k
+        known = ", ".join(f"{k} ({r.name})" for k, r in enumerate(self.runs))
+        name = ref if isinstance(ref, int) else repr(str(ref)[:60])
+        raise RequestError(f"unknown run {name}; this server has runs {known}", 404)
+
+    def runs_info(self) -> list[dict]:
+        out = []
+        for k, r in enumerate(self.runs):
+            run, cfg = r.run, r.run.config
+            out.append({"index": k, "name": r.name, "classes": list(run.class_names), "dataset": cfg.data.dataset,
+                        "variant": cfg.model.variant, "vocabulary": len(run.vocab), "widths": list(run.net.widths),
+                        "filters": [int(c.filters) for c in run.net.convs], "channels": run.net.channels})
+        return out
+
+    @staticmethod
+    def methods_info() -> list[dict]:
+        from textdeconv.attribution import METHODS
+
+        return [{"name": m.name, "summary": m.summary, "family": m.family,
+                 "options": {k: {"default": o.default, "help": o.help, "choices": list(o.choices) or None,
+                                 "minimum": o.minimum} for k, o in m.options.items()}}
+                for m in METHODS.values()]
+
+    # -- tokenizing and explaining --------------------------------------------------------------
+    def sentences(self, k: int, items, most: int):
+        """Tokenize ``(sentence id, text or token list)`` pairs as ``textdeconv explain`` does;
+        returns ``(ids, token lists, warnings)``. Refuses too many sentences or tokens."""
+        from textdeconv.reports.stream import tokenize_items
+
+        if len(items) > most:
+            raise RequestError(f"{len(items)} sentences in one request; the limit is {most}", 413)
+        run, warnings = self.runs[k].run, []
+        strings = [(sid, t) for sid, t in items if isinstance(t, str)]
+        ids, sentences = tokenize_items(strings, run.vocab, None, warnings.append)
+        by_id = dict(zip(ids, sentences))
+        for sid, t in items:
+            if not isinstance(t, str):  # a token list (the page's what-if edits): taken as it is
+                tokens = run.vocab.prepare(list(t))
+                if tokens:
+                    by_id[sid] = tokens
+                else:
+                    warnings.append(f"sentence {sid}: no tokens; skipped")
+        ids = sorted(by_id)
+        for sid in ids:
+            if len(by_id[sid]) > self.limits.max_tokens:
+                raise RequestError(f"sentence {sid} has {len(by_id[sid])} tokens; the limit is "
+                                   f"{self.limits.max_tokens} per sentence (textdeconv explain --input "
+                                   "takes longer texts)", 413)
+        if not ids:
+            raise RequestError("nothing to explain: every sentence was empty")
+        return ids, [by_id[sid] for sid in ids], warnings
+
+    def explainer(self, loaded: Loaded, method: str, options: dict):
+        """The method's explainer for a run, built and warmed up (``warm_up``) once; the
+        ``MAX_EXPLAINERS`` most recently used are kept."""
+        from textdeconv.attribution import make_explainer
+        from textdeconv.reports.stream import warm_up
+
+        key = (method, tuple(sorted(options.items())))
+        if key in loaded.explainers:
+            loaded.explainers.move_to_end(key)
+            return loaded.explainers[key]
+        run = loaded.run
+        explainer = make_explainer(method, run.net, run.vocab, run.class_names, **options)
+        warm_up(explainer)
+        loaded.explainers[key] = explainer
+        if len(loaded.explainers) > MAX_EXPLAINERS:
+            loaded.explainers.popitem(last=False)
+        return explainer
+
+    def explanations(self, k: int, ids, sentences, method: str, target, options: dict):
+        """``explain_blocks``' result: blocks of 4096 sentence ids, each explained together.
+
+        The explainer is warmed up once, when it is built, rather than on every request; that
+        and the blocks are all ``explain_blocks`` does, so its scores are these."""
+        loaded = self.runs[k]
+        if method == "integrated-gradients" and options.get("steps", 0) > self.limits.max_ig_steps:
+            raise RequestError(f"integrated-gradients: steps {options['steps']} is above the limit "
+                               f"{self.limits.max_ig_steps}")
+        with loaded.lock:
+            explainer = self.explainer(loaded, method, options)
+            out = []
+            for _, group in itertools.groupby(range(len(ids)), key=lambda i: (ids[i] - 1) // CHUNK_LINES):
+                out += explainer.explain([sentences[i] for i in group], target=target,
+                                         batch_size=self.limits.batch_size)
+        return out
+
+    def explain(self, k: int, texts, method: str = "deconv", target=None, options=None) -> dict:
+        """``{"explanations": [...], "warnings": [...]}`` for a list of texts (strings or token lists)."""
+        ids, sentences, warnings = self.sentences(k, list(enumerate(texts, 1)), self.limits.max_sentences)
+        expls = self.explanations(k, ids, sentences, method, target, options or {})
+        names = self.runs[k].run.class_names
+        return {"run": k, "method": method, "options": options or {},
+                "explanations": [explanation_json(e, sid, names) for sid, e in zip(ids, expls)],
+                "warnings": warnings}
+
+    def predict(self, k: int, texts) -> dict:
+        """Class probabilities of each sentence, as ``Run.predict`` computes them."""
+        from textdeconv.training.trainer import predict_ids
+
+        ids, sentences, warnings = self.sentences(k, list(enumerate(texts, 1)), self.limits.max_sentences)
+        loaded = self.runs[k]
+        run = loaded.run
+        with loaded.lock:
+            probs = predict_ids(run.net.model, [run.vocab.encode(s) for s in sentences], run.net.pad)
+        rows = [{"sentence_id": sid, "tokens": s, "predicted": run.class_names[int(np.argmax(p))],
+                 "predicted_index": int(np.argmax(p)), "probs": dict(zip(run.class_names, json_numbers(p)))}
+                for sid, s, p in zip(ids, sentences, probs)]
+        return {"run": k, "predictions": rows, "warnings": warnings}
+
+    # -- the deconvnet's filters ------------------------------------------------------------------
+    def word_filters(self, k: int, text, token: int, target=None, top: int = 10) -> dict:
+        """The live filters whose winning window (switch) covers word ``token`` of one sentence,
+        largest |contribution| (w_cj * p_j, the filter's share of the target logit) first."""
+        from textdeconv.attribution.deconv import filter_table
+
+        ids, sentences, _ = self.sentences(k, [(1, text)], 1)
+        tokens = sentences[0]
+        if not 0 <= token < len(tokens):
+            raise RequestError(f"token {token} is out of range: the sentence has {len(tokens)} tokens (0-based)")
+        (e,) = self.explanations(k, ids, sentences, "deconv", target, {})
+        table = filter_table(e, self.runs[k].run.net)
+        live = table[table["alive"] & (table["switch"] <= token) & (token < table["switch"] + table["width"])]
+        live = live.iloc[np.argsort(-np.abs(live["contribution"].to_numpy(np.float64)), kind="stable")][:top]
+        rows = [{"width": int(r.width), "filter": int(r.filter), "switch": int(r.switch), "ngram": r.ngram,
+                 "activation": a, "contribution": c}
+                for r, a, c in zip(live.itertuples(), json_numbers(live["activation"].to_numpy()),
+                                   json_numbers(live["contribution"].to_numpy()))]
+        total = float(table.loc[table["alive"], "contribution"].sum())
+        return {"run": k, "tokens": tokens, "token": token, "word": tokens[token], "target": e.target_name,
+                "target_index": int(e.target), "live_filters": int(table["alive"].sum()),
+                "total_contribution": total, "filters": rows}
+
+    def filter_card(self, k: int, width: int, j: int) -> dict:
+        """One filter's dictionary card: top n-grams on the train split and the nearest vocabulary
+        words of each position (``textdeconv filters``' defaults: 10 n-grams, 5 words), computed
+        for every filter of the run on the first request and cached."""
+        net = self.runs[k].run.net
+        if width not in net.widths:
+            raise RequestError(f"no filters of width {width}; the widths are {', '.join(map(str, net.widths))}", 404)
+        n = int(net.convs[net.widths.index(width)].filters)
+        if not 0 <= j < n:
+            raise RequestError(f"width {width} has filters 0-{n - 1}, not {j}", 404)
+        fd, scanned = self.dictionary(k)
+        s = fd.summary[(fd.summary["width"] == width) & (fd.summary["filter"] == j)].iloc[0]
+        ng = fd.ngrams[(fd.ngrams["width"] == width) & (fd.ngrams["filter"] == j)]
+        wd = fd.words[(fd.words["width"] == width) & (fd.words["filter"] == j)]
+        positions = [{"position": int(p), "channel": ch,
+                      "words": [{"word": w, "cosine": float(c)} for w, c in zip(g["word"], g["cosine"])]}
+                     for (p, ch), g in wd.groupby(["position", "channel"], sort=True)]
+        return {"run": k, "width": width, "filter": j, "split": "train", "sentences_scanned": scanned,
+                "fires": float(s["fires"]), "mean_activation": float(s["mean_activation"]), "bias": float(s["bias"]),
+                "ngrams": [{"rank": int(r.rank), "ngram": r.ngram, "activation": a, "sentence_id": int(r.sentence_id),
+                            "sentences": int(r.sentences)}
+                           for r, a in zip(ng.itertuples(), json_numbers(ng["activation"].to_numpy()))],
+                "positions": positions}
+
+    def dictionary(self, k: int):
+        """``(FilterDictionary of the run's train split, sentences scanned)``, built once."""
+        from textdeconv.data.splits import split_sentences
+        from textdeconv.reports.filters import filter_dictionary
+
+        loaded = self.runs[k]
+        with loaded.dictionary_lock:
+            if loaded.dictionary is None:
+                run = loaded.run
+                data = replace(run.config.data, download=False)  # a web request never starts a download
+                try:
+                    ids, sentences, _ = split_sentences(data, "train", run.config.vocab.clean)
+                except UserError as e:
+                    raise RequestError(f"the filter dictionary needs the run's training data: {e}", 409) from None
+                if not sentences:
+                    raise RequestError("the run's train split holds no sentences", 409)
+                loaded.dictionary = (filter_dictionary(run.net, run.vocab, sentences, ids), len(sentences))
+        return loaded.dictionary
+
+    # -- what-if suggestions --------------------------------------------------------------------
+    def neighbours(self, k: int, word: str, count: int = 8) -> dict:
+        """The ``count`` vocabulary words nearest ``word`` by cosine in the run's embedding (every
+        channel concatenated, as the convolutions read it); PAD, UNK and the word itself left out."""
+        from textdeconv.data.vocab import PAD_ID, UNK_ID, normalize_token
+
+        loaded = self.runs[k]
+        run = loaded.run
+        if loaded.unit_embeddings is None:
+            emb = np.concatenate([np.asarray(t.embeddings.numpy(), np.float64) for t in run.net.tables], axis=1)
+            loaded.unit_embeddings = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        unit = loaded.unit_embeddings
+        key = normalize_token(word, run.vocab.lowercase)
+        i = run.vocab.stoi.get(key)
+        if i is None or i in (PAD_ID, UNK_ID):
+            return {"run": k, "word": word, "known": False, "neighbours": []}
+        cos = unit @ unit[i]
+        cos[[PAD_ID, UNK_ID, i]] = -np.inf
+        top = np.argsort(-cos, kind="stable")[:count]
+        return {"run": k, "word": word, "known": True,
+                "neighbours": [{"word": run.vocab.itos[v], "cosine": float(cos[v])} for v in top]}
+
+    # -- files: a table and the CLI's CSV -------------------------------------------------------
+    def file_items(self, text: str | None, texts) -> list:
+        """``(line number, text)`` of every non-empty line, as ``textdeconv explain --input`` reads a file."""
+        from textdeconv.data.custom import read_sentences
+
+        if text is not None:
+            return read_sentences("-", io.BytesIO(text.encode("utf-8")))
+        return [(sid, t) for sid, t in enumerate(texts, 1) if not isinstance(t, str) or t.strip()]
+
+    def file_explanations(self, k: int, items, method: str, target, options: dict):
+        ids, sentences, warnings = self.sentences(k, items, self.limits.max_table_sentences)
+        return ids, self.explanations(k, ids, sentences, method, target, options), warnings
+
+    def table(self, k: int, items, method: str = "deconv", target=None, options=None, top: int = 3) -> dict:
+        """One row per sentence: prediction, confidence, every class's probability and the ``top``
+        words with the most evidence for the target class (largest positive scores)."""
+        ids, expls, warnings = self.file_explanations(k, items, method, target, options or {})
+        names = self.runs[k].run.class_names
+        rows = []
+        for sid, e in zip(ids, expls):
+            scores = np.asarray(e.scores, np.float64)
+            order = [t for t in np.argsort(-scores, kind="stable") if scores[t] > 0][:top]
+            probs = json_numbers(e.probs)
+            rows.append({"sentence_id": sid, "sentence": " ".join(e.tokens), "predicted": e.predicted_name,
+                         "confidence": probs[e.predicted], "target": e.target_name,
+                         "probs": dict(zip(names, probs)),
+                         "evidence": [{"token": e.tokens[t], "score": json_numbers([e.scores[t]])[0]} for t in order]})
+        return {"run": k, "method": method, "rows": rows, "warnings": warnings}
+
+    def csv(self, k: int, items, method: str = "deconv", target=None, options=None) -> str:
+        """The CSV ``textdeconv explain --input FILE --csv PATH`` writes for the same lines."""
+        from textdeconv.reports.export import token_frame
+
+        ids, expls, _ = self.file_explanations(k, items, method, target, options or {})
+        return token_frame(expls, ids).to_csv(index=False)
+
+
+def explanation_json(e, sentence_id, class_names) -> dict:
+    """One ``Explanation`` as the API returns it (scores as the CSV prints them; NaN -> null)."""
+    return {"sentence_id": sentence_id, "tokens": list(e.tokens), "in_vocab": [bool(v) for v in e.in_vocab],
+            "scores": json_numbers(e.scores), "target": e.target_name, "target_index": int(e.target),
+            "predicted": e.predicted_name, "predicted_index": int(e.predicted),
+            "probs": dict(zip(class_names, json_numbers(e.probs))), "method": e.method}

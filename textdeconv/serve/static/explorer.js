@@ -1,0 +1,553 @@
+/* The explorer page (textdeconv serve): talks to the JSON API of textdeconv/serve/app.py and
+ * colours words with the shared renderer window.TDHeat (/heatmap.js, textdeconv/reports/heatmap.js).
+ * Every text from the server or the user is put in the page with textContent, never as HTML.
+ */
+(function () {
+  "use strict";
+  var H = window.TDHeat;
+  var MAX_METHODS = 4, HISTORY = 8;
+  var $ = function (id) { return document.getElementById(id); };
+  var state = {
+    runs: [], methods: [], limits: {},
+    selected: ["deconv"],   // methods shown side by side, in the order they were picked
+    options: {},            // method -> {option: value}
+    target: "",             // "" = each sentence's predicted class, else a class name
+    scale: "sentence",
+    shown: [],              // indices of the runs shown
+    sentences: [],          // [{input: text or token list, history: [{input, text, predicted, p}]}]
+    cache: {},              // explanation per (run, method, options, target, input)
+    focus: null,            // the clicked word: {k, run, method, t}
+    table: null, sort: null
+  };
+  var seq = {explain: 0, panel: 0, card: 0};
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  // body[data-pending] counts the requests under way (0 = the page shows every answer)
+  var pending = 0;
+  function busy(n) { pending += n; document.body.dataset.pending = String(pending); }
+  function api(path, body) {
+    var init = body === undefined ? {} :
+      {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+    busy(1);
+    return fetch(path, init).then(function (r) {
+      return r.json().catch(function () { return {error: "HTTP " + r.status}; }).then(function (data) {
+        if (!r.ok) throw new Error(data.error || "HTTP " + r.status);
+        return data;
+      });
+    }).finally(function () { setTimeout(function () { busy(-1); }, 0); });
+  }
+  function status(msg, isError, id) {
+    var s = $(id || "status");
+    s.textContent = msg || "";
+    s.className = isError ? "error" : (id ? "note" : "");
+  }
+  function pct(p) { return p === null || p === undefined ? "n/a" : p.toFixed(3); }
+  function textOf(input) { return typeof input === "string" ? input : input.join(" "); }
+
+  // -- what to ask for ------------------------------------------------------------------------
+  function targetFor(r) {
+    return state.target && state.runs[r].classes.indexOf(state.target) >= 0 ? state.target : null;
+  }
+  function optionsFor(m) { return state.options[m] || {}; }
+  function keyOf(r, m, input) { return JSON.stringify([r, m, optionsFor(m), targetFor(r), input]); }
+  function get(r, m, input) { return state.cache[keyOf(r, m, input)] || null; }
+
+  // fetch every explanation the page shows that is not cached yet, one request per run and method
+  function refresh() {
+    var jobs = {};
+    state.sentences.forEach(function (s) {
+      state.shown.forEach(function (r) {
+        state.selected.forEach(function (m) {
+          var key = keyOf(r, m, s.input);
+          if (key in state.cache) return;
+          var g = JSON.stringify([r, m]);
+          var job = jobs[g] = jobs[g] || {run: r, method: m, options: optionsFor(m), target: targetFor(r),
+                                           texts: [], keys: []};
+          if (job.keys.indexOf(key) < 0) { job.texts.push(s.input); job.keys.push(key); }
+        });
+      });
+    });
+    var list = Object.keys(jobs).map(function (g) { return jobs[g]; });
+    var mine = ++seq.explain;
+    if (!list.length) { render(); return Promise.resolve(); }
+    status("explaining …");
+    return Promise.all(list.map(function (j) {
+      return api("/api/explain", {texts: j.texts, method: j.method, options: j.options, target: j.target, run: j.run})
+        .then(function (res) {
+          var byId = {};
+          res.explanations.forEach(function (e) { byId[e.sentence_id] = e; });
+          j.keys.forEach(function (key, i) { state.cache[key] = byId[i + 1] || null; });
+          return res.warnings;
+        });
+    })).then(function (warnings) {
+      if (mine !== seq.explain) return;
+      status([].concat.apply([], warnings).join("; "));
+      render();
+    }, function (err) {
+      if (mine === seq.explain) { status(err.message, true); render(); }
+    });
+  }
+
+  // -- drawing the sentences ---------------------------------------------------------------------
+  function probsLine(e) {
+    var box = el("div", "probs");
+    Object.keys(e.probs).forEach(function (c) {
+      var p = e.probs[c], item = el("span", "prob" + (c === e.predicted ? " top" : ""));
+      item.dataset["class"] = c;
+      item.dataset.p = String(p);
+      var bar = el("span", "pbar"), fill = el("span", "pfill");
+      fill.style.width = Math.round(100 * (p || 0)) + "%";
+      bar.appendChild(fill);
+      item.appendChild(el("span", null, c));
+      item.appendChild(bar);
+      item.appendChild(el("span", "num", pct(p)));
+      box.appendChild(item);
+    });
+    return box;
+  }
+  function render() {
+    var box = $("results"), scales = {};
+    box.textContent = "";
+    state.shown.forEach(function (r) {
+      state.selected.forEach(function (m) {
+        scales[r + "|" + m] = H.scales(state.sentences.map(function (s) {
+          var e = get(r, m, s.input);
+          return e ? e.scores : [];
+        }), state.scale);
+      });
+    });
+    state.sentences.forEach(function (s, k) {
+      var card = el("section", "sent"), runs = el("div", "runs");
+      card.dataset.k = k;
+      card.appendChild(el("div", "sent-head", "[" + (k + 1) + "]" + (s.history.length ? "  edited" : "")));
+      state.shown.forEach(function (r) {
+        var col = el("div", "run-col"), first = get(r, state.selected[0], s.input);
+        col.dataset.run = r;
+        if (state.runs.length > 1) col.appendChild(el("div", "run-name", state.runs[r].name));
+        if (!first) {
+          col.appendChild(el("div", "note", "no explanation (the sentence has no tokens)"));
+          runs.appendChild(col);
+          return;
+        }
+        var pred = el("div", "pred", "predicted " + first.predicted + " (" + pct(first.probs[first.predicted]) +
+                      ") · scores explain: " + first.target);
+        pred.dataset.predicted = first.predicted;
+        pred.dataset.target = first.target;
+        col.appendChild(pred);
+        col.appendChild(probsLine(first));
+        state.selected.forEach(function (m) {
+          var e = get(r, m, s.input), row = el("div", "mrow"), toks = el("span", "toks");
+          row.dataset.method = m;
+          row.appendChild(el("span", "mname", m));
+          (e ? e.tokens : []).forEach(function (tok, t) {
+            var span = el("span", "tok" + (e.in_vocab[t] ? "" : " unk"), tok);
+            span.dataset.k = k; span.dataset.run = r; span.dataset.method = m; span.dataset.t = t;
+            span.title = H.fmt(e.scores[t]) + " for " + e.target + (e.in_vocab[t] ? "" : " (unknown word)");
+            H.paint(span, e.scores[t], scales[r + "|" + m][k]);
+            var f = state.focus;
+            if (f && f.k === k && f.run === r && f.t === t) span.classList.add("selected");
+            toks.appendChild(span);
+            toks.appendChild(document.createTextNode(" "));
+          });
+          row.appendChild(toks);
+          col.appendChild(row);
+        });
+        runs.appendChild(col);
+      });
+      card.appendChild(runs);
+      if (s.history.length) card.appendChild(historyBox(s, k));
+      box.appendChild(card);
+    });
+    $("lo").textContent = "-max";
+    $("hi").textContent = "+max";
+    $("scale-note").textContent = (state.scale === "global" ? "one scale for all sentences (per method and run)" :
+      "each sentence scaled by its own max |score|") + "; blue = evidence for the target class, red = against";
+  }
+
+  // -- what-if: edits and their history --------------------------------------------------------------
+  function snapshot(s) {
+    var r = state.shown[0], e = get(r, state.selected[0], s.input);
+    return {input: s.input, text: textOf(e ? e.tokens : s.input), predicted: e ? e.predicted : null,
+            p: e ? e.probs[e.predicted] : null};
+  }
+  function historyBox(s, k) {
+    var box = el("div", "history"), list = el("ol");
+    box.appendChild(el("span", "note", "earlier versions (run " + state.runs[state.shown[0]].name + "):"));
+    s.history.forEach(function (h, i) {
+      var li = el("li", null, h.text + "  →  " + (h.predicted || "?") + " " + pct(h.p) + "  ");
+      var b = el("button", "restore", "restore");
+      b.type = "button";
+      b.dataset.k = k; b.dataset.i = i;
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    return box;
+  }
+  function edit(word) {
+    var f = state.focus;
+    if (!f) return;
+    var s = state.sentences[f.k], e = get(f.run, f.method, s.input);
+    if (!e) return;
+    var tokens = e.tokens.slice();
+    if (word === null) {
+      if (tokens.length < 2) { status("a sentence needs at least one word", true); return; }
+      tokens.splice(f.t, 1);
+    } else {
+      var parts = word.trim().split(/\s+/).filter(Boolean);
+      if (!parts.length) return;
+      tokens.splice.apply(tokens, [f.t, 1].concat(parts));
+    }
+    s.history.push(snapshot(s));
+    if (s.history.length > HISTORY) s.history.shift();
+    s.input = tokens;
+    if (word === null) { state.focus = null; $("panel").hidden = true; }
+    refresh().then(function () { if (state.focus) openPanel(); });
+  }
+  function restore(k, i) {
+    var s = state.sentences[k], old = s.history.splice(i, 1)[0];
+    s.history.push(snapshot(s));
+    s.input = old.input;
+    state.focus = null;
+    $("panel").hidden = true;
+    refresh();
+  }
+
+  // -- the word panel: filters, dictionary cards, suggestions ----------------------------------------
+  function openPanel() {
+    var f = state.focus, s = state.sentences[f.k], e = get(f.run, f.method, s.input);
+    if (!e) return;
+    var mine = ++seq.panel, word = e.tokens[f.t];
+    $("panel").hidden = false;
+    $("card").hidden = true;
+    $("word-title").textContent = "“" + word + "” — word " + (f.t + 1) + " of sentence " + (f.k + 1);
+    $("word-scores").textContent = state.selected.map(function (m) {
+      var x = get(f.run, m, s.input);
+      return m + " " + (x ? H.fmt(x.scores[f.t]) : "n/a");
+    }).join(" · ") + " (for " + e.target + (state.runs.length > 1 ? ", run " + state.runs[f.run].name : "") + ")";
+    $("replace-text").value = "";
+    $("word-filters").textContent = "";
+    $("filters-note").textContent = "…";
+    $("suggestions").textContent = "";
+    api("/api/word-filters", {text: e.tokens, token: f.t, target: targetFor(f.run), run: f.run}).then(function (res) {
+      if (mine !== seq.panel) return;
+      showFilters(res, f.run);
+    }, function (err) { if (mine === seq.panel) $("filters-note").textContent = err.message; });
+    api("/api/neighbours?run=" + f.run + "&k=8&word=" + encodeURIComponent(word)).then(function (res) {
+      if (mine !== seq.panel) return;
+      var box = $("suggestions");
+      if (!res.known) box.appendChild(el("span", "note", "not in the vocabulary: no neighbours"));
+      res.neighbours.forEach(function (n) {
+        var b = el("button", "suggestion", n.word);
+        b.type = "button";
+        b.title = "cosine " + n.cosine.toFixed(3);
+        b.dataset.word = n.word;
+        box.appendChild(b);
+      });
+    });
+  }
+  function showFilters(res, run) {
+    var table = $("word-filters");
+    $("filters-note").textContent = res.filters.length ?
+      "Live filters whose max-pooling window covers the word, largest |contribution| first. Contribution = " +
+      "w·p, the filter's share of the " + res.target + " logit (all " + res.live_filters + " live filters: " +
+      H.fmt(res.total_contribution) + "). Click a filter for its dictionary card." :
+      "No live filter's winning window covers this word: it does not reach the " + res.target + " logit.";
+    if (!res.filters.length) return;
+    var head = el("tr");
+    ["filter", "n-gram", "activation", "contribution"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+    table.appendChild(head);
+    res.filters.forEach(function (f) {
+      var tr = el("tr", "clickable filter-row");
+      tr.dataset.width = f.width; tr.dataset.filter = f.filter; tr.dataset.run = run;
+      tr.dataset.contribution = String(f.contribution);
+      tr.appendChild(el("td", null, f.width + "/" + f.filter));
+      var ng = el("td"); ng.appendChild(el("span", "ng", f.ngram)); tr.appendChild(ng);
+      tr.appendChild(el("td", "num", f.activation.toFixed(3)));
+      tr.appendChild(el("td", "num", H.fmt(f.contribution)));
+      table.appendChild(tr);
+    });
+  }
+  function showCard(run, width, filter) {
+    var mine = ++seq.card;
+    $("card").hidden = false;
+    $("card-title").textContent = "Filter " + width + "/" + filter + " (width " + width + ")";
+    $("card-note").textContent = "reading the training split …";
+    $("card-ngrams").textContent = "";
+    $("card-words").textContent = "";
+    api("/api/filter-card?run=" + run + "&width=" + width + "&filter=" + filter).then(function (c) {
+      if (mine !== seq.card) return;
+      $("card-note").textContent = "Fires on " + Math.round(100 * c.fires) + "% of " + c.sentences_scanned +
+        " training sentences; mean activation " + c.mean_activation.toFixed(3) + ", bias " + H.fmt(c.bias) + ".";
+      var ol = el("ol");
+      c.ngrams.forEach(function (g) {
+        var li = el("li");
+        li.appendChild(el("span", "ng", g.ngram));
+        li.appendChild(el("span", "note", " " + g.activation.toFixed(3) + (g.sentences > 1 ? " ×" + g.sentences : "")));
+        ol.appendChild(li);
+      });
+      $("card-ngrams").appendChild(el("h3", null, "Top n-grams (activation)"));
+      $("card-ngrams").appendChild(c.ngrams.length ? ol : el("p", "note", "dead on every training sentence"));
+      var table = el("table", "data"), head = el("tr");
+      ["position", "nearest words (cosine)"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+      table.appendChild(head);
+      c.positions.forEach(function (p) {
+        var tr = el("tr");
+        tr.appendChild(el("td", null, p.position + (p.channel === "embedding" ? "" : " " + p.channel)));
+        tr.appendChild(el("td", null, p.words.map(function (w) { return w.word + " " + w.cosine.toFixed(2); }).join(", ")));
+        table.appendChild(tr);
+      });
+      $("card-words").appendChild(el("h3", null, "Nearest words per position"));
+      $("card-words").appendChild(table);
+    }, function (err) { if (mine === seq.card) $("card-note").textContent = err.message; });
+  }
+
+  // -- controls ------------------------------------------------------------------------------------
+  function buildControls() {
+    var box = $("methods");
+    state.methods.forEach(function (m) {
+      var label = el("label"), box2 = el("input");
+      box2.type = "checkbox"; box2.value = m.name; box2.checked = state.selected.indexOf(m.name) >= 0;
+      label.title = m.summary;
+      label.appendChild(box2);
+      label.appendChild(document.createTextNode(" " + m.name));
+      box.appendChild(label);
+    });
+    box.addEventListener("change", function (ev) {
+      var name = ev.target.value, i = state.selected.indexOf(name);
+      if (ev.target.checked && i < 0) state.selected.push(name);
+      if (!ev.target.checked && i >= 0) {
+        if (state.selected.length === 1) { ev.target.checked = true; return; }
+        state.selected.splice(i, 1);
+      }
+      methodLimits();
+      buildOptions();
+      refresh();
+    });
+    methodLimits();
+    buildOptions();
+    var classes = [];
+    state.runs.forEach(function (r) { r.classes.forEach(function (c) { if (classes.indexOf(c) < 0) classes.push(c); }); });
+    var target = $("target");
+    [["", "predicted class"]].concat(classes.map(function (c) { return [c, c]; })).forEach(function (o) {
+      var opt = el("option", null, o[1]); opt.value = o[0]; target.appendChild(opt);
+    });
+    target.addEventListener("change", function () { state.target = target.value; refresh().then(reopen); });
+    $("scale").addEventListener("change", function () { state.scale = $("scale").value; render(); });
+    state.shown = state.runs.map(function (r) { return r.index; });
+    if (state.runs.length > 1) {
+      var choice = $("run-choice");
+      choice.appendChild(el("span", null, "runs side by side: "));
+      state.runs.forEach(function (r) {
+        var label = el("label"), cb = el("input");
+        cb.type = "checkbox"; cb.checked = true; cb.value = r.index;
+        label.appendChild(cb);
+        label.appendChild(document.createTextNode(" " + r.name + " "));
+        choice.appendChild(label);
+      });
+      choice.addEventListener("change", function () {
+        var on = Array.prototype.filter.call(choice.querySelectorAll("input"), function (c) { return c.checked; })
+          .map(function (c) { return Number(c.value); });
+        if (!on.length) { choice.querySelector("input").checked = true; on = [0]; }
+        state.shown = on;
+        refresh();
+      });
+    }
+    $("run-names").textContent = state.runs.map(function (r) {
+      return r.name + " (" + r.dataset + ", " + r.variant + ", classes " + r.classes.join("/") + ")";
+    }).join(" · ");
+    H.legendBar($("legend-bar"));
+  }
+  function methodLimits() {
+    Array.prototype.forEach.call($("methods").querySelectorAll("input"), function (c) {
+      c.disabled = !c.checked && state.selected.length >= MAX_METHODS;
+    });
+  }
+  function buildOptions() {
+    var box = $("options");
+    box.textContent = "";
+    state.selected.forEach(function (name) {
+      var m = state.methods.filter(function (x) { return x.name === name; })[0];
+      Object.keys(m.options).forEach(function (key) {
+        var o = m.options[key], label = el("label", null, name + " " + key + " "), input;
+        var value = key in optionsFor(name) ? optionsFor(name)[key] : o["default"];
+        if (o.choices) {
+          input = el("select");
+          o.choices.forEach(function (c) { var opt = el("option", null, c); opt.value = c; input.appendChild(opt); });
+        } else {
+          input = el("input");
+          input.type = "number"; input.min = o.minimum; input.style.width = "5em";
+        }
+        input.value = value;
+        input.title = o.help;
+        input.addEventListener("change", function () {
+          var v = o.choices ? input.value : Number(input.value);
+          state.options[name] = Object.assign({}, optionsFor(name));
+          if (v === o["default"]) delete state.options[name][key]; else state.options[name][key] = v;
+          refresh().then(reopen);
+        });
+        label.appendChild(input);
+        box.appendChild(label);
+      });
+    });
+  }
+  function reopen() { if (state.focus && !$("panel").hidden) openPanel(); }
+  function explainText() {
+    var lines = $("text").value.split(/\r\n|\r|\n/).filter(function (l) { return l.trim(); });
+    if (!lines.length) { status("type a sentence first", true); return; }
+    if (lines.length > state.limits.max_sentences) {
+      status(lines.length + " sentences: the page explains at most " + state.limits.max_sentences +
+             " at once; use the File tab for more", true);
+      return;
+    }
+    state.sentences = lines.map(function (l) { return {input: l, history: []}; });
+    state.focus = null;
+    $("panel").hidden = true;
+    refresh();
+  }
+
+  // -- the File tab: a sortable table and the CLI's CSV -----------------------------------------------
+  function fileBody() {
+    var r = state.shown[0], m = state.selected[0];
+    return {text: $("paste").value, method: m, options: optionsFor(m), target: targetFor(r), run: r};
+  }
+  function explainFile() {
+    if (!$("paste").value.trim()) { status("choose a file or paste sentences first", true, "table-status"); return; }
+    status("explaining …", false, "table-status");
+    api("/api/table", fileBody()).then(function (res) {
+      state.table = res;
+      state.sort = null;
+      drawTable();
+      $("csv-go").disabled = false;
+      status(res.rows.length + " sentences, " + res.method + (res.warnings.length ? "; " + res.warnings.join("; ") : ""),
+             false, "table-status");
+    }, function (err) { status(err.message, true, "table-status"); });
+  }
+  function tableColumns(rows) {
+    var classes = rows.length ? Object.keys(rows[0].probs) : [];
+    var cols = [{key: "sentence_id", label: "line", num: true}, {key: "sentence", label: "sentence"},
+                {key: "predicted", label: "predicted"}, {key: "confidence", label: "confidence", num: true}];
+    classes.forEach(function (c) { cols.push({key: "p:" + c, label: "P(" + c + ")", num: true, cls: c}); });
+    cols.push({key: "evidence", label: "top evidence"});
+    return cols;
+  }
+  function cell(row, col) {
+    if (col.cls !== undefined) return row.probs[col.cls];
+    if (col.key === "evidence") return row.evidence.map(function (w) { return w.token + " " + H.fmt(w.score); }).join(", ");
+    return row[col.key];
+  }
+  function drawTable() {
+    var table = $("table"), rows = state.table.rows.slice(), cols = tableColumns(rows), head = el("tr");
+    table.textContent = "";
+    if (state.sort) {
+      var col = cols[state.sort.col], dir = state.sort.dir;
+      rows.sort(function (a, b) {
+        var x = cell(a, col), y = cell(b, col);
+        return (col.num ? x - y : String(x).localeCompare(String(y))) * dir;
+      });
+    }
+    cols.forEach(function (c, i) {
+      var th = el("th", c.num ? "num" : null, c.label);
+      th.dataset.col = i;
+      if (state.sort && state.sort.col === i) th.classList.add(state.sort.dir > 0 ? "asc" : "desc");
+      head.appendChild(th);
+    });
+    table.appendChild(head);
+    rows.forEach(function (row) {
+      var tr = el("tr");
+      tr.dataset.sentenceId = row.sentence_id;
+      cols.forEach(function (c) {
+        var v = cell(row, c);
+        tr.appendChild(el("td", c.num ? "num" : null, c.num && c.key !== "sentence_id" ? pct(v) : v));
+      });
+      table.appendChild(tr);
+    });
+  }
+  function downloadCsv() {
+    status("writing the CSV …", false, "table-status");
+    fetch("/api/csv", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(fileBody())})
+      .then(function (r) {
+        if (!r.ok) return r.json().then(function (d) { throw new Error(d.error); });
+        return r.blob();
+      }).then(function (blob) {
+        var a = el("a"), url = URL.createObjectURL(blob);
+        a.href = url; a.download = "explanations.csv";
+        document.body.appendChild(a); a.click(); a.remove();
+        setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+        status("CSV downloaded: the rows textdeconv explain --csv writes", false, "table-status");
+      }).catch(function (err) { status(err.message, true, "table-status"); });
+  }
+
+  // -- wiring --------------------------------------------------------------------------------------
+  function wire() {
+    $("go").addEventListener("click", explainText);
+    $("text").addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) explainText();
+    });
+    $("results").addEventListener("click", function (ev) {
+      var tok = ev.target.closest(".tok"), rb = ev.target.closest(".restore");
+      if (rb) { restore(Number(rb.dataset.k), Number(rb.dataset.i)); return; }
+      if (!tok) return;
+      state.focus = {k: Number(tok.dataset.k), run: Number(tok.dataset.run), method: tok.dataset.method,
+                     t: Number(tok.dataset.t)};
+      render();
+      openPanel();
+    });
+    $("panel-close").addEventListener("click", function () { $("panel").hidden = true; state.focus = null; render(); });
+    $("word-filters").addEventListener("click", function (ev) {
+      var tr = ev.target.closest(".filter-row");
+      if (!tr) return;
+      Array.prototype.forEach.call($("word-filters").querySelectorAll("tr"), function (x) { x.classList.remove("active"); });
+      tr.classList.add("active");
+      showCard(Number(tr.dataset.run), Number(tr.dataset.width), Number(tr.dataset.filter));
+    });
+    $("delete-word").addEventListener("click", function () { edit(null); });
+    $("replace-word").addEventListener("click", function () { edit($("replace-text").value); });
+    $("replace-text").addEventListener("keydown", function (ev) { if (ev.key === "Enter") edit($("replace-text").value); });
+    $("suggestions").addEventListener("click", function (ev) {
+      var b = ev.target.closest(".suggestion");
+      if (b) edit(b.dataset.word);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (b) {
+      b.addEventListener("click", function () {
+        Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (x) {
+          x.classList.toggle("active", x === b);
+          $("tab-" + x.dataset.tab).hidden = x !== b;
+        });
+      });
+    });
+    $("file").addEventListener("change", function () {
+      var f = $("file").files[0];
+      if (!f) return;
+      if (f.size > state.limits.max_body_bytes) {
+        status(f.name + " is over the limit of " + state.limits.max_body_bytes + " bytes", true, "table-status");
+        return;
+      }
+      f.text().then(function (text) { $("paste").value = text; explainFile(); });
+    });
+    $("table-go").addEventListener("click", explainFile);
+    $("csv-go").addEventListener("click", downloadCsv);
+    $("table").addEventListener("click", function (ev) {
+      var th = ev.target.closest("th");
+      if (!th || !state.table) return;
+      var col = Number(th.dataset.col);
+      state.sort = {col: col, dir: state.sort && state.sort.col === col ? -state.sort.dir : 1};
+      drawTable();
+    });
+  }
+
+  Promise.all([api("/api/runs"), api("/api/methods")]).then(function (res) {
+    state.runs = res[0].runs;
+    state.limits = res[0].limits;
+    state.methods = res[1].methods;
+    buildControls();
+    wire();
+    document.body.dataset.ready = "1";
+    explainText();
+  }, function (err) { status("the server did not answer: " + err.message, true); });
+})();
