@@ -7,6 +7,7 @@
     ex.to_frame(); ex[0]                               # rows as `textdeconv explain --csv`; a heatmap
     td.methods()                                       # the registered attribution methods
     td.train("tiny.yaml", run_dir="runs/t", overrides={"train.epochs": 1})
+    td.analyzer(keras_model, method="deconvnet")      # deconvnet / LRP for any Keras Conv1D text model
 
 Importing the package is light (no TensorFlow); the first call that needs a model loads it, quietly.
 """
@@ -17,15 +18,17 @@ from textdeconv.errors import UserError
 __version__ = "0.1.0"
 
 _runtime.register_keras_objects_on_import()  # model.keras then loads in plain Keras
+_runtime.quiet_tensorflow_on_import()  # whichever module imports TensorFlow first, it starts quietly
 
 _LAZY = {  # name -> module: imported on first use, so `import textdeconv` stays free of TensorFlow
     "load_run": "textdeconv.api", "train": "textdeconv.api", "Run": "textdeconv.api",
     "Explanations": "textdeconv.api", "Explanation": "textdeconv.attribution.explanation",
     "make_explainer": "textdeconv.attribution", "load_config": "textdeconv.config",
+    "analyzer": "textdeconv.attribution.engine", "explain_model": "textdeconv.attribution.engine",
 }
 
 __all__ = ["load_run", "train", "methods", "Run", "Explanations", "Explanation", "make_explainer",
-           "load_config", "UserError", "__version__"]
+           "analyzer", "explain_model", "load_config", "UserError", "__version__"]
 
 
 def __getattr__(name):

@@ -69,6 +69,28 @@ def stack_reference(model, emb, relu, dead_gate=False):
     return h @ dense2.kernel + bias(dense2)
 
 
+def chain_reference(model, emb, relu, dead_gate=False):
+    """The pre-activation logits of a chain model (the two Keras example architectures: valid
+    Conv1D relu, MaxPooling1D, GlobalMaxPooling1D, Dense relu, Dropout) from its embedded input,
+    rebuilt with plain TensorFlow ops and the given ``relu``; ``dead_gate`` as in ``stack_reference``."""
+    def gate(p):
+        return p * tf.stop_gradient(tf.cast(p != 0, p.dtype)) if dead_gate else p
+
+    layers = [layer for layer in model.layers if not isinstance(layer, (L.InputLayer, L.Embedding, L.Dropout))]
+    x = emb
+    for layer in layers[:-1]:
+        if isinstance(layer, L.Conv1D):
+            assert layer.padding == "valid"
+            x = relu(tf.nn.conv1d(x, layer.kernel, layer.strides[0], "VALID") + layer.bias)
+        elif isinstance(layer, L.MaxPooling1D):
+            x = gate(shared_max_pool(layer, x))
+        elif isinstance(layer, L.GlobalMaxPooling1D):
+            x = gate(tf.reduce_max(x, axis=1))
+        else:
+            x = relu(x @ layer.kernel + layer.bias)
+    return x @ layers[-1].kernel + layers[-1].bias
+
+
 def branch_model(vocab=20, dim=5, length=12, seed=0):
     """Every other supported layer: SpatialDropout1D, two Conv1D branches joined by Add and by
     Concatenate, AveragePooling1D, Activation("relu"), Rescaling, Flatten, GlobalAveragePooling1D,
