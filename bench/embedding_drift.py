@@ -47,7 +47,8 @@ def main():
                      "rms_change": round(float(np.sqrt((delta ** 2).mean())), 4),
                      "relative_change": round(float(np.linalg.norm(delta) / np.linalg.norm(init)), 4)})
         print(json.dumps(rows[-1]), flush=True)
-    atomic_write_json(Path(args.out), {"runs": rows, "command": "python bench/embedding_drift.py " + " ".join(sys.argv[1:]),
+    command = "python bench/embedding_drift.py " + " ".join(sys.argv[1:])
+    atomic_write_json(Path(args.out), {"runs": rows, "command": command,
                                        "machine": machine(tensorflow=True), "date": now()})
 
 

@@ -74,8 +74,8 @@ def main():
     options = {"integrated-gradients": {"steps": args.ig_steps}}
     for name in args.methods:
         x = make_explainer(name, net, vocab, class_names, **options.get(name, {}))
-        core = best_of(lambda: [x.attribute_ids(b, [-1] * k) for b, k in batches], args.repeats)
-        e2e = best_of(lambda: x.explain(sentences, batch_size=args.batch_size), args.repeats)
+        core = best_of(lambda x=x: [x.attribute_ids(b, [-1] * k) for b, k in batches], args.repeats)
+        e2e = best_of(lambda x=x: x.explain(sentences, batch_size=args.batch_size), args.repeats)
         results[name] = {"core_s": round(core, 4), "core_sentences_per_s": round(n / core, 1),
                          "ratio": round(core / fwd_s, 3), "end_to_end_s": round(e2e, 4),
                          "end_to_end_sentences_per_s": round(n / e2e, 1)}

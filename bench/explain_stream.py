@@ -3,6 +3,7 @@
 
     python bench/explain_stream.py --run runs/bench/sst-seed0
     python bench/explain_stream.py --run RUN --sentences 20000 --out /tmp/explain_stream.json
+    python bench/explain_stream.py --run RUN --format parquet   # explain --output x.parquet instead
 
 Writes --sentences lines (default 1,000,000; each 3-50 words, length and words drawn uniformly
 from the run's vocabulary with --seed) to a file in --workdir, then explains it exactly as
@@ -13,6 +14,11 @@ the whole process: TensorFlow and the model included), and the RSS sampled after
 100, 1000, ... and the last: flat when memory is bounded by a chunk rather than by the file.
 The input and the CSV (about 6 kB per sentence: some 6 GB for a million) are deleted afterwards
 unless --keep. Writes bench/results/explain_stream.json (command, config, results, machine, date).
+
+--format parquet: the job writes Parquet (``reports.parquet.ParquetJob``, ``explain --output
+x.parquet``) instead, to bench/results/explain_stream_parquet.json by default; the results add
+bytes per token row and ``publish_s``, the final pass that copies the committed segments into one
+file (included in explain_s).
 """
 import argparse
 import json
@@ -66,8 +72,13 @@ def main():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--workdir", help="where the input and the CSV go (default: a new folder under the temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the input and the CSV")
-    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "explain_stream.json"))
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="the rows' format (default csv)")
+    p.add_argument("--note", help="recorded with the results (e.g. what else ran on the machine)")
+    p.add_argument("--out", help="default: bench/results/explain_stream.json (explain_stream_parquet.json for "
+                                 "--format parquet)")
     args = p.parse_args()
+    args.out = args.out or str(ROOT / "bench" / "results" /
+                               ("explain_stream.json" if args.format == "csv" else "explain_stream_parquet.json"))
 
     load_average = os.getloadavg()
     load_tensorflow()  # quietly, before anything imports it noisily
@@ -80,7 +91,7 @@ def main():
     cfg, vocab, net, class_names = read_run(Path(args.run))
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="explain_stream_"))
     workdir.mkdir(parents=True, exist_ok=True)
-    src, csv = workdir / "sentences.txt", workdir / "explanations.csv"
+    src, csv = workdir / "sentences.txt", workdir / f"explanations.{args.format}"
     start = time.perf_counter()
     write_sentences(src, vocab, args.sentences, args.seed, args.min_words, args.max_words)
     generate_s = time.perf_counter() - start
@@ -89,8 +100,18 @@ def main():
 
     options = method_options(args.method)
     explainer = make_explainer(args.method, net, vocab, class_names, **options)
+    if args.format == "parquet":
+        from textdeconv.reports.parquet import ParquetJob as ExplainJob
     job = ExplainJob(src, csv, job_settings(args.run, args.method, options), chunk_lines=args.chunk_size,
                      batch_size=args.batch_size)
+    publish_s, publish = [], job._publish
+
+    def timed_publish(st):  # the final pass (a rename for the CSV; the segments' copy for Parquet)
+        t = time.perf_counter()
+        publish(st)
+        publish_s.append(time.perf_counter() - t)
+
+    job._publish = timed_publish
     samples, chunks, done = [], 0, 0
     rss_before = rss_mb()
 
@@ -113,6 +134,7 @@ def main():
         "input_bytes": src.stat().st_size, "output_bytes": csv.stat().st_size,
         "generate_s": round(generate_s, 2), "explain_s": round(explain_s, 2),
         "sentences_per_s": round(summary["sentences"] / explain_s, 1), "rows_per_s": round(summary["rows"] / explain_s),
+        "bytes_per_row": round(csv.stat().st_size / summary["rows"], 2), "publish_s": round(sum(publish_s), 2),
         "rss_mb_before_job": rss_before, "rss_mb_samples": samples,
         "rss_growth_mb_from_chunk_1": round(samples[-1]["rss_mb"] - samples[0]["rss_mb"], 1)
         if samples[0]["rss_mb"] is not None else None,
@@ -127,11 +149,13 @@ def main():
     record = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "config": {"run": args.run, "sentences": args.sentences, "seed": args.seed, "words": [args.min_words,
-                   args.max_words], "method": args.method, "chunk_size": args.chunk_size,
+                   args.max_words], "method": args.method, "format": args.format, "chunk_size": args.chunk_size,
                    "batch_size": args.batch_size, "model": cfg.to_dict()["model"], "vocab_size": len(vocab)},
         "results": results,
-        "machine": machine(load_average), "date": now(),
+        "machine": machine(load_average) | {"load_average_at_end": list(os.getloadavg())}, "date": now(),
     }
+    if args.note:
+        record["note"] = args.note
     atomic_write_json(args.out, record)
     print(json.dumps(results, indent=1))
     print(f"wrote {args.out}", file=sys.stderr)

@@ -332,6 +332,62 @@ def latency_section(data: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def serve_section(data: dict) -> str:
+    t, req = data.get("targets", {}), data.get("request", {})
+    rows = []
+    for name, m in data.get("models", {}).items():
+        arch, lat = m.get("model", {}), m.get("warm_latency_ms", {})
+        rows.append([f"`{name}` ({'/'.join(map(str, arch.get('filter_sizes', [])))} × {arch.get('num_filters', '?')} "
+                     f"filters, {arch.get('embedding_dim', '?')}d)", num(lat.get("p50")), num(lat.get("p95")),
+                     num(lat.get("requests"), 0), num(m.get("start_to_first_answer_s"), 1)])
+    rows.append(["target", f"≤ {num(t.get('p50_ms'), 0)}", f"≤ {num(t.get('p95_ms'), 0)}", "",
+                 f"≤ {num(t.get('start_to_first_answer_s'), 0)}"])
+    return "\n".join(["## Explorer latency", "", recorded(data, "serve_latency.json"), "",
+                      f"`{req.get('endpoint', '?')}` with `{req.get('method', '?')}`, "
+                      f"{req.get('sentences_per_request', '?')} sentence per request ({num(req.get('sentences'), 0)} "
+                      f"sentences of {num(req.get('mean_tokens'), 1)} tokens on average), "
+                      f"{req.get('connection', '')}; start: {req.get('start_to_first_answer', '')}.", "",
+                      table(["model", "warm p50 (ms)", "warm p95 (ms)", "requests", "start to first answer (s)"],
+                            rows), ""]) + "\n"
+
+
+def engine_section(data: dict) -> str:
+    cnn, other = data.get("textcnn", {}), data.get("from_scratch", {})
+    labels = {"forward": "forward pass", "our_fast_deconv": "our `deconv` (fast path)",
+              "engine_deconvnet": "engine `deconvnet`", "engine_deconvnet_vjp_path": "engine `deconvnet`, no fast path",
+              "gradient_tape": "GradientTape gradient", "engine_lrp_epsilon": "engine `lrp-epsilon`"}
+    rows = [[f"TextCNN ({cnn.get('config', {}).get('vocab_size', '?')} words, batch "
+             f"{cnn.get('config', {}).get('batch_size', '?')})", labels.get(k, k), num(v),
+             num(cnn.get("ratio_to_forward", {}).get(k)), ""] for k, v in cnn.get("ms", {}).items()]
+    rows += [[f"Keras \"from scratch\" ({other.get('config', {}).get('conv', '?')})", labels.get(k, k), num(v),
+              num(other.get("ratio_to_forward", {}).get(k)), num(other.get("ratio_to_gradient", {}).get(k))]
+             for k, v in other.get("ms", {}).items()]
+    target = data.get("target", {})
+    return "\n".join(["## Any-model engine speed", "", recorded(data, "engine_speed.json"), "",
+                      data.get("what", ""), "",
+                      table(["model", "computation", "ms per batch", "× forward", "× gradient"], rows), "",
+                      "Target: the engine's `deconvnet` ≤ "
+                      f"{num(target.get('engine_deconvnet_over_forward_on_textcnn'), 1)}"
+                      f"× the forward pass on the TextCNN: {num(target.get('measured'))}× "
+                      f"({'met' if target.get('met') else 'not met'}).", ""]) + "\n"
+
+
+def keras_examples_section(data: dict) -> str:
+    """bench/keras_examples.py's study, rendered by that script's own ``markdown`` (no TensorFlow)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("keras_examples", Path(__file__).with_name("keras_examples.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return "\n".join(["## Any Keras model: the two keras-io examples on SST-2", "",
+                      recorded(data, "keras_examples.json"), "",
+                      "Faithfulness of the engine's methods and two baselines on the keras-io \"from scratch\" and "
+                      "\"pre-trained word embeddings\" architectures, trained on SST-2 sentences "
+                      "([any-model.md](any-model.md#results-on-sst-2)).", "",
+                      module.markdown(data), ""]) + "\n"
+
+
 def stream_section(data: dict) -> str:
     cfg, r = data.get("config", {}), data.get("results", {})
     samples = [[num(s.get("chunk"), 0), num(s.get("sentences"), 0), num(s.get("elapsed_s"), 1),
@@ -453,7 +509,9 @@ def build(results: Path) -> tuple[str, str]:
                           pm(e.data["test_accuracy_mean"], e.data["test_accuracy_sd"], e.n), e.kim_text()]
                          for e in shipped[:HEADLINE_ROWS]]), ""]
     for name, render in (("train_speed.json", train_speed_section), ("explain_speed.json", explain_speed_section),
-                         ("explain_latency.json", latency_section), ("explain_stream.json", stream_section),
+                         ("explain_latency.json", latency_section), ("serve_latency.json", serve_section),
+                         ("explain_stream.json", stream_section), ("engine_speed.json", engine_section),
+                         ("keras_examples.json", keras_examples_section),
                          ("embedding_drift.json", drift_section)):
         data = load_json(results, name)
         if data:

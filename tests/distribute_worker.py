@@ -50,7 +50,8 @@ def equality() -> dict:
             "moved": least_moved(single, build_model(MODEL, VOCAB, 2, seed=0)),
             "untouched_rows_seen": seen[20:].tolist(), "touched_rows_seen": sorted(set(seen[2:20].tolist())),
             "iterations": int(multi.optimizer.iterations.numpy()),
-            "odd_gap": weights_gap(odd_single, odd_multi), "odd_iterations": int(odd_multi.optimizer.iterations.numpy())}
+            "odd_gap": weights_gap(odd_single, odd_multi),
+            "odd_iterations": int(odd_multi.optimizer.iterations.numpy())}
 
 
 def train_and_resume(run_dir, overrides) -> dict:
@@ -95,7 +96,6 @@ def prior_correction(folder: Path) -> dict:
     from test_train import FROZEN, frozen, prior_config
 
     from textdeconv.training import trainer as train_mod
-    from textdeconv.training.rundir import read_run
 
     cfg = frozen(prior_config(folder / "prior", *FROZEN, "train.prior_correction=true", "train.strategy=mirrored",
                               f"train.devices=[{', '.join(DEVICES)}]"))

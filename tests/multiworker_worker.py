@@ -5,8 +5,9 @@ the test): MultiWorkerMirroredStrategy training through Keras ``fit``.
 
 Compares two multi-worker Adadelta steps with one device's (unshuffled batches), then trains
 RUN_DIR with the config tiny.yaml and the KEY=VALUE overrides (the chief then trains the same
-config on one device, beside RUN_DIR) and writes what the tests assert on to OUT.json. Only the chief writes RUN_DIR; the other worker writes into a temporary directory
-that must be gone when it exits.
+config on one device, beside RUN_DIR) and writes what the tests assert on to OUT.json. Only the
+chief writes RUN_DIR; the other worker writes into a temporary directory that must be gone when it
+exits.
 """
 import json
 import os
@@ -26,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 from distribute_common import fit, toy_ids, weights_gap  # noqa: E402
 
 from textdeconv.training import distribute  # noqa: E402
-from textdeconv.training import trainer as train_mod
+from textdeconv.training import trainer as train_mod  # noqa: E402
 
 
 def equality() -> dict:
@@ -34,7 +35,8 @@ def equality() -> dict:
     multi, logs = fit(STRATEGY, ids, labels, 8)  # batches of 8 and 6 rows: 4 + 4 and 3 + 3 per worker
     single, single_logs = fit(tf.distribute.get_strategy(), ids, labels, 8)
     return {"replicas": STRATEGY.num_replicas_in_sync, "gap": weights_gap(single, multi),
-            "iterations": int(multi.optimizer.iterations.numpy()), "loss": logs["loss"][0], "single_loss": single_logs["loss"][0]}
+            "iterations": int(multi.optimizer.iterations.numpy()), "loss": logs["loss"][0],
+            "single_loss": single_logs["loss"][0]}
 
 
 if __name__ == "__main__":

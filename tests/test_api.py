@@ -105,7 +105,8 @@ def test_methods_is_the_registry():
     from textdeconv.attribution import METHODS
 
     assert td.methods() == list(METHODS)
-    assert {"deconv", "deconv-rectified", "gradient", "integrated-gradients", "occlusion", "random"} <= set(td.methods())
+    assert {"deconv", "deconv-rectified", "gradient", "integrated-gradients", "occlusion",
+            "random"} <= set(td.methods())
 
 
 def test_html_repr_colours_words_and_escapes_text(run):
@@ -151,6 +152,18 @@ def test_import_is_light_and_quiet_and_model_keras_opens_in_plain_keras(tiny_run
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "(None, 2)"
+    assert proc.stderr == ""  # no absl / oneDNN / cuInit chatter
+
+
+def test_a_module_importing_tensorflow_first_is_quiet_too():
+    """A library module that imports TensorFlow at its top (the evaluation metrics, perturbations)
+    starts it as quietly as load_run does (runtime._QuietTensorFlow)."""
+    code = ("import textdeconv\n"
+            "import textdeconv.attribution.perturb\n"
+            "import tensorflow as tf\n"
+            "print(int(tf.constant(1) + 1))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout == "2\n", proc.stderr[-2000:]
     assert proc.stderr == ""  # no absl / oneDNN / cuInit chatter
 
 

@@ -16,12 +16,12 @@ from textdeconv.model.textcnn import TextCNN, build_model
 CLASSES = ["neg", "pos"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def net_for(variant):
     return tiny_net(variant, widths=(2, 3), seed=VARIANTS.index(variant) + 11)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def explainer(method, variant="multichannel"):
     """One explainer per (method, variant), shared by the tests so each traces its graph once."""
     return make_explainer(method, net_for(variant), tiny_vocab(), CLASSES)
@@ -149,7 +149,8 @@ def test_integrated_gradients_on_a_linear_path_is_exact():
     # gradient x input with any number of steps: good = (2,-1).e1 + 3 (1,0).e1 = 5, bad = 3 (0,-.5).e2 = -1.5
     net, vocab = hand_model()
     for steps in (1, 3):
-        e = make_explainer("integrated-gradients", net, vocab, CLASSES, steps=steps).explain([["good", "bad"]], target=0)[0]
+        ig = make_explainer("integrated-gradients", net, vocab, CLASSES, steps=steps)
+        e = ig.explain([["good", "bad"]], target=0)[0]
         np.testing.assert_allclose(e.scores, [5.0, -1.5], atol=1e-5)
         assert e.extras["baseline_logit"] == pytest.approx(0.5)
         assert e.extras["delta"] == pytest.approx(0.0, abs=1e-5)  # 3.5 = 4.0 - 0.5

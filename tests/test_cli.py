@@ -19,7 +19,22 @@ def run_dir(tmp_path_factory):
                "--set", "train.epochs=3", "--run-dir", str(out), "--offline")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "test: accuracy" in proc.stdout
+    (tmp / "train.stdout").write_text(proc.stdout)  # for test_train_output_redirected_is_clean
+    (tmp / "train.stderr").write_text(proc.stderr)
     return out
+
+
+def test_train_output_redirected_is_clean(run_dir):
+    """stdout is no terminal here (a pipe, as `train ... > log`): no Keras progress bar with its
+    backspaces and escape codes; results on stdout, one plain line per epoch on stderr."""
+    stdout, stderr = (run_dir.parent / "train.stdout").read_text(), (run_dir.parent / "train.stderr").read_text()
+    for text in (stdout, stderr):
+        assert "\b" not in text and "\x1b" not in text and "\r" not in text
+    assert stdout.splitlines()[0] == f"run directory: {run_dir}" and "test: accuracy" in stdout
+    epochs = [line for line in stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("val_accuracy" in line and line.endswith(" s)") for line in epochs)
+    assert not (run_dir / "checkpoints").exists()  # finished: model.keras is the best model
 
 
 def test_explain_sentences_csv_and_filters(run_dir, tmp_path):
@@ -33,7 +48,8 @@ def test_explain_sentences_csv_and_filters(run_dir, tmp_path):
                                    "target", "predicted", "probability", "method"]
     assert frame["token"].tolist() == ["a", "gripping", ",", "funny", "movie", "Is", "n't", "it", "dull", "?"]
     assert frame["sentence_id"].tolist() == [1] * 5 + [2] * 5
-    assert frame.loc[frame.token == "gripping", "in_vocab"].item() and not frame.loc[frame.token == "n't", "in_vocab"].item()
+    assert frame.loc[frame.token == "gripping", "in_vocab"].item()
+    assert not frame.loc[frame.token == "n't", "in_vocab"].item()
     filters = pd.read_csv(fcsv)
     assert len(filters) == 2 * 3 * 8  # sentences x widths x filters (tiny.yaml)
     assert {"sentence_id", "width", "filter", "switch", "ngram", "activation", "contribution"} <= set(filters.columns)
@@ -66,6 +82,39 @@ def test_explain_file_with_hard_lines(run_dir, tmp_path):
     assert f"{src}:4: no word is in the vocabulary" in proc.stderr
     frame = pd.read_csv(csv)
     assert frame.groupby("sentence_id").size().to_dict() == {1: 2, 4: 2, 5: 5000}
+    # as the help says: empty and blank lines are skipped silently, only the token-less or unknown ones warn
+    warned = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert warned == [f"warning: {src}:4: no word is in the vocabulary; every token is <unk>, so the scores are not "
+                      "informative"]
+    help_text = run("scripts/explain.py", "--help").stdout
+    assert "empty and blank lines are skipped silently" in help_text
+    assert "a line left with no token is skipped with a" in help_text
+
+
+def test_explain_reads_a_process_substitution_and_exits_quietly_on_a_closed_pipe(run_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    csv = tmp_path / "p.csv"
+    lines = "great fun\\n\\nthe plot is thin\\n"
+    cmd = f"{sys.executable} scripts/explain.py --run {run_dir} --input <(printf '{lines}') --csv {csv} --quiet"
+    proc = subprocess.run(["bash", "-c", cmd], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert pd.read_csv(csv).groupby("sentence_id").size().to_dict() == {1: 2, 3: 4}
+    proc = subprocess.run(["bash", "-c", cmd + " --resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    one_line_error(proc, "--resume needs a regular input file")
+
+    src = tmp_path / "many.txt"  # enough JSON to fill the pipe, so the write meets the closed end
+    src.write_text("a gripping , funny movie that is never dull\n" * 3000)
+    reader = subprocess.Popen([sys.executable, "scripts/explain.py", "--run", str(run_dir), "--input", str(src),
+                               "--json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = [reader.stdout.readline() for _ in range(2)]  # as `| head -2`
+    reader.stdout.close()
+    err = reader.stderr.read().decode()
+    assert reader.wait(timeout=300) == 0 and head == [b"[\n", b" {\n"]
+    assert err == "", err  # no "error: [Errno 32] Broken pipe", no traceback
 
 
 def test_explain_stdin(run_dir):
@@ -84,7 +133,8 @@ def test_explain_bad_inputs_are_one_line_errors(run_dir, tmp_path):
     one_line_error(run("scripts/explain.py", "--run", str(run_dir), "ok", "  "), "sentence argument 2 is empty")
     one_line_error(run("scripts/explain.py", "--run", str(run_dir), "ok", "--target", "neutral"),
                    "unknown target class 'neutral'; choose one of negative, positive")
-    one_line_error(run("scripts/explain.py", "--run", str(tmp_path), "ok"), "missing config.yaml, vocab.txt, model.keras")
+    one_line_error(run("scripts/explain.py", "--run", str(tmp_path), "ok"),
+                   "missing config.yaml, vocab.txt, model.keras")
     one_line_error(run("scripts/explain.py", "--run", str(tmp_path / "nope"), "ok"), "run directory not found")
 
 
@@ -144,6 +194,7 @@ def test_evaluate_writes_the_table_curves_and_meta(run_dir, tmp_path):
     assert table["plausibility_auroc"].isna().all()
     md = (out / "table.md").read_text(encoding="utf-8")
     assert "| method | comprehensiveness_aopc (↑)" in md and "| n/a |" in md
+    assert proc.stdout == md + "\n"  # `evaluate ... > table.md` is the clean Markdown table, nothing else
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     stages = pd.read_csv(out / "randomization.csv")
     assert set(stages["method"]) == set(table.index)

@@ -234,7 +234,8 @@ def test_read_sentences_bad_utf8_names_file_and_line(tmp_path):
     p.write_bytes("ok\n\nnaïve\n".encode("latin-1"))
     with pytest.raises(DataError) as e:
         read_sentences(str(p))
-    assert str(e.value) == (f"{p}:3: not valid UTF-8 (byte 0xef at column 3); re-encode the file as UTF-8")
+    assert str(e.value) == (f"{p}:3: not valid UTF-8 (byte 0xef at column 3); re-encode the file as UTF-8, or name "
+                            "its encoding with --encoding (e.g. latin-1)")
 
 
 def test_read_sentences_missing_file(tmp_path):

@@ -238,7 +238,8 @@ def test_invalid_utf8_names_file_line_and_byte_column(tmp_path):
 @pytest.mark.parametrize("split", ["dev", "test"])
 def test_a_label_seen_only_in_dev_or_test_is_named_with_its_file(tmp_path, split):
     train = write(tmp_path / "train.csv", "text,label\ngood,pos\nbad,neg\n")
-    other = write(tmp_path / f"{split}.jsonl", '{"text": "fine", "label": "pos"}\n{"text": "meh", "label": "neutral"}\n')
+    other = write(tmp_path / f"{split}.jsonl",
+                  '{"text": "fine", "label": "pos"}\n{"text": "meh", "label": "neutral"}\n')
     with pytest.raises(DataError) as e:
         load_splits(custom(train, f"data.dev={train}", f"data.{split}={other}"))
     assert str(e.value) == (f"{other}:2: label 'neutral' does not occur in the training data {train} "

@@ -229,7 +229,8 @@ def test_mixed_precision_run_on_gpu(data_dir, tmp_path):
     from textdeconv.training.trainer import train
 
     metrics = train(load_config("tiny.yaml", overrides(data_dir, "train.epochs=2", "train.optimizer=adadelta",
-                                                       "train.learning_rate=1.0")), tmp_path / "run", verbose=0)
+                                                       "train.learning_rate=1.0", "train.keep_checkpoints=true")),
+                    tmp_path / "run", verbose=0)
     assert metrics["distribution"]["precision"] == "mixed_float16"
     ckpt = keras.models.load_model(next((tmp_path / "run" / "checkpoints").glob("epoch_*.keras")), safe_mode=True)
     assert is_mixed(ckpt) and type(ckpt.optimizer).__name__ == "LossScaleOptimizer"

@@ -199,8 +199,9 @@ def test_vectors_std_rescales_by_one_factor_and_the_random_rows_follow(tmp_path)
     # missing words and extra dims: U(-a, a) with a = sqrt(3) * 0.144, the same draws scaled
     assert cov.init_scale == pytest.approx(math.sqrt(3) * 0.144, rel=1e-12)
     missing = [i for w, i in v.stoi.items() if w not in FOUND and i != 0]
-    np.testing.assert_allclose(matrix[missing], raw[missing] * (cov.init_scale / raw_cov.init_scale), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(matrix[rows, 3:], raw[rows, 3:] * (cov.init_scale / raw_cov.init_scale), rtol=1e-5, atol=1e-7)
+    factor = cov.init_scale / raw_cov.init_scale
+    np.testing.assert_allclose(matrix[missing], raw[missing] * factor, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(matrix[rows, 3:], raw[rows, 3:] * factor, rtol=1e-5, atol=1e-7)
     cosine = lambda m: (m @ m.T) / np.outer(np.linalg.norm(m, axis=1), np.linalg.norm(m, axis=1))  # noqa: E731
     np.testing.assert_allclose(cosine(matrix[rows, :3]), cosine(raw[rows, :3]), atol=1e-6)
     assert np.all(matrix[0] == 0)
@@ -293,7 +294,8 @@ def test_config_checks_variant_against_vectors():
 def tiny_vectors(tmp_path):
     """Vectors (dim 4) for some words of conftest's TREES; "The" is only there with a capital."""
     entries = [("good", [1.0, -0.5, 0.25, 2.0]), (".", [0.5, 0.5, -1.0, 0.0]), ("The", [-1.5, 0.75, 1.0, 0.5]),
-               ("clichés", [0.125, -2.0, 1.0, -0.25]), ("very", [2.0, 1.0, -0.75, 0.5]), ("unused", [3.0, 3.0, 3.0, 3.0])]
+               ("clichés", [0.125, -2.0, 1.0, -0.25]), ("very", [2.0, 1.0, -0.75, 0.5]),
+               ("unused", [3.0, 3.0, 3.0, 3.0])]
     return write(tmp_path / "tiny.vec", f"{len(entries)} 4\n" + text_lines(entries, trailing=" "))
 
 

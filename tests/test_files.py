@@ -18,7 +18,7 @@ def umask_022():
 def test_atomic_write_text_creates_parents_and_content(tmp_path):
     target = tmp_path / "a" / "b" / "notes.txt"
     atomic_write_text(target, "héllo\nworld\n")
-    assert target.read_bytes() == "héllo\nworld\n".encode("utf-8")
+    assert target.read_bytes() == "héllo\nworld\n".encode()
     assert os.listdir(target.parent) == ["notes.txt"]
 
 

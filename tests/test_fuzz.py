@@ -1,5 +1,6 @@
 """Fuzzing the tokenizer and explain.py with hostile text: controls, NUL bytes, zero-width and bidi
-characters, RTL scripts, emoji, combining marks, very long and empty lines.
+characters, RTL scripts, emoji, combining marks, very long and empty lines; and the commands with
+random input and output paths (equal paths, inputs as outputs, missing folders, directories).
 
 Seeded (``SEED``), so a failure reproduces; the documented handling is checked exactly:
 control characters, zero-width spaces, byte-order marks and bidi controls separate words, and a
@@ -162,4 +163,130 @@ def test_explain_refuses_text_that_is_not_utf8(tmp_path):
     proc = subprocess.run([sys.executable, "scripts/explain.py", "--input", str(bad)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stderr) == (
-        2, f"error: {bad}:2: not valid UTF-8 (byte 0xed at column {len(prefix) + 1}); re-encode the file as UTF-8\n")
+        2, f"error: {bad}:2: not valid UTF-8 (byte 0xed at column {len(prefix) + 1}); re-encode the file as UTF-8, "
+           "or name its encoding with --encoding (e.g. latin-1)\n")
+
+
+# --------------------------------------------------------------------------------------------
+# random input and output paths (issue 22): whatever the combination, no input changes, the exit
+# code is 0 or 2, there is no traceback and nothing is left behind but the outputs asked for
+
+PATHS_SEED, PATHS_N = 20261127, 90  # 90 combinations: ~35 s (33 succeed, 57 are refused)
+
+
+def path_pool(work: Path, run: Path) -> list:
+    """Output paths a user might give: new, in a missing folder, an existing file that is not an
+    input, a directory, the input (and a link to it), the run's files, /proc, a file as folder."""
+    return [work / "new.csv", work / "sub" / "new.html", work / "deep" / "a" / "b.png", work / "other.txt",
+            work / "adir", work / "in.txt", work / "link.txt", run / "vocab.txt", run / "model.keras",
+            run / "config.yaml", Path("/proc/x.csv"), Path("/proc/x/y.csv"), work / "in.txt" / "x.csv",
+            Path("/dev/null")]
+
+
+def draw_command(rng: random.Random, work: Path, run: Path):
+    """``(script, argv, stdin, outputs)``: a random command line of explain, filters, lexicon or
+    evaluate; ``outputs`` are the paths it may create (folders for evaluate's --out)."""
+    pool, drawn = path_pool(work, run), []
+
+    def out():
+        if drawn and rng.random() < 0.15:
+            p = rng.choice(drawn)  # the same path for two options
+        else:
+            p = rng.choice(pool + [work / f"o{rng.randint(0, 999)}.{rng.choice(['csv', 'html', 'png'])}"] * 4)
+        drawn.append(p)
+        return p
+
+    argv, stdin = ["--run", run], None
+    kind = rng.choices(["explain", "filters", "lexicon", "evaluate"], [6, 2, 2, 1])[0]
+    if kind == "explain":
+        script = "explain.py"
+        source = rng.choice(["file", "file", "file", "missing", "dir", "stdin", "args", "split"])
+        argv += {"file": ["--input", work / "in.txt"], "missing": ["--input", work / "nope.txt"],
+                 "dir": ["--input", work / "adir"], "stdin": ["--input", "-"], "args": ["a gripping , funny movie"],
+                 "split": ["--split", "dev"]}[source]
+        stdin = (work / "in.txt").read_bytes() if source == "stdin" else None
+        for option in ("--csv", "--filters-csv", "--html"):
+            if rng.random() < 0.45:
+                argv += [option, out()]
+        argv += rng.choice([["--quiet"], ["--json"], []])
+        argv += rng.choice([[], [], ["--chunk-size", rng.randint(1, 4)], ["--method", "gradient"], ["--resume"],
+                            ["--restart"], ["--encoding", "latin-1"], ["--encoding", "utf-16"]])
+    elif kind == "filters":
+        script = "inspect_filters.py"
+        argv += ["--split", "dev", "--top-k", 2, "--neighbours", 2]
+        for option in ("--csv", "--words-csv", "--html"):
+            if rng.random() < 0.6:
+                argv += [option, out()]
+        if "--csv" in argv and "--words-csv" not in argv:  # its default: <csv stem>-words.csv beside it
+            csv = argv[argv.index("--csv") + 1]
+            drawn.append(csv.with_name(f"{csv.stem}-words.csv"))
+    elif kind == "lexicon":
+        script = "lexicon.py"
+        argv += ["--split", "dev", "--top", 3]
+        for option in ("--csv", "--png"):
+            if rng.random() < 0.6:
+                argv += [option, out()]
+    else:
+        script = "evaluate.py"
+        argv += ["--split", "dev", "--methods", "deconv", "random", "--sanity-n", 2, "--limit", 3]
+        if rng.random() < 0.7:
+            argv += ["--out", out() if rng.random() < 0.6 else work / "evals" / "e1"]
+            drawn.append(argv[-1])
+    return script, argv, stdin, drawn
+
+
+def test_random_paths_never_change_an_input_nor_leave_a_file(tiny_run, tmp_path, monkeypatch, capsys):
+    import shutil
+    import time
+
+    from conftest import script_in_process
+    from helpers.guard import contents, listing
+
+    import textdeconv.evaluation.report as report
+
+    def quick_metrics(net, vocab, class_names, sentences, labels, methods, **kw):
+        """A stand-in for the metrics (tested in test_evaluation.py; here ~25 s a call): the paths
+        are under test, and evaluate still writes every file through its output plan."""
+        return report.Report(table=pd.DataFrame({"method": methods, "sentences_per_s": 1.0}),
+                             curves={m: {"fractions": [0, 1], "morf": [1, 0], "lerf": [1, 1], "insertion": [0, 1]}
+                                     for m in methods},
+                             randomization={m: pd.DataFrame({"stage": ["original"], "spearman_mean": [1.0]})
+                                            for m in methods},
+                             seconds={m: 0.0 for m in methods})
+
+    monkeypatch.setattr(report, "evaluate_methods", quick_metrics)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)  # the defaults of filters, lexicon and evaluate write into the run
+    trees = sorted((tiny_run.parent / "data" / "trees").glob("*.txt"))
+    rng, codes, t0 = random.Random(PATHS_SEED), [], time.perf_counter()
+    for k in range(PATHS_N):
+        work = tmp_path / f"w{k}"
+        (work / "adir").mkdir(parents=True)
+        (work / "in.txt").write_bytes("a gripping , funny movie\n\nthe plot is thin\ncafé au lait\n".encode())
+        (work / "other.txt").write_text("not an input\n")
+        (work / "link.txt").symlink_to(work / "in.txt")
+        script, argv, stdin, outputs = draw_command(rng, work, run)
+        inputs = [*(run / f for f in ("config.yaml", "vocab.txt", "model.keras")), *trees]  # what it reads
+        inputs += [work / "in.txt"] if "--input" in argv and argv[argv.index("--input") + 1] == work / "in.txt" else []
+        before, data = listing(work, run), contents(inputs)
+        code, _, err = script_in_process(monkeypatch, capsys, script, *argv, stdin=stdin)
+        where = f"combination {k}: {script} {' '.join(map(str, argv))}\n{err[-2000:]}"
+        assert code in (0, 2), where
+        assert "Traceback" not in err, where
+        assert contents(inputs) == data, where  # no input changed, whatever happened
+        roots = {"0": work, "1": run}
+        new = {roots[p.split("/", 1)[0]] / p.split("/", 1)[1] for p in listing(work, run) - before}
+        assert not any(p.name.startswith(".") for p in new), where  # no temporary file survives
+        if code == 2:
+            assert new == set(), where  # a failed command leaves nothing behind
+        else:  # only what was asked for: the outputs, the folders made for them, evaluate's folder, the defaults
+            trees = [run / "filters", run / "lexicon", run / "evaluation"]
+            trees += [o for o in outputs if script == "evaluate.py"]
+            made = {a for o in outputs for a in o.parents}
+            stray = [p for p in new if p not in outputs and p not in made
+                     and not any(p == t or t in p.parents for t in trees)]
+            assert stray == [], where
+        codes.append(code)
+    seconds = time.perf_counter() - t0
+    print(f"{PATHS_N} combinations in {seconds:.1f} s: {codes.count(0)} succeeded, {codes.count(2)} refused")
+    assert codes.count(0) >= 10 and codes.count(2) >= 10  # both outcomes are exercised

@@ -24,8 +24,13 @@ def test_every_package_folder_is_listed_in_pyproject():
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     src = out / "src"  # a copy: building in the checkout would leave build/ behind (with stale modules)
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "runs", "data", "build", "*.egg-info",
-                                                             "__pycache__", "bench", "docs"))
+    everywhere = shutil.ignore_patterns(".git", "*.egg-info", "__pycache__")
+
+    def ignore(folder, names):  # the checkout's own data, runs and builds, not textdeconv/data
+        top = {"runs", "data", "build", "bench", "docs"} if Path(folder) == ROOT else set()
+        return set(everywhere(folder, names)) | (top & set(names))
+
+    shutil.copytree(ROOT, src, ignore=ignore)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                            "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -96,15 +96,20 @@ def test_accuracy_benchmark_extends_only_under_train_keys(tmp_path):
     src = tmp_path / "sst_vocab.clean-null-seed0"
     src.mkdir()
     save_config(load_config("sst.yaml", ["vocab.clean=null"]), src / "config.yaml")
-    atomic_write_json(src / "state.json", {"epoch": 5, "wait": 5, "finished": True})
+    atomic_write_json(src / "state.json", {"epoch": 5, "wait": 5, "finished": True, "checkpoint": "epoch_005.keras"})
     atomic_write_json(src / "metrics.json", {})
     with pytest.raises(ValueError, match="only train.* keys can change, but vocab.clean, model.dropout differ "
                                          "from sst_vocab.clean-null-seed0's config"):
         accuracy.extend(src, tmp_path / "bad", ["vocab.clean=kim", "model.dropout=0.1"])
     with pytest.raises(ValueError, match="cannot change train.evals_per_epoch"):
         accuracy.extend(src, tmp_path / "bad", ["train.evals_per_epoch=4"])
+    with pytest.raises(FileNotFoundError, match=r"checkpoints/epoch_005.keras\) is gone: a finished run keeps it "
+                                                r"only with train.keep_checkpoints: true"):
+        accuracy.extend(src, tmp_path / "bad", ["train.patience=0"])
     assert not (tmp_path / "bad").exists()
+    (src / "checkpoints").mkdir()
+    (src / "checkpoints" / "epoch_005.keras").write_bytes(b"a checkpoint")
     accuracy.extend(src, tmp_path / "ok", ["vocab.clean=null", "train.patience=0"])
     cfg = load_config(tmp_path / "ok" / "config.yaml")
-    assert (cfg.vocab.clean, cfg.train.patience) == (None, 0)
+    assert (cfg.vocab.clean, cfg.train.patience, cfg.train.keep_checkpoints) == (None, 0, True)
     assert not (tmp_path / "ok" / "metrics.json").exists()

@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import io
 import json
+import os
 import random
 import signal
 import subprocess
@@ -22,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the child process of the kill test
 
-from conftest import script_in_process
+from conftest import script_in_process  # noqa: E402
 
 from textdeconv.attribution.explanation import Explanation  # noqa: E402
 from textdeconv.data.custom import read_sentences  # noqa: E402
@@ -68,7 +69,7 @@ def write_input(path, n=60, seed=0):
     rng = random.Random(seed)
     words = ["good", "bad", "film", "a", "Qwzx", "it's", "(great)", "\"fun\",", "ünïcode"]
     lines = []
-    for i in range(n):
+    for _ in range(n):
         r = rng.random()
         lines.append("" if r < 0.1 else "   \t" if r < 0.15 else "zzz qqq" if r < 0.2 else "\x00\u200b" if r < 0.23
                      else " ".join(rng.choice(words) for _ in range(rng.randint(1, 9))))
@@ -198,7 +199,7 @@ def test_a_crash_then_resume_gives_the_uninterrupted_bytes(tmp_path, monkeypatch
         assert out.with_name("out.csv.partial").stat().st_size > ExplainJob(
             src, out, SETTINGS, chunk_lines=7, batch_size=4, resume=True).state["output_bytes"]  # rows to drop
     assert job_files(out) == ["out.csv.partial", "out.csv.progress.json"]
-    with pytest.raises(FileExistsError, match="pass --resume to continue it, or delete"):
+    with pytest.raises(FileExistsError, match="pass --resume to continue it, or pass --restart to discard it"):
         ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4)
     fake = FakeExplainer()
     summary = run_job(src, out, fake, resume=True)
@@ -305,8 +306,10 @@ def test_shards_merge_to_the_unsharded_csv(tmp_path):
 
 
 def old_token_frame(expls, ids):
-    """The per-sentence implementation token_frame replaced (one small frame per sentence)."""
-    frames = [pd.DataFrame({"sentence_id": [sid] * len(e.tokens), "sentence": [" ".join(e.tokens)] * len(e.tokens),
+    """The per-sentence implementation token_frame replaced (one small frame per sentence), with
+    the sentence on its first row only."""
+    frames = [pd.DataFrame({"sentence_id": [sid] * len(e.tokens),
+                            "sentence": [" ".join(e.tokens)] + [None] * (len(e.tokens) - 1),  # first row only
                             "token_index": np.arange(len(e.tokens)), "token": e.tokens, "in_vocab": e.in_vocab,
                             "score": e.scores, "target": [e.target_name] * len(e.tokens),
                             "predicted": [e.predicted_name] * len(e.tokens),
@@ -408,6 +411,126 @@ def test_cli_streams_resumes_and_shards_to_the_in_memory_bytes(tiny_run, tmp_pat
     assert code == 0 and "rows from 2 shards" in err
     assert (tmp_path / "merged.csv").read_bytes() == (tmp_path / "memory.csv").read_bytes()
     assert job_files(part1) == ["part1.csv"]
+
+
+# --------------------------------------------------------------------------------------------
+# failures: bad input leaves nothing, a kill keeps the job, --restart discards it (issue 22)
+
+
+def test_bad_input_removes_the_job_and_a_kill_keeps_it(tmp_path):
+    src, out = tmp_path / "in.txt", tmp_path / "out.csv"
+    src.write_bytes(b"good film\n" * 9 + b"caf\xe9 film\n" + b"bad film\n" * 5)
+    with pytest.raises(stream.DataError) as e:  # blocks 1 (lines 1-7) was committed before line 10 failed
+        run_job(src, out)
+    assert str(e.value).endswith(f"in.txt:10: not valid UTF-8 (byte 0xe9 at column 4); re-encode the file as "
+                                 f"UTF-8, or name its encoding with --encoding (e.g. latin-1); {out} was not written")
+    assert job_files(out) == []  # nothing to resume (fixing the file changes it): the next run starts clean
+    with pytest.raises(stream.DataError):
+        run_job(src, out)
+    latin = run_job(src, out, encoding="latin-1")
+    assert latin["sentences"] == 15 and job_files(out) == ["out.csv"]
+    assert "café" in out.read_text(encoding="utf-8")
+
+    out.unlink()
+    with pytest.raises(KeyboardInterrupt):  # a kill after block 1: kept for --resume
+        ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4, encoding="latin-1").run(
+            FakeExplainer(), **crash_after_commit(1))
+    assert job_files(out) == ["out.csv.partial", "out.csv.progress.json"]
+    with pytest.raises(ValueError, match=r"settings differ .*encoding 'latin-1' -> 'utf-8'.*pass --restart"):
+        ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4, resume=True)
+    with pytest.raises(ValueError, match="exclude each other"):
+        ExplainJob(src, out, SETTINGS, resume=True, restart=True)
+    fresh = ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4, encoding="latin-1", restart=True)
+    assert job_files(out) == [] and fresh.start_line == 0  # --restart discarded the interrupted job
+    fresh.run(FakeExplainer())
+    reference = tmp_path / "ref.csv"
+    run_job(src, reference, encoding="latin-1")
+    assert out.read_bytes() == reference.read_bytes()
+
+
+def test_a_pipe_is_streamed_once_and_cannot_be_resumed(tmp_path):
+    import threading
+
+    src = write_input(tmp_path / "in.txt", n=40)
+    reference = tmp_path / "ref.csv"
+    run_job(src, reference)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="--resume needs a regular input file"):
+        ExplainJob(fifo, tmp_path / "out.csv", SETTINGS, resume=True)  # refused before the pipe is opened
+    writer = threading.Thread(target=lambda: fifo.write_bytes(src.read_bytes()))
+    writer.start()
+    job = ExplainJob(fifo, tmp_path / "out.csv", SETTINGS, chunk_lines=7, batch_size=4)
+    assert job.input_size is None
+    job.run(FakeExplainer())
+    writer.join(timeout=10)
+    assert (tmp_path / "out.csv").read_bytes() == reference.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "in.txt", "out.csv", "ref.csv"]  # no progress file
+    with pytest.raises(FileNotFoundError, match=r"input file .* is a directory; give a file"):
+        ExplainJob(tmp_path, tmp_path / "x.csv", SETTINGS)
+
+
+def test_a_long_sentence_is_written_once_not_on_every_token_row(tmp_path):
+    words = ["good", "bad", "film", "a"]
+    sentence = [words[k % 4] for k in range(10_000)]
+    frame = token_frame(FakeExplainer().explain([sentence, ["a", "film"]]), [1, 2])
+    data = frame.to_csv(index=False).encode()
+    assert frame["sentence"].notna().tolist() == [True] + [False] * 9_999 + [True, False]
+    assert len(data) < len(" ".join(sentence)) + 10_002 * 80  # one sentence plus < 80 bytes a token row
+    back = pd.read_csv(io.BytesIO(data))
+    assert back["sentence"].ffill().tolist() == [" ".join(sentence)] * 10_000 + ["a film"] * 2
+
+
+def test_cli_bad_bytes_after_the_first_chunk_then_encoding(tiny_run, tmp_path, monkeypatch, capsys):
+    """The issue's recipe: a UTF-8 line, then latin-1 bytes after the first chunk (--chunk-size 8)."""
+    from test_train import SENTENCES
+
+    lines = ["ok"] + [s for _, s in SENTENCES] * 2 + ["a café movie , thin"] + [s for _, s in SENTENCES]
+    src, csv = tmp_path / "m.txt", tmp_path / "m.csv"
+    src.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    args = ["--run", tiny_run, "--input", src, "--csv", csv, "--chunk-size", 8, "--quiet"]
+    for _ in range(2):  # the second run is not wedged by the first
+        code, _, err = script(monkeypatch, capsys, "explain.py", *args)
+        assert code == 2 and err.splitlines()[-1] == (
+            f"error: {src}:18: not valid UTF-8 (byte 0xe9 at column 6); re-encode the file as UTF-8, or name its "
+            f"encoding with --encoding (e.g. latin-1); {csv} was not written"), err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m.txt"]
+    code, _, err = script(monkeypatch, capsys, "explain.py", *args, "--resume")
+    assert code == 2 and "nothing to resume" in err
+    code, _, err = script(monkeypatch, capsys, "explain.py", *args, "--encoding", "latin-1")
+    assert code == 0, err
+    code, _, err = script(monkeypatch, capsys, "explain.py", *args[:2], "--input", "-", "--csv",
+                          tmp_path / "memory.csv", *args[6:], "--encoding", "latin-1", stdin=src.read_bytes())
+    assert code == 0, err
+    assert csv.read_bytes() == (tmp_path / "memory.csv").read_bytes()  # streamed == in memory, latin-1 too
+    assert "café" in csv.read_text(encoding="utf-8")
+    code, _, err = script(monkeypatch, capsys, "explain.py", *args, "--encoding", "utf-16")
+    assert code == 2 and "must be ASCII-compatible" in err
+    code, _, err = script(monkeypatch, capsys, "explain.py", "--run", tiny_run, "--input", tmp_path, "--json")
+    assert code == 2 and err == f"error: input file {tmp_path} is a directory; give a file\n"
+
+
+def test_cli_sigterm_keeps_the_job_and_resume_finishes_it(tiny_run, tmp_path):
+    src = tmp_path / "big.txt"
+    src.write_text("".join(f"a gripping , funny movie number {k}\n" for k in range(600)))
+    args = [sys.executable, "scripts/explain.py", "--run", str(tiny_run), "--input", str(src), "--chunk-size", "2",
+            "--quiet", "--csv"]
+    reference = subprocess.run([*args, str(tmp_path / "ref.csv")], cwd=ROOT, capture_output=True, text=True,
+                               timeout=600)
+    assert reference.returncode == 0, reference.stderr
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen([*args, str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    progress = tmp_path / "out.csv.progress.json"
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and not progress.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    code, err = proc.wait(timeout=300), proc.stderr.read()
+    assert code == 143 and err.strip().endswith("terminated"), err[-3000:]
+    assert job_files(out) == ["out.csv.partial", "out.csv.progress.json"], err[-3000:]  # kept for --resume
+    resumed = subprocess.run([*args, str(out), "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr
+    assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes() and job_files(out) == ["out.csv"]
 
 
 if __name__ == "__main__":  # the kill test's child process

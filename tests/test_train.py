@@ -63,7 +63,7 @@ def test_overfits_a_handful_and_writes_a_complete_run(overfit_dir, tmp_path):
     assert history["epoch"].tolist() == list(range(1, 26))
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(history.columns)
     assert json.loads((run / "metrics.json").read_text())["best_epoch"] == metrics["best_epoch"]
-    assert len(list((run / "checkpoints").glob("*.keras"))) <= 2  # the last epoch and the best
+    assert not (run / "checkpoints").exists()  # finished: model.keras is the best; no train.keep_checkpoints
     cfg, vocab, net, classes = read_run(run)
     assert classes == ("negative", "positive") and len(vocab) == net.tables[0].input_dim
     assert cfg.model.filter_sizes == (2, 3)
@@ -96,11 +96,70 @@ def crash_then_resume(cfg, run, monkeypatch, evaluations: int):
 def test_resume_after_a_crash_keeps_every_finished_epoch(overfit_dir, tmp_path, monkeypatch):
     run = tmp_path / "run"
     cfg = small_config(overfit_dir, "train.epochs=4", "train.patience=0")
+    original = train_mod.RunRecorder.on_epoch_end
+    kept = []
+
+    def watch(self, epoch, logs=None):  # what the checkpoints folder holds after each commit
+        original(self, epoch, logs)
+        kept.append(sorted(p.name for p in (run / "checkpoints").iterdir()))
+
+    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", watch)
     before, metrics = crash_then_resume(cfg, run, monkeypatch, 2)
     after = pd.read_csv(run / "metrics.csv")
     assert after["epoch"].tolist() == [1, 2, 3, 4] and metrics["epochs_run"] == 4
     pd.testing.assert_frame_equal(after.iloc[:2], before)  # finished epochs kept as they were
+    assert kept[1] and "epoch_002.keras" in kept[1]  # until the end, the resume checkpoint is there
+    assert not (run / "checkpoints").exists()  # finished: model.keras alone (train.keep_checkpoints: false)
     assert train(None, run, resume=True, verbose=0) == metrics  # a finished run resumes to its metrics
+
+
+def test_keep_checkpoints_keeps_them_and_a_run_without_them_cannot_be_continued(overfit_dir, tmp_path):
+    from textdeconv.errors import ConfigError, MissingFileError
+
+    with pytest.raises(ConfigError, match="'train.keep_checkpoints' must be true or false, got 'maybe'"):
+        small_config(overfit_dir, "train.keep_checkpoints=maybe")
+    kept = tmp_path / "kept"
+    train(small_config(overfit_dir, "train.epochs=2", "train.keep_checkpoints=true"), kept, verbose=0)
+    state = json.loads((kept / "state.json").read_text())
+    assert sorted(p.name for p in (kept / "checkpoints").iterdir()) == sorted({state["checkpoint"], state["best"]})
+    dropped = tmp_path / "dropped"
+    train(small_config(overfit_dir, "train.epochs=2"), dropped, verbose=0)
+    state = json.loads((dropped / "state.json").read_text())
+    (dropped / "state.json").write_text(json.dumps({**state, "finished": False}))  # as a continuation would
+    with pytest.raises(MissingFileError, match="is missing, so the run cannot be continued .*keep_checkpoints"):
+        train(None, dropped, resume=True, verbose=0)
+
+
+def test_bench_extend_needs_the_checkpoints_and_keeps_them(overfit_dir, tmp_path, monkeypatch):
+    import importlib.util
+
+    from textdeconv.errors import MissingFileError
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "bench"))
+    spec = importlib.util.spec_from_file_location("bench_accuracy", root / "bench" / "accuracy.py")
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)
+    plain = tmp_path / "plain"
+    train(small_config(overfit_dir, "train.epochs=1"), plain, verbose=0)
+    with pytest.raises(MissingFileError, match="keeps it only with train.keep_checkpoints: true"):
+        accuracy.extend(plain, tmp_path / "plain-more", ["train.epochs=2"])
+    assert not (tmp_path / "plain-more").exists()
+    kept = tmp_path / "kept"
+    train(small_config(overfit_dir, "train.epochs=1", accuracy.KEEP), kept, verbose=0)  # as the bench trains
+    accuracy.extend(kept, tmp_path / "more", ["train.epochs=2"])
+    metrics = train(None, tmp_path / "more", resume=True, verbose=0)
+    assert metrics["epochs_run"] == 2 and (tmp_path / "more" / "checkpoints").is_dir()  # extendable again
+
+
+def test_training_progress_is_one_line_per_epoch_on_stderr_when_stdout_is_no_terminal(overfit_dir, tmp_path,
+                                                                                         capsys):
+    train(small_config(overfit_dir, "train.epochs=2", "train.patience=0"), tmp_path / "run")  # verbose="auto"
+    out, err = capsys.readouterr()
+    assert out == ""  # no Keras progress bar: stdout (no terminal here) carries results only
+    epochs = err.strip().splitlines()
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"] and "\b" not in err
+    assert all(" loss " in line and "val_accuracy" in line for line in epochs)
 
 
 def test_passes_counts_evaluations_in_passes_over_the_training_set():
@@ -114,7 +173,7 @@ def test_several_dev_evaluations_per_epoch(overfit_dir, tmp_path):
     (the optimizer's step count is k windows of ceil(batches / k) steps per pass)."""
     run = tmp_path / "run"
     cfg = small_config(overfit_dir, "train.epochs=2", "train.patience=0", "train.batch_size=3",
-                       "train.evals_per_epoch=3")
+                       "train.evals_per_epoch=3", "train.keep_checkpoints=true")
     metrics = train(cfg, run, verbose=0)
     history = pd.read_csv(run / "metrics.csv")
     assert history["epoch"].tolist() == [0.3333, 0.6667, 1.0, 1.3333, 1.6667, 2.0]
@@ -130,7 +189,7 @@ def test_several_dev_evaluations_per_epoch(overfit_dir, tmp_path):
 def test_resume_mid_pass_with_several_evaluations_per_epoch(overfit_dir, tmp_path, monkeypatch):
     run = tmp_path / "run"
     cfg = small_config(overfit_dir, "train.epochs=2", "train.patience=0", "train.batch_size=2",
-                       "train.evals_per_epoch=2")
+                       "train.evals_per_epoch=2", "train.keep_checkpoints=true")
     before, metrics = crash_then_resume(cfg, run, monkeypatch, 3)  # half-way through pass 2
     after = pd.read_csv(run / "metrics.csv")
     assert after["epoch"].tolist() == [0.5, 1.0, 1.5, 2.0] and metrics["epochs_run"] == 2
@@ -152,7 +211,8 @@ def test_patience_counts_passes_whatever_the_evaluations_per_pass(overfit_dir, t
 PRIOR_TREES = ["(4 (2 good) (4 fun))", "(0 (2 a) (0 mess))"]
 
 
-FROZEN = ("train.epochs=2", "train.patience=0")  # with frozen(): the zero output bias stays zero
+FROZEN = ("train.epochs=2", "train.patience=0", "train.keep_checkpoints=true")  # with frozen(): the zero output
+# bias stays zero
 
 
 def prior_config(tmp_path, *extra):
@@ -273,7 +333,7 @@ def test_dataset_batches_cover_every_example_once():
     for seed, chunk in ((None, 100), (7, 100), (7, 1), (7, 3)):
         ds = make_dataset(seqs, labels, 50, pad=4, seed=seed, bucket_chunk=chunk)
         seen = []
-        for ids, y in ds:
+        for ids, _y in ds:
             ids = ids.numpy()
             assert np.all(ids[:, :4] == 0)  # Kim's padding in front of every row
             lengths = (ids != 0).sum(axis=1)

@@ -11,6 +11,9 @@ The command line calls the same functions, so a notebook and a shell give the sa
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +24,9 @@ from textdeconv.errors import InputError
 class Explanations(Sequence):
     """Explanations of several sentences (one ``Explanation`` each) with their sentence ids.
 
-    A list for indexing and iteration; ``to_frame`` / ``to_json`` / ``save_csv`` / ``save_html``
-    give what ``textdeconv explain --csv/--json/--html`` writes; in Jupyter it shows as one table
-    of coloured sentences.
+    A list for indexing and iteration; ``to_frame`` / ``to_json`` / ``save_csv`` / ``save_json``
+    give what ``textdeconv explain --csv/--json`` writes; in Jupyter it shows as one table of
+    coloured sentences.
     """
 
     def __init__(self, items, sentence_ids=None, class_names=()):
@@ -55,10 +58,17 @@ class Explanations(Sequence):
         return to_json(self.items, self.sentence_ids)
 
     def save_csv(self, path) -> Path:
+        """Write ``to_frame()`` as ``textdeconv explain --csv`` does; the path is checked as the
+        command checks its outputs (``textdeconv.outputs``: not a directory, a writable folder)."""
         from textdeconv.reports.export import write_csv
 
-        write_csv(self.to_frame(), path)
-        return Path(path)
+        return _save(path, "save_csv", lambda tmp: write_csv(self.to_frame(), tmp))
+
+    def save_json(self, path) -> Path:
+        """Write ``to_json()`` (what ``textdeconv explain --json`` prints) to a file, checked likewise."""
+        from textdeconv.files import atomic_write_text
+
+        return _save(path, "save_json", lambda tmp: atomic_write_text(tmp, self.to_json() + "\n"))
 
     def _repr_html_(self) -> str:
         from textdeconv.reports.heatmap import heatmap_table
@@ -171,6 +181,19 @@ class Run:
         return Explanations(expls, ids, self.class_names)
 
 
+def _save(path, name: str, write) -> Path:
+    """``write(temporary path)`` under an output plan: the file appears whole, or not at all."""
+    from textdeconv.outputs import OutputPlan
+
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise InputError(f"{name}: path must be a file path, got {path!r}")
+    plan = OutputPlan()
+    out = plan.write(f"{name}:", path)
+    with plan:
+        write(plan.temp(out))
+    return out
+
+
 def _check_texts(texts) -> list[tuple[int, object]]:
     """``(1-based index, text)`` pairs; the type is checked here, at the boundary."""
     if isinstance(texts, (str, bytes)):
@@ -198,14 +221,15 @@ def load_run(path=None) -> Run:
     return Run(run_dir)
 
 
-def prepare_training(config, run_dir=None, overrides=(), resume: bool = False):
+def prepare_training(config, run_dir=None, overrides=(), resume: bool = False, option: str = "run_dir"):
     """Everything ``train`` checks before TensorFlow loads: the config (with ``overrides``, each
     ``"key=value"``, ``(key, value)`` or ``("key=value", origin)`` naming the option it came from),
-    the data files (SST downloaded if allowed) and the pretrained vectors.
+    the data files (SST downloaded if allowed), the pretrained vectors and the run directory
+    (``rundir.check_new_run_dir``; ``option`` names it in messages).
     Returns ``(config or None when resuming, run directory)``."""
-    from textdeconv.config import load_config
+    from textdeconv.config import load_config, resolve_config_path
     from textdeconv.data.splits import check_data
-    from textdeconv.training.rundir import default_run_dir
+    from textdeconv.training.rundir import check_new_run_dir, default_run_dir
 
     if resume:
         if run_dir is None:
@@ -219,21 +243,50 @@ def prepare_training(config, run_dir=None, overrides=(), resume: bool = False):
         from textdeconv.model.embeddings import check_source
 
         check_source(cfg.model.vectors)
-    return cfg, Path(run_dir) if run_dir else default_run_dir(str(config))
+    run_dir = Path(run_dir) if run_dir else default_run_dir(str(config))
+    check_new_run_dir(run_dir, cfg, resolve_config_path(config), option)
+    return cfg, run_dir
 
 
 def run_training(cfg, run_dir, resume: bool = False, verbose="auto") -> dict:
     """Train (or cross-validate, with ``data.cv_folds``) into ``run_dir``; returns the metrics
-    (``metrics.json``'s content, or ``cv.json``'s for cross-validation)."""
+    (``metrics.json``'s content, or ``cv.json``'s for cross-validation).
+
+    A new run that fails before its first epoch is committed (bad data, Ctrl-C, a crash) leaves
+    nothing behind: there is nothing to resume. Once an epoch is committed, the run stays for
+    ``resume``."""
     from textdeconv.runtime import load_tensorflow
 
-    load_tensorflow()
-    from textdeconv.training.crossval import cross_validate, is_cv_run
-    from textdeconv.training.trainer import train as train_run
+    run_dir = Path(run_dir)
+    missing = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # innermost first
+    before = set() if missing else set(os.listdir(run_dir))
+    try:
+        load_tensorflow()
+        from textdeconv.training.crossval import cross_validate, is_cv_run
+        from textdeconv.training.trainer import train as train_run
 
-    if cfg.data.cv_folds if cfg is not None else is_cv_run(run_dir):
-        return cross_validate(cfg, run_dir, resume=resume, verbose=verbose)
-    return train_run(cfg, run_dir, resume=resume, verbose=verbose)
+        if cfg.data.cv_folds if cfg is not None else is_cv_run(run_dir):
+            return cross_validate(cfg, run_dir, resume=resume, verbose=verbose)
+        return train_run(cfg, run_dir, resume=resume, verbose=verbose)
+    except BaseException:
+        if not resume:
+            _remove_unresumable(run_dir, before, missing)
+        raise
+
+
+def _remove_unresumable(run_dir: Path, before: set, missing: list) -> None:
+    """Remove what a new run wrote when no epoch was committed (no state.json, its own or a fold's)."""
+    if not run_dir.is_dir() or (run_dir / "state.json").exists() or any(run_dir.glob("fold-*/state.json")):
+        return
+    for name in set(os.listdir(run_dir)) - before:
+        p = run_dir / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    for p in missing:
+        with contextlib.suppress(OSError):
+            p.rmdir()
 
 
 def train(config, run_dir=None, overrides=None, resume: bool = False, verbose="auto") -> dict:

@@ -69,12 +69,12 @@ class ModelConfig:
     num_filters: int = 100
     dropout: float = 0.5
     max_norm: float | None = 3.0     # L2 cap on each class's output weight vector
-    init: str = "glorot"             # glorot (Keras) | kim (Kim's Theano code: conv U(-0.01, 0.01), zero output weights)
-    output_weights: str = "keras"    # keras (kernel = inference weights) | kim (kernel = Kim's W: logits (1 - dropout) W x + b)
+    init: str = "glorot"             # glorot (Keras) | kim (Kim's code: conv U(-0.01, 0.01), zero output weights)
+    output_weights: str = "keras"    # keras (kernel = inference weights) | kim (Kim's W: logits (1 - p) W x + b)
     init_scale: float = 0.25         # rand embeddings ~ U(-scale, scale), as Kim (pretrained: see embeddings.py)
     vectors: str | None = None       # pretrained vectors: a file, or glove-6b-50d (required unless variant=rand)
     vectors_format: str | None = None  # None: by extension/header | glove | word2vec-text | fasttext | word2vec-bin
-    vectors_std: float | None = None  # None: vectors as read; else one factor rescales them to this std (Kim's word2vec: ~0.144)
+    vectors_std: float | None = None  # None: as read; else rescaled to this std (Kim's word2vec: ~0.144)
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,8 @@ class TrainConfig:
     jit_compile: bool = False
     sparse_updates: bool = True      # adadelta only: lazy, exact row updates of the embedding table (optim.py)
     tensorboard: bool = True
+    keep_checkpoints: bool = False   # keep checkpoints/ (last epoch with its optimizer state, and the best) once the
+                                     # run finishes: needed to continue a finished run (bench/accuracy.py --extend)
     # where it trains (distribute.py); batch_size stays the global batch, split across the replicas
     strategy: str = "default"        # default (one device) | mirrored (local GPUs) | multiworker (TF_CONFIG)
     devices: tuple[str, ...] | None = None  # mirrored only: e.g. [/gpu:0, /gpu:1]; None: every local GPU
@@ -110,7 +112,7 @@ class Config:
     def to_dict(self) -> dict:
         return _to_plain(dataclasses.asdict(self))
 
-    def replace(self, **sections) -> "Config":
+    def replace(self, **sections) -> Config:
         return dataclasses.replace(self, **sections)
 
 

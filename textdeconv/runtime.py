@@ -37,12 +37,50 @@ def load_tensorflow():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
+    _quiet_loggers(tf)
+    return tf
+
+
+def _quiet_loggers(tf) -> None:
     tf.get_logger().setLevel("ERROR")  # no retracing chatter when methods are rebuilt per model (sanity checks)
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
     load_tensorflow.done = True
-    return tf
+
+
+class _QuietTensorFlow:
+    """A finder that makes the first ``import tensorflow`` quiet, whoever does it.
+
+    Modules such as ``textdeconv.attribution.perturb`` import TensorFlow at the top; without this,
+    importing one of them from Python (or a command importing it before ``load_tensorflow``)
+    printed TensorFlow's native start-up lines (absl, oneDNN, CUDA probes) on stderr."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec("tensorflow")
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            with quiet_native_stderr():
+                run(module)
+                module.config.list_physical_devices()  # the device probe logs too
+            _quiet_loggers(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def quiet_tensorflow_on_import() -> None:
+    """Make the first ``import tensorflow`` quiet (see ``_QuietTensorFlow``), unless it happened."""
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlow())
 
 
 def register_keras_objects() -> None:

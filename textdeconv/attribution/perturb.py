@@ -24,11 +24,18 @@ def check_replacement(replacement: str) -> None:
 
 
 class Perturber:
-    """Logits of a ``TextCNN`` for token-id sequences with chosen tokens removed."""
+    """Logits of a ``TextCNN`` for token-id sequences with chosen tokens removed.
+
+    What the faithfulness metrics read (``ModelPerturber`` in ``attribution/engine/perturb.py``
+    offers the same for any model the engine reads): ``replacement``, ``empty_ok`` (False when
+    removing every token leaves no input), ``net.num_classes`` and ``logits(ids_list, drop_masks)``.
+    """
 
     def __init__(self, net, replacement: str = "pad", batch_size: int = 512):
         check_replacement(replacement)
         self.net, self.replacement, self.batch_size = net, replacement, batch_size
+        # with widest filter 1 there is no padding: a fully deleted sentence has no window at all
+        self.empty_ok = replacement != "delete" or net.pad > 0
         self._logits = tf.function(self._padded_logits, reduce_retracing=True)
 
     def _padded_logits(self, ids, keep):

@@ -14,13 +14,16 @@ import argparse
 import errno
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from textdeconv import __version__
 from textdeconv.errors import InputError, UserError
 from textdeconv.runtime import load_tensorflow  # noqa: F401  (sets TF's log level before TF loads)
 
-COMMANDS = ("train", "explain", "evaluate", "filters", "lexicon", "download", "merge-shards", "serve")
+COMMANDS = ("train", "explain", "evaluate", "filters", "lexicon", "download", "merge-shards", "serve",
+            "groundtruth", "roar", "randomization")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -68,12 +71,27 @@ def _dispatch(parser, argv):
     return args.func(args)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that clean-ups run (a streamed job keeps what it committed)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def run_main(fn) -> None:
-    """Call ``fn()``; a UserError becomes ``error: ...`` on stderr and exit 2, Ctrl-C exit 130, a
-    closed pipe (``... | head``) a quiet exit; anything else keeps its traceback (a bug)."""
+    """Call ``fn()``; a UserError becomes ``error: ...`` on stderr and exit 2, Ctrl-C exit 130
+    (SIGTERM 143, after the same clean-up), a closed pipe (``... | head``) a quiet exit; anything
+    else keeps its traceback (a bug)."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         code = fn()
         sys.stdout.flush()
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        code = 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
@@ -88,6 +106,9 @@ def run_main(fn) -> None:
         if e.errno != errno.EPIPE:
             raise
         code = _closed_pipe()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(code or 0)
 
 

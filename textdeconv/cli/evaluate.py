@@ -27,6 +27,10 @@ is also printed (Markdown) on stdout.
 """
 
 
+REPORT_FILES = ("table.csv", "table.md", "curves.png", "randomization.csv", "independent_randomization.csv",
+                "meta.json")  # what write_report may write into --out (checked against the run's files)
+
+
 def add(sub):
     p = sub.add_parser("evaluate", help="score attribution methods: faithfulness, sanity, plausibility",
                        epilog=EXAMPLES, description=__doc__.split(":", 1)[1].strip(), formatter_class=HelpFormatter)
@@ -49,10 +53,17 @@ def run(args):
 
     require_positive(args, "limit", "sanity_n", "ig_steps")
     run_dir, cfg, _ = pick_run(args.run)
+    out = Path(args.out) if args.out else run_dir / "evaluation" / f"{args.split}-{args.replacement}"
+    from textdeconv.outputs import OutputPlan
+    from textdeconv.training.rundir import run_inputs
+
+    plan = OutputPlan()  # checked before the model loads; the folder's files appear together at the end
+    run_inputs(plan, run_dir, cfg)
+    plan.folder("--out", out, REPORT_FILES)
+    plan.check()
     from textdeconv.evaluation.report import require_sst
 
-    require_sst(cfg, run_dir)  # before TensorFlow loads
-    out = Path(args.out) if args.out else run_dir / "evaluation" / f"{args.split}-{args.replacement}"
+    require_sst(cfg, run_dir)  # before the model loads
 
     from textdeconv.api import Run
     from textdeconv.evaluation.report import evaluate_methods, sst_sentences, to_markdown, write_report
@@ -81,7 +92,8 @@ def run(args):
             "run": str(run_dir), "split": args.split, "sentences": len(sentences), "replacement": args.replacement,
             "sanity_n": min(args.sanity_n, len(sentences)), "ig_steps": args.ig_steps, "seed": args.seed,
             "methods": args.methods, "seconds_total": round(time.perf_counter() - t0, 2)}
-    written = write_report(report, out, meta, title=f"{run.name}: {args.split} ({len(sentences)} sentences), "
-                                                    f"replacement={args.replacement}")
+    with plan:
+        written = write_report(report, plan.temp(out), meta, title=f"{run.name}: {args.split} "
+                               f"({len(sentences)} sentences), replacement={args.replacement}")
     print(to_markdown(report.table))
     print(f"wrote {out}/{', '.join(written)}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from textdeconv.attribution import DECONV_METHODS, METHOD_NAMES, method_options
+from textdeconv.attribution import DECONV_METHODS, METHOD_NAMES, get_method, method_options
 from textdeconv.cli import HelpFormatter
 
 EXAMPLES = """examples:
@@ -17,14 +17,19 @@ EXAMPLES = """examples:
   textdeconv explain --input reviews.txt --html view.html --html-methods deconv grad-x-input occlusion
   textdeconv explain --input big.txt --csv big.csv --quiet            # streamed; Ctrl-C, then:
   textdeconv explain --input big.txt --csv big.csv --quiet --resume
+  textdeconv explain --input big.txt --output big.parquet --quiet    # the same rows as Parquet, ~8x smaller
   textdeconv explain --input big.txt --csv part2.csv --quiet --shard 2/4   # then:
   textdeconv merge-shards big.csv part1.csv part2.csv part3.csv part4.csv
 
 Without --run the most recent run under ./runs is used (and named on stderr). Scores: positive =
-evidence for the target class (default: the predicted class). In files, empty lines are skipped
-(line numbers keep counting); sentence_id is the line number. Text is tokenized like the treebank:
-control characters (NUL included), zero-width spaces, byte-order marks and bidi controls separate
-words; a line left with no token is skipped with a warning.
+evidence for the target class (default: the predicted class). In files (UTF-8 unless --encoding),
+empty and blank lines are skipped silently (line numbers keep counting); sentence_id is the line
+number. Text is tokenized like the treebank: control characters (NUL included), zero-width spaces,
+byte-order marks and bidi controls separate words; a line left with no token is skipped with a
+warning. --input may be a pipe (--input <(zcat big.txt.gz)): read once, as a stream.
+
+Outputs are checked before the model loads (none may be an input, a directory or another output)
+and appear together at the end: a command that fails leaves no file behind.
 
 --html writes one self-contained page (no network needed): every sentence, its words coloured by
 score (each sentence scaled by its own max |score|, or one global scale, switchable), switchable
@@ -34,13 +39,16 @@ Big files: --input FILE with --csv (and no --json, --html or --filters-csv) is s
 --chunk-size lines at a time, each chunk explained and its rows appended to the CSV, so memory stays
 flat whatever the file's size; a progress bar on stderr (on a terminal) shows the bytes read and
 sentences/s. The CSV is written as CSV.partial beside CSV.progress.json (the last committed chunk)
-and renamed when done; --resume continues an interrupted job (same input file and settings)
-without losing or repeating rows, and without --resume an interrupted job is an error. --shard I/N
-explains only the blocks of --chunk-size lines numbered I, I+N, I+2N, ... (1-based) into its own
-CSV; `textdeconv merge-shards` merges the shards' CSVs. Sentences are explained together in blocks
-of --chunk-size lines (also when not streamed), so with the same --chunk-size and --batch-size the
-streamed, resumed, merged and in-memory CSVs are identical byte for byte. Stdin and the other
-outputs keep every explanation in memory.
+and renamed when done; --resume continues an interrupted job (same input file and settings) without
+losing or repeating rows, --restart discards it, and without either an interrupted job is an error.
+--output x.parquet instead of --csv streams the same rows into Parquet, with the same files and
+guarantees (x.parquet.partial, x.parquet.progress.json). A kill (Ctrl-C, SIGTERM) keeps the job for
+--resume; bad input (a line that does not decode) removes it, and no CSV is written. A pipe cannot
+be resumed. --shard I/N explains only the blocks of --chunk-size lines numbered I, I+N, I+2N, ...
+(1-based) into its own CSV; `textdeconv merge-shards` merges the shards' CSVs. Sentences are
+explained together in blocks of --chunk-size lines (also when not streamed), so with the same
+--chunk-size and --batch-size the streamed, resumed, merged and in-memory CSVs are identical byte
+for byte. Stdin and the other outputs keep every explanation in memory.
 """
 
 
@@ -50,17 +58,23 @@ def add(sub):
     p.add_argument("sentences", nargs="*", help="sentences to explain (raw text; tokenized like the treebank)")
     p.add_argument("--run", help="run directory (default: the most recent under ./runs)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--input", metavar="FILE", help="UTF-8 file, one sentence per line ('-' = stdin)")
+    src.add_argument("--input", metavar="FILE", help="text file, one sentence per line ('-' = stdin; a pipe works)")
     src.add_argument("--split", choices=("train", "dev", "test"), help="explain a split of the run's data set")
+    p.add_argument("--encoding", default="utf-8",
+                   help="of the --input file (default utf-8; e.g. latin-1 for the MR rt-polarity files)")
     p.add_argument("--target", help="class to explain, by name or index (default: predicted class)")
-    p.add_argument("--method", default="deconv", choices=METHOD_NAMES,
-                   help="attribution method (default: deconv, the class-evidence deconvnet)")
+    p.add_argument("--method", choices=METHOD_NAMES,
+                   help="attribution method (default: deconv, the class-evidence deconvnet; with --model: "
+                        "deconvnet)")
     p.add_argument("--saliency", default="dot", choices=("dot", "norm"),
                    help="deconv methods: word score = projection . embedding (dot, signed) or ||projection|| (norm)")
     p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients: quadrature steps (default 50)")
+    p.add_argument("--epsilon", type=float, help="lrp-epsilon: the stabiliser (default 0.01; 0 = LRP-0)")
     p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"),
                    help="occlusion: how a word is removed (default pad)")
     p.add_argument("--csv", metavar="PATH", help="write one row per token")
+    p.add_argument("--output", metavar="PATH.parquet", help="write --csv's rows as Parquet (dictionary-encoded, "
+                   "zstd; streamed and resumed as --csv is)")
     p.add_argument("--filters-csv", metavar="PATH", help="write the per-filter detail (switch, n-gram, contribution)")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML page of the explanations")
     p.add_argument("--html-methods", nargs="+", metavar="METHOD", choices=METHOD_NAMES,
@@ -71,10 +85,23 @@ def add(sub):
     p.add_argument("--chunk-size", type=int, default=4096, metavar="LINES",
                    help="lines explained together (default 4096); the unit a streamed file is read, written and "
                         "resumed in")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted --input FILE --csv PATH job")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the interrupted --input FILE --csv PATH job")
+    again.add_argument("--restart", action="store_true", help="discard the interrupted --input FILE --csv PATH job "
+                                                              "and start over")
     p.add_argument("--shard", metavar="I/N", help="explain only shard I of N (blocks of --chunk-size lines, round "
                                                   "robin) of --input FILE; see textdeconv merge-shards")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr while streaming")
+    other = p.add_argument_group("any Keras text CNN (instead of --run; docs/any-model.md)")
+    other.add_argument("--model", metavar="FILE", help="a Keras model file (.keras) from token ids to class logits "
+                                                       "or probabilities, explained with the layer-wise engine")
+    other.add_argument("--vocab", metavar="FILE", help="its vocabulary: one token per line, line N = id N (not "
+                                                       "needed when the model starts with a TextVectorization)")
+    other.add_argument("--classes", nargs="+", metavar="NAME", help="class names, in the model's output order "
+                                                                    "(default 0, 1, ...)")
+    other.add_argument("--tokenizer", choices=("keras", "ptb", "whitespace"),
+                       help="how text is split (default: the model's TextVectorization, else keras: lower-cased, "
+                            "punctuation stripped)")
     p.set_defaults(func=run, command_parser=p)
 
 
@@ -84,7 +111,8 @@ def warn(msg: str) -> None:
 
 def options_for(method: str, args) -> dict:
     """The method's options among the command's flags."""
-    return method_options(method, saliency=args.saliency, steps=args.ig_steps, replacement=args.replacement)
+    return method_options(method, saliency=args.saliency, steps=args.ig_steps, replacement=args.replacement,
+                          epsilon=args.epsilon)
 
 
 def typed_items(sentences) -> list[tuple[int, str]]:
@@ -102,55 +130,98 @@ def run(args):
     p = args.parser
     if bool(args.sentences) + bool(args.input) + bool(args.split) != 1:
         p.error("give sentences as arguments, or --input FILE, or --split NAME (exactly one)")
+    args.method = args.method or ("deconvnet" if args.model else "deconv")
+    if args.model:
+        from textdeconv.cli.explain_model import check_args
+
+        check_args(args)
+    elif args.vocab or args.classes or args.tokenizer:
+        p.error("--vocab, --classes and --tokenizer go with --model FILE")
     deconv = args.method in DECONV_METHODS
     if args.filters_csv and not deconv:
         p.error(f"--filters-csv needs a deconv method ({', '.join(DECONV_METHODS)}), not {args.method}")
-    if args.saliency != "dot" and not deconv:
-        p.error(f"--saliency applies to the deconv methods only, not {args.method}")
+    if args.saliency != "dot" and not args.model and "saliency" not in get_method(args.method).options:
+        p.error(f"--saliency applies to the deconv methods (and deconvnet) only, not {args.method}")
     if args.html_methods and not args.html:
         p.error("--html-methods needs --html PATH")
     if args.ig_steps < 1:
         p.error("--ig-steps must be at least 1")
     if args.batch_size < 1 or args.chunk_size < 1:
         p.error("--batch-size and --chunk-size must be at least 1")
+    if args.encoding != "utf-8" and not args.input:
+        p.error("--encoding applies to --input FILE")
+    from textdeconv.data.custom import line_encoding
+
+    line_encoding(args.encoding)
+    if args.output and not args.output.endswith(".parquet"):
+        p.error(f"--output takes a .parquet path (the token rows as Parquet), got {args.output}; for CSV use --csv")
     # A file explained into a CSV alone is streamed; JSON, HTML and the filter table need every
-    # explanation at once, and a pipe or device cannot be resumed, so those are read whole.
+    # explanation at once, so those are read whole (and so is stdin).
     path = Path(args.input) if args.input and args.input != "-" else None
-    stream = bool(path and args.csv and not (args.json or args.html or args.filters_csv)
-                  and (path.is_file() or not path.exists()))
-    if (args.resume or args.shard) and not stream:
-        p.error("--resume and --shard need --input FILE with --csv (and no --json, --html or --filters-csv)")
+    stream = bool(path and bool(args.csv) != bool(args.output) and not (args.json or args.html or args.filters_csv))
+    if (args.resume or args.restart or args.shard) and not stream:
+        p.error("--resume, --restart and --shard need --input FILE with --csv or --output (and no --json, --html or "
+                "--filters-csv)")
     items = None
     if args.input and not stream:
         from textdeconv.data.custom import read_sentences
         from textdeconv.errors import DataError
 
-        items = read_sentences(args.input)
+        items = read_sentences(args.input, encoding=args.encoding)
         if not items:
             raise DataError(f"{args.input}: no non-empty lines to explain")
     elif args.sentences:
         items = typed_items(args.sentences)
+    if args.model:
+        from textdeconv.cli.explain_model import run_model
+
+        return run_model(args, items)
 
     from textdeconv.attribution.explanation import resolve_target
-    from textdeconv.training.rundir import pick_run
+    from textdeconv.outputs import OutputPlan
+    from textdeconv.training.rundir import pick_run, run_inputs
 
-    run_dir, _, class_names = pick_run(args.run)
+    run_dir, cfg, class_names = pick_run(args.run)
     target = resolve_target(args.target, class_names)  # an unknown class fails here, before TensorFlow loads
+    plan = OutputPlan()  # and so does an output that cannot be written, or a job that cannot start or resume
+    run_inputs(plan, run_dir, cfg if args.split else None)
+    plan.read("the --input file", path)
     job = None
-    if stream:  # and so does a job that cannot start or resume
+    if stream:
         from textdeconv.reports.stream import ExplainJob, job_settings, parse_shard
 
-        job = ExplainJob(args.input, args.csv, job_settings(run_dir, args.method, options_for(args.method, args)),
+        if args.output:  # the same job, writing Parquet
+            from textdeconv.reports.parquet import ParquetJob as ExplainJob
+        settings = job_settings(run_dir, args.method, options_for(args.method, args))
+        job = ExplainJob(args.input, args.csv or args.output, settings,
                          target=None if target < 0 else target, chunk_lines=args.chunk_size,
                          batch_size=args.batch_size, shard=parse_shard(args.shard) if args.shard else (1, 1),
-                         resume=args.resume)
+                         resume=args.resume, restart=args.restart, encoding=args.encoding, plan=plan,
+                         option="--output" if args.output else "--csv", input_label="the --input file")
+    else:
+        for option in ("csv", "output", "filters_csv", "html"):
+            if getattr(args, option):
+                plan.write(f"--{option.replace('_', '-')}", getattr(args, option))
+        plan.check()
 
     from textdeconv.api import Run
 
     run = Run(run_dir)
     if job:
         return explain_stream(job, args, run.explainer(args.method, **options_for(args.method, args)), class_names)
-    return explain_in_memory(run, args, items)
+    with plan:
+        ids, expls = explain_in_memory(run, args, items, plan)
+    for out in (args.csv, args.output, args.filters_csv, args.html):  # in place now: a closed stdout cannot lose them
+        if out:
+            print(f"wrote {out}", file=sys.stderr)
+    from textdeconv.reports.export import render, to_json
+
+    if args.json:
+        print(to_json(expls, ids))
+    elif not args.quiet:
+        color = sys.stdout.isatty()
+        for sid, e in zip(ids, expls):
+            print(f"[{sid}] " + render(e, run.class_names, color))
 
 
 def explain_stream(job, args, explainer, class_names) -> None:
@@ -159,7 +230,7 @@ def explain_stream(job, args, explainer, class_names) -> None:
     from textdeconv.reports.progress import Progress
 
     if job.start_line:
-        print(f"resuming {args.csv} after line {job.start_line:,}", file=sys.stderr)
+        print(f"resuming {job.out} after line {job.start_line:,}", file=sys.stderr)
     bar = Progress(job.input_size, job.start_offset, enabled=not args.no_progress)
     color = sys.stdout.isatty()
 
@@ -167,13 +238,17 @@ def explain_stream(job, args, explainer, class_names) -> None:
         for sid, e in zip(ids, expls):
             bar.write(f"[{sid}] " + render(e, class_names, color), sys.stdout)
 
-    summary = job.run(explainer, progress=bar, warn=lambda msg: bar.write(f"warning: {msg}"),
-                      on_chunk=None if args.quiet else show)
-    bar.close()
-    print(f"wrote {args.csv} ({summary['sentences']:,} sentences, {summary['rows']:,} rows)", file=sys.stderr)
+    try:
+        summary = job.run(explainer, progress=bar, warn=lambda msg: bar.write(f"warning: {msg}"),
+                          on_chunk=None if args.quiet else show)
+    finally:
+        bar.close()
+    print(f"wrote {job.out} ({summary['sentences']:,} sentences, {summary['rows']:,} rows)", file=sys.stderr)
 
 
-def explain_in_memory(run, args, items) -> None:
+def explain_in_memory(run, args, items, plan):
+    """Explain everything at once and write the files of ``plan`` (its temporary paths: they
+    appear when the plan is published). Returns ``(sentence ids, explanations)``."""
     from textdeconv.reports import export
 
     gold = None
@@ -195,22 +270,18 @@ def explain_in_memory(run, args, items) -> None:
     explainer = run.explainer(args.method, **options_for(args.method, args))
     expls = explain_blocks(explainer, ids, sentences, args.chunk_size, target=args.target, batch_size=args.batch_size)
     if args.csv:
-        export.write_csv(export.token_frame(expls, ids, gold), args.csv)
+        export.write_csv(export.token_frame(expls, ids, gold), plan.temp(args.csv))
+    if args.output:
+        from textdeconv.reports.parquet import token_table, write_parquet
+
+        write_parquet(token_table(expls, ids, gold), plan.temp(args.output))
     if args.filters_csv:
-        export.write_csv(export.filter_frame(expls, ids, run.net), args.filters_csv)
+        export.write_csv(export.filter_frame(expls, ids, run.net), plan.temp(args.filters_csv))
     if args.html:
         from textdeconv.reports.html import explanations_page, write_html
 
         methods = {m: options_for(m, args) for m in dict.fromkeys(args.html_methods or [args.method])}
-        write_html(args.html, explanations_page(run, ids, sentences, methods, target=args.target, gold=gold,
-                                                batch_size=args.batch_size, first=args.method,
-                                                title=f"textdeconv explanations: {run.name}"))
-    if args.json:
-        print(export.to_json(expls, ids))
-    elif not args.quiet:
-        color = sys.stdout.isatty()
-        for sid, e in zip(ids, expls):
-            print(f"[{sid}] " + export.render(e, run.class_names, color))
-    for out in (args.csv, args.filters_csv, args.html):
-        if out:
-            print(f"wrote {out}", file=sys.stderr)
+        write_html(plan.temp(args.html), explanations_page(run, ids, sentences, methods, target=args.target,
+                                                           gold=gold, batch_size=args.batch_size, first=args.method,
+                                                           title=f"textdeconv explanations: {run.name}"))
+    return ids, expls

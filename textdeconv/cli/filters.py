@@ -44,11 +44,20 @@ def run(args):
     from textdeconv.training.rundir import pick_run
 
     require_positive(args, "top_k", "neighbours", "batch_size")
-    run_dir, _, _ = pick_run(args.run)
+    run_dir, cfg, _ = pick_run(args.run)
     out = run_dir / "filters" / args.split
     csv = Path(args.csv) if args.csv else out / "filters.csv"
     words_csv = Path(args.words_csv) if args.words_csv else csv.with_name(f"{csv.stem}-words.csv")
     page = Path(args.html) if args.html else out / "filters.html"
+    from textdeconv.outputs import OutputPlan
+    from textdeconv.training.rundir import run_inputs
+
+    plan = OutputPlan()  # checked before the model loads; the three files appear together at the end
+    run_inputs(plan, run_dir, cfg)
+    plan.write("--csv", csv)
+    plan.write("--words-csv" if args.words_csv else "the default --words-csv", words_csv)
+    plan.write("--html", page)
+    plan.check()
 
     from textdeconv.api import Run
     from textdeconv.data.splits import split_sentences
@@ -67,10 +76,11 @@ def run(args):
     with bar(len(sentences), unit="sentence", desc="max activations") as shown:
         fd = filter_dictionary(run.net, run.vocab, sentences, ids, args.top_k, args.neighbours, args.batch_size,
                                progress=lambda done, total: shown.update(done - shown.n))
-    export.write_csv(fd.ngrams, csv)
-    export.write_csv(fd.words, words_csv)
     dead = int((fd.summary["fires"] == 0).sum())
-    write_html(page, fd, f"Filter dictionary: {run.name}",
-               f"{len(sentences):,} {args.split} sentences; {n_filters} filters, {dead} dead on every sentence.")
+    with plan:
+        export.write_csv(fd.ngrams, plan.temp(csv))
+        export.write_csv(fd.words, plan.temp(words_csv))
+        write_html(plan.temp(page), fd, f"Filter dictionary: {run.name}",
+                   f"{len(sentences):,} {args.split} sentences; {n_filters} filters, {dead} dead on every sentence.")
     for path in (csv, words_csv, page):
         print(f"wrote {path}", file=sys.stderr)

@@ -44,10 +44,18 @@ def run(args):
     from textdeconv.training.rundir import pick_run
 
     require_positive(args, "top", "min_count", "batch_size")
-    run_dir, _, _ = pick_run(args.run)
+    run_dir, cfg, _ = pick_run(args.run)
     out = run_dir / "lexicon" / f"{args.split}-{args.method}"
     csv = Path(args.csv) if args.csv else out / "lexicon.csv"
     png = Path(args.png) if args.png else out / "lexicon.png"
+    from textdeconv.outputs import OutputPlan
+    from textdeconv.training.rundir import run_inputs
+
+    plan = OutputPlan()  # checked before the model loads; both files appear together at the end
+    run_inputs(plan, run_dir, cfg)
+    plan.write("--csv", csv)
+    plan.write("--png", png)
+    plan.check()
 
     from textdeconv.api import Run
     from textdeconv.data.splits import split_sentences
@@ -63,10 +71,11 @@ def run(args):
                                 lambda c, name: shown.update(c - shown.n))
         shown.update(len(run.class_names) - shown.n)
     lex = lexicon(frame, run.class_names, args.min_count)
-    export.write_csv(lex, csv)
-    plot_lexicon(lex, run.class_names, png, args.top, args.rank_by,
-                 title=f"{run.name}: {args.split}, {args.method}, top {args.top} by {args.rank_by} score"
-                       + (f" (count >= {args.min_count})" if args.rank_by == "mean" else ""))
+    with plan:
+        export.write_csv(lex, plan.temp(csv))
+        plot_lexicon(lex, run.class_names, plan.temp(png), args.top, args.rank_by,
+                     title=f"{run.name}: {args.split}, {args.method}, top {args.top} by {args.rank_by} score"
+                           + (f" (count >= {args.min_count})" if args.rank_by == "mean" else ""))
     for name in run.class_names:
         rows = top_words(lex, name, args.top, args.rank_by)
         words = "  ".join(f"{w} {s:+.3g} ({n})" for w, s, n in zip(rows["word"], rows[f"{args.rank_by}_score"],

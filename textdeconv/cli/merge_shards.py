@@ -26,5 +26,5 @@ def add(sub):
 def run(args):
     from textdeconv.reports.stream import merge_shards
 
-    rows = merge_shards(args.shards, args.out)
+    rows = merge_shards(args.shards, args.out, option="OUT")
     print(f"wrote {args.out} ({rows:,} rows from {len(args.shards)} shards)", file=sys.stderr)

@@ -15,6 +15,10 @@ EXAMPLES = """examples:
 --config takes a YAML file, else a file of that name in ./configs, else a config shipped with
 textdeconv (sst.yaml, sst5.yaml, tiny.yaml, sst-static.yaml, sst-nonstatic.yaml,
 sst-multichannel.yaml). Runs go to ./runs/<config>-<time> unless --run-dir says otherwise.
+Results go to stdout; with stdout on a terminal Keras shows its progress bar, otherwise each
+epoch is one plain line on stderr. A finished run keeps model.keras (the best epoch) and drops
+checkpoints/ unless train.keep_checkpoints is true; a run that fails before its first epoch
+leaves nothing behind.
 """
 
 
@@ -45,7 +49,8 @@ def run(args):
     overrides = list(args.set) + ([("data.download", False, "--offline")] if args.offline else [])
     overrides += [("data.cv_folds", args.cv, "--cv")] if args.cv is not None else []
     # config, data and vectors are checked before TensorFlow loads
-    cfg, run_dir = prepare_training(args.config, args.run_dir, overrides, resume=args.resume)
+    cfg, run_dir = prepare_training(args.config, args.run_dir, overrides, resume=args.resume,
+                                    option="--run-dir" if args.run_dir else "the run directory")
     print(f"run directory: {run_dir}")
     result = run_training(cfg, run_dir, resume=args.resume)
     if "per_fold" in result:

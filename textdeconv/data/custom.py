@@ -21,6 +21,7 @@ with an empty text or label is an error naming the file and line. Text is tokeni
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -32,8 +33,8 @@ from pathlib import Path
 
 from textdeconv.config import CHOICES, DataConfig
 from textdeconv.data.treebank import Example, subsample
-from textdeconv.data.vocab import clean_tokens, tokenize
-from textdeconv.errors import DataError, MissingFileError
+from textdeconv.data.vocab import tokenize
+from textdeconv.errors import DataError, InputError, MissingFileError
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".txt": "label-first", ".pos": "pos-neg", ".neg": "pos-neg"}
@@ -287,27 +288,55 @@ def load_custom(cfg: DataConfig) -> tuple[dict[str, list[Example]], tuple[str, .
     return out, classes
 
 
-def read_sentences(path: str, stream=None) -> list[tuple[int, str]]:
-    """``(line_number, text)`` for each non-empty line of a UTF-8 file (``-`` = ``stream``/stdin).
+def line_encoding(name: str, option: str = "--encoding") -> str:
+    """``name`` if it is an encoding a file can be split into lines with before decoding: ``\\n``
+    and ``\\r`` must be those single bytes (UTF-8, latin-1, cp1252, ...; not UTF-16).
+
+    Raises:
+        InputError: an unknown encoding, or one that is not ASCII-compatible (names ``option``).
+    """
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise InputError(f"{option} {name!r} is not an encoding Python knows (e.g. utf-8, latin-1)") from None
+    try:
+        ok = b"\n\r az".decode(name) == "\n\r az"
+    except UnicodeDecodeError:
+        ok = False
+    if not ok:
+        raise InputError(f"{option} {name}: lines are split on the bytes of \\n and \\r, so the encoding must be "
+                         "ASCII-compatible (utf-8, latin-1, cp1252, ...); re-encode the file as UTF-8")
+    return name
+
+
+def undecodable(name, line_no: int, raw: bytes, start: int, encoding: str = "utf-8") -> DataError:
+    """The error for line ``line_no`` of ``name`` whose byte ``raw[start]`` does not decode."""
+    label = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+    return DataError(f"{name}:{line_no}: not valid {label} (byte 0x{raw[start]:02x} at column {start + 1}); "
+                     "re-encode the file as UTF-8, or name its encoding with --encoding (e.g. latin-1)")
+
+
+def read_sentences(path: str, stream=None, encoding: str = "utf-8") -> list[tuple[int, str]]:
+    """``(line_number, text)`` for each non-empty line of a text file (``-`` = ``stream``/stdin; a
+    pipe such as ``<(cmd)`` is read like a file).
 
     Empty and whitespace-only lines are skipped (line numbers keep counting). A byte sequence that
-    is not UTF-8 raises DataError naming the file, line and column.
+    does not decode raises DataError naming the file, line and column.
     """
+    from textdeconv.outputs import check_input_file
+
     if path == "-":
         data = (stream or sys.stdin.buffer).read()
         name = "<stdin>"
     else:
-        p = Path(path)
-        if not p.is_file():
-            raise MissingFileError(f"input file not found: {path}")
-        data, name = p.read_bytes(), path
+        with open(check_input_file(path), "rb") as f:
+            data, name = f.read(), path
     out = []
     for i, raw in enumerate(data.splitlines(), 1):
         try:
-            line = raw.decode("utf-8")
+            line = raw.decode(encoding)
         except UnicodeDecodeError as e:
-            raise DataError(f"{name}:{i}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                            "re-encode the file as UTF-8") from None
+            raise undecodable(name, i, raw, e.start, encoding) from None
         line = line.lstrip("\ufeff") if i == 1 else line
         if line.strip():
             out.append((i, line.strip()))

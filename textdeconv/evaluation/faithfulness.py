@@ -2,7 +2,9 @@
 
 Every metric is read off p_c, the softmax probability of each explanation's own ``target``
 class c, for the sentence with some tokens removed by a ``Perturber`` (its ``replacement`` —
-pad / unk / delete — decides what "removed" means and is recorded in every result).
+pad / unk / delete — decides what "removed" means and is recorded in every result). For
+explanations of any other Keras model by the reverse engine, pass the engine's
+``ModelPerturber(explainer, replacement)`` (``textdeconv.attribution.engine.perturb``) instead.
 
 Ranking: tokens are ordered by their *signed* score, highest first, ties broken by position
 (earlier first; a stable sort). A method whose sign says "evidence against c" therefore ranks
@@ -51,7 +53,7 @@ def target_probs(expls, perturber, masks_per_sentence) -> np.ndarray:
 
     Args:
         expls: N Explanations (their ``token_ids`` and ``target`` are used).
-        perturber: a ``Perturber``.
+        perturber: a ``Perturber`` or ``ModelPerturber``.
         masks_per_sentence: N lists of M drop masks (n_i,) bool — True = token removed.
     Returns:
         (N, M) float64: softmax probability of each explanation's target class.
@@ -63,9 +65,8 @@ def target_probs(expls, perturber, masks_per_sentence) -> np.ndarray:
             raise ValueError("every sentence needs the same number of perturbations")
         ids_list.extend([e.token_ids] * m)
         drops.extend(masks)
-    if (perturber.replacement == "delete" and perturber.net.pad == 0
-            and any(d.all() for d in drops)):
-        # with max width 1 there is no padding, so a fully deleted sentence has no window at all
+    if not perturber.empty_ok and any(d.all() for d in drops):
+        # our TextCNN with max width 1 has no padding, so a fully deleted sentence has no window at all
         raise InputError("replacement 'delete' cannot remove every token of a sentence for a model "
                          "whose widest filter is 1 (the input would be empty); use 'pad' or 'unk'")
     probs = softmax(perturber.logits(ids_list, drops).astype(np.float64))

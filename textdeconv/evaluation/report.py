@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 
 from textdeconv.attribution.perturb import Perturber
+from textdeconv.evaluation.agreement import loo_agreement
 from textdeconv.evaluation.faithfulness import deletion_insertion, eraser
 from textdeconv.evaluation.plausibility import plausibility
-from textdeconv.evaluation.sanity import cascading_randomization, class_sensitivity
+from textdeconv.evaluation.rationales import eraser_plausibility
+from textdeconv.evaluation.robustness import infidelity, max_sensitivity
+from textdeconv.evaluation.sanity import cascading_randomization, class_sensitivity, independent_randomization
 
 # columns of the summary table, with the direction that means "better"
 COLUMNS = {
@@ -22,6 +25,11 @@ COLUMNS = {
     "plausibility_ap": "higher", "plausibility_auroc": "higher", "sign_agreement": "higher",
     "randomized_logits_spearman": "lower", "randomized_all_spearman": "lower",
     "class_spearman": "lower", "sentences_per_s": "higher",
+    # issue 25: ferret's LOO agreement, ERASER's rationale scores, Yeh et al.'s robustness, the
+    # independent layer randomization and the explaining time per sentence
+    "loo_kendall_tau": "higher", "eraser_auprc": "higher", "token_f1": "higher", "iou_f1": "higher",
+    "infidelity": "lower", "max_sensitivity": "lower", "independent_max_spearman": "lower",
+    "ms_per_sentence": "lower",
 }
 
 
@@ -30,21 +38,26 @@ class Report:
     table: pd.DataFrame                              # one row per method, COLUMNS
     curves: dict = field(default_factory=dict)        # method -> {"fractions", "morf", "lerf", "insertion"}
     randomization: dict = field(default_factory=dict) # method -> DataFrame of stages
+    independent: dict = field(default_factory=dict)   # method -> DataFrame of independently randomized stages
     seconds: dict = field(default_factory=dict)       # method -> wall seconds for all its metrics
 
 
 def evaluate_methods(net, vocab, class_names, sentences, word_labels, methods, *, replacement="pad",
-                     sanity_n=200, positive_class=None, method_options=None, progress=None, seed=0) -> Report:
+                     sanity_n=200, positive_class=None, method_options=None, progress=None, seed=0,
+                     sensitivity_samples=10) -> Report:
     """Evaluate attribution methods on the same model and sentences.
 
     Args:
         sentences: token lists; word_labels: per sentence, the treebank label (0-4) of each word.
         methods: registry names (see ``textdeconv.attribution.method_names``).
         replacement: how removed tokens are replaced in the faithfulness metrics (pad/unk/delete).
-        sanity_n: sentences used by the randomization and class-sensitivity checks (the first n).
+        sanity_n: sentences used by the randomization, class-sensitivity and max-sensitivity
+            checks (the first n).
         positive_class: class index whose explanations are scored for sign agreement.
         method_options: {method: {option: value}} passed to the method's constructor.
         progress: optional callable(step_name) called after each step.
+        sensitivity_samples: noise draws of max-sensitivity (Captum's default 10); each builds
+            and runs the method once more on the sanity sentences.
     """
     from textdeconv.attribution import make_explainer
 
@@ -63,13 +76,19 @@ def evaluate_methods(net, vocab, class_names, sentences, word_labels, methods, *
         curves = deletion_insertion(expls, perturber)
         plaus_expls = expls if positive_class is None else explainer.explain(sentences, target=positive_class)
         plaus = plausibility(plaus_expls, word_labels, positive_class)
+        rationale = eraser_plausibility(expls, word_labels)
+        loo = loo_agreement(expls, perturber)
+        infid = infidelity(expls, perturber, seed=seed)
         _step(progress, f"{name}: faithfulness, plausibility")
         rand = cascading_randomization(net, make, subset, seed=seed)
+        indep = independent_randomization(net, make, subset, seed=seed)
         sens = class_sensitivity(explainer, subset, *classes)
+        robust = max_sensitivity(net, make, subset, n_samples=sensitivity_samples, seed=seed)
         _step(progress, f"{name}: sanity checks")
         report.seconds[name] = round(time.perf_counter() - t0, 2)
         report.curves[name] = {"fractions": curves["fractions"], **curves["curves"]}
         report.randomization[name] = rand
+        report.independent[name] = indep
         rows.append({
             "method": name,
             "comprehensiveness_aopc": faith["comprehensiveness_aopc"], "sufficiency_aopc": faith["sufficiency_aopc"],
@@ -81,6 +100,11 @@ def evaluate_methods(net, vocab, class_names, sentences, word_labels, methods, *
             "randomized_all_spearman": float(rand["spearman_mean"].iloc[-1]),
             "class_spearman": sens["spearman_mean"],
             "sentences_per_s": len(sentences) / explain_s,
+            "loo_kendall_tau": loo["kendall_tau_mean"], "eraser_auprc": rationale["auprc"],
+            "token_f1": rationale["token_f1"], "iou_f1": rationale["iou_f1"],
+            "infidelity": infid["infidelity_mean"], "max_sensitivity": robust["max_sensitivity_mean"],
+            "independent_max_spearman": float(indep["spearman_mean"].iloc[1:].max()),
+            "ms_per_sentence": 1000.0 * explain_s / len(sentences),
             "replacement": replacement,
         })
     report.table = pd.DataFrame(rows)
@@ -159,7 +183,8 @@ def sst_sentences(run, split: str, limit: int | None = None):
 
 def write_report(report: Report, out, meta: dict, title: str = "") -> list[str]:
     """Write a report into the folder ``out``: table.csv, table.md, curves.png, randomization.csv
-    and meta.json (``meta`` plus the seconds per method). Returns the file names written."""
+    (cascading), independent_randomization.csv (when the report has it) and meta.json (``meta``
+    plus the seconds per method). Returns the file names written."""
     from pathlib import Path
 
     from textdeconv.files import atomic_write_json, atomic_write_text
@@ -170,10 +195,16 @@ def write_report(report: Report, out, meta: dict, title: str = "") -> list[str]:
     write_csv(report.table, out / "table.csv")
     atomic_write_text(out / "table.md", to_markdown(report.table))
     plot_curves(report.curves, out / "curves.png", title=title)
-    frames = [df.assign(method=m) for m, df in report.randomization.items()]
-    for frame in frames:
-        frame.attrs = {}  # per-sentence correlations ride in attrs; the CSV keeps the stage summaries
-    stages = pd.concat(frames, ignore_index=True)
-    write_csv(stages[["method"] + [c for c in stages.columns if c != "method"]], out / "randomization.csv")
+    written = ["table.csv", "table.md", "curves.png"]
+    for name, stages_by_method in (("randomization.csv", report.randomization),
+                                   ("independent_randomization.csv", report.independent)):
+        if not stages_by_method:
+            continue
+        frames = [df.assign(method=m) for m, df in stages_by_method.items()]
+        for frame in frames:
+            frame.attrs = {}  # per-sentence correlations ride in attrs; the CSV keeps the stage summaries
+        stages = pd.concat(frames, ignore_index=True)
+        write_csv(stages[["method"] + [c for c in stages.columns if c != "method"]], out / name)
+        written.append(name)
     atomic_write_json(out / "meta.json", {**meta, "seconds_per_method": report.seconds})
-    return ["table.csv", "table.md", "curves.png", "randomization.csv", "meta.json"]
+    return written + ["meta.json"]

@@ -1,5 +1,6 @@
 """Sanity checks for explanations (Adebayo et al., 2018): does an explanation depend on the
-model's parameters, and on the class it is asked to explain?
+model's parameters (cascading and independent layer randomization), and on the class it is asked
+to explain? Data randomization (a model retrained on permuted labels) is in ``data_randomization``.
 
 Both checks compare score vectors of the same sentence with the Spearman rank correlation
 (``scipy.stats.spearmanr``). A vector that is constant (or has a single token) has no ranking:
@@ -81,6 +82,26 @@ def cascading_randomization(net, make_explainer, sentences, target=None, seed: i
         ``spearman_mean``, ``spearman_sd``, ``abs_spearman_mean``, ``n_nan``, ``n_sentences``.
         ``df.attrs["per_sentence"]`` is a (stages, N) array of the correlations.
     """
+    return _randomization(net, make_explainer, sentences, target, seed, cumulative=True)
+
+
+def independent_randomization(net, make_explainer, sentences, target=None, seed: int = 0) -> pd.DataFrame:
+    """Independent parameter randomization (Adebayo et al., 2018): re-initialize one layer group
+    at a time, every other layer keeping its trained weights, and correlate the explanations with
+    the original ones. A method whose explanations survive the randomization of some layer does
+    not depend on that layer, which the cascading check cannot tell apart from the layers below.
+
+    Arguments, target handling and restoring as ``cascading_randomization``; the weights are drawn
+    from the same generator in the same order, so the ``logits`` stage equals the cascading one.
+
+    Returns:
+        DataFrame with the columns of ``cascading_randomization``; ``depth`` is 1 for every
+        randomized stage (one layer group each), 0 for ``original``.
+    """
+    return _randomization(net, make_explainer, sentences, target, seed, cumulative=False)
+
+
+def _randomization(net, make_explainer, sentences, target, seed: int, cumulative: bool) -> pd.DataFrame:
     sentences = [list(s) for s in sentences]
     saved = [w.copy() for w in net.model.get_weights()]
     rng = np.random.default_rng(seed)
@@ -92,11 +113,13 @@ def cascading_randomization(net, make_explainer, sentences, target=None, seed: i
         rows.append({"stage": "original", "depth": 0, **summarize(rho)})
         per_sentence.append(rho)
         for depth, (stage, variables) in enumerate(randomization_stages(net), 1):
+            if not cumulative:
+                net.model.set_weights(saved)
             for v in variables:
                 reinitialize(v, rng)
             randomized = make_explainer(net).explain(sentences, target=targets)
             rho = correlations(original, randomized)
-            rows.append({"stage": stage, "depth": depth, **summarize(rho)})
+            rows.append({"stage": stage, "depth": depth if cumulative else 1, **summarize(rho)})
             per_sentence.append(rho)
     finally:
         net.model.set_weights(saved)

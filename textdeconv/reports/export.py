@@ -15,7 +15,12 @@ CSV_COLUMNS = ("sentence_id", "sentence", "token_index", "token", "in_vocab", "s
 
 def token_frame(expls, sentence_ids=None, gold=None) -> pd.DataFrame:
     """One row per token (columns ``CSV_COLUMNS``; ``probability`` is the target class's).
-    ``gold`` (a label name per sentence) adds a ``gold`` column."""
+    ``gold`` (a label name per sentence) adds a ``gold`` column.
+
+    ``sentence`` (the tokens joined by spaces) is on each sentence's first row (``token_index``
+    0) only, None on the others (an empty CSV field): repeated on every row, a sentence of n
+    tokens would cost O(n^2) bytes. ``frame["sentence"].ffill()`` fills it in again.
+    """
     ids = sentence_ids if sentence_ids is not None else range(1, len(expls) + 1)
     pairs = list(zip(ids, expls))
     if not pairs:
@@ -27,10 +32,12 @@ def token_frame(expls, sentence_ids=None, gold=None) -> pd.DataFrame:
     def per_sentence(values, dtype=object):
         return np.repeat(np.array(values, dtype=dtype), lengths)
 
-    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    firsts = np.cumsum(lengths) - lengths
+    sentence = np.full(int(lengths.sum()), None, dtype=object)
+    sentence[firsts] = [" ".join(e.tokens) for _, e in pairs]
     cols = {"sentence_id": per_sentence([sid for sid, _ in pairs], None),
-            "sentence": per_sentence([" ".join(e.tokens) for _, e in pairs]),
-            "token_index": np.arange(int(lengths.sum())) - starts,
+            "sentence": sentence,
+            "token_index": np.arange(int(lengths.sum())) - np.repeat(firsts, lengths),
             "token": [t for _, e in pairs for t in e.tokens],
             "in_vocab": np.concatenate([e.in_vocab for _, e in pairs]),
             "score": np.concatenate([e.scores for _, e in pairs]),

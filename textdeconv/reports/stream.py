@@ -17,6 +17,12 @@ the work is balanced whatever the line lengths. Every shard scans the whole file
 other shards' lines are counted, not decoded) and writes its own CSV; ``merge_shards``
 interleaves the shard CSVs by sentence_id.
 
+Failures. A bad input (a ``UserError``, e.g. a line that does not decode) removes the partial
+file and the progress file: fixing the input changes its fingerprint, so nothing could be resumed,
+and the next run starts clean. A kill (Ctrl-C, SIGTERM, SIGKILL) or a crash keeps them for
+``resume``; ``restart`` discards them. An input that is not a regular file (a pipe, ``<(cmd)``) is
+read once, as a stream, with no progress file: it cannot be resumed.
+
 Resume protocol, for ``out``: rows go to ``out.partial``; ``out.progress.json`` is the commit
 record. Per block: (1) its rows are appended to the partial file, flushed and fsynced; (2) the
 progress file is replaced atomically and fsynced with the new position: lines done, byte offset
@@ -26,8 +32,8 @@ input from the committed offset. At the end the progress file is marked complete
 file is renamed to ``out`` and the progress file deleted; a crash between those steps is
 recognised by the mark. The progress file also holds a fingerprint of the input (size, mtime,
 SHA-256 of its first MiB) and the job's settings (run, model file, method and its options,
-target, chunk and batch size, shard); a resume against anything else is refused. A partial
-file without a progress file holds nothing committed and is overwritten.
+target, chunk and batch size, shard, encoding); a resume against anything else is refused. A
+partial file without a progress file holds nothing committed and is overwritten.
 """
 from __future__ import annotations
 
@@ -37,15 +43,18 @@ import heapq
 import itertools
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from textdeconv.errors import DataError, InputError, MissingFileError, OutputError
-from textdeconv.files import atomic_path, atomic_write_json, fsync_path
+from textdeconv.data.custom import undecodable
+from textdeconv.errors import DataError, InputError, MissingFileError, OutputError, UserError
+from textdeconv.files import atomic_write_json, fsync_path
+from textdeconv.outputs import OutputPlan, check_input_file
 from textdeconv.reports.export import CSV_COLUMNS, token_frame
 
 CHUNK_LINES = 4096
-FORMAT = 1  # version of the progress file
+FORMAT = 2  # version of the progress file (2: the sentence is written on its first row only)
 HEAD_BYTES = 1 << 20
 HEADER = (",".join(CSV_COLUMNS) + "\n").encode()  # what token_frame(...).to_csv writes as its header
 
@@ -71,22 +80,25 @@ class Chunk:
     items: list[tuple[int, str]] | None  # (line number, stripped text) of each non-empty line
 
 
-def read_chunks(path, chunk_lines: int = CHUNK_LINES, offset: int = 0, lines_done: int = 0, shard=(1, 1)):
-    """Yield the blocks of a UTF-8 file as ``Chunk``s, from byte ``offset``, a block boundary with
-    ``lines_done`` lines before it. Holds one block in memory.
+def read_chunks(path, chunk_lines: int = CHUNK_LINES, offset: int = 0, lines_done: int = 0, shard=(1, 1),
+                encoding: str = "utf-8"):
+    """Yield the blocks of a text file as ``Chunk``s, from byte ``offset``, a block boundary with
+    ``lines_done`` lines before it. Holds one block in memory. ``encoding`` must keep ``\\n`` and
+    ``\\r`` single bytes (``data.custom.line_encoding``); a pipe is read once, from its start.
 
     Raises:
-        DataError: a line of this shard is not UTF-8 (names the file, line and column).
+        DataError: a line of this shard does not decode (names the file, line and column).
     """
     i, n = shard
     with open(path, "rb") as f:
-        f.seek(offset)
+        if offset:
+            f.seek(offset)
         line_no, block, items, in_block = lines_done, lines_done // chunk_lines, [], 0
         for piece in f:
             for raw in piece.splitlines(keepends=True):  # a piece ends at \n; a lone \r also ends a line
                 line_no, offset, in_block = line_no + 1, offset + len(raw), in_block + 1
                 if block % n == i - 1:
-                    text = _decode(raw.rstrip(b"\r\n"), line_no, path)
+                    text = _decode(raw.rstrip(b"\r\n"), line_no, path, encoding)
                     if text:
                         items.append((line_no, text))
                 if line_no % chunk_lines == 0:
@@ -96,12 +108,11 @@ def read_chunks(path, chunk_lines: int = CHUNK_LINES, offset: int = 0, lines_don
             yield Chunk(block, line_no, offset, items if block % n == i - 1 else None)
 
 
-def _decode(raw: bytes, line_no: int, path) -> str:
+def _decode(raw: bytes, line_no: int, path, encoding: str = "utf-8") -> str:
     try:
-        line = raw.decode("utf-8")
+        line = raw.decode(encoding)
     except UnicodeDecodeError as e:  # the message read_sentences gives
-        raise DataError(f"{path}:{line_no}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                        "re-encode the file as UTF-8") from None
+        raise undecodable(path, line_no, raw, e.start, encoding) from None
     return (line.lstrip("\ufeff") if line_no == 1 else line).strip()
 
 
@@ -182,56 +193,78 @@ def job_settings(run_dir, method: str, options: dict) -> dict:
 class ExplainJob:
     """Explain a file into a token CSV (``export.CSV_COLUMNS``) block by block; see the module doc.
 
-    The constructor checks the files before any model is loaded.
+    The constructor checks the files before any model is loaded (``outputs.OutputPlan``: the CSV,
+    its partial and progress files are not the input nor any other declared input, their folder
+    is writable).
 
     Args:
-        input: UTF-8 file, one sentence per line (a regular file: it is read twice on resume).
+        input: a text file, one sentence per line; a regular file can be resumed, a pipe is read once.
         out: the CSV; it appears only when the job completes (until then ``out.partial``).
         settings: JSON-able description of the model and method (``job_settings``).
         target: resolved target class index, or None for the predicted class.
         shard: ``(i, n)``: explain only the blocks k with k % n == i - 1.
         resume: continue the interrupted job at ``out``; without it an interrupted job is an error.
+        restart: discard an interrupted job at ``out`` and start over.
+        encoding: of the input (``data.custom.line_encoding`` checks it).
+        plan: an ``OutputPlan`` holding the caller's other inputs (e.g. the run's files); ``option``
+            and ``input_label`` name the CSV and the input in its messages.
     Raises:
-        MissingFileError: no input; ``resume`` with nothing to resume.
-        OutputError: ``out`` is the input; an interrupted job exists and ``resume`` is False.
-        InputError / DataError: the job cannot be resumed (other input or settings; damaged files).
+        MissingFileError: no input (or a directory); ``resume`` with nothing to resume.
+        OutputError: ``out`` cannot be written as asked (it is the input, ...); an interrupted job
+            exists and neither ``resume`` nor ``restart`` is given.
+        InputError / DataError: the job cannot be resumed (other input or settings; damaged files;
+            an input that is not a regular file).
     """
 
     def __init__(self, input, out, settings: dict, *, target=None, chunk_lines: int = CHUNK_LINES,
-                 batch_size: int = 128, shard=(1, 1), resume: bool = False):
-        self.input, self.out = Path(input), Path(out)
-        if not self.input.is_file():
-            raise MissingFileError(f"input file not found: {input}")
+                 batch_size: int = 128, shard=(1, 1), resume: bool = False, restart: bool = False,
+                 encoding: str = "utf-8", plan: OutputPlan | None = None, option: str = "out",
+                 input_label: str = "the input file"):
+        if resume and restart:
+            raise InputError("--resume and --restart exclude each other: continue the interrupted job, or discard it")
+        self.input, self.out = check_input_file(input), Path(out)
         if chunk_lines < 1 or batch_size < 1:
             raise InputError("--chunk-size and --batch-size must be at least 1")
-        if self.out.resolve() == self.input.resolve():
-            raise OutputError(f"the output {out} is the input file")
         self.name, self.target, self.chunk_lines, self.batch_size = str(input), target, chunk_lines, batch_size
-        self.shard = tuple(shard)
+        self.shard, self.encoding = tuple(shard), encoding
         self.partial = self.out.with_name(self.out.name + ".partial")
         self.progress_file = self.out.with_name(self.out.name + ".progress.json")
+        self.plan = plan or OutputPlan()
+        self.plan.read(input_label, self.input)
+        self.plan.write(option, self.out, stage=False, companions=(self.partial, self.progress_file))
+        self.plan.check()
+        self.resumable = stat.S_ISREG(os.stat(self.input).st_mode)
+        if resume and not self.resumable:
+            raise InputError(f"--resume needs a regular input file: {input} is a pipe or device, which can be read "
+                             "only once; run without --resume")
         self.settings = json.loads(json.dumps({**settings, "target": target, "chunk_lines": chunk_lines,
-                                               "batch_size": batch_size, "shard": "{}/{}".format(*self.shard)}))
-        self.fingerprint = input_fingerprint(self.input)
-        self.state = self._open(resume)
+                                               "batch_size": batch_size, "shard": "{}/{}".format(*self.shard),
+                                               "encoding": encoding}))
+        self.fingerprint = input_fingerprint(self.input) if self.resumable else {"size": None}
+        self.state = self._open(resume, restart)
         self.start_line, self.start_offset = self.state["lines_done"], self.state["input_offset"]
 
     @property
-    def input_size(self) -> int:
+    def input_size(self) -> int | None:
+        """Bytes in the input (None for a pipe)."""
         return self.fingerprint["size"]
 
-    def _open(self, resume: bool) -> dict:
+    def _open(self, resume: bool, restart: bool) -> dict:
         fresh = {"lines_done": 0, "input_offset": 0, "nonempty": 0, "sentences": 0, "rows": 0, "output_bytes": 0,
                  "complete": False}
-        start_over = f"delete {self.partial} and {self.progress_file} to start over"
+        start_over = "or pass --restart to discard it and start over"
+        if restart:
+            self._remove_job_files()
+            return fresh
         if not self.progress_file.exists():
             if resume:
                 raise MissingFileError(f"nothing to resume for {self.out}: no {self.progress_file} "
                                        "(run without --resume to start)")
             return fresh
         if not resume:
+            how = "pass --resume to continue it, " if self.resumable else "this input cannot resume it; "
             raise OutputError(f"an interrupted job is writing {self.out} ({self.partial.name}, "
-                              f"{self.progress_file.name}); pass --resume to continue it, or {start_over}")
+                              f"{self.progress_file.name}); {how}{start_over}")
         try:
             saved = json.loads(self.progress_file.read_text(encoding="utf-8"))
             state = {k: saved[k] for k in fresh}
@@ -239,28 +272,36 @@ class ExplainJob:
         except (ValueError, KeyError, TypeError):
             saved = None
         if saved is None or saved.get("format") != FORMAT:
-            raise DataError(f"{self.progress_file} is not a progress file this version can read; {start_over}")
+            raise DataError(f"{self.progress_file} is not a progress file this version can read; pass --restart "
+                            "to discard the interrupted job and start over")
         changed = [f"{k} {old_input.get(k)} -> {v}" for k, v in self.fingerprint.items() if old_input.get(k) != v]
         if changed:
             raise InputError(f"cannot resume {self.out}: {self.name} is not the file the job started on "
-                             f"({'; '.join(changed)}); restore it, or {start_over}")
+                             f"({'; '.join(changed)}); restore it, {start_over}")
         keys = dict.fromkeys([*old_settings, *self.settings])
         changed = [f"{k} {old_settings.get(k)!r} -> {self.settings.get(k)!r}" for k in keys
                    if old_settings.get(k) != self.settings.get(k)]
         if changed:
             raise InputError(f"cannot resume {self.out}: the settings differ from the interrupted job's "
-                             f"({'; '.join(changed)}); rerun with the original ones, or {start_over}")
+                             f"({'; '.join(changed)}); rerun with the original ones, {start_over}")
         if not self.partial.exists():
             if state["complete"] and self.out.exists():
                 return state  # done; only the clean-up was interrupted
             if state["output_bytes"]:
-                raise DataError(f"{self.partial} is missing; {start_over}")
+                raise DataError(f"{self.partial} is missing; pass --restart to start over")
         elif self.partial.stat().st_size < state["output_bytes"]:
             raise DataError(f"{self.partial} is shorter than its committed size ({self.partial.stat().st_size} < "
-                            f"{state['output_bytes']} bytes); {start_over}")
+                            f"{state['output_bytes']} bytes); pass --restart to start over")
         return state
 
+    def _remove_job_files(self) -> None:
+        for p in (self.partial, self.progress_file):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
     def _commit(self, state: dict) -> None:
+        if not self.resumable:  # a pipe cannot be read again: nothing to commit to
+            return
         atomic_write_json(self.progress_file, {"format": FORMAT, "input": {"path": self.name, **self.fingerprint},
                                                "settings": self.settings, **state}, durable=True)
 
@@ -273,6 +314,10 @@ class ExplainJob:
             progress: a ``progress.Progress`` (or None), told the input offset after each block.
             warn: called with each warning's text (unexplainable or all-unknown lines).
             on_chunk: called as ``on_chunk(ids, explanations)`` after each block is committed.
+        Raises:
+            UserError: bad input; the partial and progress files are removed and the message says
+                the CSV was not written. Any other exception (Ctrl-C, SIGTERM, a crash) keeps them
+                for ``resume``.
         """
         st = dict(self.state)
         if st["complete"] and not self.partial.exists():
@@ -280,28 +325,26 @@ class ExplainJob:
             return self._summary(st, 0)
         committed = self.progress_file.exists()
         explained = 0
+        self.plan.prepare()  # the CSV's folder, if it is missing
         warm_up(explainer)
         try:
             with open(self.partial, "r+b" if committed and self.partial.exists() else "wb") as f:
                 f.truncate(st["output_bytes"])  # drops rows written after the last commit
                 f.seek(st["output_bytes"])
                 for chunk in read_chunks(self.input, self.chunk_lines, st["input_offset"], st["lines_done"],
-                                         self.shard):
+                                         self.shard, self.encoding):
                     st.update(lines_done=chunk.end_line, input_offset=chunk.end_offset)
                     if chunk.items is not None:  # this shard's block
                         ids, sentences = tokenize_items(chunk.items, explainer.vocab, self.name, warn)
                         expls = explainer.explain(sentences, target=self.target,
                                                   batch_size=self.batch_size) if sentences else []
-                        data = b"" if st["output_bytes"] else HEADER
-                        if expls:
-                            data += token_frame(expls, ids).to_csv(index=False, header=False).encode("utf-8")
+                        data = self._encode(expls, ids, first=not st["output_bytes"])
                         self._append(f, data)
                         explained += len(expls)
                         st.update(nonempty=st["nonempty"] + len(chunk.items), sentences=st["sentences"] + len(expls),
                                   rows=st["rows"] + sum(len(s) for s in sentences),
                                   output_bytes=st["output_bytes"] + len(data))
                         self._commit(st)
-                        committed = True
                         if on_chunk:
                             on_chunk(ids, expls)
                     if progress:
@@ -310,19 +353,25 @@ class ExplainJob:
                     raise DataError(f"{self.name}: no non-empty lines to explain" if not st["nonempty"]
                                     else "nothing to explain: every sentence was empty")
                 if not st["output_bytes"]:  # a shard with no sentence of its own: the header alone
-                    self._append(f, HEADER)
-                    st["output_bytes"] = len(HEADER)
+                    data = self._encode([], [], first=True)
+                    self._append(f, data)
+                    st["output_bytes"] = len(data)
                 st["complete"] = True
                 self._commit(st)
-        except BaseException as e:
-            if not committed or isinstance(e, ValueError) and not st["sentences"]:
-                with contextlib.suppress(FileNotFoundError):  # nothing worth resuming: leave no files
-                    self.partial.unlink()
-                    self.progress_file.unlink()
+        except UserError as e:  # bad input: fixing it changes the input, so nothing could be resumed
+            self._remove_job_files()
+            self.plan.discard()
+            raise type(e)(f"{e}; {self.out} was not written") from None
+        except BaseException:
+            # nothing worth resuming: leave no files. (The progress file itself tells: a kill may
+            # land after a commit's rename but before this frame knows it happened.)
+            if not (self.resumable and self.progress_file.exists()):
+                self._remove_job_files()
+                self.plan.discard()
             raise
-        os.replace(self.partial, self.out)
-        fsync_path(self.out.parent)
-        self.progress_file.unlink()
+        self._publish(st)
+        with contextlib.suppress(FileNotFoundError):
+            self.progress_file.unlink()
         return self._summary(st, explained)
 
     @staticmethod
@@ -331,30 +380,48 @@ class ExplainJob:
         f.flush()
         os.fsync(f.fileno())  # the rows are on disk before the progress file says so
 
+    # The row format: a subclass writing another format (``parquet.ParquetJob``) overrides these two.
+    def _encode(self, expls, ids, first: bool) -> bytes:
+        """The bytes a block appends to the partial file (``first``: nothing is written yet)."""
+        data = HEADER if first else b""
+        if expls:
+            data += token_frame(expls, ids).to_csv(index=False, header=False).encode("utf-8")
+        return data
+
+    def _publish(self, st: dict) -> None:
+        """Put the complete partial file (``st["output_bytes"]`` committed bytes) in place as ``out``."""
+        os.replace(self.partial, self.out)
+        fsync_path(self.out.parent)
+
     def _summary(self, st: dict, explained: int) -> dict:
         return {"lines": st["lines_done"], "sentences": st["sentences"], "rows": st["rows"],
                 "output_bytes": st["output_bytes"], "resumed_at_line": self.start_line,
                 "sentences_this_run": explained}
 
 
-def merge_shards(paths, out) -> int:
+def merge_shards(paths, out, option: str = "out") -> int:
     """Merge shard CSVs (each ordered by sentence_id, as ``ExplainJob`` writes them) into one CSV
     ordered by sentence_id, streaming: a k-way merge holding one row per shard. Rows are copied
     byte for byte (a token CSV row is one line: tokens hold no line break). Returns the row count.
+    ``out`` appears only when the merge succeeds (``outputs.OutputPlan``; ``option`` names it).
 
     Raises:
-        MissingFileError: a shard does not exist; OutputError: ``out`` is one of the shards.
+        MissingFileError: a shard does not exist; OutputError: ``out`` is one of the shards, or
+            cannot be written.
         DataError: headers differ, a shard is unsorted or cut off, or two shards hold the same
             sentence (overlapping shards).
     """
     paths = [Path(p) for p in paths]
     if not paths:
         raise InputError("no shard files to merge")
-    if Path(out).resolve() in {p.resolve() for p in paths}:
-        raise OutputError(f"the output {out} is one of the shards")
     for p in paths:
         if not p.is_file():
             raise MissingFileError(f"shard file not found: {p}")
+    plan = OutputPlan()
+    for p in paths:
+        plan.read("one of the shards", p)
+    out = plan.write(option, out)
+    plan.check()  # before reading the shards
 
     def rows(k, f):
         last = None
@@ -376,7 +443,7 @@ def merge_shards(paths, out) -> int:
             if not h.startswith(b"sentence_id,") or h != headers[0]:
                 raise DataError(f"{p}: not an explanation CSV with the same columns as {paths[0]}")
         n, owner = 0, (None, None)
-        with atomic_path(out) as tmp, open(tmp, "wb") as w:
+        with plan, open(plan.temp(out), "wb") as w:
             w.write(headers[0])
             for sid, k, line in heapq.merge(*(rows(k, f) for k, f in enumerate(files)), key=lambda r: r[0]):
                 if sid == owner[0] and k != owner[1]:

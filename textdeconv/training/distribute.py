@@ -54,7 +54,8 @@ def read_tf_config(environ=os.environ) -> dict:
         ConfigError: TF_CONFIG is missing or malformed (one line, with an example).
     """
     text = environ.get("TF_CONFIG", "").strip()
-    need = f"train.strategy=multiworker needs the TF_CONFIG environment variable on every worker, e.g. {TF_CONFIG_EXAMPLE}"
+    need = ("train.strategy=multiworker needs the TF_CONFIG environment variable on every worker, "
+            f"e.g. {TF_CONFIG_EXAMPLE}")
     if not text:
         raise ConfigError(f"{need} (worker 0 is the chief and writes the run directory)")
     try:
@@ -107,7 +108,7 @@ def make_strategy(train_cfg) -> tf.distribute.Strategy:
     return _strategy(train_cfg.strategy, train_cfg.devices)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _strategy(kind: str, devices: tuple[str, ...] | None) -> tf.distribute.Strategy:
     _patch_keras_fit()
     if kind == "multiworker":
@@ -185,7 +186,8 @@ def precision_policy(train_cfg) -> str:
     if train_cfg.mixed_precision == "on" and not gpu:
         raise ConfigError("train.mixed_precision=on needs training to run on GPUs, and none is used here; "
                           "CPU runs stay float32 (use auto or off)")
-    return MIXED_POLICY if train_cfg.mixed_precision == "on" or train_cfg.mixed_precision == "auto" and gpu else "float32"
+    mixed = train_cfg.mixed_precision == "on" or train_cfg.mixed_precision == "auto" and gpu
+    return MIXED_POLICY if mixed else "float32"
 
 
 @contextlib.contextmanager

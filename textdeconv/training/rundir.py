@@ -17,10 +17,61 @@ from textdeconv.errors import DataError, InputError, MissingFileError
 
 RUNS_DIR = Path("runs")  # of the working directory, never of the installed package
 RUN_FILES = ("config.yaml", "vocab.txt", "model.keras")
+WRITTEN = (*RUN_FILES, "metrics.csv", "metrics.json", "state.json", "curves.png", "cv.json")  # what training writes
 
 
 def default_run_dir(config_name: str) -> Path:
     return RUNS_DIR / f"{Path(config_name).stem}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def data_inputs(plan, cfg: Config) -> None:
+    """Declare the data files a config reads as inputs of an ``outputs.OutputPlan``: custom
+    data.train/dev/test, the SST tree files (where they are found) and the vectors file."""
+    from textdeconv.data.custom import data_files, file_format
+    from textdeconv.data.download import find_tree_dir, resolve_data_dir
+
+    d = cfg.data
+    if d.dataset == "custom":
+        for key in ("train", "dev", "test"):
+            if getattr(d, key):
+                for file, _ in data_files(getattr(d, key), file_format(getattr(d, key), d.format)):
+                    plan.read(f"a data file (data.{key})", file)
+    else:
+        tree_dir = find_tree_dir(resolve_data_dir(d.dir))
+        for name in ("train", "dev", "test") if tree_dir is not None else ():
+            plan.read(f"the SST {name} trees", tree_dir / f"{name}.txt")
+    if cfg.model.vectors and Path(cfg.model.vectors).expanduser().exists():
+        plan.read("the model.vectors file", Path(cfg.model.vectors).expanduser())
+
+
+def run_inputs(plan, run_dir, cfg: Config | None = None) -> None:
+    """Declare a run's files (config.yaml, vocab.txt, model.keras) and, given its config, its data
+    files as inputs of an ``outputs.OutputPlan``: no command may write over them."""
+    for name in RUN_FILES:
+        plan.read(f"the run's {name}", Path(run_dir) / name)
+    if cfg is not None:
+        data_inputs(plan, cfg)
+
+
+def check_new_run_dir(run_dir, cfg: Config, config_path=None, option: str = "--run-dir") -> None:
+    """Check, before training starts, that a new run can be written into ``run_dir``: it is no
+    file and holds no run, none of the files training writes there is an input (the config file,
+    the data files, the vectors file), and it can be created (``textdeconv.outputs``).
+
+    Raises:
+        OutputError: one line naming ``option``.
+    """
+    from textdeconv.errors import OutputError
+    from textdeconv.outputs import OutputPlan
+
+    plan = OutputPlan()
+    if config_path is not None:
+        plan.read("the --config file", config_path)
+    data_inputs(plan, cfg)
+    plan.folder(option, run_dir, WRITTEN, stage=False)
+    plan.check()
+    if (Path(run_dir) / "state.json").exists():
+        raise OutputError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --run-dir")
 
 
 def latest_run(root: Path = RUNS_DIR) -> Path:

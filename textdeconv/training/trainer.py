@@ -13,8 +13,9 @@ A run directory holds:
                        strategy, replicas, workers and precision of the last (re)start (distribute.py);
                        "prior_shift": per class, what train.prior_correction added to the output bias
     state.json         resume state; written last in each epoch, it is the commit point
-    checkpoints/       the last epoch's model with its optimizer state (mixed precision: in mixed
-                       precision; model.keras is always float32)
+    checkpoints/       while training: the last epoch's model with its optimizer state (mixed
+                       precision: in mixed precision; model.keras is always float32) and the best
+                       epoch's; deleted when the run finishes unless train.keep_checkpoints
     tensorboard/       TensorBoard logs
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -230,6 +232,39 @@ class RunRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochLog(keras.callbacks.Callback):
+    """One plain line per epoch on stderr (``epoch 3/25: loss 0.41  accuracy 0.83  ...  (2.1 s)``):
+    what a run shows when stdout is no terminal, where Keras's progress bar would fill a log with
+    backspaces. Results stay on stdout."""
+
+    def __init__(self, epochs: int, evals_per_epoch: int = 1, stream=None):
+        super().__init__()
+        self.epochs, self.k, self.stream = epochs, evals_per_epoch, stream
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = "  ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
+        print(f"epoch {passes(epoch + 1, self.k)}/{self.epochs}: {values}  ({time.perf_counter() - self.t0:.1f} s)",
+              file=self.stream or sys.stderr, flush=True)
+
+
+def interactive() -> bool:
+    """True when stdout is a terminal (or a notebook): where a progress bar belongs."""
+    try:
+        return sys.stdout.isatty() or "ipykernel" in sys.modules
+    except (AttributeError, ValueError):
+        return False
+
+
+def drop_checkpoints(run_dir: Path, cfg: Config) -> None:
+    """A finished run keeps model.keras (the best model) and, only with train.keep_checkpoints,
+    checkpoints/ (the last epoch with its optimizer state, and the best: two more copies)."""
+    if not cfg.train.keep_checkpoints:
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+
+
 def sync_best_model(run_dir: Path, state: dict) -> None:
     """Make ``model.keras`` the checkpoint ``state.json`` names as best.
 
@@ -245,6 +280,8 @@ def sync_best_model(run_dir: Path, state: dict) -> None:
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto") -> dict:
     """Train (or resume) a TextCNN as configured; return the final metrics dict.
 
+    ``verbose``: "auto" shows Keras's progress bar when stdout is a terminal, else one line per
+    epoch on stderr (``EpochLog``); 0, 1 or 2 are passed to ``model.fit`` as they are.
     ``train.strategy`` picks the devices (distribute.py): the model, its optimizer and a resumed
     checkpoint are built inside the strategy's scope, ``train.batch_size`` is the global batch, and
     with several workers only the chief writes ``run_dir``.
@@ -288,6 +325,10 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     if state["finished"]:
         plot_training_curves(run_dir)  # a run trained before curves.png existed gets one on resume
         return json.loads((run_dir / "metrics.json").read_text())
+    if state["checkpoint"] and not (run_dir / "checkpoints" / state["checkpoint"]).is_file():
+        raise MissingFileError(f"{run_dir / 'checkpoints' / state['checkpoint']} is missing, so the run cannot be "
+                               "continued (a finished run keeps its checkpoints only with "
+                               "train.keep_checkpoints: true)")
     vectors = None
     if not state["checkpoint"] and cfg.model.vectors:  # a checkpoint (and model.keras) already holds the tables
         counts = token_counts((ex.tokens for ex in splits["train"]), cfg.vocab.lowercase)
@@ -313,6 +354,10 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     callbacks = [recorder] if shift is None else [PriorShift(shift), recorder]
     if cfg.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+    if verbose == "auto":  # Keras's bar only on a terminal: redirected, it wrote thousands of backspaces
+        verbose = 1 if interactive() else 0
+        if not verbose:
+            callbacks.append(EpochLog(cfg.train.epochs, k))
     if state["epoch"] < cfg.train.epochs * k and not (recorder.patience and state["wait"] >= recorder.patience):
         # a resumed run reshuffles from a seed of its own: deterministic, but not the uninterrupted order
         train_ds = make_dataset(*enc["train"], cfg.train.batch_size, pad, seed=cfg.train.seed * 1000 + state["epoch"],
@@ -346,5 +391,6 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     state["finished"] = True
     atomic_write_json(state_path, state)
     plot_training_curves(run_dir)
+    drop_checkpoints(run_dir, cfg)
     return metrics
 

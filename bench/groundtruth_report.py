@@ -1,0 +1,530 @@
+#!/usr/bin/env python
+"""Write docs/groundtruth.md and its figures from the ground-truth studies' results, so no figure
+is ever copied by hand.
+
+    python bench/groundtruth_report.py            # regenerate docs/groundtruth.md and its two PNGs in docs/img/
+    python bench/groundtruth_report.py --check    # exit 1, naming the stale file, when the page differs
+
+Reads bench/results/groundtruth.json (``textdeconv groundtruth``), roar.json (``textdeconv roar``),
+randomization.json (``textdeconv randomization``) and metrics-sst2-test/ (bench/groundtruth_metrics.py).
+A study that has not been run is named as such on the page. The reading at the end is written
+from the numbers by the rules in ``reading``, so it cannot drift from them. The page is plain
+Markdown (json, csv: no TensorFlow); the figures need matplotlib. ``--check`` compares the page
+and that every figure exists (PNG bytes vary with the matplotlib version).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = "bench/results"
+RANKS_PNG, ROAR_PNG = "groundtruth-ranks.png", "roar-curves.png"
+CLASS_AGNOSTIC = 0.5  # counter_first at or above this: the method names the trigger for either class
+UNSIGNED = {"gradient-l2", "deconv-activation", "random"}  # scores that do not say for or against a class
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+def load_json(results: Path, name: str):
+    path = results / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def table(head, rows) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pm(stat, digits: int = 2) -> str:
+    """'0.93 ± 0.02' from a mean_sd dict; 'n/a' without a mean."""
+    if not stat or stat.get("mean") is None:
+        return "n/a"
+    text = f"{stat['mean']:.{digits}f}"
+    return text + (f" ± {stat['sd']:.{digits}f}" if stat.get("sd") is not None else "")
+
+
+def mean(stat):
+    return None if not stat else stat.get("mean")
+
+
+def recorded(data: dict, name: str) -> str:
+    """The provenance lines every section opens with."""
+    m = data.get("machine", {})
+    load = m.get("load_average_at_start")
+    where = f"{m.get('cpus', '?')} CPUs, {m.get('platform', '?')}, TensorFlow {m.get('tensorflow', '?')}"
+    if load:
+        where += f", load average {load[0]:.1f} at the start (the machine was shared)"
+    settings = data.get("settings", {})
+    size = "full size" if settings.get("full_size") else "reduced size"
+    limits = settings.get("data_limits") or {}
+    left_out = settings.get("methods_left_out") or []
+    detail = []
+    if limits:
+        detail.append("data limits " + ", ".join(f"`{k}={v}`" for k, v in limits.items()))
+    if left_out:
+        detail.append("methods left out: " + ", ".join(f"`{m}`" for m in left_out))
+    if len(data.get("seeds", [])) < 3:
+        detail.append(f"{len(data.get('seeds', []))} seed(s)")
+    lines = [f"- Source: `{SRC}/{name}`, written by `{data.get('command', '?')}` on {data.get('date', '?')}.",
+             f"- Machine: {where}.",
+             f"- Seeds {', '.join(map(str, data.get('seeds', [])))}; {size}" + (f" ({'; '.join(detail)})" if detail
+                                                                                else "") + "."]
+    minutes = data.get("minutes", {})
+    lines.append(f"- Cost: {data.get('wall_minutes', '?')} min wall clock ({minutes.get('training', '?')} min "
+                 f"training, {minutes.get('explaining', '?')} min explaining; reused models count with the "
+                 "training time they took when trained).")
+    if data.get("note"):
+        lines.append(f"- Note: {data['note']}.")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- ground truth
+
+def groundtruth_section(gt: dict | None) -> str:
+    if not gt:
+        return ("## Planted shortcuts\n\nNot run yet: `textdeconv groundtruth` writes "
+                "`bench/results/groundtruth.json`.\n")
+    rows, methods = gt["rows"], gt["methods"]
+    out = ["## Planted shortcuts", "", recorded(gt, "groundtruth.json"), "",
+           f"Models: Kim's CNN-rand (`{gt['config']['model']['embedding_dim']}`-d, filters "
+           f"{gt['config']['model']['filter_sizes']} x {gt['config']['model']['num_filters']}), trained on the "
+           f"{gt.get('sizes', {}).get('train', '?')} SST-2 training sentences with the trigger planted in "
+           f"{gt['settings'].get('fraction', '?'):.0%} of each class (labels set by the trigger), one model per "
+           f"variant and seed; at most {gt['settings'].get('max_cases') or 'all'} sentences scored per row and seed.",
+           "", "**Does the model use the trigger?** Flip rate = share of the test sentences not already in the "
+           "trigger's class that the planted trigger moves there. Rows below the threshold "
+           f"({gt['settings'].get('threshold', '?')}) are not scored.", ""]
+    check_rows = []
+    for row, r in rows.items():
+        controls = []
+        if "apart_flip_rate" in r:
+            controls.append(f"words apart: {pm(r['apart_flip_rate'])}")
+        if "trigger_flip_rate" in r:
+            controls.append(f"plain trigger: {pm(r['trigger_flip_rate'])}")
+        if "decoy_change_rate" in r:
+            controls.append(f"decoy changes {pm(r['decoy_change_rate'])}")
+        check_rows.append([f"`{row}`", r["status"], pm(r["flip_rate"]), ", ".join(map(str, r["n_scored"])),
+                           "; ".join(controls) or "—"])
+    out += [table(["row", "status", "flip rate", "sentences scored per seed", "controls"], check_rows), ""]
+
+    def cell(m, row, key, digits=2):
+        return pm(methods.get(m, {}).get(row, {}).get(key), digits)
+
+    names = list(methods)
+    out += ["**Single token** (`zqx`, k = 1): precision@1 (the trigger is the top word), mean rank, and "
+            "*counter-class first*: the trigger is still the top word when the **other** class is explained "
+            "(a class-specific method ranks it last there). Positions: precision@1 with the trigger at the "
+            "start, middle or end of sentences of at least 20 words.", "",
+            table(["method", "p@1", "rank", "counter-class first", "p@1 start", "p@1 middle", "p@1 end"],
+                  [[f"`{m}`", cell(m, "token", "p_at_1"), cell(m, "token", "rank", 1),
+                    cell(m, "token", "counter_first"), cell(m, "position-start", "p_at_1"),
+                    cell(m, "position-middle", "p_at_1"), cell(m, "position-end", "p_at_1")] for m in names]), "",
+            "**Two-word causes** (k = 2): the ordered phrase `zqa zqb` and the negation `not zqx` (which "
+            "reverses the trigger's class). recall@2 = share of the cause among the top two words; "
+            "both first = the cause fills the top two.", "",
+            table(["method", "phrase recall@2", "phrase AP", "negation recall@2", "negation AP",
+                   "negation both first", "negation counter-class first"],
+                  [[f"`{m}`", cell(m, "phrase", "recall_at_k"), cell(m, "phrase", "ap"),
+                    cell(m, "negation", "recall_at_k"), cell(m, "negation", "ap"), cell(m, "negation", "first"),
+                    cell(m, "negation", "counter_first")] for m in names]), "",
+            "**False alarms** on clean test sentences explained for their predicted class: the share of "
+            "|score| on the planted but useless decoy `zqd` (chance = 1/n, the row `chance`), how often the "
+            "decoy alone tops the ranking, and, for the phrase models, the share on `zqa`/`zqb` planted "
+            "apart (the trigger's own words where the model must not use them).", ""]
+    chance = mean(next((methods[m]["token"]["false_alarm_chance"] for m in names
+                        if "false_alarm_chance" in methods[m].get("token", {})), None))
+    alarm_rows = [[f"`{m}`", cell(m, "token", "false_alarm", 3), cell(m, "token", "decoy_first", 3),
+                   cell(m, "phrase", "apart_false_alarm", 3)] for m in names]
+    if chance is not None:
+        alarm_rows.append(["chance", f"{chance:.3f}", "—", "—"])
+    out += [table(["method", "decoy share (token models)", "decoy first", "apart words share (phrase models)"],
+                  alarm_rows), "",
+            f"![best rank of the trigger per method](img/{RANKS_PNG})", "",
+            "The trigger's rank (1 = top; 10+ = tenth or lower) in the single-token sentences, all seeds pooled: "
+            "blue when the trigger's class is explained, orange when the other class is. A class-specific method "
+            "has its blue bar at 1 and its orange mass at the far end.", ""]
+    return "\n".join(out) + "\n"
+
+
+def plot_ranks(gt: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = [m for m, rows in gt["methods"].items() if "token" in rows]
+    cols = 5
+    nrows = max(1, -(-len(methods) // cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(10, 1.7 * nrows + 0.4), sharex=True, sharey=True, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_visible(False)
+    for ax, m in zip(axes.ravel(), methods):
+        row = gt["methods"][m]["token"]
+        hist = row["rank_histogram"]
+        ax.set_visible(True)
+        for shift, key, color, label in ((-0.2, "rank_histogram", "#4c72b0", "trigger's class explained"),
+                                         (0.2, "counter_rank_histogram", "#dd8452", "other class explained")):
+            if key in row:
+                counts = row[key]["counts"]
+                total = sum(counts) or 1
+                ax.bar([i + shift for i in range(len(counts))], [c / total for c in counts], width=0.4,
+                       color=color, label=label)
+        ax.set_title(m, fontsize=8)
+        ax.set_xticks(range(len(hist["bins"])))
+        ax.set_xticklabels(hist["bins"], fontsize=6)
+        ax.tick_params(axis="y", labelsize=6)
+        ax.set_ylim(0, 1)
+    handles, labels = axes.ravel()[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=7, frameon=False)
+    fig.suptitle("rank of the planted trigger (share of sentences)", fontsize=9, x=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=72)
+    plt.close(fig)
+
+
+# -------------------------------------------------------------------------------------------- ROAR
+
+def roar_section(roar: dict | None) -> str:
+    if not roar:
+        return "## Remove and retrain (ROAR)\n\nNot run yet: `textdeconv roar` writes `bench/results/roar.json`.\n"
+    pcts = [f"{round(100 * f)}" for f in roar["settings"]["fractions"]]
+    out = ["## Remove and retrain (ROAR)", "", recorded(roar, "roar.json"),
+           f"- {roar.get('retrains', '?')} models trained (the base model and one per method, fraction, seed and "
+           "kind); removal: " + roar["settings"].get("removal", "?") + f"; words ranked for the "
+           f"{roar['settings'].get('target', '?')} class.", "",
+           f"Test accuracy of the base model (all words): **{pm(roar['base']['test_accuracy'], 4)}**. Each cell is "
+           "the test accuracy after removing the top k% of every train, dev and test sentence's words by the "
+           "method: *ROAR* retrains from scratch on the reduced data, *recursive* re-explains with each retrained "
+           "model before removing more, *deletion* is the base model on the reduced test sentences without "
+           "retraining. Lower = the removed words carried the task; `random` is the floor to beat.", ""]
+    rows = []
+    for m, kinds in roar["methods"].items():
+        for kind in ("roar", "recursive", "deletion"):
+            if kind in kinds:
+                rows.append([f"`{m}`", kind] + [pm(kinds[kind].get(p), 4) for p in pcts])
+    out += [table(["method", "kind"] + [f"k = {p}%" for p in pcts], rows), "",
+            f"![ROAR curves](img/{ROAR_PNG})", ""]
+    return "\n".join(out) + "\n"
+
+
+def plot_roar(roar: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fractions = [0.0] + list(roar["settings"]["fractions"])
+    pcts = [f"{round(100 * f)}" for f in roar["settings"]["fractions"]]
+    base = roar["base"]["test_accuracy"]["mean"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for i, (m, kinds) in enumerate(roar["methods"].items()):
+        color = f"C{i % 10}"
+        for ax, kind in zip(axes, ("roar", "deletion")):
+            if kind in kinds:
+                ys = [base] + [kinds[kind][p]["mean"] for p in pcts]
+                ax.plot([100 * f for f in fractions], ys, marker=".", color=color, label=m,
+                        linestyle="--" if m == "random" else "-")
+        if "recursive" in kinds:
+            ys = [base] + [kinds["recursive"][p]["mean"] for p in pcts]
+            axes[0].plot([100 * f for f in fractions], ys, marker="x", color=color, linestyle=":", alpha=0.8)
+    axes[0].set_title("ROAR: retrained (dotted x: recursive)", fontsize=9)
+    axes[1].set_title("deletion: base model, no retraining", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("% of each sentence's words removed", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("test accuracy", fontsize=8)
+    axes[1].legend(fontsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=72)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------ data randomization
+
+def randomization_section(rand: dict | None) -> str:
+    if not rand:
+        return ("## Data randomization\n\nNot run yet: `textdeconv randomization` writes "
+                "`bench/results/randomization.json`.\n")
+    out = ["## Data randomization", "", recorded(rand, "randomization.json"), ""]
+    models = rand.get("models", {})
+    out += [table(["seed", "real model test acc.", "permuted-label model test acc.", "permuted labels memorised"],
+                  [[s, f"{m['real_test_accuracy']:.4f}", f"{m['permuted_test_accuracy']:.4f}",
+                    f"{m['permuted_memorised']:.4f}"] for s, m in models.items()]), "",
+            f"Each method explains, on both models, the class the real model predicts for "
+            f"{rand.get('n_sentences', '?')} test sentences; per sentence Spearman's ρ and the top-"
+            f"{round(100 * rand.get('fraction', 0.2))}% overlap between the two score vectors, averaged (mean ± sd "
+            "over seeds). High = the explanation barely depends on what the model learnt: the check fails. "
+            "*other seed*: the same comparison between two real models of different seeds, the change to expect "
+            "from initialisation alone.", ""]
+    out += [table(["method", "ρ real vs permuted", "top-k overlap real vs permuted", "ρ real vs other seed",
+                   "top-k overlap real vs other seed"],
+                  [[f"`{m}`", pm(r["permuted"]["spearman"], 3), pm(r["permuted"]["topk_overlap"], 3),
+                    pm(r.get("other_seed", {}).get("spearman"), 3), pm(r.get("other_seed", {}).get("topk_overlap"), 3)]
+                   for m, r in rand["methods"].items()]), ""]
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------------- new metrics
+
+NEW_METRICS = {"loo_kendall_tau": "LOO τ ↑", "eraser_auprc": "AUPRC ↑", "token_f1": "token-F1 ↑",
+               "iou_f1": "IOU-F1 ↑", "infidelity": "infidelity ↓", "max_sensitivity": "max-sens. ↓",
+               "independent_max_spearman": "indep. rand. max ρ ↓", "randomized_all_spearman": "cascading ρ ↓",
+               "ms_per_sentence": "ms / sentence ↓"}
+
+
+def metrics_section(folder: Path) -> str:
+    table_path, meta_path = folder / "table.csv", folder / "meta.json"
+    if not table_path.is_file():
+        return ("## The new metrics on a real model\n\nNot run yet: `python bench/groundtruth_metrics.py` writes "
+                f"`{SRC}/{folder.name}/`.\n")
+    with open(table_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    m = meta.get("machine", {})
+
+    def fmt(row, col):
+        try:
+            value = float(row[col])
+        except (KeyError, ValueError):
+            return "n/a"
+        return "n/a" if value != value else (f"{value:.1f}" if col == "ms_per_sentence" else f"{value:.3f}")
+
+    out = ["## The new metrics on a real model", "",
+           f"- Source: `{SRC}/{folder.name}/` (`table.csv`, `independent_randomization.csv`, `meta.json`), written "
+           f"by `{meta.get('command', '?')}` on {meta.get('date', '?')}; {m.get('cpus', '?')} CPUs.",
+           f"- Model `{meta.get('run', '?')}`; {meta.get('sentences', '?')} test sentences; randomization and "
+           f"max-sensitivity on the first {meta.get('sanity_n', '?')}; {round(meta.get('seconds_total', 0) / 60, 1)} "
+           "min in all.", ""]
+    if meta.get("note"):
+        out += [f"- Note: {meta['note']}.", ""]
+    cols = [c for c in NEW_METRICS if rows and c in rows[0]]
+    out += ["Definitions in [evaluation.md](evaluation.md#more-metrics-issue-25); the full table (old columns "
+            "too) is `table.csv`.", "",
+            table(["method"] + [NEW_METRICS[c] for c in cols], [[f"`{r['method']}`"] + [fmt(r, c) for c in cols]
+                                                               for r in rows]), ""]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+def reading(gt, roar, rand) -> str:
+    """What the numbers say, each sentence computed from them."""
+    out = ["## What the numbers say about deconvnets on text", ""]
+    if gt:
+        token = {m: r["token"] for m, r in gt["methods"].items() if "token" in r}
+        found = sorted(m for m, r in token.items() if (mean(r["p_at_1"]) or 0) >= 0.95)
+        agnostic = sorted(m for m, r in token.items() if (mean(r["counter_first"]) or 0) >= CLASS_AGNOSTIC)
+        flips = ", ".join(f"{row} {pm(r['flip_rate'])}" for row, r in gt["rows"].items())
+        out.append(f"- **Every model used its trigger** where the status table says *scored* (flip rates: {flips}).")
+        if found:
+            out.append(f"- **Finding a single planted token is easy**: {len(found)} of {len(token)} methods put it "
+                       f"first in at least 95% of the sentences ({', '.join(f'`{m}`' for m in found)}).")
+        misses = sorted(set(token) - set(found) - {"random"})
+        if misses:
+            out.append("- Below that: " + ", ".join(f"`{m}` (p@1 {pm(token[m]['p_at_1'])})" for m in misses)
+                       + "; `random` sits at " + pm(token.get("random", {}).get("p_at_1")) + ".")
+        if agnostic:
+            out.append(f"- **Class specificity separates the methods.** Asked to explain the *other* class, "
+                       f"{', '.join(f'`{m}`' for m in agnostic)} still rank the trigger first in at least "
+                       f"{CLASS_AGNOSTIC:.0%} of the sentences: they show what the network reacts to, not what it "
+                       "counts for the class asked about. The class-agnostic reconstruction `deconv-activation` "
+                       f"does so in {pm(token.get('deconv-activation', {}).get('counter_first'))} of them, the "
+                       f"class-evidence `deconv` in {pm(token.get('deconv', {}).get('counter_first'))}.")
+        neg = {m: r["negation"] for m, r in gt["methods"].items() if "negation" in r}
+        if neg:
+            pair = sorted(neg, key=lambda m: -(mean(neg[m]["first"]) or 0))
+            out.append("- **Negation** (`not zqx` explained for the class it decides): both words on top in "
+                       + ", ".join(f"`{m}` {pm(neg[m]['first'])}" for m in pair if m != "random") + ".")
+            flipped = sorted(m for m in neg if m in token and (mean(neg[m]["counter_first"]) or 0) >= CLASS_AGNOSTIC
+                             and (mean(token[m]["counter_first"]) or 0) < CLASS_AGNOSTIC)
+            if flipped:
+                out.append(f"- **Class-specific on one word, not on two**: {', '.join(f'`{m}`' for m in flipped)} "
+                           "rank the single trigger last when the other class is explained, yet in the negation "
+                           "sentences they put `not`/`zqx` on top for the class the pair voted *against* "
+                           f"({', '.join(pm(neg[m]['counter_first']) for m in flipped)}). The rectified rule keeps "
+                           "only the filters that speak *for* the class asked about and drops the evidence against "
+                           "it, so a word whose net effect is against the class can still top its map; the signed "
+                           "methods (`deconv`, `occlusion`) net the two and rank the pair low.")
+        positions = [f"position-{w}" for w in ("start", "middle", "end")]
+        spread = {m: [mean(r[p]["p_at_1"]) for p in positions if p in r] for m, r in gt["methods"].items()}
+        steady = sorted(m for m, v in spread.items() if len(v) == 3 and max(v) - min(v) < 0.05 and m != "random")
+        if steady:
+            out.append(f"- **Position does not matter**: precision@1 varies by less than 0.05 between a trigger at "
+                       f"the start, middle and end of long sentences for {len(steady)} of "
+                       f"{len([m for m in spread if m != 'random'])} methods (global max pooling over padded "
+                       "windows sees every position alike).")
+        if "phrase" in gt["rows"] and "apart_flip_rate" in gt["rows"]["phrase"]:
+            apart = {m: mean(r["phrase"].get("apart_false_alarm")) for m, r in gt["methods"].items()
+                     if "phrase" in r and r["phrase"].get("apart_false_alarm")}
+            worst = sorted((m for m in apart if m != "random"), key=lambda m: -apart[m])[:3]
+            out.append(f"- **Word order**: the phrase's words planted apart still flip "
+                       f"{pm(gt['rows']['phrase']['apart_flip_rate'])} of the sentences (adjacent: "
+                       f"{pm(gt['rows']['phrase']['flip_rate'])}), so the model leans on the n-gram but not only "
+                       "on it. On clean sentences with the words apart, the share of |score| they get is highest "
+                       f"for {', '.join(f'`{m}` {apart[m]:.2f}' for m in worst)}"
+                       + (f" (random: {apart['random']:.2f})" if "random" in apart else "")
+                       + ": the class-agnostic and rectified signals light up the trigger's words wherever they "
+                       "are, well beyond what they do to the prediction.")
+        same = identical_groups(gt["methods"])
+        if same:
+            groups = "; ".join(" = ".join(f"`{m}`" for m in g) for g in same)
+            out.append(f"- **The same numbers** (every metric within 1e-4, every row): {groups}"
+                       + ". `deconv` is gradient x input on this architecture (an identity the tests check), and "
+                       "with one convolution layer the rectified deconvnet rule and guided backprop coincide; LRP-αβ "
+                       "with its default α = 1, β = 0 is the z+ rule.")
+    if roar:
+        pcts = [f"{round(100 * f)}" for f in roar["settings"]["fractions"]]
+        low, top = pcts[0], pcts[-1]
+        kinds = roar["methods"]
+        final = {m: mean(k["roar"].get(top)) for m, k in kinds.items() if "roar" in k}
+        if final:
+            order = sorted(final, key=lambda m: final[m])
+            rnd = final.get("random")
+            out.append(f"- **ROAR at {top}%** (test accuracy after retraining, lower = the removed words mattered): "
+                       + ", ".join(f"`{m}` {final[m]:.3f}" for m in order)
+                       + f" (all words: {roar['base']['test_accuracy']['mean']:.3f})"
+                       + (f"; {sum(v < rnd for m, v in final.items() if m != 'random')} of "
+                          f"{len(final) - 1} methods fall below `random`." if rnd is not None else "."))
+            rising = [m for m in final if m != "random" and mean(kinds[m]["roar"].get(top)) is not None
+                      and mean(kinds[m]["roar"][top]) >= mean(kinds[m]["roar"][low])]
+            if rising:
+                out.append(
+                    f"- **ROAR does not fall for {', '.join(f'`{m}`' for m in rising)}**: from {low}% to {top}% "
+                    "removed their retrained accuracy goes "
+                    + ", ".join(f"{mean(kinds[m]['roar'][low]):.3f} → {mean(kinds[m]['roar'][top]):.3f}"
+                                for m in rising)
+                    + " while the same reduced sentences take the unretrained model to "
+                    + ", ".join(f"{mean(kinds[m]['deletion'][top]):.3f}" for m in rising) + ".")
+                signed = [m for m in rising if m not in UNSIGNED]
+                if signed:
+                    out.append(
+                        f"  For the signed class-evidence methods among them ({', '.join(f'`{m}`' for m in signed)}) "
+                        "the ranking removes the words *for* the predicted class and keeps the words against it, "
+                        "so what is left still encodes the class, inverted, and the retrained model can read the "
+                        "label off the removal itself: the class-information leakage through the removal pattern "
+                        "that Rong et al. (2022) describe for image ROAR. ROAR's verdict on these methods says more "
+                        "about the removal than about the explanation.")
+            if "recursive" in kinds.get("deconv", {}):
+                rec = kinds["deconv"]["recursive"]
+                out.append(f"- **Recursive ROAR** (each step re-explained by the retrained model) takes `deconv` to "
+                           f"{mean(rec[top]):.3f} at {top}% against {final.get('deconv', float('nan')):.3f} for plain "
+                           "ROAR: the retrained model's own evidence words are found and removed in turn.")
+    if rand:
+        rho = {m: mean(r["permuted"]["spearman"]) for m, r in rand["methods"].items()}
+        high = sorted(m for m, v in rho.items() if v is not None and v >= 0.5 and m != "random")
+        out.append("- **Data randomization**: Spearman ρ between the real and the permuted-label model: "
+                   + ", ".join(f"`{m}` {v:.2f}" for m, v in sorted(rho.items(), key=lambda kv: -(kv[1] or 0))
+                               if v is not None) + " (`random` is 1 by construction: it never looks at the model)."
+                   + (f" At ρ ≥ 0.5 ({', '.join(f'`{m}`' for m in high)}) the explanation of a model that learnt "
+                      "nothing about sentiment still ranks the words much as the real model's does: it says more "
+                      "about the sentence and the architecture than about what was learnt." if high else ""))
+        other = {m: mean(r.get("other_seed", {}).get("spearman")) for m, r in rand["methods"].items()}
+        alike = sorted(m for m in high if other.get(m) is not None and rho[m] >= other[m] - 0.05)
+        if alike:
+            out.append("  " + ", ".join(f"`{m}` ({rho[m]:.2f} vs {other[m]:.2f})" for m in alike)
+                       + " correlate as much with the permuted-label model as with a real model of another "
+                       "seed: for them, training on the true labels leaves no trace the check can see.")
+        low = sorted(m for m, v in rho.items() if v is not None and abs(v) < 0.1 and (other.get(m) or 0) >= 0.2)
+        if low:
+            out.append("  " + ", ".join(f"`{m}`" for m in low) + " drop to |ρ| < 0.1 against the permuted-label "
+                       "model while two real models agree at ρ " + ", ".join(f"{other[m]:.2f}" for m in low)
+                       + ": they pass the check.")
+        unstable = sorted(m for m, v in other.items() if v is not None and abs(v) < 0.2 and m != "random")
+        if unstable:
+            out.append("  " + ", ".join(f"`{m}` (ρ {other[m]:.2f})" for m in unstable) + " does not even agree "
+                       "between two real models, so the check cannot tell what it depends on.")
+    if len(out) == 2:
+        out.append("No study has been run yet.")
+    return "\n".join(out) + "\n"
+
+
+def identical_groups(methods: dict, tol: float = 1e-4) -> list[list[str]]:
+    """Groups of methods whose metric means all agree within ``tol`` on every row (float noise
+    aside, the same numbers)."""
+    def values(m):
+        return {(row, k): v["mean"] for row, r in methods[m].items() for k, v in r.items()
+                if isinstance(v, dict) and v.get("mean") is not None}
+
+    groups: list[list[str]] = []
+    for m in methods:
+        mine = values(m)
+        for g in groups:
+            theirs = values(g[0])
+            if mine.keys() == theirs.keys() and all(abs(mine[k] - theirs[k]) <= tol for k in mine):
+                g.append(m)
+                break
+        else:
+            groups.append([m])
+    return [g for g in groups if len(g) > 1]
+
+
+# ------------------------------------------------------------------------------------------- page
+
+def build(results: Path) -> str:
+    gt, roar, rand = (load_json(results, n) for n in ("groundtruth.json", "roar.json", "randomization.json"))
+    parts = ["# Explanations against ground truth\n\n"
+             "<!-- generated by bench/groundtruth_report.py from bench/results/; do not edit: run "
+             "`python bench/groundtruth_report.py` -->\n\n"
+             "On real data nobody knows which words a model used, so these studies make the answer known: "
+             "a cause planted in SST-2 that the model must use (`textdeconv groundtruth`), words removed and the "
+             "model retrained (`textdeconv roar`), labels permuted (`textdeconv randomization`). Every figure "
+             "here is read from the results file named in its section, with the command, machine and date it "
+             "recorded; the designs are in [evaluation.md](evaluation.md#ground-truth-studies-issue-25).",
+             groundtruth_section(gt), roar_section(roar), randomization_section(rand),
+             metrics_section(results / "metrics-sst2-test"), reading(gt, roar, rand)]
+    return "\n\n".join(p.strip("\n") for p in parts) + "\n"
+
+
+def figures(results: Path) -> dict:
+    """{file name: (plot function, data)} for the studies that have results."""
+    out = {}
+    gt, roar = load_json(results, "groundtruth.json"), load_json(results, "roar.json")
+    if gt and any("token" in r for r in gt["methods"].values()):
+        out[RANKS_PNG] = (plot_ranks, gt)
+    if roar:
+        out[ROAR_PNG] = (plot_roar, roar)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the page is stale or a figure "
+                                                        "is missing")
+    p.add_argument("--results", default=str(ROOT / "bench" / "results"), help="folder of the results files")
+    p.add_argument("--docs", default=str(ROOT / "docs"), help="folder that gets groundtruth.md (figures in img/)")
+    args = p.parse_args(argv)
+    results, docs = Path(args.results), Path(args.docs)
+    if not results.is_dir():
+        print(f"error: results folder not found: {results}", file=sys.stderr)
+        return 2
+    page, page_path = build(results), docs / "groundtruth.md"
+    if args.check:
+        stale = []
+        if not page_path.is_file() or page_path.read_text(encoding="utf-8") != page:
+            stale.append(str(page_path))
+        stale += [str(docs / "img" / name) for name in figures(results) if not (docs / "img" / name).is_file()]
+        if stale:
+            print(f"stale: {', '.join(stale)}; run python bench/groundtruth_report.py", file=sys.stderr)
+            return 1
+        return 0
+    docs.mkdir(parents=True, exist_ok=True)
+    tmp = page_path.with_name(f".{page_path.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, page_path)
+    for name, (plot, data) in figures(results).items():
+        plot(data, docs / "img" / name)
+    print(f"wrote {page_path}" + "".join(f", {docs / 'img' / n}" for n in figures(results)), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
