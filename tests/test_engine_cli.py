@@ -89,3 +89,30 @@ def test_cli_unsupported_model_and_missing_vocab_are_one_line(capsys, tmp_path, 
     assert code == 2 and len(lines) == 1 and "LSTM" in lines[0]
     code, _, err = cli(capsys, "explain", "--model", saved[0], "--vocab", tmp_path / "nope.txt", "good")
     assert code == 2 and "nope.txt" in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_a_keras_model_on_a_labelled_file(saved, capsys, tmp_path):
+    path, vocab, _ = saved
+    data = tmp_path / "test.csv"
+    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in
+                                              zip(TEXTS * 3, ["pos", "neg"] * 3)), encoding="utf-8")
+    out = tmp_path / "eval"
+    code, stdout, err = cli(capsys, "evaluate", "--model", path, "--vocab", vocab, "--data", data, "--out", out,
+                            "--methods", "deconvnet", "grad-x-input", "--classes", "neg", "pos",
+                            "--tokenizer", "whitespace")
+    assert code == 0, err
+    table = pd.read_csv(out / "table.csv")
+    assert table["method"].tolist() == ["deconvnet", "grad-x-input", "occlusion", "random"]
+    assert ((table["comprehensiveness_aopc"] >= -1) & (table["comprehensiveness_aopc"] <= 1)).all()
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["sentences"] == 6 and 0 <= meta["accuracy"] <= 1
+    assert stdout == (out / "table.md").read_text()  # stdout carries the table alone
+    assert sorted(p.name for p in out.iterdir()) == ["meta.json", "table.csv", "table.md"]
+
+
+def test_evaluate_model_refusals(saved, capsys):
+    path, vocab, _ = saved
+    code, _, err = cli(capsys, "evaluate", "--model", path, "--vocab", vocab)
+    assert code == 2 and "--model needs --data FILE" in err
+    code, _, err = cli(capsys, "evaluate", "--model", path, "--vocab", vocab, "--data", "x.csv", "--methods", "deconv")
+    assert code == 2 and "--model evaluates the engine's methods" in err

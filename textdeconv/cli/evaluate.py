@@ -12,6 +12,9 @@ EXAMPLES = """examples:
   textdeconv evaluate --run runs/sst-20261125-093000 --split test
   textdeconv evaluate --split dev --methods deconv grad-x-input occlusion random --limit 200
   textdeconv evaluate --split test --replacement unk --ig-steps 20
+  textdeconv evaluate --model model.keras --vocab vocab.txt --data test.csv --classes negative positive
+      (any Keras text CNN: the engine's methods, occlusion and random, faithfulness metrics only,
+      into ./evaluation/<model>-<replacement>/: table.csv, table.md, meta.json)
 
 Writes into RUN/evaluation/<split>-<replacement>/ (or --out):
   table.csv, table.md   one row per method: ERASER comprehensiveness / sufficiency AOPC, deletion
@@ -36,15 +39,29 @@ def add(sub):
                        epilog=EXAMPLES, description=__doc__.split(":", 1)[1].strip(), formatter_class=HelpFormatter)
     p.add_argument("--run", help="run directory (default: the most recent under ./runs)")
     p.add_argument("--split", default="test", choices=("dev", "test"), help="sentences to evaluate on (default test)")
-    p.add_argument("--methods", nargs="+", default=list(METHOD_NAMES), choices=METHOD_NAMES, metavar="METHOD",
-                   help=f"methods to compare (default: all of {', '.join(METHOD_NAMES)})")
+    p.add_argument("--methods", nargs="+", choices=METHOD_NAMES, metavar="METHOD",
+                   help=f"methods to compare (default: all of {', '.join(METHOD_NAMES)}; with --model: the "
+                        "engine's)")
     p.add_argument("--limit", type=int, help="evaluate on at most N sentences (taken at an even stride)")
     p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"),
                    help="how removed tokens are replaced in the faithfulness metrics and occlusion (default pad)")
     p.add_argument("--sanity-n", type=int, default=200, help="sentences for the randomization checks (default 200)")
     p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients quadrature steps (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the randomization checks and the random method")
-    p.add_argument("--out", help="output directory (default: RUN/evaluation/<split>-<replacement>)")
+    p.add_argument("--out", help="output directory (default: RUN/evaluation/<split>-<replacement>; with --model: "
+                                 "./evaluation/<model>-<replacement>)")
+    other = p.add_argument_group("any Keras text CNN (instead of --run; docs/any-model.md)")
+    other.add_argument("--model", metavar="FILE", help="a Keras model file (.keras), evaluated with the engine's "
+                                                       "methods, occlusion and random")
+    other.add_argument("--vocab", metavar="FILE", help="its vocabulary, one token per line (line N = id N)")
+    other.add_argument("--data", metavar="FILE", help="labelled sentences: CSV/TSV/JSONL (--text-column, "
+                                                      "--label-column) or label-first lines")
+    other.add_argument("--text-column", default="text", help="CSV/TSV header or JSONL key of the text (default text)")
+    other.add_argument("--label-column", default="label", help="... of the label (default label)")
+    other.add_argument("--classes", nargs="+", metavar="NAME", help="class names in the model's output order; "
+                                                                    "then the labels are scored for accuracy")
+    other.add_argument("--tokenizer", choices=("keras", "ptb", "whitespace"),
+                       help="how text is split (default: the model's TextVectorization, else keras)")
     p.set_defaults(func=run, command_parser=p)
 
 
@@ -52,6 +69,14 @@ def run(args):
     from textdeconv.training.rundir import pick_run
 
     require_positive(args, "limit", "sanity_n", "ig_steps")
+    if args.model:
+        from textdeconv.cli.evaluate_model import check_args, run_model
+
+        check_args(args)
+        return run_model(args)
+    if args.vocab or args.data or args.classes or args.tokenizer:
+        args.parser.error("--vocab, --data, --classes and --tokenizer go with --model FILE")
+    args.methods = args.methods or list(METHOD_NAMES)
     run_dir, cfg, _ = pick_run(args.run)
     out = Path(args.out) if args.out else run_dir / "evaluation" / f"{args.split}-{args.replacement}"
     from textdeconv.outputs import OutputPlan
