@@ -24,60 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the child process of the kill test
 
 from conftest import script_in_process  # noqa: E402
+from helpers.streaming import CLASSES, FakeExplainer, write_input  # noqa: E402,F401
 
-from textdeconv.attribution.explanation import Explanation  # noqa: E402
 from textdeconv.data.custom import read_sentences  # noqa: E402
-from textdeconv.data.vocab import PAD, UNK, Vocab  # noqa: E402
 from textdeconv.reports import stream  # noqa: E402
 from textdeconv.reports.export import CSV_COLUMNS, token_frame  # noqa: E402
 from textdeconv.reports.progress import Progress  # noqa: E402
 from textdeconv.reports.stream import ExplainJob, explain_blocks, merge_shards, read_chunks  # noqa: E402
 
-CLASSES = ["negative", "positive"]
 SETTINGS = {"run": "fake", "method": "fake", "options": {}}
-
-
-class FakeExplainer:
-    """Deterministic scores from the tokens alone; records the size of every call."""
-
-    name = "fake"
-
-    def __init__(self, delay=0.0, fail_on_call=None):
-        self.vocab = Vocab([PAD, UNK, "good", "bad", "film", "a"])
-        self.class_names, self.calls, self.delay, self.fail_on_call = CLASSES, [], delay, fail_on_call
-
-    def explain(self, sentences, target=None, batch_size=128):
-        self.calls.append(len(sentences))
-        if len(self.calls) == self.fail_on_call:
-            raise RuntimeError("simulated crash in the explainer")
-        time.sleep(self.delay)
-        out = []
-        for s in sentences:
-            ids = np.array(self.vocab.encode(s))
-            scores = np.array([(sum(map(ord, t)) % 97) / 97 - 0.5 for t in s], np.float32) / len(s)
-            p = 1 / (1 + np.exp(-float(scores.sum())))
-            probs = np.array([1 - p, p], np.float32)
-            t = int(probs.argmax()) if target is None else target
-            out.append(Explanation(list(s), ids, scores, t, CLASSES[t], int(probs.argmax()),
-                                   CLASSES[int(probs.argmax())], probs, self.name))
-        return out
-
-
-def write_input(path, n=60, seed=0):
-    """Sentences with the awkward lines: empty and blank ones, a control-only line (skipped with a
-    warning), unknown-only lines (a warning), CRLF and a lone CR, a BOM, no final newline."""
-    rng = random.Random(seed)
-    words = ["good", "bad", "film", "a", "Qwzx", "it's", "(great)", "\"fun\",", "ünïcode"]
-    lines = []
-    for _ in range(n):
-        r = rng.random()
-        lines.append("" if r < 0.1 else "   \t" if r < 0.15 else "zzz qqq" if r < 0.2 else "\x00\u200b" if r < 0.23
-                     else " ".join(rng.choice(words) for _ in range(rng.randint(1, 9))))
-    # a lone CR only before a non-empty line (CR + an empty line's LF would be one CRLF break)
-    ends = ["\r\n" if i % 11 == 5 else "\r" if i % 17 == 3 and lines[i + 1] else "\n" for i in range(n - 1)]
-    text = "\ufeff" + "".join(line + end for line, end in zip(lines, ends))
-    Path(path).write_bytes((text + lines[-1]).encode("utf-8"))
-    return Path(path)
 
 
 def run_job(src, out, explainer=None, chunk_lines=7, **kw):

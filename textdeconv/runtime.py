@@ -49,38 +49,44 @@ def _quiet_loggers(tf) -> None:
     load_tensorflow.done = True
 
 
-class _QuietTensorFlow:
-    """A finder that makes the first ``import tensorflow`` quiet, whoever does it.
+class _ImportHook:
+    """A finder that wraps the first import of one module: ``wrap(run, module)`` runs in place of
+    the module's own execution (``run(module)`` executes it). It answers once, then steps aside."""
 
-    Modules such as ``textdeconv.attribution.perturb`` import TensorFlow at the top; without this,
-    importing one of them from Python (or a command importing it before ``load_tensorflow``)
-    printed TensorFlow's native start-up lines (absl, oneDNN, CUDA probes) on stderr."""
+    def __init__(self, name: str, wrap):
+        self.name, self.wrap = name, wrap
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
+        if name != self.name:
             return None
         sys.meta_path.remove(self)
         import importlib.util
 
-        spec = importlib.util.find_spec("tensorflow")
+        spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None:
             return spec
         run = spec.loader.exec_module
-
-        def exec_module(module):
-            with quiet_native_stderr():
-                run(module)
-                module.config.list_physical_devices()  # the device probe logs too
-            _quiet_loggers(module)
-
-        spec.loader.exec_module = exec_module
+        spec.loader.exec_module = lambda module: self.wrap(run, module)
         return spec
 
 
+def _on_first_import(name: str, wrap) -> None:
+    if name not in sys.modules and not any(isinstance(f, _ImportHook) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _ImportHook(name, wrap))
+
+
+def _import_tensorflow_quietly(run, module) -> None:
+    with quiet_native_stderr():
+        run(module)
+        module.config.list_physical_devices()  # the device probe logs too
+    _quiet_loggers(module)
+
+
 def quiet_tensorflow_on_import() -> None:
-    """Make the first ``import tensorflow`` quiet (see ``_QuietTensorFlow``), unless it happened."""
-    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
-        sys.meta_path.insert(0, _QuietTensorFlow())
+    """Make the first ``import tensorflow`` quiet, whoever does it: modules such as
+    ``textdeconv.attribution.perturb`` import TensorFlow at the top, and without this importing one
+    of them printed TensorFlow's native start-up lines (absl, oneDNN, CUDA probes) on stderr."""
+    _on_first_import("tensorflow", _import_tensorflow_quietly)
 
 
 def register_keras_objects() -> None:
@@ -90,37 +96,18 @@ def register_keras_objects() -> None:
     import textdeconv.training.optim  # noqa: F401
 
 
-class _AfterKeras:
-    """A finder that lets ``import keras`` run, then registers textdeconv's Keras classes.
-
-    ``import textdeconv`` stays free of TensorFlow; the classes are registered the moment the
-    user imports Keras (they subclass Keras's, so they cannot exist before it)."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "keras":
-            return None
-        sys.meta_path.remove(self)
-        import importlib.util
-
-        spec = importlib.util.find_spec("keras")
-        if spec is None or spec.loader is None:
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            try:
-                register_keras_objects()
-            except Exception:  # registering must never break the user's `import keras`
-                pass
-
-        spec.loader.exec_module = exec_module
-        return spec
+def _import_keras_then_register(run, module) -> None:
+    run(module)
+    try:
+        register_keras_objects()
+    except Exception:  # registering must never break the user's `import keras`
+        pass
 
 
 def register_keras_objects_on_import() -> None:
-    """Register now when Keras is loaded, else as soon as it is."""
+    """Register now when Keras is loaded, else the moment the user imports it (``import textdeconv``
+    stays free of TensorFlow; the classes subclass Keras's, so they cannot exist before it)."""
     if "keras" in sys.modules:
         register_keras_objects()
-    elif not any(isinstance(f, _AfterKeras) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterKeras())
+    else:
+        _on_first_import("keras", _import_keras_then_register)
