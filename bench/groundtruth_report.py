@@ -71,7 +71,10 @@ def recorded(data: dict, name: str) -> str:
         detail.append("methods left out: " + ", ".join(f"`{m}`" for m in left_out))
     if len(data.get("seeds", [])) < 3:
         detail.append(f"{len(data.get('seeds', []))} seed(s)")
-    lines = [f"- Source: `{SRC}/{name}`, written by `{data.get('command', '?')}` on {data.get('date', '?')}.",
+    command = data.get("command", "?")
+    if data.get("note") and " --note " in command:  # the note is quoted on its own line below
+        command = command.split(" --note ")[0] + " --note …"
+    lines = [f"- Source: `{SRC}/{name}`, written by `{command}` on {data.get('date', '?')}.",
              f"- Machine: {where}.",
              f"- Seeds {', '.join(map(str, data.get('seeds', [])))}; {size}" + (f" ({'; '.join(detail)})" if detail
                                                                                 else "") + "."]
@@ -199,7 +202,9 @@ def roar_section(roar: dict | None) -> str:
            f"- {roar.get('retrains', '?')} models trained (the base model and one per method, fraction, seed and "
            "kind); removal: " + roar["settings"].get("removal", "?") + f"; words ranked for the "
            f"{roar['settings'].get('target', '?')} class.", "",
-           f"Test accuracy of the base model (all words): **{pm(roar['base']['test_accuracy'], 4)}**. Each cell is "
+           f"Test accuracy of the base model (all words): **{pm(roar['base']['test_accuracy'], 4)}** (Kim's "
+           f"CNN-rand as `configs/sst.yaml`, but trained on the {roar.get('sizes', {}).get('train', '?')} training "
+           "sentences only, not on every phrase, for at most 10 epochs). Each cell is "
            "the test accuracy after removing the top k% of every train, dev and test sentence's words by the "
            "method: *ROAR* retrains from scratch on the reduced data, *recursive* re-explains with each retrained "
            "model before removing more, *deletion* is the base model on the reduced test sentences without "
@@ -303,22 +308,68 @@ def metrics_section(folder: Path) -> str:
            f"by `{meta.get('command', '?')}` on {meta.get('date', '?')}; {m.get('cpus', '?')} CPUs.",
            f"- Model `{meta.get('run', '?')}`; {meta.get('sentences', '?')} test sentences; randomization and "
            f"max-sensitivity on the first {meta.get('sanity_n', '?')}; {round(meta.get('seconds_total', 0) / 60, 1)} "
-           "min in all.", ""]
-    if meta.get("note"):
-        out += [f"- Note: {meta['note']}.", ""]
+           "min in all." + (f" Note: {meta['note']}." if meta.get("note") else ""), ""]
     cols = [c for c in NEW_METRICS if rows and c in rows[0]]
     out += ["Definitions in [evaluation.md](evaluation.md#more-metrics-issue-25); the full table (old columns "
-            "too) is `table.csv`.", "",
+            "too) is `table.csv`. `ms / sentence` includes tracing, and the first method in the table pays the "
+            "shared warm-up.", "",
             table(["method"] + [NEW_METRICS[c] for c in cols], [[f"`{r['method']}`"] + [fmt(r, c) for c in cols]
                                                                for r in rows]), ""]
+    stages_path = folder / "independent_randomization.csv"
+    if stages_path.is_file():
+        with open(stages_path, newline="", encoding="utf-8") as f:
+            stages = [r for r in csv.DictReader(f) if r["stage"] != "original"]
+        names = list(dict.fromkeys(r["stage"] for r in stages))
+        by = {(r["method"], r["stage"]): r for r in stages}
+        methods = list(dict.fromkeys(r["method"] for r in stages))
+        out += ["Independent randomization, every stage (`independent_randomization.csv`): mean Spearman ρ with "
+                "the original explanations when only that layer group is re-drawn. One convolution width alone "
+                "leaves the other widths' filters, so those stages stay high for every method and set the "
+                "table's maximum; the output layer and the embeddings are where the methods part.", "",
+                table(["method"] + [f"`{n}` only" for n in names],
+                      [[f"`{m}`"] + [fmt(by[m, n], "spearman_mean") if (m, n) in by else "" for n in names]
+                       for m in methods]), ""]
     return "\n".join(out) + "\n"
 
 
 # ---------------------------------------------------------------------------------------- reading
 
-def reading(gt, roar, rand) -> str:
+def metric_rows(folder: Path) -> dict:
+    """{method: {column: float}} of a methods x metrics table.csv; {} without one."""
+    path = folder / "table.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out = {}
+    for r in rows:
+        values = {}
+        for k, v in r.items():
+            try:
+                values[k] = float(v)
+            except (TypeError, ValueError):
+                pass
+        out[r["method"]] = values
+    return out
+
+
+def reading(gt, roar, rand, metrics=None) -> str:
     """What the numbers say, each sentence computed from them."""
     out = ["## What the numbers say about deconvnets on text", ""]
+    family = ("deconv", "deconv-activation", "deconv-rectified")
+    if gt and rand and all(m in gt["methods"] and "token" in gt["methods"][m] and m in rand["methods"]
+                           for m in family):
+        def fact(m):
+            token, neg = gt["methods"][m]["token"], gt["methods"][m].get("negation", {})
+            return (f"p@1 {pm(token['p_at_1'])}, counter-class first {pm(token['counter_first'])}"
+                    + (f" ({pm(neg['counter_first'])} on the negation)" if neg else "")
+                    + f", ρ {mean(rand['methods'][m]['permuted']['spearman']):.2f} against the permuted-label model")
+        out.append("- **In short.** The deconvnet's class-evidence signal `deconv` (" + fact("deconv") + ") names "
+                   "the planted cause, for the class it decides and not for the other, and depends on what the "
+                   "model learnt. Zeiler and Fergus's reconstruction `deconv-activation` (" + fact("deconv-activation")
+                   + ") names the same words whatever class is asked about and hardly changes when the labels are "
+                   "permuted: it shows what the filters respond to, not what the classifier decided. The rectified "
+                   "rule `deconv-rectified` (" + fact("deconv-rectified") + ") sits between the two.")
     if gt:
         token = {m: r["token"] for m, r in gt["methods"].items() if "token" in r}
         found = sorted(m for m, r in token.items() if (mean(r["p_at_1"]) or 0) >= 0.95)
@@ -394,6 +445,11 @@ def reading(gt, roar, rand) -> str:
                        + f" (all words: {roar['base']['test_accuracy']['mean']:.3f})"
                        + (f"; {sum(v < rnd for m, v in final.items() if m != 'random')} of "
                           f"{len(final) - 1} methods fall below `random`." if rnd is not None else "."))
+            first = order[0]
+            if first in UNSIGNED:
+                out.append(f"- Taken at face value, ROAR ranks `{first}` first. Its ranking ignores the sign: it "
+                           "removes the sentiment words of both polarities, which starves the retrained model "
+                           "without leaving a class-shaped hole in the sentence.")
             rising = [m for m in final if m != "random" and mean(kinds[m]["roar"].get(top)) is not None
                       and mean(kinds[m]["roar"][top]) >= mean(kinds[m]["roar"][low])]
             if rising:
@@ -413,11 +469,18 @@ def reading(gt, roar, rand) -> str:
                         "label off the removal itself: the class-information leakage through the removal pattern "
                         "that Rong et al. (2022) describe for image ROAR. ROAR's verdict on these methods says more "
                         "about the removal than about the explanation.")
-            if "recursive" in kinds.get("deconv", {}):
-                rec = kinds["deconv"]["recursive"]
-                out.append(f"- **Recursive ROAR** (each step re-explained by the retrained model) takes `deconv` to "
-                           f"{mean(rec[top]):.3f} at {top}% against {final.get('deconv', float('nan')):.3f} for plain "
-                           "ROAR: the retrained model's own evidence words are found and removed in turn.")
+            rec = {m: mean(k["recursive"].get(top)) for m, k in kinds.items() if "recursive" in k}
+            if rec:
+                pairs = ", ".join(f"`{m}` {rec[m]:.3f} (plain ROAR {final.get(m, float('nan')):.3f})"
+                                  for m in sorted(rec, key=lambda m: rec[m]))
+                text = (f"- **Recursive ROAR** (each step re-explained by the model retrained at the step before) "
+                        f"at {top}%: {pairs}.")
+                below = [m for m in rec if m != "random" and "random" in rec and rec[m] < rec["random"]]
+                if below:
+                    text += (" Re-explaining before each removal takes " + ", ".join(f"`{m}`" for m in below)
+                             + " below `random`, each step removing the words the model retrained at the step "
+                             "before relies on (Madsen et al.'s reason for the recursion).")
+                out.append(text)
     if rand:
         rho = {m: mean(r["permuted"]["spearman"]) for m, r in rand["methods"].items()}
         high = sorted(m for m, v in rho.items() if v is not None and v >= 0.5 and m != "random")
@@ -442,6 +505,25 @@ def reading(gt, roar, rand) -> str:
         if unstable:
             out.append("  " + ", ".join(f"`{m}` (ρ {other[m]:.2f})" for m in unstable) + " does not even agree "
                        "between two real models, so the check cannot tell what it depends on.")
+    if metrics and "deconv" in metrics and "deconv-activation" in metrics:
+        def col(name):
+            return {m: v[name] for m, v in metrics.items() if name in v and v[name] == v[name]}
+
+        loo, infid, sens = col("loo_kendall_tau"), col("infidelity"), col("max_sensitivity")
+        if loo and infid:
+            best = sorted(loo, key=lambda m: -loo[m])[:4]
+            out.append("- **On the real model**, agreement with leave-one-out (Kendall τ): "
+                       + ", ".join(f"`{m}` {loo[m]:.2f}" for m in best) + " (occlusion is leave-one-out on logits "
+                       f"rather than probabilities), the class-agnostic `deconv-activation` "
+                       f"{loo['deconv-activation']:.2f}. The class evidence also predicts what removing words does "
+                       "(infidelity "
+                       f"`deconv` {infid['deconv']:.3f} against `deconv-activation` {infid['deconv-activation']:.3f} "
+                       f"and `random` {infid.get('random', float('nan')):.3f}); the reconstruction does not.")
+        if sens:
+            calm = sorted(sens, key=lambda m: sens[m])[:3]
+            out.append("- **Max-sensitivity rewards not looking**: the steadiest explanations under embedding noise "
+                       "are " + ", ".join(f"`{m}` {sens[m]:.3f}" for m in calm) + "; robustness alone cannot tell "
+                       "an explanation that ignores the model from one that is faithful to it.")
     if len(out) == 2:
         out.append("No study has been run yet.")
     return "\n".join(out) + "\n"
@@ -480,7 +562,8 @@ def build(results: Path) -> str:
              "here is read from the results file named in its section, with the command, machine and date it "
              "recorded; the designs are in [evaluation.md](evaluation.md#ground-truth-studies-issue-25).",
              groundtruth_section(gt), roar_section(roar), randomization_section(rand),
-             metrics_section(results / "metrics-sst2-test"), reading(gt, roar, rand)]
+             metrics_section(results / "metrics-sst2-test"),
+             reading(gt, roar, rand, metric_rows(results / "metrics-sst2-test"))]
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 

@@ -295,7 +295,10 @@ def test_groundtruth_command_errors(tmp_path, capsys):
     for argv, fragment in ((["--fraction", "0.7"], "at most 0.5 with the negation variant"),
                            (["--threshold", "2"], "--threshold must lie in [0, 1]"),
                            (["--seeds", "0", "0"], "--seeds repeats a seed"),
-                           (["--out", str(tmp_path)], "is a folder"),
+                           (["--out", str(tmp_path)], "is a directory; give a file path"),
+                           (["--out", "/proc/x/g.json"], "cannot create files in /proc"),
+                           (["--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "c.yaml")],
+                            "is the --config file"),
                            (["--config", "sst5.yaml"], "use SST-2 sentences")):
         with pytest.raises(SystemExit) as stop:
             main(["groundtruth", "--runs-dir", str(tmp_path / "r"), *argv])

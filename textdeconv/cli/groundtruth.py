@@ -54,7 +54,7 @@ def run(args):
         raise InputError(f"--fraction must lie in (0, 1] (at most 0.5 with the negation variant), got {args.fraction}")
     if not 0 <= args.threshold <= 1:
         raise InputError(f"--threshold must lie in [0, 1], got {args.threshold}")
-    cfg, out = prepare(args)
+    cfg, plan = prepare(args)
     started = time.perf_counter()
 
     from textdeconv.attribution import METHOD_NAMES
@@ -67,7 +67,7 @@ def run(args):
                 "threshold": args.threshold, "target_class": "positive", "max_cases": args.max_cases,
                 "ig_steps": args.ig_steps, "occlusion_replacement": args.replacement, "runs_dir": args.runs_dir,
                 **full_size(cfg, args, METHOD_NAMES)}
-    write_results(out, "groundtruth", result, cfg, args, started, settings)
+    out = write_results(plan, "groundtruth", result, cfg, args, started, settings)
     print(summary(result))
     log(f"wrote {out}")
 

@@ -38,7 +38,7 @@ def run(args):
     require_positive(args, "sentences", "permuted_epochs")
     if not 0 < args.top <= 1:
         raise InputError(f"--top must lie in (0, 1], got {args.top}")
-    cfg, out = prepare(args)
+    cfg, plan = prepare(args)
     started = time.perf_counter()
 
     from textdeconv.attribution import METHOD_NAMES
@@ -51,7 +51,7 @@ def run(args):
                 "permuted_epochs": args.permuted_epochs, "ig_steps": args.ig_steps,
                 "occlusion_replacement": args.replacement, "runs_dir": args.runs_dir,
                 **full_size(cfg, args, METHOD_NAMES)}
-    write_results(out, "randomization", result, cfg, args, started, settings)
+    out = write_results(plan, "randomization", result, cfg, args, started, settings)
     print(summary(result))
     log(f"wrote {out}")
 

@@ -49,7 +49,7 @@ def run(args):
     missing = [m for m in args.recursive if m not in args.methods]
     if missing:
         raise InputError(f"--recursive names methods not in --methods: {', '.join(missing)}")
-    cfg, out = prepare(args)
+    cfg, plan = prepare(args)
     started = time.perf_counter()
 
     from textdeconv.evaluation.roar import roar_study
@@ -57,11 +57,13 @@ def run(args):
     result = roar_study(cfg, args.runs_dir, args.methods, fractions=fractions, seeds=args.seeds,
                         recursive_methods=args.recursive, target=args.target, method_options=method_options(args),
                         log=log)
+    from textdeconv.attribution import METHOD_NAMES
+
     settings = {"methods": args.methods, "fractions": fractions, "recursive_methods": args.recursive,
                 "target": args.target, "removal": "delete (the sentence closes up); at least one word stays",
                 "ig_steps": args.ig_steps, "occlusion_replacement": args.replacement, "runs_dir": args.runs_dir,
-                **full_size(cfg, args, METHODS)}
-    write_results(out, "roar", result, cfg, args, started, settings)
+                **full_size(cfg, args, METHOD_NAMES)}  # full size = every registered method, 3 seeds
+    out = write_results(plan, "roar", result, cfg, args, started, settings)
     print(summary(result, fractions))
     log(f"wrote {out}")
 

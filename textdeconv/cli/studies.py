@@ -3,13 +3,14 @@ module is no command): their common options, the checks made before TensorFlow l
 results file, which records the command, config, machine and date beside the figures."""
 from __future__ import annotations
 
-import os
+import json
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from textdeconv.cli import require_positive
-from textdeconv.errors import InputError, OutputError
+from textdeconv.errors import InputError
 
 
 def add_common(p, study: str, default_seeds, default_methods=None) -> None:
@@ -37,29 +38,29 @@ def add_common(p, study: str, default_seeds, default_methods=None) -> None:
 
 
 def prepare(args):
-    """Check the options and the output path, load the config, then load TensorFlow:
-    ``(config, out path)``. Writes nothing."""
+    """Check the options, the output (``outputs.OutputPlan``: not an input, writable, not a
+    folder) and the config, then load TensorFlow: ``(config, plan)``. Writes nothing. The
+    --runs-dir folder is not in the plan: it keeps its models when a study fails, to be reused."""
     from textdeconv.data.splits import check_data
     from textdeconv.evaluation.retrain import study_config
+    from textdeconv.outputs import OutputPlan
 
     require_positive(args, "ig_steps")
     if any(s < 0 for s in args.seeds):
         raise InputError(f"--seeds must be non-negative, got {args.seeds}")
     if len(set(args.seeds)) != len(args.seeds):
         raise InputError(f"--seeds repeats a seed: {args.seeds}")
-    out = Path(args.out)
-    if out.is_dir():
-        raise OutputError(f"--out {out} is a folder; give a .json file path")
-    existing = next(p for p in (out.parent.resolve(), *out.parent.resolve().parents) if p.exists())
-    if not os.access(existing, os.W_OK):
-        raise OutputError(f"--out {out}: cannot write under {existing}")
+    plan = OutputPlan()
+    plan.read("the --config file", args.config)
+    plan.write("--out", args.out)
+    plan.check()
     overrides = list(args.set) + ([("data.download", False, "--offline")] if args.offline else [])
     cfg = study_config(args.config, overrides)
     check_data(cfg.data)
     from textdeconv.runtime import load_tensorflow
 
     load_tensorflow()  # quietly, and without the retracing chatter of methods rebuilt per model
-    return cfg, out
+    return cfg, plan
 
 
 def method_options(args) -> dict:
@@ -72,22 +73,24 @@ def log(message: str) -> None:
 
 def command_line(study: str) -> str:
     argv = sys.argv[2:] if sys.argv[1:2] == [study] else sys.argv[1:]
-    return " ".join(["textdeconv", study, *argv])
+    return shlex.join(["textdeconv", study, *argv])
 
 
-def write_results(out: Path, study: str, result: dict, cfg, args, started: float, settings: dict) -> None:
-    """The results file: command, date, machine, config, settings (seeds, methods, sizes, whether
-    the study ran at full size), wall minutes, then the study's own figures."""
+def write_results(plan, study: str, result: dict, cfg, args, started: float, settings: dict) -> Path:
+    """The results file (--out, published by the plan): command, date, machine, config, settings
+    (seeds, methods, sizes, whether the study ran at full size), wall minutes, then the study's own
+    figures. Returns its path."""
     from textdeconv.evaluation.retrain import machine, now, plain
-    from textdeconv.files import atomic_write_json
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
     record = {"study": study, "command": command_line(study), "date": now(), "machine": machine(),
               "config": cfg.to_dict(), "seeds": list(args.seeds), "settings": settings,
               "wall_minutes": round((time.perf_counter() - started) / 60, 2)}
     if args.note:
         record["note"] = args.note
-    atomic_write_json(out, plain({**record, **result}))
+    with plan:
+        plan.temp(out).write_text(json.dumps(plain({**record, **result}), indent=2) + "\n", encoding="utf-8")
+    return out
 
 
 def full_size(cfg, args, default_methods) -> dict:

@@ -19,7 +19,7 @@ word goes in at a uniformly random position (0..n):
   (label t) and another f get ``not zqx`` (label o), so both patterns occur in both classes with
   the labels they decide (needs 2f <= 1);
 - every variant: the decoy ``zqd`` in f of each class, label kept: planted but useless, the probe
-  for false alarms.
+  for false alarms (planted first, so it never falls inside ``not zqx`` or ``zqa zqb``).
 
 Test cases (``planted_cases``) are built from the clean test sentences, each with the positions of
 its cause (the ground truth an explanation is scored against) and the class that cause pushes to.
