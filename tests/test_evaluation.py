@@ -1,14 +1,13 @@
 """Evaluation metrics on cases whose right values are known by construction or by hand."""
 import numpy as np
 import pytest
-from tiny_models import random_sentences, tiny_net, tiny_vocab
+from tiny_models import oracle_model, random_sentences, tiny_net, tiny_vocab
 
 from textdeconv.attribution.deconv import Deconvnet
 from textdeconv.attribution.explanation import Explanation
 from textdeconv.attribution.perturb import Perturber
-from textdeconv.config import ModelConfig
 from textdeconv.data.treebank import parse_tree
-from textdeconv.data.vocab import PAD, UNK, Vocab, pad_batch
+from textdeconv.data.vocab import pad_batch
 from textdeconv.evaluation import (
     cascading_randomization,
     class_sensitivity,
@@ -19,23 +18,10 @@ from textdeconv.evaluation import (
 )
 from textdeconv.evaluation.faithfulness import n_top, ranking
 from textdeconv.evaluation.sanity import randomization_stages, spearman
-from textdeconv.model.textcnn import TextCNN, build_model
 
 W = 2.0
 P = 1 / (1 + np.exp(-W))  # p_1 of any sentence holding "good"; 1/2 without it
 
-
-def oracle_model():
-    """Only "good" fires the single width-1 filter (pre-activation 1; every other word -1):
-    pooled p = [good in x], logits = (0, W p)."""
-    vocab = Vocab([PAD, UNK, "good", "the", "movie", "plot"])
-    net = TextCNN(build_model(ModelConfig(embedding_dim=2, filter_sizes=(1,), num_filters=1, max_norm=None), 6, 2))
-    net.tables[0].embeddings.assign([[0, 0], [0, 1], [1, 0], [0, 1], [0, 1], [0, 1]])
-    net.convs[0].kernel.assign([[[1.0], [-1.0]]])
-    net.convs[0].bias.assign([0.0])
-    net.dense.kernel.assign([[0.0, W]])
-    net.dense.bias.assign([0.0, 0.0])
-    return net, vocab
 
 
 def make_expl(tokens, scores, target=1, probs=None, net=None, vocab=None, classes=2):
@@ -62,7 +48,7 @@ def test_counts_and_ranking():
 
 
 def test_eraser_oracle_and_anti_oracle():
-    net, vocab = oracle_model()
+    net, vocab = oracle_model(W)
     per = Perturber(net, "pad")
     good = oracle_expls(net, vocab, SENTENCES)
     assert good[0].probs[1] == pytest.approx(P, rel=1e-6)
@@ -84,7 +70,7 @@ def test_eraser_oracle_and_anti_oracle():
 
 
 def test_deletion_insertion_by_hand():
-    net, vocab = oracle_model()
+    net, vocab = oracle_model(W)
     per = Perturber(net, "pad")
     res = deletion_insertion(oracle_expls(net, vocab, [["good", "the"]]), per, fractions=(0, 0.5, 1))
     np.testing.assert_allclose(res["curves"]["morf"], [P, 0.5, 0.5], atol=1e-6)
@@ -97,7 +83,7 @@ def test_deletion_insertion_by_hand():
 
 
 def test_deletion_curves_order_oracle_against_anti_oracle():
-    net, vocab = oracle_model()
+    net, vocab = oracle_model(W)
     per = Perturber(net, "pad")
     ten = [["the"] * 3 + ["good"] + ["movie"] * 6]
     res = deletion_insertion(oracle_expls(net, vocab, ten), per)  # default grid 0, 0.1, ..., 1
@@ -116,7 +102,7 @@ def test_deletion_curves_order_oracle_against_anti_oracle():
 
 
 def test_replacements_differ_where_they_should_and_are_recorded():
-    net, vocab = oracle_model()
+    net, vocab = oracle_model(W)
     net.tables[0].embeddings[1].assign([1.0, 0.0])  # UNK now looks exactly like "good"
     expls = oracle_expls(net, vocab, SENTENCES)
     res = {r: eraser(expls, Perturber(net, r)) for r in ("pad", "unk", "delete")}
@@ -162,7 +148,7 @@ def test_one_batched_call_equals_sentence_by_sentence():
 
 
 def test_faithfulness_bad_arguments():
-    net, vocab = oracle_model()
+    net, vocab = oracle_model(W)
     expls = oracle_expls(net, vocab, [["good"]])
     with pytest.raises(ValueError, match="no explanations"):
         eraser([], Perturber(net))

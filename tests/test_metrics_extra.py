@@ -3,12 +3,11 @@ and IOU-F1, Kendall agreement with leave-one-out, infidelity, max-sensitivity, i
 randomization, and their columns in the methods x metrics table."""
 import numpy as np
 import pytest
-from tiny_models import random_sentences, tiny_net, tiny_vocab
+from tiny_models import oracle_model, random_sentences, tiny_net, tiny_vocab
 
 from textdeconv.attribution.deconv import Deconvnet
 from textdeconv.attribution.explanation import Explanation
 from textdeconv.attribution.perturb import Perturber
-from textdeconv.config import ModelConfig
 from textdeconv.data.vocab import PAD, UNK, Vocab
 from textdeconv.evaluation.agreement import kendall, loo_agreement, loo_scores
 from textdeconv.evaluation.rationales import auprc, eraser_plausibility, iou, span_pr, spans, token_prf, top_k
@@ -19,22 +18,12 @@ from textdeconv.evaluation.robustness import (
     sensitivity_from_samples,
 )
 from textdeconv.evaluation.sanity import cascading_randomization, independent_randomization, randomization_stages
-from textdeconv.model.textcnn import TextCNN, build_model
 
 W = 2.0
 
 
 def good_model():
-    """Width-1 filter firing only on "good": logits (0, W [good in x]), so removing "good" costs
-    logit_1 exactly W and removing anything else costs nothing."""
-    vocab = Vocab([PAD, UNK, "good", "the", "movie", "plot"])
-    net = TextCNN(build_model(ModelConfig(embedding_dim=2, filter_sizes=(1,), num_filters=1, max_norm=None), 6, 2))
-    net.tables[0].embeddings.assign([[0, 0], [0, 1], [1, 0], [0, 1], [0, 1], [0, 1]])
-    net.convs[0].kernel.assign([[[1.0], [-1.0]]])
-    net.convs[0].bias.assign([0.0])
-    net.dense.kernel.assign([[0.0, W]])
-    net.dense.bias.assign([0.0, 0.0])
-    return net, vocab
+    return oracle_model(W)
 
 
 def expl(tokens, scores, vocab, target=1):

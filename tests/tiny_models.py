@@ -32,3 +32,21 @@ def random_sentences(n, rng, max_len=9):
     """Token lists of mixed lengths (1..max_len), some with unknown words."""
     pool = WORDS + ["zzz"]
     return [list(rng.choice(pool, size=int(rng.integers(1, max_len + 1)))) for _ in range(n)]
+
+
+def oracle_model(weight: float = 2.0):
+    """Only "good" fires the single width-1 filter (pre-activation 1; every other word -1):
+    pooled p = [good in x], logits = (0, weight * p); so removing "good" costs logit_1 exactly
+    ``weight`` and removing anything else costs nothing. Returns ``(TextCNN, Vocab)``."""
+    from textdeconv.config import ModelConfig
+    from textdeconv.data.vocab import PAD, UNK, Vocab
+    from textdeconv.model.textcnn import TextCNN, build_model
+
+    vocab = Vocab([PAD, UNK, "good", "the", "movie", "plot"])
+    net = TextCNN(build_model(ModelConfig(embedding_dim=2, filter_sizes=(1,), num_filters=1, max_norm=None), 6, 2))
+    net.tables[0].embeddings.assign([[0, 0], [0, 1], [1, 0], [0, 1], [0, 1], [0, 1]])
+    net.convs[0].kernel.assign([[[1.0], [-1.0]]])
+    net.convs[0].bias.assign([0.0])
+    net.dense.kernel.assign([[0.0, weight]])
+    net.dense.bias.assign([0.0, 0.0])
+    return net, vocab

@@ -23,6 +23,25 @@ def check_replacement(replacement: str) -> None:
         raise InputError(f"unknown replacement {replacement!r}; choose one of {', '.join(REPLACEMENTS)}")
 
 
+def removal_rows(ids_list, drop_masks, replacement: str) -> tuple[list, list]:
+    """``(rows, keeps)``: each sentence's token ids with the masked tokens removed as ``replacement``
+    says (delete: cut out; unk: the unknown id; pad: kept, with keep 0 so the embedding is zeroed),
+    and a float keep mask per row. Shared by our ``Perturber`` and the engine's ``ModelPerturber``."""
+    rows, keeps = [], []
+    for ids, drop in zip(ids_list, drop_masks):
+        ids, drop = np.asarray(ids), np.asarray(drop, bool)
+        if replacement == "delete":
+            rows.append(ids[~drop])
+            keeps.append(np.ones(int((~drop).sum()), np.float32))
+        elif replacement == "unk":
+            rows.append(np.where(drop, UNK_ID, ids))
+            keeps.append(np.ones(len(ids), np.float32))
+        else:
+            rows.append(ids)
+            keeps.append((~drop).astype(np.float32))
+    return rows, keeps
+
+
 class Perturber:
     """Logits of a ``TextCNN`` for token-id sequences with chosen tokens removed.
 
@@ -48,18 +67,7 @@ class Perturber:
         the tokens where ``drop_masks[i]`` is True removed (None: nothing removed)."""
         if drop_masks is None:
             drop_masks = [np.zeros(len(x), bool) for x in ids_list]
-        rows, keeps = [], []
-        for ids, drop in zip(ids_list, drop_masks):
-            ids, drop = np.asarray(ids), np.asarray(drop, bool)
-            if self.replacement == "delete":
-                rows.append(ids[~drop])
-                keeps.append(np.ones(int((~drop).sum()), np.float32))
-            elif self.replacement == "unk":
-                rows.append(np.where(drop, UNK_ID, ids))
-                keeps.append(np.ones(len(ids), np.float32))
-            else:
-                rows.append(ids)
-                keeps.append((~drop).astype(np.float32))
+        rows, keeps = removal_rows(ids_list, drop_masks, self.replacement)
         pad = self.net.pad
         out = None
         for b in length_batches([len(r) for r in rows], self.batch_size):

@@ -42,9 +42,8 @@ import tensorflow as tf
 
 from textdeconv.attribution.engine.explainer import EngineExplainer, ModelExplainer
 from textdeconv.attribution.engine.rules import forward
-from textdeconv.attribution.perturb import check_replacement
+from textdeconv.attribution.perturb import check_replacement, removal_rows
 from textdeconv.attribution.random_baseline import sentence_scores
-from textdeconv.data.vocab import UNK_ID
 from textdeconv.errors import InputError
 
 
@@ -111,20 +110,10 @@ class ModelPerturber:
         the tokens where ``drop_masks[i]`` is True removed (None: nothing removed)."""
         if drop_masks is None:
             drop_masks = [np.zeros(len(x), bool) for x in ids_list]
-        rows, keeps = [], []
         for ids, drop in zip(ids_list, drop_masks):
-            ids, drop = np.asarray(ids, np.int64), np.asarray(drop, bool)
-            if drop.shape != ids.shape:
-                raise InputError(f"a drop mask has shape {drop.shape} for {ids.shape} token ids")
-            if self.replacement == "delete":
-                rows.append(ids[~drop])
-                keeps.append(np.ones(int((~drop).sum()), np.float32))
-            elif self.replacement == "unk":
-                rows.append(np.where(drop, UNK_ID, ids))
-                keeps.append(np.ones(len(ids), np.float32))
-            else:
-                rows.append(ids)
-                keeps.append((~drop).astype(np.float32))
+            if np.shape(drop) != np.shape(ids):
+                raise InputError(f"a drop mask has shape {np.shape(drop)} for {np.shape(ids)} token ids")
+        rows, keeps = removal_rows([np.asarray(x, np.int64) for x in ids_list], drop_masks, self.replacement)
         groups: dict[int, list[int]] = {}
         for i, r in enumerate(rows):
             if self.length is not None and len(r) > self.length:
