@@ -6,10 +6,7 @@ Most tests use the fake explainer (no TensorFlow, instant); the CLI test uses th
 """
 import contextlib
 import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the child process of the kill test
 
 from conftest import script_in_process  # noqa: E402
-from helpers.streaming import FakeExplainer, write_input  # noqa: E402
+from helpers.streaming import FakeExplainer, kill_and_resume, write_input  # noqa: E402
 
 from textdeconv.reports import parquet  # noqa: E402
 from textdeconv.reports.export import CSV_COLUMNS, token_frame  # noqa: E402
@@ -193,25 +190,7 @@ def test_a_killed_process_resumes_to_the_same_file(tmp_path):
     src = write_input(tmp_path / "in.txt", n=150)
     reference, out = tmp_path / "ref.parquet", tmp_path / "out.parquet"
     run_job(src, reference, chunk_lines=5)
-    progress = tmp_path / "out.parquet.progress.json"
-
-    def committed():
-        return progress.read_bytes() if progress.exists() else None
-
-    rng, kills = random.Random(1), 0
-    for attempt in range(6):
-        before = committed()
-        proc = subprocess.Popen([sys.executable, __file__, str(src), str(out), str(int(before is not None))])
-        if attempt < 2:  # SIGKILL at a random moment after the child has committed a block of its own
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and committed() == before and time.monotonic() < deadline:
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.1))
-            proc.send_signal(signal.SIGKILL)
-        code = proc.wait(timeout=60)
-        kills += code == -signal.SIGKILL
-        if code == 0:
-            break
+    kills, code = kill_and_resume(__file__, src, out, tmp_path / "out.parquet.progress.json")
     assert kills >= 2 and code == 0
     assert out.read_bytes() == reference.read_bytes() and job_files(out) == ["out.parquet"]
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the child process of the kill test
 
 from conftest import script_in_process  # noqa: E402
-from helpers.streaming import CLASSES, FakeExplainer, write_input  # noqa: E402,F401
+from helpers.streaming import CLASSES, FakeExplainer, kill_and_resume, write_input  # noqa: E402,F401
 
 from textdeconv.data.custom import read_sentences  # noqa: E402
 from textdeconv.reports import stream  # noqa: E402
@@ -193,25 +193,7 @@ def test_a_killed_process_resumes_to_the_same_bytes(tmp_path):
     src = write_input(tmp_path / "in.txt", n=150)
     reference, out = tmp_path / "ref.csv", tmp_path / "out.csv"
     ExplainJob(src, reference, SETTINGS, chunk_lines=5, batch_size=4).run(FakeExplainer())
-    progress = tmp_path / "out.csv.progress.json"
-
-    def committed():
-        return progress.read_bytes() if progress.exists() else None
-
-    rng, kills = random.Random(1), 0
-    for attempt in range(6):
-        before = committed()
-        proc = subprocess.Popen([sys.executable, __file__, str(src), str(out), str(int(before is not None))])
-        if attempt < 2:  # SIGKILL at a random moment after the child has committed a block of its own
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and committed() == before and time.monotonic() < deadline:
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.1))
-            proc.send_signal(signal.SIGKILL)
-        code = proc.wait(timeout=60)
-        kills += code == -signal.SIGKILL
-        if code == 0:
-            break
+    kills, code = kill_and_resume(__file__, src, out, tmp_path / "out.csv.progress.json")
     assert kills >= 2 and code == 0
     assert out.read_bytes() == reference.read_bytes() and job_files(out) == ["out.csv"]
 

@@ -56,3 +56,31 @@ def write_input(path, n=60, seed=0):
     text = "\ufeff" + "".join(line + end for line, end in zip(lines, ends))
     Path(path).write_bytes((text + lines[-1]).encode("utf-8"))
     return Path(path)
+
+
+def kill_and_resume(child, src, out, progress, kills_wanted: int = 2, attempts: int = 6, seed: int = 1):
+    """Run ``python CHILD SRC OUT RESUMING`` until it finishes, SIGKILLing each of the first
+    ``kills_wanted`` runs at a random moment after it committed a block of its own (``progress``:
+    the job's progress file, whose bytes change at each commit). Returns ``(kills, last exit code)``."""
+    import signal
+    import subprocess
+    import sys
+
+    def committed():
+        return progress.read_bytes() if progress.exists() else None
+
+    rng, kills, code = random.Random(seed), 0, None
+    for attempt in range(attempts):
+        before = committed()
+        proc = subprocess.Popen([sys.executable, str(child), str(src), str(out), str(int(before is not None))])
+        if attempt < kills_wanted:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and committed() == before and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.1))
+            proc.send_signal(signal.SIGKILL)
+        code = proc.wait(timeout=60)
+        kills += code == -signal.SIGKILL
+        if code == 0:
+            break
+    return kills, code
