@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the child process of the kill test
 
 from conftest import script_in_process  # noqa: E402
-from helpers.streaming import FakeExplainer, kill_and_resume, write_input  # noqa: E402
+from helpers.streaming import FakeExplainer, crash_after_commit, crash_job, kill_and_resume, write_input  # noqa: E402
 
 from textdeconv.reports import parquet  # noqa: E402
 from textdeconv.reports.export import CSV_COLUMNS, token_frame  # noqa: E402
@@ -68,16 +68,6 @@ def plain(frame: pd.DataFrame) -> pd.DataFrame:
 def assert_same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(plain(a), plain(b), check_exact=True)
 
-
-def crash_after_commit(k):
-    """run() arguments that interrupt the job right after its k-th block is committed."""
-    calls = []
-
-    def on_chunk(ids, expls):
-        calls.append(1)
-        if len(calls) == k:
-            raise KeyboardInterrupt
-    return {"on_chunk": on_chunk}
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,25 +120,9 @@ def test_a_crash_then_resume_gives_the_uninterrupted_file(tmp_path, monkeypatch,
     out = tmp_path / "out.parquet"
     job = ParquetJob(src, out, SETTINGS, chunk_lines=7, batch_size=4)
     left = ["out.parquet.partial", "out.parquet.progress.json"]
-    if crash == "after_commit":  # killed right after block 4 was committed
-        with pytest.raises(KeyboardInterrupt):
-            job.run(FakeExplainer(), **crash_after_commit(4))
-    elif crash == "in_explainer":  # killed while explaining block 6
-        with pytest.raises(RuntimeError):
-            job.run(FakeExplainer(fail_on_call=6))
-    elif crash == "before_commit":  # block 5's segment is on disk but its commit never happened
-        commit, calls = ExplainJob._commit, []
-
-        def failing(self, state):
-            calls.append(1)
-            if len(calls) == 5:
-                raise OSError("simulated crash between the write and the commit")
-            commit(self, state)
-
-        monkeypatch.setattr(ExplainJob, "_commit", failing)
-        with pytest.raises(OSError):
-            job.run(FakeExplainer())
-        monkeypatch.setattr(ExplainJob, "_commit", commit)
+    if crash in ("after_commit", "in_explainer", "before_commit"):
+        crash_job(job, crash, monkeypatch)
+    if crash == "before_commit":  # block 5's segment is on disk but was never committed
         assert out.with_name("out.parquet.partial").stat().st_size > ParquetJob(
             src, out, SETTINGS, chunk_lines=7, batch_size=4, resume=True).state["output_bytes"]  # a segment to drop
     elif crash == "while_merging":  # every block committed; the copy into place dies half-way

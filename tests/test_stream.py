@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the child process of the kill test
 
 from conftest import script_in_process  # noqa: E402
-from helpers.streaming import CLASSES, FakeExplainer, kill_and_resume, write_input  # noqa: E402,F401
+from helpers.streaming import CLASSES, FakeExplainer, crash_after_commit, crash_job, kill_and_resume, write_input  # noqa: E402,F401
 
 from textdeconv.data.custom import read_sentences  # noqa: E402
 from textdeconv.reports import stream  # noqa: E402
@@ -114,16 +114,6 @@ def test_streamed_csv_equals_the_in_memory_csv(tmp_path):
     assert streamed == warnings
 
 
-def crash_after_commit(k):
-    """run() arguments that interrupt the job right after its k-th block is committed."""
-    calls = []
-
-    def on_chunk(ids, expls):
-        calls.append(1)
-        if len(calls) == k:
-            raise KeyboardInterrupt
-    return {"on_chunk": on_chunk}
-
 
 @pytest.mark.parametrize("crash", ["after_commit", "in_explainer", "before_commit"])
 def test_a_crash_then_resume_gives_the_uninterrupted_bytes(tmp_path, monkeypatch, crash):
@@ -132,25 +122,8 @@ def test_a_crash_then_resume_gives_the_uninterrupted_bytes(tmp_path, monkeypatch
     run_job(src, reference)
     out = tmp_path / "out.csv"
     job = ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4)
-    if crash == "after_commit":  # killed right after block 4 was committed
-        with pytest.raises(KeyboardInterrupt):
-            job.run(FakeExplainer(), **crash_after_commit(4))
-    elif crash == "in_explainer":  # killed while explaining block 6
-        with pytest.raises(RuntimeError):
-            job.run(FakeExplainer(fail_on_call=6))
-    else:  # block 5's rows are on disk but its commit never happened
-        commit, calls = ExplainJob._commit, []
-
-        def failing(self, state):
-            calls.append(1)
-            if len(calls) == 5:
-                raise OSError("simulated crash between the write and the commit")
-            commit(self, state)
-
-        monkeypatch.setattr(ExplainJob, "_commit", failing)
-        with pytest.raises(OSError):
-            job.run(FakeExplainer())
-        monkeypatch.setattr(ExplainJob, "_commit", commit)
+    crash_job(job, crash, monkeypatch)
+    if crash == "before_commit":  # block 5's rows are on disk but were never committed
         assert out.with_name("out.csv.partial").stat().st_size > ExplainJob(
             src, out, SETTINGS, chunk_lines=7, batch_size=4, resume=True).state["output_bytes"]  # rows to drop
     assert job_files(out) == ["out.csv.partial", "out.csv.progress.json"]

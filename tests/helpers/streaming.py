@@ -84,3 +84,45 @@ def kill_and_resume(child, src, out, progress, kills_wanted: int = 2, attempts: 
         if code == 0:
             break
     return kills, code
+
+
+def crash_after_commit(k):
+    """run() arguments that interrupt the job right after its k-th block is committed."""
+    calls = []
+
+    def on_chunk(ids, expls):
+        calls.append(1)
+        if len(calls) == k:
+            raise KeyboardInterrupt
+    return {"on_chunk": on_chunk}
+
+
+def crash_job(job, crash: str, monkeypatch) -> None:
+    """Interrupt ``job.run`` (chunks of 7 lines) the way ``crash`` names: "after_commit" (killed
+    right after block 4 was committed), "in_explainer" (a crash while explaining block 6) or
+    "before_commit" (block 5's output is on disk but its commit never happened)."""
+    import pytest
+
+    from textdeconv.reports.stream import ExplainJob
+
+    if crash == "after_commit":
+        with pytest.raises(KeyboardInterrupt):
+            job.run(FakeExplainer(), **crash_after_commit(4))
+    elif crash == "in_explainer":
+        with pytest.raises(RuntimeError):
+            job.run(FakeExplainer(fail_on_call=6))
+    elif crash == "before_commit":
+        commit, calls = ExplainJob._commit, []
+
+        def failing(self, state):
+            calls.append(1)
+            if len(calls) == 5:
+                raise OSError("simulated crash between the write and the commit")
+            commit(self, state)
+
+        monkeypatch.setattr(ExplainJob, "_commit", failing)
+        with pytest.raises(OSError):
+            job.run(FakeExplainer())
+        monkeypatch.setattr(ExplainJob, "_commit", commit)
+    else:
+        raise ValueError(f"unknown crash {crash!r}")
