@@ -141,6 +141,7 @@ def main():
                          "test_macro_f1": m["test"]["macro_f1"], "best_epoch": m["best_epoch"],
                          "epochs_run": m["epochs_run"], "seconds_per_epoch": m["seconds_per_epoch"],
                          "wall_seconds_this_invocation": round(time.time() - t0, 1),
+                         "load_average_after": [round(x, 2) for x in os.getloadavg()],
                          "run_dir": str(run_dir.relative_to(ROOT))})
         print(json.dumps(per_seed[-1]), flush=True)
         record()  # after every seed, so an interrupted benchmark still leaves its finished seeds

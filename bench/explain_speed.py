@@ -9,7 +9,9 @@ For each method, sentences per second over the 1,821 test sentences, measured tw
   end_to_end   ``Explainer.explain`` on token lists: encoding, batching, the computation and
                building one ``Explanation`` per sentence (what a user of the API sees).
 The forward pass alone (compiled, same batches) is the yardstick; each method's ``ratio`` is its
-time divided by the forward pass's (core). ``one-at-a-time`` explains with batch size 1.
+time divided by the forward pass's (core). ``one-at-a-time`` explains with batch size 1;
+``warm-latency`` times single ``Run.explain([text])`` calls on raw text in the warm process
+(median, p95 and max milliseconds per call, over the --loop-limit sentences).
 ``guided-backprop`` is the generic autograd route (a ReLU whose backward pass is overridden with
 tf.custom_gradient), the comparison the deconvnet should beat. Every timing is the best of
 --repeats after one warm-up pass (tracing excluded). Writes bench/results/explain_speed.json.
@@ -87,6 +89,24 @@ def main():
     results["one-at-a-time"] = {"end_to_end_s": round(one, 4), "sentences": len(loop),
                                 "end_to_end_sentences_per_s": round(len(loop) / one, 1)}
     print(f"one-at-a-time deconv: {len(loop) / one:,.0f} sentences/s", file=sys.stderr)
+    # one sentence in a warm process, as a notebook or a server calls it: Run.explain on raw text
+    # (tokenizing, the deconvnet, the Explanations), timed call by call after two warm-up calls
+    from textdeconv.api import Run
+
+    run = Run(args.run)
+    texts = [" ".join(s) for s in loop]
+    run.explain(texts[:2])
+    run.explain(texts[2:3])
+    calls = []
+    for text in texts:
+        t0 = time.perf_counter()
+        run.explain([text])
+        calls.append((time.perf_counter() - t0) * 1000)
+    calls.sort()
+    results["warm-latency"] = {"sentences": len(calls), "median_ms": round(calls[len(calls) // 2], 3),
+                               "p95_ms": round(calls[int(0.95 * (len(calls) - 1))], 3),
+                               "max_ms": round(calls[-1], 3)}
+    print(f"one sentence, warm process: median {calls[len(calls) // 2]:.2f} ms", file=sys.stderr)
 
     record = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]), "run": args.run, "split": args.split,

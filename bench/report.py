@@ -6,7 +6,8 @@ ever copied by hand.
     python bench/report.py --check    # exit 1, naming the stale file, when either differs
 
 Reads accuracy.json, train_speed.json, explain_speed.json, explain_latency.json,
-explain_stream.json, embedding_drift.json and every evaluation-*/ folder (table.csv,
+explain_stream.json, explain_stream_parquet.json, explain_beam.json, serve_latency.json,
+engine_speed.json, keras_examples.json, embedding_drift.json and every evaluation-*/ folder (table.csv,
 randomization.csv, meta.json). Every section names the file it came from and the command, machine and date recorded
 in it. Accuracy entries whose command has no --set or --extend are the shipped configs (the
 headline); every other entry is an experiment, compared with its base on the same seeds.
@@ -221,6 +222,17 @@ def change_text(e: Entry) -> str:
     return text
 
 
+def training_minutes(entry: dict) -> str:
+    """'sst.yaml trains in ... min' from an accuracy.json entry that records whole-command wall times."""
+    runs = [r for r in entry.get("per_seed", []) if r.get("wall_seconds_this_invocation")]
+    if not runs:
+        return ""
+    wall = [r["wall_seconds_this_invocation"] / 60 for r in runs]
+    return (f"`sst.yaml` trains to its early-stopping point in {num(sum(wall) / len(wall), 1)} min on average "
+            f"({num(min(wall), 1)}–{num(max(wall), 1)} min over {len(wall)} seeds, whole run: data, training, "
+            f"dev/test scoring), {num(entry.get('seconds_per_epoch_mean'), 1)} s per epoch.")
+
+
 def accuracy_sections(acc: dict) -> tuple[str, list[Entry]]:
     entries = [Entry(k, v) for k, v in acc.items()]
     shipped = sorted((e for e in entries if e.adopted), key=Entry.sort_key)
@@ -316,6 +328,11 @@ def explain_speed_section(data: dict) -> str:
     if one:
         out += [f"One sentence at a time (batch size 1, {num(one.get('sentences'), 0)} sentences, `deconv`): "
                 f"{num(one.get('end_to_end_sentences_per_s'), 1)} sentences/s.", ""]
+    warm = res.get("warm-latency")
+    if warm:
+        out += [f"One sentence in a warm process (`run.explain([text])` on raw text, `deconv`, "
+                f"{num(warm.get('sentences'), 0)} calls): median {num(warm.get('median_ms'))} ms, p95 "
+                f"{num(warm.get('p95_ms'))} ms, max {num(warm.get('max_ms'))} ms per call.", ""]
     return "\n".join(out) + "\n"
 
 
@@ -388,20 +405,24 @@ def keras_examples_section(data: dict) -> str:
                       module.markdown(data), ""]) + "\n"
 
 
-def stream_section(data: dict) -> str:
+def stream_section(data: dict, name: str = "explain_stream.json") -> str:
     cfg, r = data.get("config", {}), data.get("results", {})
+    parquet = cfg.get("format") == "parquet"
     samples = [[num(s.get("chunk"), 0), num(s.get("sentences"), 0), num(s.get("elapsed_s"), 1),
                 num(s.get("rss_mb"), 1)] for s in r.get("rss_mb_samples", [])]
-    out = ["## Streaming a big file", "", recorded(data, "explain_stream.json"), "",
-           f"`explain --input FILE --csv PATH` on {num(cfg.get('sentences'), 0)} generated sentences of "
+    out = [f"## Streaming a big file: {'Parquet' if parquet else 'CSV'}", "", recorded(data, name), "",
+           f"`explain --input FILE {'--output PATH.parquet' if parquet else '--csv PATH'}` on "
+           f"{num(cfg.get('sentences'), 0)} generated sentences of "
            f"{'–'.join(map(str, cfg.get('words', [])))} words, method `{cfg.get('method', '?')}`, chunks of "
            f"{num(cfg.get('chunk_size'), 0)} lines, batch size {cfg.get('batch_size', '?')}, "
            f"run `{cfg.get('run', '?')}`.", "",
            table(["what", "figure"], [
                ["sentences explained", num(r.get("sentences"), 0)],
-               ["CSV rows", num(r.get("rows"), 0)],
+               ["token rows", num(r.get("rows"), 0)],
                ["chunks", num(r.get("chunks"), 0)],
                ["input / output bytes", f"{num(r.get('input_bytes'), 0)} / {num(r.get('output_bytes'), 0)}"],
+               ["output bytes per token row",
+                num(r.get("bytes_per_row") or (r["output_bytes"] / r["rows"] if r.get("rows") else None))],
                ["seconds explaining", num(r.get("explain_s"), 1)],
                ["sentences/s", num(r.get("sentences_per_s"), 1)],
                ["rows/s", num(r.get("rows_per_s"), 0)],
@@ -410,6 +431,22 @@ def stream_section(data: dict) -> str:
                ["growth from the first chunk to the last (MB)", num(r.get("rss_growth_mb_from_chunk_1"), 1)],
            ]), "", "Resident memory as the job went:", "",
            table(["after chunk", "sentences", "elapsed (s)", "resident memory (MB)"], samples), ""]
+    return "\n".join(out) + "\n"
+
+
+def beam_section(data: dict) -> str:
+    cfg, res = data.get("config", {}), data.get("results", {})
+    rows = [[f"`{name}`", num(r.get("sentences"), 0), num(r.get("seconds"), 1), num(r.get("sentences_per_s"), 0),
+             num(r.get("speed_vs_stream"))] for name, r in res.items()]
+    out = ["## A corpus on Apache Beam", "", recorded(data, "explain_beam.json"), "",
+           f"{num(cfg.get('sentences'), 0)} generated sentences in {cfg.get('files', '?')} gzip files, method "
+           f"`{cfg.get('method', '?')}`, Parquet, chunks of {num(cfg.get('chunk_size'), 0)} lines, batch size "
+           f"{cfg.get('batch_size', '?')}, run `{cfg.get('run', '?')}`. Each setting is one fresh process, timed from "
+           "its start (TensorFlow import and model load included) to the files in place: `stream` is the "
+           "single-machine `explain --input ALL.txt --output x.parquet` on the same lines as one file; "
+           "`beam-Nworkers` is `explain --runner beam` on the DirectRunner with N worker processes "
+           "([scale.md](scale.md)).", "",
+           table(["setting", "sentences", "seconds", "sentences/s", "× stream"], rows), ""]
     return "\n".join(out) + "\n"
 
 
@@ -508,9 +545,14 @@ def build(results: Path) -> tuple[str, str]:
                         [[f"`{e.config}.yaml`", e.describe(), e.n,
                           pm(e.data["test_accuracy_mean"], e.data["test_accuracy_sd"], e.n), e.kim_text()]
                          for e in shipped[:HEADLINE_ROWS]]), ""]
+        minutes = training_minutes(acc.get("sst", {}))
+        if minutes:
+            block += [minutes, ""]
     for name, render in (("train_speed.json", train_speed_section), ("explain_speed.json", explain_speed_section),
                          ("explain_latency.json", latency_section), ("serve_latency.json", serve_section),
-                         ("explain_stream.json", stream_section), ("engine_speed.json", engine_section),
+                         ("explain_stream.json", stream_section),
+                         ("explain_stream_parquet.json", lambda d: stream_section(d, "explain_stream_parquet.json")),
+                         ("explain_beam.json", beam_section), ("engine_speed.json", engine_section),
                          ("keras_examples.json", keras_examples_section),
                          ("embedding_drift.json", drift_section)):
         data = load_json(results, name)

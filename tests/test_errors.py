@@ -136,19 +136,6 @@ def stream_output_is_its_input(tmp_path):
     ExplainJob(tmp_path / "in.txt", tmp_path / "in.txt", {})
 
 
-def merge_into_a_shard(tmp_path):
-    from textdeconv.reports.stream import merge_shards
-
-    (tmp_path / "a.csv").write_text("sentence_id,token\n", encoding="utf-8")
-    merge_shards([tmp_path / "a.csv"], tmp_path / "a.csv")
-
-
-def bad_shard_option(tmp_path):
-    from textdeconv.reports.stream import parse_shard
-
-    parse_shard("3/2")
-
-
 MISTAKES = [  # (what the user got wrong, the error class, the built-in type it still is)
     (bad_config_key, ConfigError, ValueError),
     (bad_config_value, ConfigError, ValueError),
@@ -169,8 +156,6 @@ MISTAKES = [  # (what the user got wrong, the error class, the built-in type it 
     (unfinished_run_dir, MissingFileError, FileNotFoundError),
     (missing_vocabulary, MissingFileError, FileNotFoundError),
     (stream_output_is_its_input, OutputError, FileExistsError),
-    (merge_into_a_shard, OutputError, FileExistsError),
-    (bad_shard_option, InputError, ValueError),
 ]
 
 

@@ -168,7 +168,6 @@ COMMANDS = {  # name: (script, arguments, {output option: its path when it is no
     "filters": ("inspect_filters.py", [], {"--csv": "f.csv", "--words-csv": "w.csv", "--html": "f.html"}),
     "lexicon": ("lexicon.py", ["--split", "dev"], {"--csv": "l.csv", "--png": "l.png"}),
     "evaluate": ("evaluate.py", ["--split", "dev", "--methods", "deconv"], {"--out": "ev"}),
-    "merge-shards": ("merge_shards.py", [], {"OUT": "m.csv"}),
     "train": ("train.py", ["--config", "{config}", "--offline", "--set", "data.dir={data}"], {"--run-dir": "r"}),
 }
 FOLDERS = {"--out", "--run-dir"}
@@ -181,8 +180,6 @@ def command_line(name, tiny_run, tmp, paths) -> list[str]:
     script, args, outputs = COMMANDS[name]
     fill = {"in": tmp / "in.txt", "config": tmp / "tiny.yaml", "data": tiny_run.parent / "data"}
     argv = [script, *(a.format(**fill) for a in args)]
-    if name == "merge-shards":
-        return [*argv, paths["OUT"], tmp / "shard1.csv", tmp / "shard2.csv"]
     if name != "train":
         argv += ["--run", tiny_run]
     for option in outputs:
@@ -194,8 +191,6 @@ def the_input(name, tiny_run, tmp) -> Path:
     """What clobbering an input means for this command."""
     if name.startswith("explain"):
         return tmp / "in.txt"
-    if name == "merge-shards":
-        return tmp / "shard1.csv"
     if name == "train":
         return tmp / "tiny.yaml"
     return tiny_run / "vocab.txt"
@@ -205,9 +200,6 @@ def the_input(name, tiny_run, tmp) -> Path:
 def test_every_output_option_is_guarded(tiny_run, tmp_path, monkeypatch, capsys, name, option, case):
     tmp = tmp_path
     (tmp / "in.txt").write_text("a gripping , funny movie\nthe plot is thin\n")
-    header = "sentence_id,sentence,token_index,token\n"
-    (tmp / "shard1.csv").write_text(header + '1,"a b",0,a\n1,,1,b\n')
-    (tmp / "shard2.csv").write_text(header + "2,c,0,c\n")
     shutil.copy(Path(__file__).parents[1] / "configs" / "tiny.yaml", tmp / "tiny.yaml")
     (tmp / "adir").mkdir()
     outputs = COMMANDS[name][2]
@@ -225,7 +217,7 @@ def test_every_output_option_is_guarded(tiny_run, tmp_path, monkeypatch, capsys,
     else:
         paths[option] = tmp / "in.txt" if option in FOLDERS else tmp / "adir"
         expected = (option, "is a file, not a directory" if option in FOLDERS else "is a directory")
-    inputs = [tmp / "in.txt", tmp / "shard1.csv", tmp / "shard2.csv", tmp / "tiny.yaml",
+    inputs = [tmp / "in.txt", tmp / "tiny.yaml",
               *(tiny_run / f for f in ("config.yaml", "vocab.txt", "model.keras"))]
     before, data = listing(tmp, tiny_run), contents(inputs)
     argv = command_line(name, tiny_run, tmp, paths)

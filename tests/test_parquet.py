@@ -169,15 +169,17 @@ def test_a_killed_process_resumes_to_the_same_file(tmp_path):
     assert out.read_bytes() == reference.read_bytes() and job_files(out) == ["out.parquet"]
 
 
-def test_an_empty_input_leaves_nothing_an_empty_shard_an_empty_file_and_damage_is_refused(tmp_path):
+def test_an_empty_input_leaves_nothing_blank_blocks_add_no_row_and_damage_is_refused(tmp_path):
     src, out = tmp_path / "blank.txt", tmp_path / "out.parquet"
     src.write_text("\n  \n\t\n")
     with pytest.raises(ValueError, match="no non-empty lines to explain"):
         run_job(src, out)
     assert job_files(out) == []
-    src.write_text("good film\nbad film\n")
-    run_job(src, out, chunk_lines=1, shard=(3, 3))  # the file has two blocks: none is shard 3's
-    assert pq.read_schema(out).remove_metadata() == SCHEMA and pq.ParquetFile(out).metadata.num_rows == 0
+    src.write_text("\n\n\ngood film\n\n\n")  # blocks 1 and 3 of 3 hold no sentence
+    run_job(src, out, chunk_lines=2)
+    assert pq.read_schema(out).remove_metadata() == SCHEMA and pq.ParquetFile(out).num_row_groups == 1
+    assert parquet_rows(out)[["sentence_id", "token"]].values.tolist() == [[4, "good"], [4, "film"]]
+    assert job_files(out) == ["out.parquet"]
     src = write_input(tmp_path / "in.txt", n=40)
     out = tmp_path / "damaged.parquet"
     with pytest.raises(KeyboardInterrupt):

@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
 SHIMS = {"train.py": "train", "explain.py": "explain", "evaluate.py": "evaluate", "download_data.py": "download",
-         "inspect_filters.py": "filters", "lexicon.py": "lexicon", "merge_shards.py": "merge-shards"}
+         "inspect_filters.py": "filters", "lexicon.py": "lexicon"}
 COMMANDS = sorted(SHIMS.values())
 
 
@@ -57,6 +58,17 @@ def test_unknown_option_is_a_usage_error(script):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("usage: ") and f"\n{script.name}: error: " in proc.stderr
+
+
+def test_the_retired_shard_option_and_merge_shards_command_are_usage_errors():
+    """`explain --shard I/N` and `merge-shards` are gone: a corpus scales on the Beam runner (docs/scale.md)."""
+    proc = run_cli("-m", "textdeconv", "explain", "--input", "big.txt", "--csv", "part2.csv", "--shard", "2/4")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("usage: textdeconv explain ")
+    assert "\ntextdeconv explain: error: unrecognized arguments: --shard" in proc.stderr
+    proc = run_cli("-m", "textdeconv", "merge-shards", "big.csv", "part1.csv", "part2.csv")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "\ntextdeconv: error: argument COMMAND: invalid choice: 'merge-shards'" in proc.stderr
 
 
 def test_help_does_not_import_tensorflow():

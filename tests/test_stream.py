@@ -1,6 +1,5 @@
-"""Streamed explanation of big files (textdeconv/stream.py, explain.py --input FILE --csv, --resume,
---shard, scripts/merge_shards.py): the same bytes as the in-memory path, whatever crashes, resumes
-or shards in between.
+"""Streamed explanation of big files (textdeconv/stream.py, explain.py --input FILE --csv, --resume):
+the same bytes as the in-memory path, whatever crashes or resumes come in between.
 
 Most tests use a fake explainer (no TensorFlow, instant); the CLI tests use the tiny trained run.
 """
@@ -30,7 +29,7 @@ from textdeconv.data.custom import read_sentences  # noqa: E402
 from textdeconv.reports import stream  # noqa: E402
 from textdeconv.reports.export import CSV_COLUMNS, token_frame  # noqa: E402
 from textdeconv.reports.progress import Progress  # noqa: E402
-from textdeconv.reports.stream import ExplainJob, explain_blocks, merge_shards, read_chunks  # noqa: E402
+from textdeconv.reports.stream import ExplainJob, explain_blocks, read_chunks  # noqa: E402
 
 SETTINGS = {"run": "fake", "method": "fake", "options": {}}
 
@@ -67,9 +66,6 @@ def test_chunks_partition_the_file_like_read_sentences(tmp_path):
     for k in (3, 9):  # reading on from a block boundary gives the same blocks
         again = list(read_chunks(src, 7, chunks[k - 1].end_offset, chunks[k - 1].end_line))
         assert [(c.index, c.items) for c in again] == [(c.index, c.items) for c in chunks[k:]]
-    shards = [list(read_chunks(src, 7, shard=(i, 3))) for i in (1, 2, 3)]
-    for i, blocks in enumerate(shards):
-        assert [c.index for c in blocks if c.items is not None] == list(range(i, len(chunks), 3))
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine\ncaf\xe9\n")
     with pytest.raises(ValueError, match=r"bad.txt:2: not valid UTF-8 \(byte 0xe9 at column 4\)"):
@@ -142,7 +138,7 @@ def test_resume_refuses_another_input_or_other_settings(tmp_path):
         ExplainJob(src, out, SETTINGS, resume=True)
     with pytest.raises(KeyboardInterrupt):
         ExplainJob(src, out, SETTINGS, chunk_lines=7).run(FakeExplainer(), **crash_after_commit(2))
-    for changed in ({"chunk_lines": 8}, {"target": 1}, {"shard": (1, 2)}):
+    for changed in ({"chunk_lines": 8}, {"target": 1}, {"batch_size": 5}):
         with pytest.raises(ValueError, match="settings differ from the interrupted job's"):
             ExplainJob(src, out, SETTINGS, resume=True, **{"chunk_lines": 7, **changed})
     with pytest.raises(ValueError, match=r"settings differ .*method 'fake' -> 'other'"):
@@ -155,6 +151,22 @@ def test_resume_refuses_another_input_or_other_settings(tmp_path):
     with pytest.raises(ValueError, match="head_sha256"):
         ExplainJob(src, out, SETTINGS, chunk_lines=7, resume=True)
     assert job_files(out) == ["out.csv.partial", "out.csv.progress.json"]  # refusing touches nothing
+
+
+def test_a_version_2_progress_file_is_refused(tmp_path):
+    src, out = write_input(tmp_path / "in.txt"), tmp_path / "out.csv"
+    with pytest.raises(KeyboardInterrupt):
+        ExplainJob(src, out, SETTINGS, chunk_lines=7).run(FakeExplainer(), **crash_after_commit(2))
+    progress = tmp_path / "out.csv.progress.json"
+    saved = json.loads(progress.read_text())
+    assert saved["format"] == stream.FORMAT == 3
+    saved["format"] = 2  # as the versions before 3 wrote it
+    progress.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="not a progress file this version can read; pass --restart"):
+        ExplainJob(src, out, SETTINGS, chunk_lines=7, resume=True)
+    run_job(src, out, restart=True)
+    run_job(src, tmp_path / "ref.csv")
+    assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes() and job_files(out) == ["out.csv"]
 
 
 def child(src, out, resume):
@@ -171,44 +183,23 @@ def test_a_killed_process_resumes_to_the_same_bytes(tmp_path):
     assert out.read_bytes() == reference.read_bytes() and job_files(out) == ["out.csv"]
 
 
-def test_an_empty_input_leaves_nothing_and_an_empty_shard_a_header(tmp_path):
+def test_an_empty_input_leaves_nothing_and_blank_blocks_add_no_row(tmp_path):
     src, out = tmp_path / "blank.txt", tmp_path / "out.csv"
-    src.write_text("\n  \n\t\n")
-    with pytest.raises(ValueError, match="no non-empty lines to explain"):
-        run_job(src, out)
+    for empty in (b"", b"\n  \n\t\n"):
+        src.write_bytes(empty)
+        with pytest.raises(ValueError, match="no non-empty lines to explain"):
+            run_job(src, out, chunk_lines=1)
+        assert job_files(out) == []  # neither the CSV nor its partial and progress files
     src.write_text("\n\x00\n")
     with pytest.raises(ValueError, match="nothing to explain: every sentence was empty"):
         run_job(src, out)
     assert job_files(out) == []
-    src.write_text("good film\nbad film\n")
-    run_job(src, out, chunk_lines=1, shard=(3, 3))  # the file has two blocks: none is shard 3's
-    assert out.read_text() == ",".join(CSV_COLUMNS) + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# shards
-
-
-def test_shards_merge_to_the_unsharded_csv(tmp_path):
-    src = write_input(tmp_path / "in.txt", n=120)
-    run_job(src, tmp_path / "all.csv")
-    parts = [tmp_path / f"part{i}.csv" for i in (1, 2, 3)]
-    for i, part in enumerate(parts, 1):
-        run_job(src, part, shard=(i, 3))
-    assert merge_shards(parts[::-1], tmp_path / "merged.csv") == len(pd.read_csv(tmp_path / "all.csv"))
-    assert (tmp_path / "merged.csv").read_bytes() == (tmp_path / "all.csv").read_bytes()
-    with pytest.raises(ValueError, match="the shards overlap"):
-        merge_shards([parts[0], parts[1], parts[0]], tmp_path / "bad.csv")
-    cut = tmp_path / "cut.csv"
-    cut.write_bytes(parts[1].read_bytes()[:-5])
-    with pytest.raises(ValueError, match="cut.csv:.*not a complete row"):
-        merge_shards([parts[0], cut], tmp_path / "bad.csv")
-    lines = parts[1].read_bytes().splitlines(keepends=True)
-    shuffled = tmp_path / "shuffled.csv"
-    shuffled.write_bytes(lines[0] + b"".join(lines[:0:-1]))
-    with pytest.raises(ValueError, match="must be ordered by sentence_id"):
-        merge_shards([shuffled], tmp_path / "bad.csv")
-    assert not (tmp_path / "bad.csv").exists()
+    src.write_text("\n\n\ngood film\n\n\n")  # blocks 1 and 3 of 3 hold no sentence
+    summary = run_job(src, out, chunk_lines=2)
+    lines = out.read_text().splitlines()
+    assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == 3  # the header once, then the sentence's 2 rows
+    assert [line.split(",")[:4] for line in lines[1:]] == [["4", "good film", "0", "good"], ["4", "", "1", "film"]]
+    assert summary["sentences"] == 1 and summary["rows"] == 2 and job_files(out) == ["out.csv"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,15 +248,8 @@ def test_progress_bar_only_on_a_terminal_and_writes_pass_through():
     assert drawn.count("warning: x") == 1
 
 
-def test_parse_shard():
-    assert stream.parse_shard("2/4") == (2, 4)
-    for bad in ("0/4", "5/4", "2", "a/b"):
-        with pytest.raises(ValueError, match="--shard"):
-            stream.parse_shard(bad)
-
-
 # --------------------------------------------------------------------------------------------
-# explain.py and merge_shards.py with a trained model
+# explain.py with a trained model
 
 
 script = script_in_process  # conftest: a script in this process, (exit code, stdout, stderr)
@@ -275,7 +259,7 @@ def warnings_of(stderr, name):
     return [line.replace(f"{name}:", "INPUT:") for line in stderr.splitlines() if line.startswith("warning: ")]
 
 
-def test_cli_streams_resumes_and_shards_to_the_in_memory_bytes(tiny_run, tmp_path, monkeypatch, capsys):
+def test_cli_streams_and_resumes_to_the_in_memory_bytes(tiny_run, tmp_path, monkeypatch, capsys):
     from test_train import SENTENCES
 
     from textdeconv.attribution import make_explainer, method_options
@@ -299,28 +283,22 @@ def test_cli_streams_resumes_and_shards_to_the_in_memory_bytes(tiny_run, tmp_pat
     assert warnings_of(err, str(src)) == warnings_of(err_memory, "-") and len(warnings_of(err, str(src))) >= 2
     assert "sentences/s" not in err and "explaining" not in err  # stderr is no terminal: no progress bar
 
-    # shards: 1/2 interrupted in this process after its second block and resumed by the script;
-    # 2/2 by the same explainer here, after it explained shard 1's first blocks
+    # interrupted in this process (its own explainer) after its third block, resumed by the script
     _, vocab, net, class_names = read_run(tiny_run)
     explainer = make_explainer("deconv", net, vocab, class_names, **method_options("deconv"))
-    part1, part2 = tmp_path / "part1.csv", tmp_path / "part2.csv"
+    resumed = tmp_path / "resumed.csv"
     settings = stream.job_settings(tiny_run, "deconv", method_options("deconv"))
     with pytest.raises(KeyboardInterrupt):
-        ExplainJob(src, part1, settings, chunk_lines=3, batch_size=2, shard=(1, 2)).run(explainer,
-                                                                                        **crash_after_commit(2))
-    ExplainJob(src, part2, settings, chunk_lines=3, batch_size=2, shard=(2, 2)).run(explainer)
-    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", part1, *common,
-                          "--shard", "1/2", "--method", "gradient", "--resume")
+        ExplainJob(src, resumed, settings, chunk_lines=3, batch_size=2).run(explainer, **crash_after_commit(3))
+    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", resumed, *common,
+                          "--method", "gradient", "--resume")
     assert code == 2 and "settings differ from the interrupted job's (method 'deconv' -> 'gradient'" in err
-    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", part1, *common, "--shard", "1/2")
+    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", resumed, *common)
     assert code == 2 and err.startswith("error: an interrupted job is writing") and "pass --resume" in err
-    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", part1, *common,
-                          "--shard", "1/2", "--resume")
-    assert code == 0 and f"resuming {part1} after line 9" in err, err
-    code, _, err = script(monkeypatch, capsys, "merge_shards.py", tmp_path / "merged.csv", part1, part2)
-    assert code == 0 and "rows from 2 shards" in err
-    assert (tmp_path / "merged.csv").read_bytes() == (tmp_path / "memory.csv").read_bytes()
-    assert job_files(part1) == ["part1.csv"]
+    code, _, err = script(monkeypatch, capsys, "explain.py", "--input", src, "--csv", resumed, *common, "--resume")
+    assert code == 0 and f"resuming {resumed} after line 9" in err, err
+    assert resumed.read_bytes() == (tmp_path / "memory.csv").read_bytes()
+    assert job_files(resumed) == ["resumed.csv"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
     td.methods()                                       # the registered attribution methods
     td.train("tiny.yaml", run_dir="runs/t", overrides={"train.epochs": 1})
     td.analyzer(keras_model, method="deconvnet")      # deconvnet / LRP for any Keras Conv1D text model
+    td.explain_corpus(run_dir, "corpus/*.txt.gz", "out/")  # a corpus on Apache Beam (the [beam] extra)
 
 Importing the package is light (no TensorFlow); the first call that needs a model loads it, quietly.
 """
@@ -25,10 +26,11 @@ _LAZY = {  # name -> module: imported on first use, so `import textdeconv` stays
     "Explanations": "textdeconv.api", "Explanation": "textdeconv.attribution.explanation",
     "make_explainer": "textdeconv.attribution", "load_config": "textdeconv.config",
     "analyzer": "textdeconv.attribution.engine", "explain_model": "textdeconv.attribution.engine",
+    "explain_corpus": "textdeconv.reports.beam",
 }
 
 __all__ = ["load_run", "train", "methods", "Run", "Explanations", "Explanation", "make_explainer",
-           "analyzer", "explain_model", "load_config", "UserError", "__version__"]
+           "analyzer", "explain_model", "explain_corpus", "load_config", "UserError", "__version__"]
 
 
 def __getattr__(name):

@@ -60,7 +60,7 @@ def write_input(path, n=60, seed=0):
 
 def kill_and_resume(child, src, out, progress, kills_wanted: int = 2, attempts: int = 6, seed: int = 1):
     """Run ``python CHILD SRC OUT RESUMING`` until it finishes, SIGKILLing each of the first
-    ``kills_wanted`` runs at a random moment after it committed a block of its own (``progress``:
+    ``kills_wanted`` runs at a random moment after it committed a block (``progress``:
     the job's progress file, whose bytes change at each commit). Returns ``(kills, last exit code)``."""
     import signal
     import subprocess

@@ -22,8 +22,8 @@ from textdeconv import __version__
 from textdeconv.errors import InputError, UserError
 from textdeconv.runtime import load_tensorflow  # noqa: F401  (sets TF's log level before TF loads)
 
-COMMANDS = ("train", "explain", "evaluate", "filters", "lexicon", "download", "merge-shards", "serve",
-            "groundtruth", "roar", "randomization")
+COMMANDS = ("train", "explain", "evaluate", "filters", "lexicon", "download", "serve", "groundtruth", "roar",
+            "randomization")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -64,7 +64,14 @@ def main(argv=None, prog: str | None = None) -> None:
 
 
 def _dispatch(parser, argv):
+    passthrough = []
+    if "--" in argv and argv and argv[0] in parser.commands:  # e.g. explain --runner beam ... -- BEAM OPTIONS
+        cut = argv.index("--")
+        module = importlib.import_module(f"textdeconv.cli.{argv[0].replace('-', '_')}")
+        if getattr(module, "passes_through", lambda argv: False)(argv[:cut]):
+            argv, passthrough = argv[:cut], argv[cut + 1:]
     args, extra = parser.parse_known_args(argv)
+    args.passthrough = passthrough
     args.parser = args.command_parser
     if extra:  # reported by the subcommand, whose usage line is the one that helps
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")

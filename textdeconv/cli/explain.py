@@ -18,8 +18,7 @@ EXAMPLES = """examples:
   textdeconv explain --input big.txt --csv big.csv --quiet            # streamed; Ctrl-C, then:
   textdeconv explain --input big.txt --csv big.csv --quiet --resume
   textdeconv explain --input big.txt --output big.parquet --quiet    # the same rows as Parquet, ~8x smaller
-  textdeconv explain --input big.txt --csv part2.csv --quiet --shard 2/4   # then:
-  textdeconv merge-shards big.csv part1.csv part2.csv part3.csv part4.csv
+  textdeconv explain --input 'corpus/*.txt.gz' --output out/ --runner beam    # a corpus on Apache Beam (docs/scale.md)
 
 Without --run the most recent run under ./runs is used (and named on stderr). Scores: positive =
 evidence for the target class (default: the predicted class). In files (UTF-8 unless --encoding),
@@ -44,11 +43,10 @@ losing or repeating rows, --restart discards it, and without either an interrupt
 --output x.parquet instead of --csv streams the same rows into Parquet, with the same files and
 guarantees (x.parquet.partial, x.parquet.progress.json). A kill (Ctrl-C, SIGTERM) keeps the job for
 --resume; bad input (a line that does not decode) removes it, and no CSV is written. A pipe cannot
-be resumed. --shard I/N explains only the blocks of --chunk-size lines numbered I, I+N, I+2N, ...
-(1-based) into its own CSV; `textdeconv merge-shards` merges the shards' CSVs. Sentences are
-explained together in blocks of --chunk-size lines (also when not streamed), so with the same
---chunk-size and --batch-size the streamed, resumed, merged and in-memory CSVs are identical byte
-for byte. Stdin and the other outputs keep every explanation in memory.
+be resumed. Sentences are explained together in blocks of --chunk-size lines (also when not
+streamed), so with the same --chunk-size and --batch-size the streamed, resumed and in-memory CSVs
+are identical byte for byte. Stdin and the other outputs keep every explanation in memory. A corpus
+of many files, or many machines: --runner beam (docs/scale.md).
 """
 
 
@@ -89,9 +87,14 @@ def add(sub):
     again.add_argument("--resume", action="store_true", help="continue the interrupted --input FILE --csv PATH job")
     again.add_argument("--restart", action="store_true", help="discard the interrupted --input FILE --csv PATH job "
                                                               "and start over")
-    p.add_argument("--shard", metavar="I/N", help="explain only shard I of N (blocks of --chunk-size lines, round "
-                                                  "robin) of --input FILE; see textdeconv merge-shards")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr while streaming")
+    scale = p.add_argument_group("a corpus on Apache Beam (docs/scale.md; pip install 'textdeconv[beam]')")
+    scale.add_argument("--runner", choices=("local", "beam"), default="local",
+                       help="beam: explain the files --input matches (a glob; .gz and other compressed files "
+                            "too) with Apache Beam into the folder --output DIR (Parquet shards) or --csv DIR; "
+                            "Beam's own options (--runner DataflowRunner, ...) follow a '--' (default: local)")
+    scale.add_argument("--overwrite", action="store_true",
+                       help="--runner beam: replace the job already in the output folder, once the new one succeeds")
     other = p.add_argument_group("any Keras text CNN (instead of --run; docs/any-model.md)")
     other.add_argument("--model", metavar="FILE", help="a Keras model file (.keras) from token ids to class logits "
                                                        "or probabilities, explained with the layer-wise engine")
@@ -103,6 +106,11 @@ def add(sub):
                        help="how text is split (default: the model's TextVectorization, else keras: lower-cased, "
                             "punctuation stripped)")
     p.set_defaults(func=run, command_parser=p)
+
+
+def passes_through(argv) -> bool:
+    """With --runner beam, what follows '--' is Beam's pipeline options (``cli._dispatch``)."""
+    return any(a == "--runner=beam" or (a == "--runner" and b == "beam") for a, b in zip(argv, [*argv[1:], None]))
 
 
 def warn(msg: str) -> None:
@@ -131,6 +139,10 @@ def run(args):
     if bool(args.sentences) + bool(args.input) + bool(args.split) != 1:
         p.error("give sentences as arguments, or --input FILE, or --split NAME (exactly one)")
     args.method = args.method or ("deconvnet" if args.model else "deconv")
+    if args.runner == "beam":
+        return explain_beam(args)
+    if args.overwrite:
+        p.error("--overwrite goes with --runner beam (a local --csv or --output is replaced anyway, atomically)")
     if args.model:
         from textdeconv.cli.explain_model import check_args
 
@@ -159,8 +171,8 @@ def run(args):
     # explanation at once, so those are read whole (and so is stdin).
     path = Path(args.input) if args.input and args.input != "-" else None
     stream = bool(path and bool(args.csv) != bool(args.output) and not (args.json or args.html or args.filters_csv))
-    if (args.resume or args.restart or args.shard) and not stream:
-        p.error("--resume, --restart and --shard need --input FILE with --csv or --output (and no --json, --html or "
+    if (args.resume or args.restart) and not stream:
+        p.error("--resume and --restart need --input FILE with --csv or --output (and no --json, --html or "
                 "--filters-csv)")
     items = None
     if args.input and not stream:
@@ -188,15 +200,15 @@ def run(args):
     plan.read("the --input file", path)
     job = None
     if stream:
-        from textdeconv.reports.stream import ExplainJob, job_settings, parse_shard
+        from textdeconv.reports.stream import ExplainJob, job_settings
 
         if args.output:  # the same job, writing Parquet
             from textdeconv.reports.parquet import ParquetJob as ExplainJob
         settings = job_settings(run_dir, args.method, options_for(args.method, args))
         job = ExplainJob(args.input, args.csv or args.output, settings,
                          target=None if target < 0 else target, chunk_lines=args.chunk_size,
-                         batch_size=args.batch_size, shard=parse_shard(args.shard) if args.shard else (1, 1),
-                         resume=args.resume, restart=args.restart, encoding=args.encoding, plan=plan,
+                         batch_size=args.batch_size, resume=args.resume, restart=args.restart,
+                         encoding=args.encoding, plan=plan,
                          option="--output" if args.output else "--csv", input_label="the --input file")
     else:
         for option in ("csv", "output", "filters_csv", "html"):
@@ -285,3 +297,34 @@ def explain_in_memory(run, args, items, plan):
                                                            gold=gold, batch_size=args.batch_size, first=args.method,
                                                            title=f"textdeconv explanations: {run.name}"))
     return ids, expls
+
+
+def explain_beam(args) -> None:
+    """--runner beam: the corpus on Apache Beam (``textdeconv.reports.beam.explain_corpus``)."""
+    p = args.parser
+    if not args.input or args.input == "-":
+        p.error("--runner beam needs --input PATTERN (files or a glob; not stdin)")
+    if args.sentences:
+        p.error(f"--runner beam explains the --input files, not sentence arguments ({args.sentences[0]!r}, ...); "
+                "Beam's own options go after '--'")
+    other = [f"--{k.replace('_', '-')}" for k in ("split", "json", "html", "filters_csv", "resume", "restart",
+                                                    "model") if getattr(args, k)]
+    if other:
+        p.error(f"--runner beam writes token rows only: {', '.join(other)} cannot be used with it")
+    if bool(args.output) == bool(args.csv):
+        p.error("--runner beam needs one output folder: --output DIR (Parquet shards) or --csv DIR (CSV shards)")
+    from textdeconv.training.rundir import pick_run
+
+    remote = bool(args.run and "://" in args.run)  # gs://..., read by Beam's filesystems (docs/scale.md)
+    run_dir = args.run if remote else pick_run(args.run)[0]
+    from textdeconv.reports.beam import explain_corpus
+
+    out = args.output or args.csv
+    manifest = explain_corpus(run_dir, [args.input], out, args.method, options_for(args.method, args),
+                              target=args.target, fmt="parquet" if args.output else "csv", chunk_lines=args.chunk_size,
+                              batch_size=args.batch_size, encoding=args.encoding, overwrite=args.overwrite,
+                              pipeline_args=args.passthrough)
+    dead = f"; {manifest['dead_letters']:,} dead letters in dead-letter-*.jsonl" if manifest["dead_letters"] else ""
+    shards = sum(f.startswith("tokens-") for f in manifest["files"])
+    print(f"wrote {out} ({manifest['sentences']:,} sentences, {manifest['rows']:,} rows in {shards} files from "
+          f"{len(manifest['inputs'])} inputs{dead})", file=sys.stderr)

@@ -9,7 +9,7 @@ import sys
 # named here so that a wrong --method fails before TensorFlow loads
 MODEL_METHODS = ("deconvnet", "guided-backprop", "gradient", "grad-x-input", "lrp-epsilon", "lrp-alpha-beta",
                  "lrp-zplus")
-RUN_ONLY = ("split", "filters_csv", "output", "resume", "restart", "shard")
+RUN_ONLY = ("split", "filters_csv", "output", "resume", "restart")
 
 
 def check_args(args) -> None:

@@ -1,4 +1,4 @@
-"""Explain a big file as a stream: blocks of lines in, CSV rows appended; resumable and shardable.
+"""Explain a big file as a stream: blocks of lines in, CSV rows appended; resumable.
 
 Memory is bounded by one block (``chunk_lines`` lines and their explanations), never the file.
 
@@ -6,16 +6,11 @@ Blocks. The input is cut into blocks of ``chunk_lines`` consecutive lines: block
 lines k*C+1 .. (k+1)*C, counted like ``data.read_sentences`` (``\\n``, ``\\r\\n`` or a lone ``\\r``
 ends a line; empty lines count). Each block is explained on its own, length-bucketed within the
 block, so a sentence's scores depend only on its block and the batch size, never on where a job
-started, stopped or which shard ran it (``warm_up`` makes every batch run the same compiled
-graph, whatever ran before it in the process). That is why a resumed job, merged shards and the
-in-memory path of ``explain.py`` (``explain_blocks``) all give byte-identical CSVs for the same
---chunk-size and --batch-size. (Another chunk or batch size regroups the batches, which moves
-scores by float rounding, ~1e-7.)
-
-Shards. ``shard=(i, n)`` explains the blocks k with k % n == i - 1: round robin over blocks, so
-the work is balanced whatever the line lengths. Every shard scans the whole file (cheap: the
-other shards' lines are counted, not decoded) and writes its own CSV; ``merge_shards``
-interleaves the shard CSVs by sentence_id.
+started or stopped (``warm_up`` makes every batch run the same compiled graph, whatever ran before
+it in the process). That is why a resumed job and the in-memory path of ``explain.py``
+(``explain_blocks``) give byte-identical CSVs for the same --chunk-size and --batch-size.
+(Another chunk or batch size regroups the batches, which moves scores by float rounding, ~1e-7.)
+A corpus of many files, or many machines, is the Beam runner's (``reports.beam``, docs/scale.md).
 
 Failures. A bad input (a ``UserError``, e.g. a line that does not decode) removes the partial
 file and the progress file: fixing the input changes its fingerprint, so nothing could be resumed,
@@ -32,14 +27,13 @@ input from the committed offset. At the end the progress file is marked complete
 file is renamed to ``out`` and the progress file deleted; a crash between those steps is
 recognised by the mark. The progress file also holds a fingerprint of the input (size, mtime,
 SHA-256 of its first MiB) and the job's settings (run, model file, method and its options,
-target, chunk and batch size, shard, encoding); a resume against anything else is refused. A
+target, chunk and batch size, encoding); a resume against anything else is refused. A
 partial file without a progress file holds nothing committed and is overwritten.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import heapq
 import itertools
 import json
 import os
@@ -54,58 +48,54 @@ from textdeconv.outputs import OutputPlan, check_input_file
 from textdeconv.reports.export import CSV_COLUMNS, token_frame
 
 CHUNK_LINES = 4096
-FORMAT = 2  # version of the progress file (2: the sentence is written on its first row only)
+# version of the progress file (2: the sentence is written on its first row only; 3 = no shard in the
+# settings: --shard is gone, so a version-2 file is refused and --restart asked for)
+FORMAT = 3
 HEAD_BYTES = 1 << 20
 HEADER = (",".join(CSV_COLUMNS) + "\n").encode()  # what token_frame(...).to_csv writes as its header
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"2/4"`` -> ``(2, 4)``: shard I of N, 1-based."""
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise InputError(f"--shard must look like I/N (e.g. 2/4), got {text!r}") from None
-    if not 1 <= i <= n:
-        raise InputError(f"--shard {text}: need 1 <= I <= N")
-    return i, n
-
-
 @dataclass
 class Chunk:
-    """One block of input lines; ``items`` is None for a block of another shard (not decoded)."""
+    """One block of input lines."""
 
     index: int  # block number, from 0
     end_line: int  # number of the block's last line
     end_offset: int  # input byte offset just after the block
-    items: list[tuple[int, str]] | None  # (line number, stripped text) of each non-empty line
+    items: list[tuple[int, str]]  # (line number, stripped text) of each non-empty line
 
 
-def read_chunks(path, chunk_lines: int = CHUNK_LINES, offset: int = 0, lines_done: int = 0, shard=(1, 1),
+def read_chunks(path, chunk_lines: int = CHUNK_LINES, offset: int = 0, lines_done: int = 0,
                 encoding: str = "utf-8"):
     """Yield the blocks of a text file as ``Chunk``s, from byte ``offset``, a block boundary with
     ``lines_done`` lines before it. Holds one block in memory. ``encoding`` must keep ``\\n`` and
     ``\\r`` single bytes (``data.custom.line_encoding``); a pipe is read once, from its start.
 
     Raises:
-        DataError: a line of this shard does not decode (names the file, line and column).
+        DataError: a line does not decode (names the file, line and column).
     """
-    i, n = shard
     with open(path, "rb") as f:
         if offset:
             f.seek(offset)
         line_no, block, items, in_block = lines_done, lines_done // chunk_lines, [], 0
-        for piece in f:
-            for raw in piece.splitlines(keepends=True):  # a piece ends at \n; a lone \r also ends a line
-                line_no, offset, in_block = line_no + 1, offset + len(raw), in_block + 1
-                if block % n == i - 1:
-                    text = _decode(raw.rstrip(b"\r\n"), line_no, path, encoding)
-                    if text:
-                        items.append((line_no, text))
-                if line_no % chunk_lines == 0:
-                    yield Chunk(block, line_no, offset, items if block % n == i - 1 else None)
-                    block, items, in_block = block + 1, [], 0
+        for raw in split_lines(f):
+            line_no, offset, in_block = line_no + 1, offset + len(raw), in_block + 1
+            text = _decode(raw.rstrip(b"\r\n"), line_no, path, encoding)
+            if text:
+                items.append((line_no, text))
+            if line_no % chunk_lines == 0:
+                yield Chunk(block, line_no, offset, items)
+                block, items, in_block = block + 1, [], 0
         if in_block:
-            yield Chunk(block, line_no, offset, items if block % n == i - 1 else None)
+            yield Chunk(block, line_no, offset, items)
+
+
+def split_lines(f):
+    """Yield the lines of a binary file object with their ends: ``\\n``, ``\\r\\n`` or a lone
+    ``\\r`` ends a line (as ``str.splitlines`` would, for these three); the last line may have none.
+    ``f`` needs only ``readline`` (a file, a pipe, a decompressing reader)."""
+    for piece in iter(f.readline, b""):  # a piece ends at \n; a lone \r inside it also ends a line
+        yield from piece.splitlines(keepends=True)
 
 
 def _decode(raw: bytes, line_no: int, path, encoding: str = "utf-8") -> str:
@@ -116,10 +106,11 @@ def _decode(raw: bytes, line_no: int, path, encoding: str = "utf-8") -> str:
     return (line.lstrip("\ufeff") if line_no == 1 else line).strip()
 
 
-def tokenize_items(items, vocab, name, warn=None) -> tuple[list[int], list[list[str]]]:
+def tokenize_items(items, vocab, name, warn=None, skip=None) -> tuple[list[int], list[list[str]]]:
     """Tokenize ``(line number, text)`` pairs as explain.py does (the run's ``vocab.clean``
     included): a line with no token is skipped and one with no known word kept, each with a
     warning naming ``name:line`` (``sentence N`` when ``name`` is None: typed arguments).
+    ``skip(line number, reason)``, if given, is told of each skipped line instead of ``warn``.
     Returns ``(ids, token lists)``."""
     from textdeconv.data.vocab import tokenize
 
@@ -130,7 +121,10 @@ def tokenize_items(items, vocab, name, warn=None) -> tuple[list[int], list[list[
         tokens = vocab.prepare(tokenize(text, lowercase=False))
         where = f"{name}:{sid}" if name else f"sentence {sid}"
         if not tokens:
-            warn(f"{where}: no tokens after removing {removed}; skipped")
+            if skip:
+                skip(sid, f"no tokens after removing {removed}")
+            else:
+                warn(f"{where}: no tokens after removing {removed}; skipped")
             continue
         if not any(t in vocab for t in tokens):
             warn(f"{where}: no word is in the vocabulary; every token is <unk>, so the scores are not "
@@ -147,18 +141,19 @@ def warm_up(explainer) -> None:
     Why: a ``tf.function(reduce_retracing=True)`` is first traced for the exact shapes of its
     first call, and TensorFlow optimizes a graph of known shapes differently from the generic one
     later calls share (scores differ by ~1e-8). Without this, a sentence's scores would depend on
-    whether its batch came first in the process, so shards and resumed jobs would not reproduce
-    an uninterrupted run byte for byte.
+    whether its batch came first in the process, so a resumed job would not reproduce an
+    uninterrupted run byte for byte.
     """
     net = getattr(explainer, "net", None)
-    if net is None or not hasattr(explainer, "attribute_ids"):
-        return
+    if net is None or not hasattr(explainer, "attribute_ids") or getattr(explainer, "_warmed_up", False):
+        return  # once per explainer: its compiled functions keep their traces
     import numpy as np
 
     from textdeconv.data.vocab import pad_batch
 
     for rows in (1, 2):  # two shapes: the function is generalised; a real batch is >= 2 * pad + 1 wide
         explainer.attribute_ids(pad_batch([[]] * rows, net.pad), np.full(rows, -1, np.int32))
+    explainer._warmed_up = True
 
 
 def explain_blocks(explainer, ids, sentences, chunk_lines: int = CHUNK_LINES, target=None, batch_size: int = 128):
@@ -202,7 +197,6 @@ class ExplainJob:
         out: the CSV; it appears only when the job completes (until then ``out.partial``).
         settings: JSON-able description of the model and method (``job_settings``).
         target: resolved target class index, or None for the predicted class.
-        shard: ``(i, n)``: explain only the blocks k with k % n == i - 1.
         resume: continue the interrupted job at ``out``; without it an interrupted job is an error.
         restart: discard an interrupted job at ``out`` and start over.
         encoding: of the input (``data.custom.line_encoding`` checks it).
@@ -217,7 +211,7 @@ class ExplainJob:
     """
 
     def __init__(self, input, out, settings: dict, *, target=None, chunk_lines: int = CHUNK_LINES,
-                 batch_size: int = 128, shard=(1, 1), resume: bool = False, restart: bool = False,
+                 batch_size: int = 128, resume: bool = False, restart: bool = False,
                  encoding: str = "utf-8", plan: OutputPlan | None = None, option: str = "out",
                  input_label: str = "the input file"):
         if resume and restart:
@@ -226,7 +220,7 @@ class ExplainJob:
         if chunk_lines < 1 or batch_size < 1:
             raise InputError("--chunk-size and --batch-size must be at least 1")
         self.name, self.target, self.chunk_lines, self.batch_size = str(input), target, chunk_lines, batch_size
-        self.shard, self.encoding = tuple(shard), encoding
+        self.encoding = encoding
         self.partial = self.out.with_name(self.out.name + ".partial")
         self.progress_file = self.out.with_name(self.out.name + ".progress.json")
         self.plan = plan or OutputPlan()
@@ -238,8 +232,7 @@ class ExplainJob:
             raise InputError(f"--resume needs a regular input file: {input} is a pipe or device, which can be read "
                              "only once; run without --resume")
         self.settings = json.loads(json.dumps({**settings, "target": target, "chunk_lines": chunk_lines,
-                                               "batch_size": batch_size, "shard": "{}/{}".format(*self.shard),
-                                               "encoding": encoding}))
+                                               "batch_size": batch_size, "encoding": encoding}))
         self.fingerprint = input_fingerprint(self.input) if self.resumable else {"size": None}
         self.state = self._open(resume, restart)
         self.start_line, self.start_offset = self.state["lines_done"], self.state["input_offset"]
@@ -332,30 +325,25 @@ class ExplainJob:
                 f.truncate(st["output_bytes"])  # drops rows written after the last commit
                 f.seek(st["output_bytes"])
                 for chunk in read_chunks(self.input, self.chunk_lines, st["input_offset"], st["lines_done"],
-                                         self.shard, self.encoding):
-                    st.update(lines_done=chunk.end_line, input_offset=chunk.end_offset)
-                    if chunk.items is not None:  # this shard's block
-                        ids, sentences = tokenize_items(chunk.items, explainer.vocab, self.name, warn)
-                        expls = explainer.explain(sentences, target=self.target,
-                                                  batch_size=self.batch_size) if sentences else []
-                        data = self._encode(expls, ids, first=not st["output_bytes"])
-                        self._append(f, data)
-                        explained += len(expls)
-                        st.update(nonempty=st["nonempty"] + len(chunk.items), sentences=st["sentences"] + len(expls),
-                                  rows=st["rows"] + sum(len(s) for s in sentences),
-                                  output_bytes=st["output_bytes"] + len(data))
-                        self._commit(st)
-                        if on_chunk:
-                            on_chunk(ids, expls)
+                                         self.encoding):
+                    ids, sentences = tokenize_items(chunk.items, explainer.vocab, self.name, warn)
+                    expls = explainer.explain(sentences, target=self.target,
+                                              batch_size=self.batch_size) if sentences else []
+                    data = self._encode(expls, ids, first=not st["output_bytes"])
+                    self._append(f, data)
+                    explained += len(expls)
+                    st.update(lines_done=chunk.end_line, input_offset=chunk.end_offset,
+                              nonempty=st["nonempty"] + len(chunk.items), sentences=st["sentences"] + len(expls),
+                              rows=st["rows"] + sum(len(s) for s in sentences),
+                              output_bytes=st["output_bytes"] + len(data))
+                    self._commit(st)
+                    if on_chunk:
+                        on_chunk(ids, expls)
                     if progress:
                         progress.update(chunk.end_offset, explained)
-                if not st["sentences"] and self.shard == (1, 1):
+                if not st["sentences"]:  # an input with no sentence writes no file (a UserError, below)
                     raise DataError(f"{self.name}: no non-empty lines to explain" if not st["nonempty"]
                                     else "nothing to explain: every sentence was empty")
-                if not st["output_bytes"]:  # a shard with no sentence of its own: the header alone
-                    data = self._encode([], [], first=True)
-                    self._append(f, data)
-                    st["output_bytes"] = len(data)
                 st["complete"] = True
                 self._commit(st)
         except UserError as e:  # bad input: fixing it changes the input, so nothing could be resumed
@@ -398,58 +386,3 @@ class ExplainJob:
                 "output_bytes": st["output_bytes"], "resumed_at_line": self.start_line,
                 "sentences_this_run": explained}
 
-
-def merge_shards(paths, out, option: str = "out") -> int:
-    """Merge shard CSVs (each ordered by sentence_id, as ``ExplainJob`` writes them) into one CSV
-    ordered by sentence_id, streaming: a k-way merge holding one row per shard. Rows are copied
-    byte for byte (a token CSV row is one line: tokens hold no line break). Returns the row count.
-    ``out`` appears only when the merge succeeds (``outputs.OutputPlan``; ``option`` names it).
-
-    Raises:
-        MissingFileError: a shard does not exist; OutputError: ``out`` is one of the shards, or
-            cannot be written.
-        DataError: headers differ, a shard is unsorted or cut off, or two shards hold the same
-            sentence (overlapping shards).
-    """
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise InputError("no shard files to merge")
-    for p in paths:
-        if not p.is_file():
-            raise MissingFileError(f"shard file not found: {p}")
-    plan = OutputPlan()
-    for p in paths:
-        plan.read("one of the shards", p)
-    out = plan.write(option, out)
-    plan.check()  # before reading the shards
-
-    def rows(k, f):
-        last = None
-        for line_no, line in enumerate(f, 2):
-            sid = line.split(b",", 1)[0]
-            if not sid.isdigit() or not line.endswith(b"\n"):
-                raise DataError(f"{paths[k]}:{line_no}: not a complete row of an explanation CSV")
-            sid = int(sid)
-            if last is not None and sid < last:
-                raise DataError(f"{paths[k]}:{line_no}: sentence_id {sid} after {last}; a shard must be "
-                                "ordered by sentence_id, as explain.py writes it")
-            last = sid
-            yield sid, k, line
-
-    with contextlib.ExitStack() as stack:
-        files = [stack.enter_context(open(p, "rb")) for p in paths]
-        headers = [f.readline() for f in files]
-        for p, h in zip(paths, headers):
-            if not h.startswith(b"sentence_id,") or h != headers[0]:
-                raise DataError(f"{p}: not an explanation CSV with the same columns as {paths[0]}")
-        n, owner = 0, (None, None)
-        with plan, open(plan.temp(out), "wb") as w:
-            w.write(headers[0])
-            for sid, k, line in heapq.merge(*(rows(k, f) for k, f in enumerate(files)), key=lambda r: r[0]):
-                if sid == owner[0] and k != owner[1]:
-                    raise DataError(f"sentence {sid} is in both {paths[owner[1]]} and {paths[k]}: "
-                                    "the shards overlap")
-                owner = (sid, k)
-                w.write(line)
-                n += 1
-    return n
