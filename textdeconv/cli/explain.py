@@ -136,11 +136,11 @@ def typed_items(sentences) -> list[tuple[int, str]]:
 
 def run(args):
     p = args.parser
+    if args.runner == "beam":
+        return explain_beam(args)
     if bool(args.sentences) + bool(args.input) + bool(args.split) != 1:
         p.error("give sentences as arguments, or --input FILE, or --split NAME (exactly one)")
     args.method = args.method or ("deconvnet" if args.model else "deconv")
-    if args.runner == "beam":
-        return explain_beam(args)
     if args.overwrite:
         p.error("--overwrite goes with --runner beam (a local --csv or --output is replaced anyway, atomically)")
     if args.model:
@@ -320,7 +320,8 @@ def explain_beam(args) -> None:
     from textdeconv.reports.beam import explain_corpus
 
     out = args.output or args.csv
-    manifest = explain_corpus(run_dir, [args.input], out, args.method, options_for(args.method, args),
+    method = args.method or "deconv"
+    manifest = explain_corpus(run_dir, [args.input], out, method, options_for(method, args),
                               target=args.target, fmt="parquet" if args.output else "csv", chunk_lines=args.chunk_size,
                               batch_size=args.batch_size, encoding=args.encoding, overwrite=args.overwrite,
                               pipeline_args=args.passthrough)
