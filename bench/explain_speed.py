@@ -9,7 +9,9 @@ For each method, sentences per second over the 1,821 test sentences, measured tw
   end_to_end   ``Explainer.explain`` on token lists: encoding, batching, the computation and
                building one ``Explanation`` per sentence (what a user of the API sees).
 The forward pass alone (compiled, same batches) is the yardstick; each method's ``ratio`` is its
-time divided by the forward pass's (core). ``one-at-a-time`` explains with batch size 1;
+time divided by the forward pass's (core). ``taps-forward`` is the deconvnet fast path's own
+forward pass alone (the taps' matmul summed into the convolution, no scoring): the share of the
+deconvnet's time that is not scoring. ``one-at-a-time`` explains with batch size 1;
 ``warm-latency`` times single ``Run.explain([text])`` calls on raw text in the warm process
 (median, p95 and max milliseconds per call, over the --loop-limit sentences).
 ``guided-backprop`` is the generic autograd route (a ReLU whose backward pass is overridden with
@@ -40,6 +42,23 @@ def best_of(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def tap_forward(net, ids):
+    """The logits as ``Deconvnet.tap_scores`` computes them: per width one matmul of the embeddings
+    with the (E, w*F) kernel, the taps A[t,k,j] summed along the diagonal into the convolution."""
+    import tensorflow as tf
+
+    emb = net.embed(ids)
+    b, t = tf.shape(emb)[0], tf.shape(emb)[1]
+    h = []
+    for conv, mask in zip(net.convs, net.masks):
+        w, e, f = conv.kernel.shape
+        a = tf.reshape(tf.reshape(emb, [-1, e]) @ tf.reshape(tf.transpose(conv.kernel, [1, 0, 2]), [e, w * f]),
+                       [b, t, w, f])
+        n = t - w + 1
+        h.append(mask(tf.nn.relu(tf.add_n([a[:, k:k + n, k, :] for k in range(w)]) + conv.bias), ids))
+    return net.logits_from_pooled(tf.concat([tf.reduce_max(x, axis=1) for x in h], axis=-1))
 
 
 def main():
@@ -73,6 +92,13 @@ def main():
     fwd_s = best_of(lambda: [forward(tf.constant(b)).numpy() for b, _ in batches], args.repeats)
     results = {"forward": {"core_s": round(fwd_s, 4), "core_sentences_per_s": round(n / fwd_s, 1), "ratio": 1.0}}
     print(f"forward: {n / fwd_s:,.0f} sentences/s", file=sys.stderr)
+    # where the deconvnet's time goes: its fast path's forward alone (the taps' matmul, sliced and
+    # summed into the convolution), without the scoring
+    taps = tf.function(lambda x: tap_forward(net, x), reduce_retracing=True)
+    taps_s = best_of(lambda: [taps(tf.constant(b)).numpy() for b, _ in batches], args.repeats)
+    results["taps-forward"] = {"core_s": round(taps_s, 4), "core_sentences_per_s": round(n / taps_s, 1),
+                               "ratio": round(taps_s / fwd_s, 3)}
+    print(f"taps-forward: {n / taps_s:,.0f} sentences/s ({taps_s / fwd_s:.2f}x forward)", file=sys.stderr)
     options = {"integrated-gradients": {"steps": args.ig_steps}}
     for name in args.methods:
         x = make_explainer(name, net, vocab, class_names, **options.get(name, {}))

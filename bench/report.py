@@ -49,9 +49,13 @@ METRICS = {
     "randomized_logits_spearman": ("ρ after output layer randomized", "↓"),
     "randomized_all_spearman": ("ρ after all randomized", "↓"),
     "class_spearman": ("ρ between classes", "↓"), "sentences_per_s": ("sentences/s", "↑"),
+    "loo_kendall_tau": ("LOO τ", "↑"), "eraser_auprc": ("ERASER AUPRC", "↑"), "token_f1": ("token-F1", "↑"),
+    "iou_f1": ("IOU-F1", "↑"), "infidelity": ("infidelity", "↓"), "max_sensitivity": ("max-sensitivity", "↓"),
+    "independent_max_spearman": ("ρ after one layer randomized (max)", "↓"),
+    "ms_per_sentence": ("ms / sentence", "↓"),
 }
-HEADLINE_METRICS = ("comprehensiveness_aopc", "sufficiency_aopc", "plausibility_auroc", "sign_agreement",
-                    "randomized_logits_spearman", "class_spearman")
+HEADLINE_METRICS = ("comprehensiveness_aopc", "sufficiency_aopc", "plausibility_auroc", "loo_kendall_tau",
+                    "randomized_logits_spearman", "class_spearman", "ms_per_sentence")
 HEADLINE_ROWS = 8
 
 # two-sided 95% Student t quantiles by degrees of freedom (beyond 30: 1.96)
@@ -468,7 +472,7 @@ def metric_cell(row: dict, col: str) -> str:
         value = float(row[col])
     except (KeyError, ValueError):
         return ""
-    return num(value, 1) if col == "sentences_per_s" else f"{value:.3f}"
+    return num(value, 1) if col == "sentences_per_s" else num(value, 2) if col == "ms_per_sentence" else f"{value:.3f}"
 
 
 def evaluation_section(folder: Path) -> tuple[str, str]:

@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -72,25 +73,59 @@ def test_chunks_partition_the_file_like_read_sentences(tmp_path):
         list(read_chunks(bad, 7))
 
 
-def test_the_explainer_never_sees_more_than_a_chunk_and_rows_are_written_before_the_next_read(tmp_path,
-                                                                                                monkeypatch):
+def test_the_explainer_never_sees_more_than_a_chunk_and_reading_stays_a_few_blocks_ahead(tmp_path, monkeypatch):
+    """Blocks are read and tokenized in a background thread (stream.prefetch, 2 ahead) while the
+    current one is explained: memory stays bounded by a few blocks, never the file."""
     src, out = write_input(tmp_path / "in.txt", n=200), tmp_path / "out.csv"
-    partial, progress, seen = tmp_path / "out.csv.partial", tmp_path / "out.csv.progress.json", []
+    progress, seen, lag = tmp_path / "out.csv.progress.json", [], []
 
     def watched(*args, **kw):
         for chunk in read_chunks(*args, **kw):
-            before = partial.stat().st_size if partial.exists() else 0
-            yield chunk
-            # back here only when the job asks for the next block: this one's rows are written and committed
-            assert partial.stat().st_size > before
-            assert json.loads(progress.read_text())["lines_done"] == chunk.end_line
             seen.append(chunk)
+            yield chunk
+            # back here when the reading thread asks for the next block: how far behind are the commits?
+            done = json.loads(progress.read_text())["lines_done"] if progress.exists() else 0
+            lag.append(sum(c.end_line > done for c in seen))
 
     monkeypatch.setattr(stream, "read_chunks", watched)
     fake = FakeExplainer()
     summary = run_job(src, out, fake, chunk_lines=16)
     assert max(fake.calls) <= 16 and len(fake.calls) == len(seen) == 13
+    assert lag and max(lag) <= 4  # at most: one being explained, two queued, one being read
     assert summary["sentences"] == sum(fake.calls) and job_files(out) == ["out.csv"]
+
+
+def test_prefetch_keeps_order_raises_in_place_and_stops_its_thread():
+    items = iter(range(100))
+    assert list(stream.prefetch(items)) == list(range(100))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("line 3 is bad")
+
+    got = []
+    with pytest.raises(ValueError, match="line 3 is bad"):
+        for x in stream.prefetch(failing()):
+            got.append(x)
+    assert got == [1, 2]  # the items before the error, then the error where the third would be
+
+    closed = []
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield n
+        finally:
+            closed.append(True)
+
+    gen = stream.prefetch(endless())
+    assert [next(gen) for _ in range(5)] == [1, 2, 3, 4, 5]
+    gen.close()  # the consumer stops early: the thread stops and closes its source
+    assert closed == [True]
+    assert not any(t.name == "textdeconv-prefetch" for t in threading.enumerate())
 
 
 # --------------------------------------------------------------------------------------------

@@ -115,6 +115,21 @@ def test_kim_cleaning_token_by_token():
         Vocab([PAD, UNK], clean="nltk")
 
 
+def test_kim_cleaning_of_a_list_is_each_tokens_pieces_in_turn():
+    """clean_tokens substitutes once over the joined list; the result must be Kim's rule applied
+    to each token alone (any character outside A-Za-z0-9(),!?'` is a separator), spaces,
+    tabs, empty tokens and non-ASCII included."""
+    import random
+    import re
+
+    kept = re.compile(r"[A-Za-z0-9(),!?'`]+")
+    rng = random.Random(20261127)
+    alphabet = "abcXYZ019(),!?'`-.;: \t\u00e9\u200b\u2014"
+    for _ in range(2000):
+        tokens = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(0, 6))]
+        assert clean_tokens(tokens, "kim") == [m for t in tokens for m in kept.findall(t)], tokens
+
+
 def test_kim_cleaning_carries_word_labels_along():
     assert clean_aligned(["a", "well-made", "film", "."], [2, 4, 2, 2], "kim") == (["a", "well", "made", "film"],
                                                                                  [2, 4, 4, 2])

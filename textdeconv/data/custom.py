@@ -309,11 +309,17 @@ def line_encoding(name: str, option: str = "--encoding") -> str:
     return name
 
 
+def decode_problem(raw: bytes, start: int, encoding: str = "utf-8") -> str:
+    """What is wrong with a line whose byte ``raw[start]`` does not decode, e.g.
+    ``not valid UTF-8 (byte 0xe9 at column 4)``."""
+    label = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+    return f"not valid {label} (byte 0x{raw[start]:02x} at column {start + 1})"
+
+
 def undecodable(name, line_no: int, raw: bytes, start: int, encoding: str = "utf-8") -> DataError:
     """The error for line ``line_no`` of ``name`` whose byte ``raw[start]`` does not decode."""
-    label = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
-    return DataError(f"{name}:{line_no}: not valid {label} (byte 0x{raw[start]:02x} at column {start + 1}); "
-                     "re-encode the file as UTF-8, or name its encoding with --encoding (e.g. latin-1)")
+    return DataError(f"{name}:{line_no}: {decode_problem(raw, start, encoding)}; re-encode the file as UTF-8, or "
+                     "name its encoding with --encoding (e.g. latin-1)")
 
 
 def read_sentences(path: str, stream=None, encoding: str = "utf-8") -> list[tuple[int, str]]:

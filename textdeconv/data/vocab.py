@@ -72,7 +72,9 @@ def clean_tokens(tokens, clean: str | None) -> list[str]:
         return list(tokens)
     if clean != "kim":
         raise InputError(f"unknown cleaning scheme {clean!r}; expected None or 'kim'")
-    return [piece for t in tokens for piece in _KIM_SST.sub(" ", t).split()]
+    # one substitution over the joined tokens: a space is outside the kept set, so the pieces are
+    # those of each token in turn (token by token was a fifth of a streamed explanation's time)
+    return _KIM_SST.sub(" ", " ".join(tokens)).split()
 
 
 def clean_aligned(tokens, values, clean: str | None) -> tuple[list[str], list]:
@@ -100,7 +102,8 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     text = " " + text + " "
     for pattern, repl in _RULES:
         text = pattern.sub(repl, text)
-    tokens = [_BRACKETS.get(t, t) for t in text.split() if not all(unicodedata.category(c) == "Cf" for c in t)]
+    tokens = [_BRACKETS.get(t, t) for t in text.split()
+              if t.isascii() or not all(unicodedata.category(c) == "Cf" for c in t)]  # ASCII has no Cf
     return [normalize_token(t, lowercase) for t in tokens]
 
 

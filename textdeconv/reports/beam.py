@@ -52,10 +52,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from textdeconv.errors import DataError, InputError, MissingFileError, OutputError
+from textdeconv.data.custom import decode_problem
+from textdeconv.errors import InputError, MissingFileError, OutputError
 from textdeconv.reports.export import CSV_COLUMNS, token_frame
 from textdeconv.reports.parquet import SCHEMA, WRITE_OPTIONS, token_table
-from textdeconv.reports.stream import CHUNK_LINES, split_lines, tokenize_items, warm_up
+from textdeconv.reports.stream import CHUNK_LINES, decode_line, split_lines, tokenize_items, warm_up
 
 
 class _BeamNoise(logging.Filter):
@@ -119,6 +120,23 @@ def _counter(name: str):
     return Metrics.counter(NAMESPACE, name)
 
 
+def _unreadable() -> tuple[type[BaseException], ...]:
+    """What reading a damaged file raises: OSError (gzip's BadGzipFile, bz2), EOFError (a truncated
+    gzip, bz2 or xz stream), zlib.error, lzma.LZMAError and zstandard's ZstdError."""
+    import lzma
+    import zlib
+
+    errors = [OSError, EOFError, zlib.error, lzma.LZMAError]
+    with contextlib.suppress(ImportError):
+        import zstandard
+
+        errors.append(zstandard.ZstdError)
+    return tuple(errors)
+
+
+UNREADABLE = _unreadable()
+
+
 class ReadBlocks(beam.DoFn):
     """``(file_index, path)`` -> ``Block``s of ``chunk_lines`` lines; undecodable lines and unreadable
     rests of files -> the ``dead_letter`` output (JSON lines)."""
@@ -130,8 +148,6 @@ class ReadBlocks(beam.DoFn):
     def process(self, element):
         from apache_beam.pvalue import TaggedOutput
 
-        from textdeconv.reports.stream import _decode
-
         file_index, path = element
         block = Block(path, file_index, 0, [])
         line_no = 0
@@ -140,12 +156,13 @@ class ReadBlocks(beam.DoFn):
                 for raw in split_lines(f):
                     line_no += 1
                     try:
-                        text = _decode(raw.rstrip(b"\r\n"), line_no, path, self.encoding)
-                    except DataError as e:
+                        text = decode_line(raw, line_no, self.encoding)
+                    except UnicodeDecodeError as e:
                         self.dead.inc()
+                        body = raw.rstrip(b"\r\n")
                         yield TaggedOutput("dead_letter", dead_letter(
-                            path, line_no, str(e).split("; re-encode")[0],
-                            raw.rstrip(b"\r\n").decode(self.encoding, errors="backslashreplace")))
+                            path, line_no, f"{path}:{line_no}: {decode_problem(body, e.start, self.encoding)}",
+                            body.decode(self.encoding, errors="backslashreplace")))
                         text = ""
                     if text:
                         block.lines.append(line_no)
@@ -154,7 +171,7 @@ class ReadBlocks(beam.DoFn):
                         if block.lines:
                             yield block
                         block = Block(path, file_index, line_no // self.chunk_lines, [])
-        except (OSError, EOFError, ValueError) as e:  # a damaged compressed file: what was read is kept
+        except UNREADABLE as e:  # a damaged compressed file (or one gone since it was matched): what was read is kept
             self.dead.inc()
             yield TaggedOutput("dead_letter", dead_letter(
                 path, line_no + 1, f"{path}: cannot read past line {line_no}: {type(e).__name__}: {e}"))

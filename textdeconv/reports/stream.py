@@ -80,7 +80,7 @@ def read_chunks(path, chunk_lines: int = CHUNK_LINES, offset: int = 0, lines_don
         line_no, block, items, in_block = lines_done, lines_done // chunk_lines, [], 0
         for raw in split_lines(f):
             line_no, offset, in_block = line_no + 1, offset + len(raw), in_block + 1
-            text = _decode(raw.rstrip(b"\r\n"), line_no, path, encoding)
+            text = _decode(raw, line_no, path, encoding)
             if text:
                 items.append((line_no, text))
             if line_no % chunk_lines == 0:
@@ -98,12 +98,18 @@ def split_lines(f):
         yield from piece.splitlines(keepends=True)
 
 
+def decode_line(raw: bytes, line_no: int, encoding: str = "utf-8") -> str:
+    """A line's text without its end, surrounding blanks and (line 1) a byte-order mark; ``""``
+    for a blank line. Raises UnicodeDecodeError."""
+    line = raw.rstrip(b"\r\n").decode(encoding)
+    return (line.lstrip("\ufeff") if line_no == 1 else line).strip()
+
+
 def _decode(raw: bytes, line_no: int, path, encoding: str = "utf-8") -> str:
     try:
-        line = raw.decode(encoding)
+        return decode_line(raw, line_no, encoding)
     except UnicodeDecodeError as e:  # the message read_sentences gives
         raise undecodable(path, line_no, raw, e.start, encoding) from None
-    return (line.lstrip("\ufeff") if line_no == 1 else line).strip()
 
 
 def tokenize_items(items, vocab, name, warn=None, skip=None) -> tuple[list[int], list[list[str]]]:
@@ -165,6 +171,51 @@ def explain_blocks(explainer, ids, sentences, chunk_lines: int = CHUNK_LINES, ta
     for _, group in itertools.groupby(range(len(ids)), key=lambda k: (ids[k] - 1) // chunk_lines):
         out += explainer.explain([sentences[k] for k in group], target=target, batch_size=batch_size)
     return out
+
+
+def prefetch(items, depth: int = 2):
+    """Iterate ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
+
+    A streamed job reads and tokenizes the next blocks (Python, holding the GIL) while TensorFlow
+    explains the current one (native code, releasing it): the two overlap. Items and exceptions
+    arrive in order; closing this generator (the consumer failed, or was interrupted) stops the
+    thread and closes ``items`` there.
+    """
+    import queue
+    import threading
+
+    q, stop, end = queue.Queue(depth), threading.Event(), object()
+
+    def work():
+        try:
+            for item in items:
+                q.put((item, None))
+                if stop.is_set():
+                    return
+            q.put((end, None))
+        except BaseException as e:  # handed to the consumer, raised where the item would have been
+            q.put((end, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=work, name="textdeconv-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = q.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a put on a full queue until the thread sees ``stop``
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
+        thread.join()
 
 
 def input_fingerprint(path) -> dict:
@@ -324,9 +375,10 @@ class ExplainJob:
             with open(self.partial, "r+b" if committed and self.partial.exists() else "wb") as f:
                 f.truncate(st["output_bytes"])  # drops rows written after the last commit
                 f.seek(st["output_bytes"])
-                for chunk in read_chunks(self.input, self.chunk_lines, st["input_offset"], st["lines_done"],
-                                         self.encoding):
-                    ids, sentences = tokenize_items(chunk.items, explainer.vocab, self.name, warn)
+                chunks = read_chunks(self.input, self.chunk_lines, st["input_offset"], st["lines_done"], self.encoding)
+                for chunk, (ids, sentences), warnings in prefetch(self._tokenized(chunks, explainer.vocab)):
+                    for msg in warnings:  # told here, in the order of the blocks, not by the reading thread
+                        (warn or (lambda m: None))(msg)
                     expls = explainer.explain(sentences, target=self.target,
                                               batch_size=self.batch_size) if sentences else []
                     data = self._encode(expls, ids, first=not st["output_bytes"])
@@ -361,6 +413,13 @@ class ExplainJob:
         with contextlib.suppress(FileNotFoundError):
             self.progress_file.unlink()
         return self._summary(st, explained)
+
+    def _tokenized(self, chunks, vocab):
+        """``(chunk, (ids, token lists), warnings)`` for each block of ``chunks``."""
+        with contextlib.closing(chunks):  # the input file closes when the job stops early, too
+            for chunk in chunks:
+                warnings = []
+                yield chunk, tokenize_items(chunk.items, vocab, self.name, warnings.append), warnings
 
     @staticmethod
     def _append(f, data: bytes) -> None:
