@@ -1,6 +1,7 @@
 """Explain a big file as a stream: blocks of lines in, CSV rows appended; resumable.
 
-Memory is bounded by one block (``chunk_lines`` lines and their explanations), never the file.
+Memory is bounded by a few blocks (``chunk_lines`` lines each: the one being explained, and up to
+three read and tokenized ahead by ``prefetch``'s thread), never the file.
 
 Blocks. The input is cut into blocks of ``chunk_lines`` consecutive lines: block k (from 0) holds
 lines k*C+1 .. (k+1)*C, counted like ``data.read_sentences`` (``\\n``, ``\\r\\n`` or a lone ``\\r``
