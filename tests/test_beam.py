@@ -29,6 +29,11 @@ BAD_UTF8 = "caf\xe9 is bad"  # written as latin-1: byte 0xe9 at column 4 is not 
 NO_TOKENS = "\x00\x01\x02"  # control characters only: no token left
 
 
+def explain(*args):
+    """``textdeconv explain ARGS`` in a subprocess."""
+    return run_cli("-m", "textdeconv", "explain", *args)
+
+
 def corpus(tmp_path) -> Path:
     """a.txt (mixed line ends, blank lines, one undecodable and one token-less line), b.txt.gz."""
     src = tmp_path / "corpus"
@@ -188,7 +193,7 @@ def test_several_worker_processes_give_the_same_rows(job, tiny_run, tmp_path):
 
 def test_cli_passes_beam_options_after_dashdash(job, tiny_run, tmp_path):
     out = tmp_path / "out"
-    proc = run_cli("-m", "textdeconv", "explain", "--run", str(tiny_run), "--input", str(job["src"] / "*.txt"), "--output", str(out),
+    proc = explain("--run", str(tiny_run), "--input", str(job["src"] / "*.txt"), "--output", str(out),
                    "--runner", "beam", "--chunk-size", str(CHUNK), "--batch-size", str(BATCH),
                    "--", "--direct_num_workers", "1")
     assert proc.returncode == 0, proc.stderr
@@ -196,10 +201,10 @@ def test_cli_passes_beam_options_after_dashdash(job, tiny_run, tmp_path):
     ref = job["a"]
     rows = beam_rows(out).drop(columns=["source", "line"])
     pd.testing.assert_frame_equal(rows, ref, check_exact=True)
-    again = run_cli("-m", "textdeconv", "explain", "--run", str(tiny_run), "--input", str(job["src"] / "*.txt"), "--output", str(out),
+    again = explain("--run", str(tiny_run), "--input", str(job["src"] / "*.txt"), "--output", str(out),
                     "--runner", "beam")
     one_line_error(again, "already holds a job's files")
-    bad = run_cli("-m", "textdeconv", "explain", "--run", str(tiny_run), "--input", str(tmp_path / "none-*.txt"), "--output",
+    bad = explain("--run", str(tiny_run), "--input", str(tmp_path / "none-*.txt"), "--output",
                   str(tmp_path / "o2"), "--runner", "beam")
     one_line_error(bad, "no file matches")
     assert not (tmp_path / "o2").exists()
@@ -216,5 +221,5 @@ def test_cli_passes_beam_options_after_dashdash(job, tiny_run, tmp_path):
     (["--runner", "beam", "--input", "x.txt", "--output", "o", "a sentence"], "Beam's own options go after '--'"),
 ])
 def test_cli_refuses_what_beam_cannot_do(args, message, tmp_path):
-    proc = run_cli("-m", "textdeconv", "explain", *args)
+    proc = explain(*args)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
