@@ -276,6 +276,16 @@ class ExplainModelHandler(ModelHandler):
         return NAMESPACE
 
 
+_SENTENCES, _ROWS = _counter("sentences"), _counter("rows")
+
+
+def _count(result):
+    """Counts an explained block's sentences and token rows (the manifest's ``sentences``, ``rows``)."""
+    _SENTENCES.inc(len(result.inference))
+    _ROWS.inc(sum(len(e.tokens) for e in result.inference))
+    return result
+
+
 def block_table(result) -> pa.Table:
     """A ``PredictionResult`` (block, explanations) -> its token rows, ``BEAM_SCHEMA``."""
     block, expls = result.example, result.inference
@@ -348,15 +358,6 @@ class ExplainCorpus(beam.PTransform):
         dead | "WriteDeadLetters" >> fileio.WriteToFiles(
             self.out, file_naming=fileio.default_file_naming(DEAD, ".jsonl"), shards=1)
         return dead
-
-
-_SENTENCES, _ROWS = _counter("sentences"), _counter("rows")
-
-
-def _count(result):
-    _SENTENCES.inc(len(result.inference))
-    _ROWS.inc(sum(len(e.tokens) for e in result.inference))
-    return result
 
 
 def match_inputs(patterns) -> list[str]:
