@@ -47,9 +47,17 @@ def made_up_results(folder: Path) -> Path:
             "base": {"test_accuracy": stat(0.8)},
             "methods": {"deconv": {"roar": {"10": stat(0.7), "50": stat(0.6)}, "deletion": {"10": stat(0.6),
                                                                                           "50": stat(0.5)},
-                                   "recursive": {"10": stat(0.7), "50": stat(0.55)}},
+                                   "recursive": {"10": stat(0.7), "50": stat(0.55)},
+                                   "roar_on_full": {"10": stat(0.6), "50": stat(0.37)},
+                                   "roar_on_swapped": {"10": stat(0.5), "50": stat(0.24)}},
+                        "occlusion": {"roar": {"10": stat(0.7), "50": stat(0.7)}, "deletion": {"10": stat(0.5),
+                                                                                             "50": stat(0.3)},
+                                      "roar_on_swapped": {"10": stat(0.7), "50": stat(0.62)},
+                                      "roar_on_full": {"10": stat(0.7), "50": stat(0.45)}},
                         "random": {"roar": {"10": stat(0.79), "50": stat(0.75)},
-                                   "deletion": {"10": stat(0.78), "50": stat(0.7)}}}}
+                                   "deletion": {"10": stat(0.78), "50": stat(0.7)},
+                                   "roar_on_full": {"10": stat(0.79), "50": stat(0.77)},
+                                   "roar_on_swapped": {"10": stat(0.79), "50": stat(0.75)}}}}
     rand = {**record, "study": "randomization", "n_sentences": 50, "fraction": 0.2, "settings": {"full_size": True},
             "models": {"0": {"real_test_accuracy": 0.8, "permuted_test_accuracy": 0.5, "permuted_memorised": 0.9}},
             "methods": {"deconv": {"permuted": {"spearman": stat(0.1), "topk_overlap": stat(0.3)}},
@@ -71,8 +79,16 @@ def test_page_from_made_up_results_and_check(tmp_path):
     assert "Not run yet: `python bench/groundtruth_metrics.py`" in page  # no metrics folder: said so
     # the reading is computed: the class-agnostic method is named, the ROAR order and random's share
     assert "`deconv-activation` still rank the trigger first" in page
-    assert "`deconv` 0.600, `random` 0.750 (all words: 0.800)" in page and "1 of 1 methods fall below `random`" in page
+    assert "`deconv` 0.600, `occlusion` 0.700, `random` 0.750 (all words: 0.800)" in page
+    assert "2 of 2 methods fall below `random`" in page
     assert "`random` 1.00, `deconv` 0.10 (`random` is 1 by construction" in page
+    # the leakage check: a model below chance on the swapped removal leaks, one at its ROAR accuracy does not
+    assert "| `deconv` | other class's evidence removed | 0.5000 | 0.2400 |" in page
+    assert "the retrained models of `deconv` score 0.240 when the words removed" in page
+    assert "and 0.370 on the unreduced sentences, both below chance (0.5), against 0.600" in page
+    assert "- A partial leak for `occlusion`: with the other class's evidence removed their models score 0.620" in page
+    assert "more than 0.02 below their ROAR accuracy (0.700), and with every word back 0.450, not both" in page
+    assert "- No leak for `random`: with the other class's evidence removed their models score 0.750" in page
     assert run("--check", "--results", results, "--docs", docs).returncode == 1  # nothing written yet
     proc = run("--results", results, "--docs", docs)
     assert proc.returncode == 0, proc.stderr

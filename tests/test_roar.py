@@ -8,7 +8,7 @@ from helpers.planted import study_overrides, write_treebank
 
 from textdeconv.data.treebank import Example
 from textdeconv.evaluation.data_randomization import compare, permuted_splits, topk_overlap
-from textdeconv.evaluation.roar import n_remove, reduce_split, remove_top
+from textdeconv.evaluation.roar import n_remove, other_class, reduce_split, remove_top
 
 
 def test_n_remove_keeps_a_word():
@@ -28,6 +28,13 @@ def test_remove_top_by_signed_score_keeps_order():
     data = [Example(("x", "y", "z"), 1), Example(("p",), 0)]
     assert reduce_split(data, [np.array([0.0, 1.0, 0.5]), np.array([3.0])], [2, 0]) == \
         [Example(("x",), 1), Example(("p",), 0)]
+
+
+def test_other_class_is_binary_only():
+    assert other_class([0, 1, 1, 0]) == [1, 0, 0, 1]
+    assert other_class(np.array([1, 0])) == [0, 1]
+    with pytest.raises(ValueError, match="needs two classes, the model has 5"):
+        other_class([0, 3], num_classes=5)
 
 
 def test_topk_overlap_and_compare_by_hand():
@@ -69,17 +76,21 @@ def study(tmp_path_factory):
 
 
 def test_roar_end_to_end(study):
-    from textdeconv.evaluation.retrain import sentence_splits
+    from textdeconv.evaluation.retrain import accuracy, load_model, sentence_splits
     from textdeconv.evaluation.roar import roar_study
 
     cfg, runs = study
     res = roar_study(cfg, runs, ["random"], fractions=(0.5,), seeds=(0,))
     assert res["retrains"] == 2  # the base model and ROAR at 50%
     r = res["methods"]["random"]
-    assert set(r) == {"roar", "deletion"} and set(r["roar"]) == {"50"}
+    assert set(r) == {"roar", "deletion", "roar_on_full", "roar_on_swapped"} and set(r["roar"]) == {"50"}
     assert 0 <= r["roar"]["50"]["mean"] <= 1 and r["roar"]["50"]["n"] == 1 and r["roar"]["50"]["sd"] is None
     assert 0.5 < res["base"]["test_accuracy"]["mean"] <= 1  # the synthetic task is learnable
+    # random ignores the class, so the swapped removal is the same removal: the same accuracy
+    assert r["roar_on_swapped"]["50"]["mean"] == r["roar"]["50"]["mean"]
     splits, _ = sentence_splits(cfg)
+    vocab, net = load_model(runs / "roar-random-50-seed0")
+    assert r["roar_on_full"]["50"]["mean"] == accuracy(net, vocab, splits["test"])  # every word back
     lines = (runs / "roar-random-50-seed0" / "data" / "test.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     # every sentence lost ceil(n / 2) of its n words, one word kept
@@ -87,6 +98,18 @@ def test_roar_end_to_end(study):
                                                           for e in splits["test"]]
     with pytest.raises(ValueError, match="increasing values"):
         roar_study(cfg, runs, ["random"], fractions=(0.5, 0.2))
+    # explicit target classes, one per sentence (the swapped removal), as the explainer gives them
+    from textdeconv.attribution import make_explainer
+    from textdeconv.evaluation.roar import explain_scores
+
+    explainer = make_explainer("deconv", net, vocab, ["negative", "positive"])
+    some = splits["test"][:4]
+    want = [e.scores for e in explainer.explain([list(e.tokens) for e in some], target=[1, 0, 0, 1])]
+    assert all(np.array_equal(a, b) for a, b in zip(explain_scores(explainer, some, [1, 0, 0, 1]), want))
+    with pytest.raises(ValueError, match="3 targets for 4 examples"):
+        explain_scores(explainer, some, [1, 0, 0])
+    with pytest.raises(ValueError, match=r"recursive seeds must be among the seeds: \[3\]"):
+        roar_study(cfg, runs, ["random"], seeds=(0,), recursive_methods=("random",), recursive_seeds=(3,))
 
 
 @pytest.mark.slow
@@ -127,6 +150,8 @@ def test_roar_and_randomization_command_errors(tmp_path, capsys):
                            (["roar", "--fractions", "1.0"], "--fractions must be increasing values in (0, 1)"),
                            (["roar", "--methods", "deconv", "random", "--recursive", "occlusion"],
                             "--recursive names methods not in --methods: occlusion"),
+                           (["roar", "--seeds", "0", "1", "--recursive-seeds", "2", "0"],
+                            "--recursive-seeds names seeds not in --seeds: 2"),
                            (["randomization", "--top", "0"], "--top must lie in (0, 1]"),
                            (["randomization", "--sentences", "0"], "--sentences must be at least 1"),
                            (["randomization", "--seeds", "-1"], "--seeds must be non-negative")):
@@ -136,3 +161,10 @@ def test_roar_and_randomization_command_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert fragment in err and "Traceback" not in err, err
     assert not (tmp_path / "r").exists() and not (tmp_path / "o.json").exists()
+
+
+def test_all_stands_for_every_method():
+    from textdeconv.cli.studies import every
+
+    assert every(["occlusion", "all"], ["deconv", "occlusion", "random"]) == ["occlusion", "deconv", "random"]
+    assert every(["all", "all"], ["a", "b"]) == ["a", "b"] and every([], ["a"]) == []

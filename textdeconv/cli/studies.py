@@ -24,8 +24,8 @@ def add_common(p, study: str, default_seeds, default_methods=None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=list(default_seeds), metavar="SEED",
                    help=f"model seeds (default {' '.join(map(str, default_seeds))})")
     methods = list(default_methods or METHOD_NAMES)
-    p.add_argument("--methods", nargs="+", default=methods, choices=METHOD_NAMES, metavar="METHOD",
-                   help=f"methods to score (default: {', '.join(methods)})")
+    p.add_argument("--methods", nargs="+", default=methods, choices=(*METHOD_NAMES, "all"), metavar="METHOD",
+                   help=f"methods to score, or all (default: {', '.join(methods)})")
     p.add_argument("--runs-dir", default=f"runs/{study}", help=f"folder of the study's models, reused when "
                    f"present (default runs/{study})")
     p.add_argument("--out", default=f"bench/results/{study}.json", help=f"results file (default "
@@ -41,10 +41,12 @@ def prepare(args):
     """Check the options, the output (``outputs.OutputPlan``: not an input, writable, not a
     folder) and the config, then load TensorFlow: ``(config, plan)``. Writes nothing. The
     --runs-dir folder is not in the plan: it keeps its models when a study fails, to be reused."""
+    from textdeconv.attribution import METHOD_NAMES
     from textdeconv.data.splits import check_data
     from textdeconv.evaluation.retrain import study_config
     from textdeconv.outputs import OutputPlan
 
+    args.methods = every(args.methods, METHOD_NAMES)
     require_positive(args, "ig_steps")
     if any(s < 0 for s in args.seeds):
         raise InputError(f"--seeds must be non-negative, got {args.seeds}")
@@ -61,6 +63,14 @@ def prepare(args):
 
     load_tensorflow()  # quietly, and without the retracing chatter of methods rebuilt per model
     return cfg, plan
+
+
+def every(names, pool) -> list[str]:
+    """``names`` with ``all`` standing for every name in ``pool``; each name once, first place kept."""
+    out = []
+    for name in names:
+        out += [n for n in (pool if name == "all" else [name]) if n not in out]
+    return out
 
 
 def method_options(args) -> dict:
