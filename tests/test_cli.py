@@ -170,9 +170,7 @@ def test_explain_baseline_methods(run_dir):
     deconv, gxi = scores("--method", "deconv"), scores("--method", "grad-x-input")
     assert gxi["method"] == "grad-x-input"
     assert gxi["scores"] == pytest.approx(deconv["scores"], abs=1e-5)  # the identity, end to end
-    ig = scores("--method", "integrated-gradients", "--ig-steps", "4")
-    occ = scores("--method", "occlusion", "--replacement", "unk")
-    assert len(ig["scores"]) == len(occ["scores"]) == 5 and ig["scores"] != occ["scores"]
+    # --ig-steps and --replacement reach the method: test_api.py holds the CLI's CSV equal to the API's
     proc = run("scripts/explain.py", "--run", str(run_dir), "ok", "--method", "occlusion", "--filters-csv", "f.csv")
     assert proc.returncode == 2 and "--filters-csv needs a deconv method" in proc.stderr
     proc = run("scripts/explain.py", "--run", str(run_dir), "ok", "--method", "lrp")
