@@ -31,6 +31,7 @@ def cli(capsys, *args):
     return stop.value.code, out.out, out.err
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("method, options, flags", [
     ("deconv", {}, []),
     ("deconv-rectified", {"saliency": "norm"}, ["--saliency", "norm"]),
@@ -50,13 +51,18 @@ def test_explain_frame_equals_the_cli_csv(run, tiny_run, tmp_path, capsys, metho
     assert ex.to_frame()["method"].unique().tolist() == [method]
 
 
+@pytest.mark.numerics
 def test_explain_takes_token_lists_and_a_batch_equals_one_by_one(run):
     tokens = [["a", "gripping", ",", "funny", "movie"], ["great", "fun"]]
     together = run.explain(tokens)
     for k, toks in enumerate(tokens):
         alone = run.explain([toks])[0]
         assert alone.tokens == together[k].tokens == toks
-        np.testing.assert_array_equal(alone.scores, together[k].scores)
+        # equal to float32 rounding, not bit for bit: a batch pads to its longest sentence, and
+        # TensorFlow's CPU kernels may round the same products differently for another shape
+        # (seen at 7e-9 with oneDNN off on an AVX2-only CPU; docs/api.md states the tolerance)
+        scale = np.abs(together[k].scores).max()
+        np.testing.assert_allclose(alone.scores, together[k].scores, rtol=1e-6, atol=1e-6 * scale)
     assert together.sentence_ids == [1, 2] and len(together) == 2 and together[1:].sentence_ids == [2]
 
 

@@ -13,6 +13,8 @@ from textdeconv.config import ModelConfig
 from textdeconv.data.vocab import PAD, UNK, Vocab, pad_batch
 from textdeconv.model.textcnn import TextCNN, build_model
 
+pytestmark = pytest.mark.numerics  # run with oneDNN on and off by .ci/run
+
 CLASSES = ["neg", "pos"]
 
 

@@ -9,6 +9,8 @@ from textdeconv.config import ModelConfig
 from textdeconv.data.vocab import PAD, UNK, Vocab, pad_batch
 from textdeconv.model.textcnn import TextCNN, build_model
 
+pytestmark = pytest.mark.numerics  # run with oneDNN on and off by .ci/run
+
 
 def batch(net, vocab, sentences):
     return pad_batch([vocab.encode(s) for s in sentences], net.pad)

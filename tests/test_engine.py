@@ -36,6 +36,8 @@ from textdeconv.attribution.engine.vocabulary import keras_tokenize, read_vocabu
 from textdeconv.data.vocab import pad_batch
 from textdeconv.errors import InputError, MissingFileError
 
+pytestmark = pytest.mark.numerics  # run with oneDNN on and off by .ci/run
+
 L = keras.layers
 CLASSES = ["neg", "pos"]
 

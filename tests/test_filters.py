@@ -21,6 +21,8 @@ from textdeconv.reports.filters import (
     write_html,
 )
 
+pytestmark = pytest.mark.numerics  # run with oneDNN on and off by .ci/run
+
 
 def numpy_max_over_time(net, vocab, sentences):
     """Per sentence, width and filter: (p_j, switch window ids) from a plain numpy convolution."""

@@ -43,6 +43,18 @@ def stack_model(vocab=20, dim=6, seed=0, bias=True, batchnorm=True, head="softma
     return randomize(keras.Model(ids, out, name="stack"), seed)
 
 
+def dilated_conv1d(x, kernel, dilation):
+    """A VALID, stride-1 Conv1D with ``dilation`` as a sum of shifted matmuls,
+    ``y[t] = sum_k x[t + k*dilation] @ kernel[k]`` (x: (batch, time, in), kernel: (width, in, out)).
+
+    Written out because TensorFlow's own CPU kernel for the input gradient (Conv2DBackpropInput)
+    refuses dilation > 1 unless oneDNN is on, which it is not by default on AVX2-only CPUs."""
+    width = kernel.shape[0]
+    steps = tf.shape(x)[1] - (width - 1) * dilation
+    return tf.add_n([tf.einsum("btc,cf->btf", x[:, k * dilation:k * dilation + steps], kernel[k])
+                     for k in range(width)])
+
+
 def stack_reference(model, emb, relu, dead_gate=False):
     """``stack_model``'s logits from its embedded input, rebuilt with plain TensorFlow ops and the
     given ``relu`` (e.g. one whose gradient is overridden with tf.custom_gradient). ``dead_gate``
@@ -63,7 +75,7 @@ def stack_reference(model, emb, relu, dead_gate=False):
         scale = bn.gamma * tf.math.rsqrt(bn.moving_variance + bn.epsilon)
         h = h * scale + (bn.beta - bn.moving_mean * scale)
     h = tf.pad(h, [[0, 0], [2, 0], [0, 0]])  # causal: dilation 2 x (width 2 - 1) on the left
-    h = relu(tf.nn.conv1d(h, conv2.kernel, 1, "VALID", dilations=2) + bias(conv2))
+    h = relu(dilated_conv1d(h, conv2.kernel, 2) + bias(conv2))
     h = gate(tf.reduce_max(h, axis=1))
     h = relu(h @ dense1.kernel + bias(dense1))
     return h @ dense2.kernel + bias(dense2)
