@@ -20,17 +20,32 @@ def test_every_package_folder_is_listed_in_pyproject():
     assert found | {"textdeconv.configs"} == listed
 
 
+def copy_source(root: Path, dest: Path):
+    """Copy what git would commit (tracked files and untracked ones it does not ignore), so a local
+    .venv, runs/ or data/ never travels; outside a git checkout, everything but the usual build
+    leftovers and the checkout's own runs, data, bench and docs."""
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, timeout=60)
+    if listed.returncode != 0:
+        everywhere = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "__pycache__")
+
+        def ignore(folder, names):  # the checkout's own data, runs and builds, not textdeconv/data
+            top = {"runs", "data", "build", "bench", "docs"} if Path(folder) == root else set()
+            return set(everywhere(folder, names)) | (top & set(names))
+
+        shutil.copytree(root, dest, ignore=ignore)
+        return
+    for name in listed.stdout.decode().split("\0"):
+        if name and (root / name).is_file():  # a deleted but still tracked file is skipped
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, dest / name)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     src = out / "src"  # a copy: building in the checkout would leave build/ behind (with stale modules)
-    everywhere = shutil.ignore_patterns(".git", "*.egg-info", "__pycache__")
-
-    def ignore(folder, names):  # the checkout's own data, runs and builds, not textdeconv/data
-        top = {"runs", "data", "build", "bench", "docs"} if Path(folder) == ROOT else set()
-        return set(everywhere(folder, names)) | (top & set(names))
-
-    shutil.copytree(ROOT, src, ignore=ignore)
+    copy_source(ROOT, src)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                            "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -43,6 +58,7 @@ def test_wheel_holds_the_shipped_configs_once(wheel):
     shipped = sorted(n for n in names if n.endswith(".yaml"))
     assert shipped == sorted(f"textdeconv/configs/{p.name}" for p in (ROOT / "configs").glob("*.yaml"))
     assert not any(n.startswith(("tests/", "scripts/", "bench/", "configs/")) for n in names)
+    assert any(n.startswith("textdeconv-") and n.endswith("/LICENSE") for n in names)  # MIT, as pyproject says
     entry = [n for n in names if n.endswith("entry_points.txt")]
     assert entry and "textdeconv = textdeconv.cli:main" in zipfile.ZipFile(wheel).read(entry[0]).decode()
 
