@@ -97,7 +97,10 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The run directory's name, or ``builtin:NAME`` for a bundled model."""
+        from textdeconv.builtin import builtin_name
+
+        return builtin_name(self.path) or self.path.name
 
     def __repr__(self) -> str:
         return (f"<Run {self.path}: {self.config.data.dataset} {self.config.model.variant}, "

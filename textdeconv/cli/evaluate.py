@@ -66,6 +66,7 @@ def add(sub):
 
 
 def run(args):
+    from textdeconv.builtin import report_home
     from textdeconv.training.rundir import pick_run
 
     require_positive(args, "limit", "sanity_n", "ig_steps")
@@ -78,7 +79,7 @@ def run(args):
         args.parser.error("--vocab, --data, --classes and --tokenizer go with --model FILE")
     args.methods = args.methods or list(METHOD_NAMES)
     run_dir, cfg, _ = pick_run(args.run)
-    out = Path(args.out) if args.out else run_dir / "evaluation" / f"{args.split}-{args.replacement}"
+    out = Path(args.out) if args.out else report_home(run_dir) / "evaluation" / f"{args.split}-{args.replacement}"
     from textdeconv.outputs import OutputPlan
     from textdeconv.training.rundir import run_inputs
 

@@ -41,11 +41,12 @@ def add(sub):
 
 
 def run(args):
+    from textdeconv.builtin import report_home
     from textdeconv.training.rundir import pick_run
 
     require_positive(args, "top_k", "neighbours", "batch_size")
     run_dir, cfg, _ = pick_run(args.run)
-    out = run_dir / "filters" / args.split
+    out = report_home(run_dir) / "filters" / args.split
     csv = Path(args.csv) if args.csv else out / "filters.csv"
     words_csv = Path(args.words_csv) if args.words_csv else csv.with_name(f"{csv.stem}-words.csv")
     page = Path(args.html) if args.html else out / "filters.html"

@@ -41,11 +41,12 @@ def add(sub):
 
 
 def run(args):
+    from textdeconv.builtin import report_home
     from textdeconv.training.rundir import pick_run
 
     require_positive(args, "top", "min_count", "batch_size")
     run_dir, cfg, _ = pick_run(args.run)
-    out = run_dir / "lexicon" / f"{args.split}-{args.method}"
+    out = report_home(run_dir) / "lexicon" / f"{args.split}-{args.method}"
     csv = Path(args.csv) if args.csv else out / "lexicon.csv"
     png = Path(args.png) if args.png else out / "lexicon.png"
     from textdeconv.outputs import OutputPlan

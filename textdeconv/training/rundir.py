@@ -84,12 +84,29 @@ def latest_run(root: Path = RUNS_DIR) -> Path:
 
 
 def pick_run(run: str | Path | None) -> tuple[Path, Config, tuple[str, ...]]:
-    """The run a script was given (else the latest under runs/, named on stderr), checked:
-    ``(run_dir, config, class_names)``."""
-    run_dir = Path(run) if run else latest_run()
-    if not run:
+    """The run a script was given, checked: ``(run_dir, config, class_names)``.
+
+    ``builtin:NAME`` names a model shipped with the package (``textdeconv.builtin``). Without a
+    run, the latest under ./runs is used, or the bundled ``builtin:sst2`` when ./runs holds none;
+    either is named on stderr."""
+    from textdeconv import builtin
+
+    if builtin.is_builtin(run):
+        run_dir = builtin.builtin_dir(run)
+    elif run:
+        run_dir = Path(run)
+    elif not _has_runs(RUNS_DIR):
+        run_dir = builtin.builtin_dir(builtin.DEFAULT)
+        print(f"using the bundled model {builtin.PREFIX}{builtin.DEFAULT} (no run under {RUNS_DIR}/; "
+              "--run RUN_DIR picks one of yours)", file=sys.stderr)
+    else:
+        run_dir = latest_run()
         print(f"using run: {run_dir}", file=sys.stderr)
     return (run_dir, *check_run_dir(run_dir))
+
+
+def _has_runs(root: Path) -> bool:
+    return root.is_dir() and any(root.glob("**/model.keras"))
 
 
 def check_run_dir(run_dir: str | Path) -> tuple[Config, tuple[str, ...]]:
