@@ -155,10 +155,6 @@ def test_sigkill_mid_epoch_leaves_whole_files_and_resume_finishes_the_run(runs):
                                   per_epoch(runs["ref"]).iloc[:KILL_EPOCH - 1], check_exact=True)
 
 
-@pytest.mark.xfail(strict=True, reason="resume is deterministic but not exact: (1) the resumed fit reshuffles "
-                   "from make_dataset(seed=seed*1000 + epoch), not the uninterrupted fit's epoch-e reshuffle; (2) the "
-                   "Dropout layer's SeedGenerator state is not saved in the .keras checkpoint, so the resumed epochs "
-                   "replay epoch 1's dropout masks")
 def test_resumed_epochs_equal_the_uninterrupted_run(runs):
     assert runs["resumed"].returncode == 0, runs["resumed"].stderr[-3000:]
     pd.testing.assert_frame_equal(per_epoch(runs["run"]), per_epoch(runs["ref"]), check_exact=True)
