@@ -1,5 +1,8 @@
 """SST data: tree parsing, label schemes, examples, splits, data-folder resolution, raw sentences."""
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -252,6 +255,18 @@ def test_read_sentences_from_a_stream():
 
 # --------------------------------------------------------------------------------------------
 # Real SST (skipped without $TEXTDECONV_DATA)
+
+
+@pytest.mark.parametrize("require, outcome", [("", "1 skipped"), ("1", "1 error")])
+def test_missing_real_data_skips_or_fails_under_require_data(tmp_path, require, outcome):
+    """Without the trees a real-data test skips; with TEXTDECONV_REQUIRE_DATA (as in CI) it errors."""
+    env = {**os.environ, "TEXTDECONV_DATA": str(tmp_path), "TEXTDECONV_REQUIRE_DATA": require}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rsf",
+                           f"{Path(__file__).name}::test_real_sentence_counts"], cwd=Path(__file__).parent, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert outcome in proc.stdout, proc.stdout[-2000:]
+    assert f"TEXTDECONV_DATA={tmp_path} holds no trees/train.txt" in proc.stdout
+    assert ("(TEXTDECONV_REQUIRE_DATA is set)" in proc.stdout) == bool(require)
 
 
 @pytest.fixture(scope="module")
