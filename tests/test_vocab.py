@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import ptb
+from helpers.exact import raises_exactly
 
 from textdeconv.data.treebank import read_trees
 from textdeconv.data.vocab import (
@@ -18,6 +19,7 @@ from textdeconv.data.vocab import (
     pad_batch,
     tokenize,
 )
+from textdeconv.errors import DataError, InputError, MissingFileError
 
 # --------------------------------------------------------------------------------------------
 # tokenize
@@ -110,9 +112,9 @@ def test_kim_cleaning_token_by_token():
                                            "''", "!", "?", "5"]
     assert clean_tokens(clean_tokens(tokens, "kim"), "kim") == clean_tokens(tokens, "kim")  # idempotent
     assert clean_tokens(tokens, None) == tokens and clean_tokens(("a",), None) == ["a"]
-    with pytest.raises(ValueError, match="unknown cleaning scheme 'nltk'; expected None or 'kim'"):
+    with raises_exactly(InputError, "unknown cleaning scheme 'nltk'; expected None or 'kim'"):
         clean_tokens(tokens, "nltk")
-    with pytest.raises(ValueError, match="unknown cleaning scheme"):
+    with raises_exactly(InputError, "unknown cleaning scheme 'nltk'; expected None or 'kim'"):
         Vocab([PAD, UNK], clean="nltk")
 
 
@@ -135,7 +137,7 @@ def test_kim_cleaning_carries_word_labels_along():
     assert clean_aligned(["a", "well-made", "film", "."], [2, 4, 2, 2], "kim") == (["a", "well", "made", "film"],
                                                                                  [2, 4, 4, 2])
     assert clean_aligned(["a", "."], [1, 2], None) == (["a", "."], [1, 2])
-    with pytest.raises(ValueError):
+    with raises_exactly(ValueError, "zip() argument 2 is shorter than argument 1"):  # a value per token
         clean_aligned(["a", "b"], [1], "kim")
 
 
@@ -214,21 +216,20 @@ def test_save_load_round_trip(tmp_path):
 def test_load_rejects_foreign_file(tmp_path):
     p = tmp_path / "words.txt"
     p.write_text("hello\n<unk>\nworld\n", encoding="utf-8")
-    with pytest.raises(ValueError) as e:
+    with raises_exactly(DataError, f"{p}: not a textdeconv vocabulary (a vocabulary must start with '<pad>', '<unk>')"):
         Vocab.load(p)
-    assert str(e.value) == f"{p}: not a textdeconv vocabulary (a vocabulary must start with '<pad>', '<unk>')"
     p.write_text("<pad>\n<unk>\nx\nx\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"words\.txt: not a textdeconv vocabulary \(duplicate tokens"):
+    with raises_exactly(DataError, f"{p}: not a textdeconv vocabulary (duplicate tokens in vocabulary)"):
         Vocab.load(p)
 
 
 def test_load_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"vocabulary file not found: .*vocab\.txt"):
+    with raises_exactly(MissingFileError, f"vocabulary file not found: {tmp_path / 'vocab.txt'}"):
         Vocab.load(tmp_path / "vocab.txt")
 
 
 def test_save_rejects_line_breaks(tmp_path):
-    with pytest.raises(ValueError, match="may not contain line breaks"):
+    with raises_exactly(ValueError, "vocabulary tokens may not contain line breaks"):
         Vocab([PAD, UNK, "a\nb"]).save(tmp_path / "v.txt")
     assert not (tmp_path / "v.txt").exists()
 
