@@ -3,6 +3,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers.exact import raises_exactly
 from tiny_models import oracle_model, random_sentences, tiny_net, tiny_vocab
 
 from textdeconv.attribution.deconv import Deconvnet
@@ -10,6 +11,7 @@ from textdeconv.attribution.explanation import Explanation
 from textdeconv.attribution.perturb import Perturber
 from textdeconv.data.treebank import parse_tree
 from textdeconv.data.vocab import pad_batch
+from textdeconv.errors import InputError
 from textdeconv.evaluation import (
     cascading_randomization,
     class_sensitivity,
@@ -158,6 +160,10 @@ def test_faithfulness_bad_arguments():
         eraser(expls, Perturber(net), ks=(0.0, 0.5))
     with pytest.raises(ValueError, match="increasing"):
         deletion_insertion(expls, Perturber(net), fractions=(0, 1, 0.5))
+    for fractions in ((0.0, 0.5, 0.5, 1.0), (0.5,)):  # a repeated value; a single one
+        with raises_exactly(InputError, "fractions must be at least two increasing values, got "
+                                        f"{list(fractions)}"):
+            deletion_insertion(expls, Perturber(net), fractions=fractions)
     with pytest.raises(ValueError, match="cannot remove every token"):
         eraser(expls, Perturber(net, "delete"))
     with pytest.raises(ValueError, match="target 3 out of range"):
@@ -374,3 +380,6 @@ def test_deletion_and_insertion_auc_by_hand_on_a_probability_table():
     # an uneven grid: 0, .25, 1 on A alone (m = 0, 1, 4): morf .95, .55, .05 -> .25 * .75 + .75 * .3 = .4125
     one = deletion_insertion(TABLE_EXPLS[:1], TablePerturber(TABLES, {(2, 3, 4, 5): 1}), fractions=(0.0, 0.25, 1.0))
     assert one["auc"]["morf"] == pytest.approx(0.4125, abs=1e-12)
+    # the two ends alone, the least grid there is: morf .95 -> .05 and insertion .05 -> .95, AUC .5 each
+    ends = deletion_insertion(TABLE_EXPLS[:1], TablePerturber(TABLES, {(2, 3, 4, 5): 1}), fractions=(0.0, 1.0))
+    assert ends["auc"]["morf"] == pytest.approx(0.5, abs=1e-12) and ends["auc"]["insertion"] == pytest.approx(0.5)
