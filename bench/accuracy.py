@@ -12,7 +12,8 @@ Each config's entry is merged into bench/results/accuracy.json (keyed by config 
 --extend NAME continues the finished runs runs/bench/NAME-seedS (copied first) under the --set
 overrides; only train.* keys other than evals_per_epoch may change (others must repeat the
 extended run's values): with train.patience=0, Kim's fixed 25 epochs instead of early stopping.
-The continued run's first epochs are the original run's; later ones reshuffle from the resume seed.
+The continued run's first epochs are the original run's; later ones are those the original run would have
+trained next (pass p is shuffled by (seed, p)) if the overrides leave batch_size alone.
 Continuing needs the run's last checkpoint, which a finished run keeps only with
 train.keep_checkpoints: true: runs trained here set it (it does not change the results), an
 extended run keeps it too, and a run without its checkpoints is refused.

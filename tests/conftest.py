@@ -79,13 +79,19 @@ def tiny_trees_dir(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
-    """The real SST folder ($TEXTDECONV_DATA, holding trees/train.txt); skips the test without it."""
+    """The real SST folder ($TEXTDECONV_DATA, holding trees/train.txt); skips the test without it, or
+    fails it when TEXTDECONV_REQUIRE_DATA is set (.ci/run sets it: there missing data is an error)."""
     value = os.environ.get("TEXTDECONV_DATA")
     if value:
         root = Path(value).expanduser()
         if (root / "trees" / "train.txt").is_file():
             return root
-    pytest.skip("TEXTDECONV_DATA not set: real SST trees unavailable (CI sets it to ../shared/data/sst)")
+        reason = f"TEXTDECONV_DATA={value} holds no trees/train.txt: real SST trees unavailable"
+    else:
+        reason = "TEXTDECONV_DATA not set: real SST trees unavailable (CI sets it to ../shared/data/sst)"
+    if os.environ.get("TEXTDECONV_REQUIRE_DATA"):
+        pytest.fail(f"{reason} (TEXTDECONV_REQUIRE_DATA is set)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

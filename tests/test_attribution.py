@@ -274,3 +274,50 @@ def test_tensorflow_free_method_list_matches_the_registry():
     from textdeconv.attribution import METHOD_NAMES
 
     assert sorted(METHOD_NAMES) == sorted(method_names())
+
+
+@pytest.mark.parametrize("steps, rule, alphas, weights", [
+    (1, "midpoint", [0.5], [1.0]),
+    (2, "midpoint", [0.25, 0.75], [0.5, 0.5]),
+    (4, "midpoint", [0.125, 0.375, 0.625, 0.875], [0.25, 0.25, 0.25, 0.25]),
+    (1, "trapezoid", [0.0, 1.0], [0.5, 0.5]),
+    (2, "trapezoid", [0.0, 0.5, 1.0], [0.25, 0.5, 0.25]),
+    (4, "trapezoid", [0.0, 0.25, 0.5, 0.75, 1.0], [0.125, 0.25, 0.25, 0.25, 0.125]),
+])
+def test_quadrature_alphas_and_weights_by_hand(steps, rule, alphas, weights):
+    from textdeconv.attribution.integrated_gradients import quadrature
+
+    a, w = quadrature(steps, rule)
+    assert a.dtype == w.dtype == np.float32
+    np.testing.assert_array_equal(a, np.float32(alphas))  # each of these is exact in binary
+    np.testing.assert_array_equal(w, np.float32(weights))
+
+
+def kinked_model():
+    """One word w = (1, 0), two width-1 filters with kernels (1, 0) and biases -.4 and -.8, logits
+    (0, 2 p1 + 3 p2). Along the path alpha * w: logit_1 = 2 relu(alpha - .4) + 3 relu(alpha - .8),
+    kinks at alpha = .4 and .8; d logit_1 / d emb = (2 [alpha > .4] + 3 [alpha > .8], 0)."""
+    vocab = Vocab([PAD, UNK, "w"])
+    net = TextCNN(build_model(ModelConfig(embedding_dim=2, filter_sizes=(1,), num_filters=2, max_norm=None), 3, 2))
+    net.tables[0].embeddings.assign([[0, 0], [0, 0], [1, 0]])
+    net.convs[0].kernel.assign(np.array([[[1.0, 1.0], [0.0, 0.0]]]))
+    net.convs[0].bias.assign([-0.4, -0.8])
+    net.dense.kernel.assign([[0.0, 2.0], [0.0, 3.0]])
+    net.dense.bias.assign([0.0, 0.0])
+    return net, vocab
+
+
+@pytest.mark.parametrize("steps, rule, score", [
+    (4, "midpoint", (0 + 0 + 2 + 5) / 4),                    # alpha .125 .375 .625 .875
+    (5, "midpoint", (0 + 0 + 2 + 2 + 5) / 5),                # alpha .1 .3 .5 .7 .9: exact here
+    (4, "trapezoid", 0 / 8 + 0 / 4 + 2 / 4 + 2 / 4 + 5 / 8),  # alpha 0 .25 .5 .75 1
+    (2, "trapezoid", 0 / 4 + 2 / 2 + 5 / 4),                 # alpha 0 .5 1
+])
+def test_integrated_gradients_by_hand_on_a_path_with_kinks(steps, rule, score):
+    # exact IG = integral of the gradient = 2 * .6 + 3 * .2 = 1.8 = logit_1(w) - logit_1(0)
+    net, vocab = kinked_model()
+    e = make_explainer("integrated-gradients", net, vocab, CLASSES, steps=steps, rule=rule).explain(
+        [["w"]], target=1)[0]
+    np.testing.assert_allclose(e.scores, [score], rtol=1e-6)
+    assert e.extras["baseline_logit"] == 0.0
+    assert e.extras["delta"] == pytest.approx(score - 1.8, abs=1e-6)

@@ -16,10 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import one_line_error, run_cli
+from helpers.exact import raises_exactly
 
 if not os.environ.get("TEXTDECONV_REQUIRE_BEAM"):  # .ci/run sets it: there a missing Beam fails
     pytest.importorskip("apache_beam", reason="Apache Beam is not installed (pip install -e '.[beam]')")
 
+from textdeconv.errors import DataError  # noqa: E402
 from textdeconv.reports.export import CSV_COLUMNS  # noqa: E402
 
 CHUNK, BATCH = 3, 4  # small blocks and batches: several of each in a few lines
@@ -141,7 +143,9 @@ def test_a_folder_holding_a_job_is_refused_unless_overwrite(job, tiny_run, tmp_p
     out = tmp_path / "out"
     shutil.copytree(job["out"], out)
     before = snapshot(out)
-    with pytest.raises(OutputError, match="already holds a job's files .*pass --overwrite"):
+    first = sorted(p.name for p in out.iterdir())[0]  # the folder holds the job's files alone
+    with raises_exactly(OutputError, f"{out} already holds a job's files ({first}, ...); pass --overwrite to replace "
+                        "them (after the new job succeeds) or pick another folder"):
         explain_corpus(tiny_run, str(job["src"] / "*"), out, chunk_lines=CHUNK, batch_size=BATCH, fmt="csv")
     assert snapshot(out) == before
     manifest = explain_corpus(tiny_run, str(job["src"] / "a.txt"), out, chunk_lines=CHUNK, batch_size=BATCH,
@@ -163,7 +167,10 @@ def test_a_failed_pipeline_leaves_the_folder_as_it_was(job, tiny_run, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(job["out"], out)
     before = snapshot(out)
-    with pytest.raises(Exception, match="model.keras"):
+    # the loader's one-line error, as Beam re-raises it (same type) with the failing step named
+    with raises_exactly(DataError, f"{broken / 'model.keras'} could not be loaded: the file is corrupt or was not "
+                        "written by textdeconv (not a zip archive, which a .keras file is); train the run again, or "
+                        "restore the file [while running 'ExplainCorpus/Explain/BeamML_RunInference']"):
         explain_corpus(broken, str(job["src"] / "*"), out, chunk_lines=CHUNK, overwrite=True)
     assert snapshot(out) == before and sorted(p.name for p in out.iterdir()) == sorted(before)
 

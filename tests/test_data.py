@@ -1,9 +1,13 @@
 """SST data: tree parsing, label schemes, examples, splits, data-folder resolution, raw sentences."""
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import TREES, write_trees
+from helpers import ptb
 
 from textdeconv.config import DataConfig
 from textdeconv.data.custom import read_sentences
@@ -254,6 +258,18 @@ def test_read_sentences_from_a_stream():
 # Real SST (skipped without $TEXTDECONV_DATA)
 
 
+@pytest.mark.parametrize("require, outcome", [("", "1 skipped"), ("1", "1 error")])
+def test_missing_real_data_skips_or_fails_under_require_data(tmp_path, require, outcome):
+    """Without the trees a real-data test skips; with TEXTDECONV_REQUIRE_DATA (as in CI) it errors."""
+    env = {**os.environ, "TEXTDECONV_DATA": str(tmp_path), "TEXTDECONV_REQUIRE_DATA": require}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rsf",
+                           f"{Path(__file__).name}::test_real_sentence_counts"], cwd=Path(__file__).parent, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert outcome in proc.stdout, proc.stdout[-2000:]
+    assert f"TEXTDECONV_DATA={tmp_path} holds no trees/train.txt" in proc.stdout
+    assert ("(TEXTDECONV_REQUIRE_DATA is set)" in proc.stdout) == bool(require)
+
+
 @pytest.fixture(scope="module")
 def real_trees(request):
     root = request.getfixturevalue("real_data_dir")
@@ -265,11 +281,15 @@ def test_real_sentence_counts(real_trees):
     assert counts == {"sst5": [8544, 1101, 2210], "sst2": [6920, 872, 1821]}
 
 
-def test_real_phrase_training_set(real_trees):
+def test_real_phrase_training_set(real_trees, real_data_dir):
+    """SST-2 phrases: the distinct token sequences of the non-neutral nodes of the training trees,
+    sentences included, counted by a second parser (tests/helpers/ptb.py) sharing no code with
+    textdeconv.data: 77,616, and the same sequences. The one rule both share is the treebank
+    reader's documented one, a leaf's inner whitespace dropped (14 phrases hold such a leaf)."""
     phrases = phrase_examples(real_trees["train"], "sst2")
-    # Regression check on the real data: 77616 is the count this code produced when the test was
-    # written (distinct non-neutral phrases of the training trees, sentences included).
-    assert len(phrases) == 77616
-    assert len(phrases) > 60000
+    independent = {leaves for tree in ptb.trees(Path(real_data_dir) / "trees" / "train.txt")
+                   for label, leaves in tree if label != 2}
+    assert len(independent) == 77616
+    assert {e.tokens for e in phrases} == independent
     assert len({e.tokens for e in phrases}) == len(phrases)
     assert {e.label for e in phrases} == {0, 1}

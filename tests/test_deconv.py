@@ -224,3 +224,18 @@ def test_fast_path_serves_dot_saliency_only_and_ties_match_by_hand():
     assert not Deconvnet(net, vocab, ["neg", "pos"], "deconv", saliency="norm").fast
     e = Deconvnet(net, vocab, ["neg", "pos"], "deconv").explain([["good", "good"]], target=0)[0]
     np.testing.assert_allclose(e.scores, [2.5, 2.5], atol=1e-6)  # see test_tied_maxima_share_the_switch
+
+
+def test_filter_table_reports_a_dead_filter_dead():
+    # "bad", padded [PAD bad PAD]: width 1: 0, relu(-1) = 0, 0 -> p1 = 0, dead (no window fires);
+    # width 2: (PAD,bad) relu(-.5 + .1) = 0, (bad,PAD) .1 -> p2 = .1 at "bad <pad>"
+    net, vocab = hand_model()
+    e = Deconvnet(net, vocab, ["neg", "pos"], "deconv").explain([["bad"]], target=0)[0]
+    table = filter_table(e, net)
+    assert table["alive"].tolist() == [False, True]
+    np.testing.assert_allclose(table["activation"], [0.0, 0.1], atol=1e-7)
+    np.testing.assert_allclose(table["contribution"], [0.0, 3 * 0.1], atol=1e-7)  # w_0j * p_j
+    assert table["ngram"].tolist()[1] == "bad <pad>" and table["switch"].tolist()[1] == 0
+    # bad fills slot 0 of the winning width-2 window: 3 * (1, 0).e2 = 0; the dead width-1 filter sends nothing
+    # back (were it treated alive, its signal 1 would add (2, -1).e2 = -1)
+    np.testing.assert_allclose(e.scores, [0.0], atol=1e-7)

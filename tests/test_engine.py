@@ -296,7 +296,7 @@ def test_lrp_epsilon_matches_numpy_and_its_budget_is_exact():
                 np.testing.assert_allclose(res["absorbed_layers"][i], absorbed, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["lrp-epsilon", "lrp-alpha-beta", pytest.param("lrp-zplus", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("method", ["lrp-epsilon", "lrp-alpha-beta", "lrp-zplus"])
 def test_lrp_runs_on_every_layer_and_epsilon_keeps_its_budget(method):
     for model, ids in ((stack(), random_ids(np.random.default_rng(13), 5, 14, min_len=4)),
                        (branch_model(seed=4), random_ids(np.random.default_rng(14), 5, 12))):
@@ -443,9 +443,7 @@ def test_hand_batchnorm_add_and_average_pooling():
 
 # ---- batching, lengths, refusal --------------------------------------------------------------------
 
-# one signal rule and the two LRP families by default; the rules that share their code paths: slow
-@pytest.mark.parametrize("method", [m if m in ("deconvnet", "lrp-epsilon", "lrp-alpha-beta") else
-                                    pytest.param(m, marks=pytest.mark.slow) for m in RULE_NAMES])
+@pytest.mark.parametrize("method", RULE_NAMES)  # every rule: each case takes under a second
 def test_batched_equals_one_by_one(method):
     model = branch_model(seed=5)  # fixed length 12
     ids = random_ids(np.random.default_rng(15), 7, 12)

@@ -1,6 +1,9 @@
 """Evaluation metrics on cases whose right values are known by construction or by hand."""
+import dataclasses
+
 import numpy as np
 import pytest
+from helpers.exact import raises_exactly
 from tiny_models import oracle_model, random_sentences, tiny_net, tiny_vocab
 
 from textdeconv.attribution.deconv import Deconvnet
@@ -8,6 +11,7 @@ from textdeconv.attribution.explanation import Explanation
 from textdeconv.attribution.perturb import Perturber
 from textdeconv.data.treebank import parse_tree
 from textdeconv.data.vocab import pad_batch
+from textdeconv.errors import InputError
 from textdeconv.evaluation import (
     cascading_randomization,
     class_sensitivity,
@@ -156,6 +160,10 @@ def test_faithfulness_bad_arguments():
         eraser(expls, Perturber(net), ks=(0.0, 0.5))
     with pytest.raises(ValueError, match="increasing"):
         deletion_insertion(expls, Perturber(net), fractions=(0, 1, 0.5))
+    for fractions in ((0.0, 0.5, 0.5, 1.0), (0.5,)):  # a repeated value; a single one
+        with raises_exactly(InputError, "fractions must be at least two increasing values, got "
+                                        f"{list(fractions)}"):
+            deletion_insertion(expls, Perturber(net), fractions=fractions)
     with pytest.raises(ValueError, match="cannot remove every token"):
         eraser(expls, Perturber(net, "delete"))
     with pytest.raises(ValueError, match="target 3 out of range"):
@@ -307,3 +315,71 @@ def test_plausibility_skips_what_it_cannot_sign():
         plausibility(five, [[2, 3, 4], [2, 2, 2]], positive_class=4)
     with pytest.raises(ValueError, match="2 explanations and 1 label lists"):
         plausibility(five, trees[:1], positive_class=4)
+
+
+class TablePerturber:
+    """A perturber whose p_c is a hand-made table: for the sentence with token ids ``ids``,
+    p_c(kept tokens) = base + the sum of the kept positions' weights (``TABLES[ids]``); the other
+    class gets 1 - p_c. Logits are log-probabilities, so the softmax gives the table back."""
+
+    replacement, empty_ok = "pad", True
+    net = type("Net", (), {"num_classes": 2})()
+
+    def __init__(self, tables, targets):
+        self.tables, self.targets = tables, targets
+
+    def logits(self, ids_list, drop_masks):
+        rows = []
+        for ids, drop in zip(ids_list, drop_masks):
+            base, weights = self.tables[tuple(ids)]
+            p = base + sum(w for w, d in zip(weights, drop) if not d)
+            c = self.targets[tuple(ids)]
+            rows.append(np.log([p, 1 - p] if c == 0 else [1 - p, p]))
+        return np.array(rows)
+
+
+# sentence A: ids 2..5, scores rank positions 1, 3, 0, 2; p_1 = .05 + .15 [0] + .4 [1] + .05 [2] + .3 [3]
+# sentence B: ids 6, 7, scores rank positions 1, 0;       p_0 = .2 + .1 [0] + .6 [1]
+TABLES = {(2, 3, 4, 5): (0.05, [0.15, 0.4, 0.05, 0.3]), (6, 7): (0.2, [0.1, 0.6])}
+TABLE_EXPLS = [make_expl("a b c d".split(), [0.1, 0.9, -0.3, 0.5], target=1),
+               dataclasses.replace(make_expl("e f".split(), [-1.0, 2.0], target=0), token_ids=np.array([6, 7]))]
+
+
+def test_eraser_by_hand_on_a_probability_table():
+    # A, k = .25: top {1}: comprehensiveness .95 - .55 = .4, sufficiency .95 - .45 = .5
+    #    k = .5:  top {1, 3}: comprehensiveness .95 - .25 = .7, sufficiency .95 - .75 = .2
+    # B, k = .25 and .5: one token, top {1}: comprehensiveness .9 - .3 = .6, sufficiency .9 - .8 = .1
+    res = eraser(TABLE_EXPLS, TablePerturber(TABLES, {(2, 3, 4, 5): 1, (6, 7): 0}), ks=(0.25, 0.5))
+    per = res["per_sentence"]
+    np.testing.assert_array_equal(per["n_top"], [[1, 2], [1, 1]])
+    np.testing.assert_allclose(per["p_full"], [0.95, 0.9], atol=1e-12)
+    np.testing.assert_allclose(per["comprehensiveness"], [[0.4, 0.7], [0.6, 0.6]], atol=1e-12)
+    np.testing.assert_allclose(per["sufficiency"], [[0.5, 0.2], [0.1, 0.1]], atol=1e-12)
+    np.testing.assert_allclose(per["comprehensiveness_aopc"], [0.55, 0.6], atol=1e-12)
+    np.testing.assert_allclose(per["sufficiency_aopc"], [0.35, 0.1], atol=1e-12)
+    np.testing.assert_allclose(res["comprehensiveness"], [0.5, 0.65], atol=1e-12)
+    np.testing.assert_allclose(res["sufficiency"], [0.3, 0.15], atol=1e-12)
+    assert res["comprehensiveness_aopc"] == pytest.approx((0.4 + 0.7 + 0.6 + 0.6) / 4, abs=1e-12)
+    assert res["sufficiency_aopc"] == pytest.approx((0.5 + 0.2 + 0.1 + 0.1) / 4, abs=1e-12)
+
+
+def test_deletion_and_insertion_auc_by_hand_on_a_probability_table():
+    # fractions 0, .5, 1 (m = 0, n/2, n tokens):
+    # A: morf .95 .25 .05   lerf .95 .75 .05   insertion .05 .75 .95
+    # B: morf .9  .3  .2    lerf .9  .8  .2    insertion .2  .8  .9
+    # trapezoid AUC (steps of .5): A morf .375, lerf .625, insertion .625; B .425, .675, .675
+    res = deletion_insertion(TABLE_EXPLS, TablePerturber(TABLES, {(2, 3, 4, 5): 1, (6, 7): 0}),
+                             fractions=(0.0, 0.5, 1.0))
+    curves = res["per_sentence"]["curves"]
+    np.testing.assert_allclose(curves["morf"], [[0.95, 0.25, 0.05], [0.9, 0.3, 0.2]], atol=1e-12)
+    np.testing.assert_allclose(curves["lerf"], [[0.95, 0.75, 0.05], [0.9, 0.8, 0.2]], atol=1e-12)
+    np.testing.assert_allclose(curves["insertion"], [[0.05, 0.75, 0.95], [0.2, 0.8, 0.9]], atol=1e-12)
+    for name, (a, b) in {"morf": (0.375, 0.425), "lerf": (0.625, 0.675), "insertion": (0.625, 0.675)}.items():
+        np.testing.assert_allclose(res["per_sentence"]["auc"][name], [a, b], atol=1e-12)
+        assert res["auc"][name] == pytest.approx((a + b) / 2, abs=1e-12)
+    # an uneven grid: 0, .25, 1 on A alone (m = 0, 1, 4): morf .95, .55, .05 -> .25 * .75 + .75 * .3 = .4125
+    one = deletion_insertion(TABLE_EXPLS[:1], TablePerturber(TABLES, {(2, 3, 4, 5): 1}), fractions=(0.0, 0.25, 1.0))
+    assert one["auc"]["morf"] == pytest.approx(0.4125, abs=1e-12)
+    # the two ends alone, the least grid there is: morf .95 -> .05 and insertion .05 -> .95, AUC .5 each
+    ends = deletion_insertion(TABLE_EXPLS[:1], TablePerturber(TABLES, {(2, 3, 4, 5): 1}), fractions=(0.0, 1.0))
+    assert ends["auc"]["morf"] == pytest.approx(0.5, abs=1e-12) and ends["auc"]["insertion"] == pytest.approx(0.5)

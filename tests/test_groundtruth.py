@@ -269,12 +269,14 @@ def test_groundtruth_command_end_to_end(synthetic, tmp_path, monkeypatch, capsys
     assert set(data["methods"]) == {"deconv", "deconv-activation", "occlusion", "random"}
     assert set(data["rows"]) == {"token", "position-start", "position-middle", "position-end"}
     token = data["rows"]["token"]
-    assert 0 <= token["flip_rate"]["mean"] <= 1 and token["status"] in ("scored", "no sentences")
-    if token["status"] == "scored":
-        m = data["methods"]["occlusion"]["token"]
+    # the planted trigger flips the tiny model (threshold 0), so the token row is scored: a status
+    # other than "scored" fails here instead of skipping every per-method check below
+    assert token["status"] == "scored" and 0 <= token["flip_rate"]["mean"] <= 1 and token["n_scored"][0] > 0
+    for method in ("deconv", "deconv-activation", "occlusion", "random"):
+        m = data["methods"][method]["token"]
         assert set(m) >= {"rank", "p_at_1", "recall_at_k", "ap", "first", "counter_first", "false_alarm",
-                          "rank_histogram"}
-        assert m["p_at_1"]["n"] == 1 and sum(m["rank_histogram"]["counts"]) == data["rows"]["token"]["n_scored"][0]
+                          "rank_histogram"}, method
+        assert m["p_at_1"]["n"] == 1 and sum(m["rank_histogram"]["counts"]) == token["n_scored"][0], method
     assert data["models"]["token"]["0"]["planted_train"]["trigger_flipped"] > 0
     assert data["minutes"]["training"] >= 0 and data["wall_minutes"] > 0
     assert "| token |" in capsys.readouterr().out

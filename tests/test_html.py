@@ -6,10 +6,11 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
-import pytest
 from conftest import script_in_process
+from helpers.exact import raises_exactly
 
 from textdeconv.attribution.explanation import Explanation
+from textdeconv.errors import DataError, InputError, MissingFileError
 from textdeconv.reports.html import filter_rows, html_data, render_html, script_json, write_html
 from textdeconv.training.rundir import plot_training_curves
 
@@ -117,7 +118,8 @@ def test_script_json_cannot_close_its_element():
     text = script_json({"t": "</script><!-- & \u2028\u2029 ok"})
     assert not set("<>&\u2028\u2029") & set(text)
     assert json.loads(text) == {"t": "</script><!-- & \u2028\u2029 ok"}
-    with pytest.raises(ValueError):  # html_data writes null for NaN; JSON.parse would refuse NaN
+    # html_data writes null for NaN; JSON.parse would refuse NaN
+    with raises_exactly(ValueError, "Out of range float values are not JSON compliant"):
         script_json({"x": float("nan")})
 
 
@@ -125,11 +127,12 @@ def test_non_finite_scores_become_null_and_bad_input_is_refused():
     e = expl(["a", "b"], [float("nan"), np.inf], 0)
     data = html_data([1], {"random": [[e], [expl(["a", "b"], [1, 2], 1)]]}, CLASSES)
     assert data["sentences"][0]["scores"]["random"] == [[None, None], [1.0, 2.0]]
-    with pytest.raises(ValueError, match="must be one per sentence, each with target 1"):
+    with raises_exactly(InputError, "random: the explanations for class 'positive' must be one per sentence, "
+                        "each with target 1"):
         html_data([1], {"random": [[e], [e]]}, CLASSES)
-    with pytest.raises(ValueError, match="explanations for 1 classes, expected 2"):
+    with raises_exactly(InputError, "random: got explanations for 1 classes, expected 2"):
         html_data([1], {"random": [[e]]}, CLASSES)
-    with pytest.raises(ValueError, match="unknown colour scale 'log'"):
+    with raises_exactly(InputError, "unknown colour scale 'log'; choose one of sentence, global"):
         html_data([1], {"random": [[e], [expl(["a", "b"], [1, 2], 1)]]}, CLASSES, scale="log")
 
 
@@ -211,10 +214,11 @@ def test_resuming_a_finished_run_writes_its_curves(tiny_run, tmp_path):
 
 
 def test_curves_of_any_run_dir_and_their_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="metrics.csv not found"):
+    with raises_exactly(MissingFileError, f"{tmp_path / 'metrics.csv'} not found: the run has not finished an "
+                        "epoch yet"):
         plot_training_curves(tmp_path)
     (tmp_path / "metrics.csv").write_text("epoch,loss\n")
-    with pytest.raises(ValueError, match="holds no epochs"):
+    with raises_exactly(DataError, f"{tmp_path / 'metrics.csv'} holds no epochs"):
         plot_training_curves(tmp_path)
     (tmp_path / "metrics.csv").write_text("epoch,loss\n1,0.75\n")  # an interrupted run without dev metrics
     drawn = plot_training_curves(tmp_path)

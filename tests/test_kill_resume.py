@@ -155,13 +155,19 @@ def test_sigkill_mid_epoch_leaves_whole_files_and_resume_finishes_the_run(runs):
                                   per_epoch(runs["ref"]).iloc[:KILL_EPOCH - 1], check_exact=True)
 
 
-@pytest.mark.xfail(strict=True, reason="resume is deterministic but not exact: (1) the resumed fit reshuffles "
-                   "from make_dataset(seed=seed*1000 + epoch), not the uninterrupted fit's epoch-e reshuffle; (2) the "
-                   "Dropout layer's SeedGenerator state is not saved in the .keras checkpoint, so the resumed epochs "
-                   "replay epoch 1's dropout masks")
 def test_resumed_epochs_equal_the_uninterrupted_run(runs):
+    """The killed and resumed run trained exactly as the uninterrupted one: every epoch's metrics,
+    the final scores and the saved model's weights, to the last bit."""
     assert runs["resumed"].returncode == 0, runs["resumed"].stderr[-3000:]
+    import keras
+    import numpy as np
+
     pd.testing.assert_frame_equal(per_epoch(runs["run"]), per_epoch(runs["ref"]), check_exact=True)
+    got, want = (json.loads((runs[k] / "metrics.json").read_text()) for k in ("run", "ref"))
+    assert (got["dev"], got["test"], got["best_epoch"]) == (want["dev"], want["test"], want["best_epoch"])
+    models = [keras.models.load_model(runs[k] / "model.keras", safe_mode=True) for k in ("run", "ref")]
+    for a, b in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_kill_between_commit_and_model_copy_keeps_model_keras_the_best(tmp_path, monkeypatch):

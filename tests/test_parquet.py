@@ -5,6 +5,7 @@ between (as tests/test_stream.py checks for the CSV).
 Most tests use the fake explainer (no TensorFlow, instant); the CLI test uses the tiny trained run.
 """
 import contextlib
+import json
 import random
 import sys
 from pathlib import Path
@@ -120,11 +121,11 @@ def test_a_crash_then_resume_gives_the_uninterrupted_file(tmp_path, monkeypatch,
     out = tmp_path / "out.parquet"
     job = ParquetJob(src, out, SETTINGS, chunk_lines=7, batch_size=4)
     left = ["out.parquet.partial", "out.parquet.progress.json"]
-    if crash in ("after_commit", "in_explainer", "before_commit"):
-        crash_job(job, crash, monkeypatch)
-    if crash == "before_commit":  # block 5's segment is on disk but was never committed
-        assert out.with_name("out.parquet.partial").stat().st_size > ParquetJob(
-            src, out, SETTINGS, chunk_lines=7, batch_size=4, resume=True).state["output_bytes"]  # a segment to drop
+    if crash in ("after_commit", "in_explainer", "before_commit"):  # mid-job: resumed from the files on disk
+        crash_job(job, crash, monkeypatch)  # asserts the job died where the crash says
+        if crash == "before_commit":  # block 5's segment is on disk but was never committed
+            assert out.with_name("out.parquet.partial").stat().st_size > ParquetJob(
+                src, out, SETTINGS, chunk_lines=7, batch_size=4, resume=True).state["output_bytes"]  # to drop
     elif crash == "while_merging":  # every block committed; the copy into place dies half-way
         read = parquet.read_segments
 
@@ -133,15 +134,16 @@ def test_a_crash_then_resume_gives_the_uninterrupted_file(tmp_path, monkeypatch,
             raise OSError("simulated crash while merging")
 
         monkeypatch.setattr(parquet, "read_segments", dying)
-        with pytest.raises(OSError, match="while merging"):
+        with pytest.raises(OSError, match="^simulated crash while merging$"):
             job.run(FakeExplainer())
         monkeypatch.setattr(parquet, "read_segments", read)
-    else:  # out.parquet is in place; the partial and progress files are not yet removed
+        assert json.loads(out.with_name("out.parquet.progress.json").read_text())["complete"]
+    else:  # after_publishing: out.parquet is in place; the partial and progress files are not yet removed
         def dying(path):
             raise OSError("simulated crash after the rename")
 
         monkeypatch.setattr(parquet, "fsync_path", dying)
-        with pytest.raises(OSError, match="after the rename"):
+        with pytest.raises(OSError, match="^simulated crash after the rename$"):
             job.run(FakeExplainer())
         monkeypatch.undo()
         left = ["out.parquet", *left]

@@ -93,6 +93,18 @@ def crash_then_resume(cfg, run, monkeypatch, evaluations: int):
     return before, train(None, run, resume=True, verbose=0)
 
 
+def assert_equals_the_uninterrupted_run(cfg, run: Path, ref: Path) -> None:
+    """``run`` (crashed and resumed) trained exactly as ``cfg`` trained without a break into ``ref``:
+    every metrics.csv value but wall time, and the weights of the last checkpoint, bit for bit."""
+    train(cfg, ref, verbose=0)
+    pd.testing.assert_frame_equal(pd.read_csv(run / "metrics.csv").drop(columns="seconds"),
+                                  pd.read_csv(ref / "metrics.csv").drop(columns="seconds"), check_exact=True)
+    last = [keras.models.load_model(r / "checkpoints" / json.loads((r / "state.json").read_text())["checkpoint"])
+            for r in (run, ref)]
+    for a, b in zip(*(m.get_weights() + m.optimizer.variables for m in last), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_resume_after_a_crash_keeps_every_finished_epoch(overfit_dir, tmp_path, monkeypatch):
     run = tmp_path / "run"
     cfg = small_config(overfit_dir, "train.epochs=4", "train.patience=0")
@@ -111,6 +123,14 @@ def test_resume_after_a_crash_keeps_every_finished_epoch(overfit_dir, tmp_path, 
     assert kept[1] and "epoch_002.keras" in kept[1]  # until the end, the resume checkpoint is there
     assert not (run / "checkpoints").exists()  # finished: model.keras alone (train.keep_checkpoints: false)
     assert train(None, run, resume=True, verbose=0) == metrics  # a finished run resumes to its metrics
+    ref = tmp_path / "ref"
+    monkeypatch.setattr(train_mod.RunRecorder, "on_epoch_end", original)
+    train(cfg, ref, verbose=0)
+    pd.testing.assert_frame_equal(after.drop(columns="seconds"),
+                                  pd.read_csv(ref / "metrics.csv").drop(columns="seconds"), check_exact=True)
+    for a, b in zip(keras.models.load_model(run / "model.keras").get_weights(),
+                    keras.models.load_model(ref / "model.keras").get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_keep_checkpoints_keeps_them_and_a_run_without_them_cannot_be_continued(overfit_dir, tmp_path):
@@ -197,6 +217,16 @@ def test_resume_mid_pass_with_several_evaluations_per_epoch(overfit_dir, tmp_pat
     state = json.loads((run / "state.json").read_text())
     model = keras.models.load_model(run / "checkpoints" / state["checkpoint"])
     assert int(model.optimizer.iterations.numpy()) == 4 * 2  # 4 windows of ceil(4 batches / 2) steps
+    assert_equals_the_uninterrupted_run(cfg, run, tmp_path / "ref")
+
+
+def test_resume_with_windows_across_passes_equals_the_uninterrupted_run(overfit_dir, tmp_path, monkeypatch):
+    """2 evaluations a pass of 3 batches: windows of 2 steps, so window 2 holds pass 1's last batch and
+    pass 2's first; the crash after window 2 resumes one batch into pass 2."""
+    cfg = small_config(overfit_dir, "train.epochs=2", "train.patience=0", "train.batch_size=3",
+                       "train.evals_per_epoch=2", "train.keep_checkpoints=true")
+    crash_then_resume(cfg, tmp_path / "run", monkeypatch, 2)
+    assert_equals_the_uninterrupted_run(cfg, tmp_path / "run", tmp_path / "ref")
 
 
 @pytest.mark.parametrize("k, epochs_run", [(1, 3), (2, 2.5)])
@@ -341,3 +371,22 @@ def test_dataset_batches_cover_every_example_once():
             seen += [tuple(int(t) for t in row[row != 0]) for row in ids]
         assert sorted(seen) == sorted(tuple(int(t) for t in s) for s in seqs)
         assert len(list(ds)) == ds.cardinality().numpy() == 7
+
+
+def test_a_stream_skipping_batches_is_the_tail_of_the_stream_from_the_start():
+    """Pass p is a function of (seed, p): the stream started ``skip`` batches in (a resumed run) is
+    the full stream's tail, passes differ from one another, and another seed gives other passes."""
+    rng = np.random.default_rng(1)
+    seqs = [list(rng.integers(2, 50, size=rng.integers(1, 30))) for _ in range(95)]
+    labels = np.arange(95) % 2
+
+    def batches(ds):
+        return [tuple(tuple(int(t) for t in row[row != 0]) for row in ids.numpy()) for ids, _ in ds]
+
+    full = batches(make_dataset(seqs, labels, 10, pad=2, seed=5, bucket_chunk=3, passes=3))
+    assert len(full) == 30
+    for skip in (1, 10, 13, 29):
+        assert batches(make_dataset(seqs, labels, 10, pad=2, seed=5, bucket_chunk=3, passes=None,
+                                    skip=skip).take(30 - skip)) == full[skip:]
+    assert sorted(full[:10]) != sorted(full[10:20]) and full[:10] != batches(
+        make_dataset(seqs, labels, 10, pad=2, seed=6, bucket_chunk=3))

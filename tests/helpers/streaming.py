@@ -100,7 +100,10 @@ def crash_after_commit(k):
 def crash_job(job, crash: str, monkeypatch) -> None:
     """Interrupt ``job.run`` (chunks of 7 lines) the way ``crash`` names: "after_commit" (killed
     right after block 4 was committed), "in_explainer" (a crash while explaining block 6) or
-    "before_commit" (block 5's output is on disk but its commit never happened)."""
+    "before_commit" (block 5's output is on disk but its commit never happened). Asserts that the
+    job died at that point: the progress file on disk holds exactly the blocks before it."""
+    import json
+
     import pytest
 
     from textdeconv.reports.stream import ExplainJob
@@ -108,9 +111,14 @@ def crash_job(job, crash: str, monkeypatch) -> None:
     if crash == "after_commit":
         with pytest.raises(KeyboardInterrupt):
             job.run(FakeExplainer(), **crash_after_commit(4))
+        committed_blocks = 4
     elif crash == "in_explainer":
-        with pytest.raises(RuntimeError):
-            job.run(FakeExplainer(fail_on_call=6))
+        fake = FakeExplainer(fail_on_call=6)
+        with pytest.raises(RuntimeError, match="^simulated crash in the explainer$"):
+            job.run(fake)
+        assert len(fake.calls) == 6  # it died in the 6th call, the one meant to fail
+        committed_sentences = sum(fake.calls[:5])  # the 5 blocks explained before it (blocks without a sentence
+        committed_blocks = None                    # make no call, so the block count depends on the input)
     elif crash == "before_commit":
         commit, calls = ExplainJob._commit, []
 
@@ -121,8 +129,16 @@ def crash_job(job, crash: str, monkeypatch) -> None:
             commit(self, state)
 
         monkeypatch.setattr(ExplainJob, "_commit", failing)
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="^simulated crash between the write and the commit$"):
             job.run(FakeExplainer())
         monkeypatch.setattr(ExplainJob, "_commit", commit)
+        assert len(calls) == 5
+        committed_blocks = 4
     else:
         raise ValueError(f"unknown crash {crash!r}")
+    state = json.loads(job.progress_file.read_text())  # the commit on disk that a resume starts from
+    assert not state["complete"] and state["lines_done"] % 7 == 0
+    if committed_blocks is None:
+        assert state["sentences"] == committed_sentences and state["lines_done"] >= 5 * 7
+    else:
+        assert state["lines_done"] == committed_blocks * 7

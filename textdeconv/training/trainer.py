@@ -12,7 +12,8 @@ A run directory holds:
                        pretrained vectors' coverage (embeddings.Coverage.to_dict()); "distribution":
                        strategy, replicas, workers and precision of the last (re)start (distribute.py);
                        "prior_shift": per class, what train.prior_correction added to the output bias
-    state.json         resume state; written last in each epoch, it is the commit point
+    state.json         resume state (epochs done, best, history, the Dropout seed generators' state);
+                       written last in each epoch, it is the commit point
     checkpoints/       while training: the last epoch's model with its optimizer state (mixed
                        precision: in mixed precision; model.keras is always float32) and the best
                        epoch's; deleted when the run finishes unless train.keep_checkpoints
@@ -54,14 +55,16 @@ from textdeconv.training.rundir import plot_training_curves
 
 
 def make_dataset(seqs, labels, batch_size: int, pad: int, seed: int | None = None,
-                 bucket_chunk: int = BUCKET_CHUNK):
+                 bucket_chunk: int = BUCKET_CHUNK, passes: int | None = 1, skip: int = 0):
     """tf.data pipeline of padded, length-bucketed batches ``(ids (B, T) int32, labels (B,) int32)``.
 
     Rows are laid out as the model expects (``pad`` PAD, tokens, PAD to the batch's longest row).
-    With ``seed`` (training) examples are reshuffled every epoch, sorted by length within chunks of
-    ``bucket_chunk`` batches (so a batch holds similar lengths) and the batches shuffled again;
-    ``bucket_chunk=1`` gives Kim's plain random batches (a sort inside one batch changes nothing),
-    padded to their longest row. Without ``seed`` (evaluation) all rows are sorted by length.
+    Without ``seed`` (evaluation) all rows are sorted by length, in one fixed order. With ``seed``
+    (training) the stream is ``passes`` passes over the examples (None: endless), ``skip`` batches
+    into it. Pass ``p`` is a function of ``(seed, p)`` alone (``pass_order``): examples shuffled,
+    sorted by length within chunks of ``bucket_chunk`` batches (so a batch holds similar lengths)
+    and the batches shuffled; ``bucket_chunk=1`` gives Kim's plain random batches. So a resumed run
+    that skips the batches already trained on sees exactly the batches the uninterrupted run saw.
     Everything runs inside tf.data: a Python generator in the input pipeline made each CPU
     training step ~2.5x slower.
     """
@@ -75,29 +78,51 @@ def make_dataset(seqs, labels, batch_size: int, pad: int, seed: int | None = Non
     for s, st in zip(seqs, starts):
         flat[st + pad: st + pad + len(s)] = s
     rows = tf.RaggedTensor.from_row_lengths(flat, lengths)
-    ds = tf.data.Dataset.from_tensor_slices((rows, labels))
+    n_batches = -(-len(labels) // batch_size)
     if seed is None:
-        ds = ds.batch(batch_size)
-        n_batches = -(-len(labels) // batch_size)
+        ds = tf.data.Dataset.from_tensor_slices((rows, labels)).batch(batch_size)
     else:
-        chunk = batch_size * bucket_chunk
+        first, offset = divmod(skip, n_batches)
+        last = tf.int64.max if passes is None else (skip + passes * n_batches - 1) // n_batches + 1
+        sizes = tf.constant(lengths)
 
-        def sort_chunk(x, y):
-            order = tf.argsort(x.row_lengths(), stable=True)
-            return tf.data.Dataset.from_tensor_slices((tf.gather(x, order), tf.gather(y, order))).batch(batch_size)
+        def one_pass(p):
+            return tf.data.Dataset.from_tensor_slices(pass_order(sizes, batch_size, bucket_chunk, seed, p))
 
-        ds = (ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-              .batch(chunk).flat_map(sort_chunk)
-              .shuffle(bucket_chunk, seed=seed + 1, reshuffle_each_iteration=True))
-        full, rest = divmod(len(labels), chunk)
-        n_batches = full * bucket_chunk + -(-rest // batch_size)
+        ids = tf.constant(labels)
+        ds = (tf.data.Dataset.range(first, last).flat_map(one_pass).skip(offset)
+              .map(lambda idx: (tf.gather(rows, idx), tf.gather(ids, idx)), num_parallel_calls=2))
+        n_batches = -1 if passes is None else passes * n_batches
     ds = ds.map(lambda x, y: (x.to_tensor(), y), num_parallel_calls=2)
     # No autotuning: its model thread sleeps 10 ms, 20 ms, 40 ms, ... between rounds, and an
     # iterator's teardown waits for it to wake, so fit(ds.take(300)) returned after 10.24 s for
     # 5.9 s of work (bench/train_speed.py). Reading batches costs ~1 ms of a ~20 ms step anyway.
     options = tf.data.Options()
     options.autotune.enabled = False
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2).with_options(options)
+    if n_batches >= 0:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
+    return ds.prefetch(2).with_options(options)
+
+
+def pass_order(lengths, batch_size: int, bucket_chunk: int, seed: int, p) -> tf.RaggedTensor:
+    """Pass ``p``'s batches as example indices: (batches, None) int64, a function of ``(seed, p)`` only.
+
+    Stateless shuffles (seeded ``[seed, 2p]`` for examples, ``[seed, 2p + 1]`` for batches) carry no
+    state from one pass to the next, so nothing but the pass number has to survive a restart.
+    ``lengths``: (n,) int64, each example's padded length.
+    """
+    n = tf.shape(lengths, out_type=tf.int64)[0]
+    p = tf.cast(p, tf.int64)
+    order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), 2 * p]))
+    if bucket_chunk > 1:  # stable sort by (chunk, length): each chunk of bucket_chunk batches sorted by length
+        key = tf.range(n) // (batch_size * bucket_chunk) * (tf.reduce_max(lengths) + 1) + tf.gather(lengths, order)
+        order = tf.gather(order, tf.argsort(key, stable=True))
+    # chunks hold whole batches, so cutting the sorted order every batch_size rows cuts within chunks
+    batches = tf.RaggedTensor.from_row_starts(order, tf.range(0, n, batch_size))
+    n_batches = batches.nrows()
+    shuffled = tf.random.experimental.stateless_shuffle(tf.range(n_batches),
+                                                         seed=tf.stack([tf.constant(seed, tf.int64), 2 * p + 1]))
+    return tf.gather(batches, shuffled)
 
 
 def predict_ids(model: keras.Model, seqs, pad: int, batch_size: int = 256) -> np.ndarray:
@@ -172,6 +197,24 @@ def passes(evaluations: int, evals_per_epoch: int):
     return int(done) if done == int(done) else round(done, 4)
 
 
+def rng_state(model: keras.Model) -> list[list[int]]:
+    """Every random-number state training draws from: the state of each of the model's seed
+    generators (Dropout's masks), in ``model.variables`` order. A .keras file does not keep them."""
+    return [[int(x) for x in v.numpy()] for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def restore_rng_state(model: keras.Model, saved) -> None:
+    """Put back what ``rng_state`` recorded at the last commit (None: a new run, nothing to do)."""
+    if saved is None:
+        return
+    states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+    if len(states) != len(saved):
+        raise DataError(f"state.json records {len(saved)} random-number states, the checkpoint's model has "
+                        f"{len(states)}; the run cannot be resumed exactly: start it again in another --run-dir")
+    for v, value in zip(states, saved):
+        v.assign(np.asarray(value, dtype=v.dtype))
+
+
 def make_optimizer(cfg) -> keras.optimizers.Optimizer:
     """Kim's Adadelta (lazy on the embedding table unless ``sparse_updates`` is off) or Adam."""
     if cfg.optimizer == "adadelta":
@@ -218,7 +261,8 @@ class RunRecorder(keras.callbacks.Callback):
                 float32_copy(self.model).save(tmp)
         with atomic_path(self.run_dir / "metrics.csv") as tmp:
             pd.DataFrame(st["history"]).to_csv(tmp, index=False)
-        st.update(epoch=epoch + 1, checkpoint=ckpt.name, wait=0 if improved else st["wait"] + 1)
+        st.update(epoch=epoch + 1, checkpoint=ckpt.name, wait=0 if improved else st["wait"] + 1,
+                  rng=rng_state(self.model))
         if improved:
             st.update(best_val_accuracy=row["val_accuracy"], best_epoch=epoch + 1, best=f"best_{epoch + 1:03d}.keras")
         atomic_write_json(self.run_dir / "state.json", st)  # the commit point
@@ -308,7 +352,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
     strategy = make_strategy(cfg.train)  # before any TensorFlow op: multi-worker collectives are set up first
     run_dir = writable_run_dir(strategy, run_dir, resume)  # itself on the chief, a temporary copy on other workers
     state_path = run_dir / "state.json"
-    keras.utils.set_random_seed(cfg.train.seed + state["epoch"])
+    keras.utils.set_random_seed(cfg.train.seed)
     splits, class_names = load_splits(cfg.data, cfg.vocab.clean)
     if resume:
         vocab = Vocab.load(run_dir / "vocab.txt", cfg.vocab.lowercase, cfg.vocab.clean)
@@ -359,13 +403,13 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
         if not verbose:
             callbacks.append(EpochLog(cfg.train.epochs, k))
     if state["epoch"] < cfg.train.epochs * k and not (recorder.patience and state["wait"] >= recorder.patience):
-        # a resumed run reshuffles from a seed of its own: deterministic, but not the uninterrupted order
-        train_ds = make_dataset(*enc["train"], cfg.train.batch_size, pad, seed=cfg.train.seed * 1000 + state["epoch"],
-                                bucket_chunk=cfg.train.bucket_chunk)
-        steps = None
-        if k > 1:  # one endless stream of passes (each reshuffled), cut into evaluation windows
-            steps = -(-int(train_ds.cardinality()) // k)
-            train_ds = train_ds.repeat()
+        # one endless stream of passes (each shuffled by (seed, pass)) cut into windows of `steps` batches, one
+        # per Keras epoch; a resumed run skips the windows already trained on, so it sees the uninterrupted order
+        batches = -(-len(enc["train"][1]) // cfg.train.batch_size)
+        steps = -(-batches // k)
+        train_ds = make_dataset(*enc["train"], cfg.train.batch_size, pad, seed=cfg.train.seed,
+                                bucket_chunk=cfg.train.bucket_chunk, passes=None, skip=state["epoch"] * steps)
+        restore_rng_state(model, state.get("rng"))
         dev_ds = make_dataset(*enc["dev"], 256, pad)
         train_ds, dev_ds = for_replicas(train_ds, strategy, train=True), for_replicas(dev_ds, strategy, train=False)
         model.fit(train_ds, validation_data=dev_ds, epochs=cfg.train.epochs * k, initial_epoch=state["epoch"],
