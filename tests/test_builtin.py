@@ -89,7 +89,8 @@ def test_reports_of_the_bundled_model_go_to_the_working_folder(real_data_dir, tm
         main(["filters", "--run", "builtin:sst2", "--split", "dev", "--top-k", "2"])
     assert stop.value.code in (0, None), capsys.readouterr().err
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert written == ["runs/builtin-sst2/filters/dev/filters.csv", "runs/builtin-sst2/filters/dev/filters.html"]
+    files = ("filters-words.csv", "filters.csv", "filters.html")
+    assert written == [f"runs/builtin-sst2/filters/dev/{f}" for f in files]
     assert digest(BUNDLE) == before
 
 
@@ -109,3 +110,25 @@ def test_bundle_run_keeps_the_weights_and_refuses_to_overwrite(tiny_run, tmp_pat
     with pytest.raises(InputError, match="mini exists; pass --replace to bundle over it$"):
         bundle_run(tiny_run, dest, command="x")
     assert sorted(p.name for p in dest.parent.iterdir()) == ["mini"]  # no temporary folder left
+
+
+@pytest.mark.numerics  # three decimals of the same model on both kernel families
+def test_the_readme_first_example_is_what_the_bundled_model_prints(tmp_path, monkeypatch, capsys):
+    """The README opens with a command and its output: run the command, compare every character."""
+    import re
+    import shlex
+
+    from textdeconv.cli import main
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```text\n\$ (textdeconv explain [^\n]*)\n(.*?)```", readme, re.S)
+    command, shown = block.group(1), block.group(2)
+    args = shlex.split(command)[1:]
+    assert "--run" not in args  # the point of the example: no run of one's own
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    out = capsys.readouterr()
+    assert stop.value.code in (0, None), out.err
+    assert out.out == shown
+    assert "using the bundled model builtin:sst2" in out.err

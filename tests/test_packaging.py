@@ -59,6 +59,8 @@ def test_wheel_holds_the_shipped_configs_once(wheel):
     assert shipped == sorted(f"textdeconv/configs/{p.name}" for p in (ROOT / "configs").glob("*.yaml"))
     assert not any(n.startswith(("tests/", "scripts/", "bench/", "configs/")) for n in names)
     assert any(n.startswith("textdeconv-") and n.endswith("/LICENSE") for n in names)  # MIT, as pyproject says
+    bundle = sorted(n for n in names if n.startswith("textdeconv/builtin/sst2/"))
+    assert bundle == [f"textdeconv/builtin/sst2/{f}" for f in ("card.json", "config.yaml", "model.keras", "vocab.txt")]
     entry = [n for n in names if n.endswith("entry_points.txt")]
     assert entry and "textdeconv = textdeconv.cli:main" in zipfile.ZipFile(wheel).read(entry[0]).decode()
 
@@ -72,6 +74,12 @@ def test_installed_wheel_trains_from_another_folder(wheel, tmp_path):
     work.mkdir()
     data = write_data(tmp_path / "data")
     env = {**os.environ, "PYTHONPATH": str(site), "TEXTDECONV_DATA": str(data)}
+    # the first command of the README, in an empty folder: the bundled model, from the installed files
+    proc = subprocess.run([sys.executable, "-m", "textdeconv", "explain", "a gripping , funny movie"], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "using the bundled model builtin:sst2" in proc.stderr and proc.stdout.startswith("[1] predicted: ")
+    assert not list(work.iterdir())
     proc = subprocess.run([sys.executable, "-m", "textdeconv", "train", "--config", "tiny.yaml", "--offline",
                            "--set", "train.epochs=1", "--set", "data.train_on=sentences"],
                           cwd=work, env=env, capture_output=True, text=True, timeout=600)

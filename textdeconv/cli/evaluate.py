@@ -37,7 +37,7 @@ REPORT_FILES = ("table.csv", "table.md", "curves.png", "randomization.csv", "ind
 def add(sub):
     p = sub.add_parser("evaluate", help="score attribution methods: faithfulness, sanity, plausibility",
                        epilog=EXAMPLES, description=__doc__.split(":", 1)[1].strip(), formatter_class=HelpFormatter)
-    p.add_argument("--run", help="run directory (default: the most recent under ./runs)")
+    p.add_argument("--run", help="run directory or builtin:sst2 (default: the latest under ./runs, else builtin:sst2)")
     p.add_argument("--split", default="test", choices=("dev", "test"), help="sentences to evaluate on (default test)")
     p.add_argument("--methods", nargs="+", choices=METHOD_NAMES, metavar="METHOD",
                    help=f"methods to compare (default: all of {', '.join(METHOD_NAMES)}; with --model: the "

@@ -20,7 +20,8 @@ EXAMPLES = """examples:
   textdeconv explain --input big.txt --output big.parquet --quiet    # the same rows as Parquet, ~8x smaller
   textdeconv explain --input 'corpus/*.txt.gz' --output out/ --runner beam    # a corpus on Apache Beam (docs/scale.md)
 
-Without --run the most recent run under ./runs is used (and named on stderr). Scores: positive =
+Without --run the most recent run under ./runs is used, else the bundled model builtin:sst2 (named
+on stderr). Scores: positive =
 evidence for the target class (default: the predicted class). In files (UTF-8 unless --encoding),
 empty and blank lines are skipped silently (line numbers keep counting); sentence_id is the line
 number. Text is tokenized like the treebank: control characters (NUL included), zero-width spaces,
@@ -54,7 +55,7 @@ def add(sub):
     p = sub.add_parser("explain", help="explain predictions word by word (text, CSV, JSON, HTML)",
                        epilog=EXAMPLES, description=__doc__.split(":", 1)[1].strip(), formatter_class=HelpFormatter)
     p.add_argument("sentences", nargs="*", help="sentences to explain (raw text; tokenized like the treebank)")
-    p.add_argument("--run", help="run directory (default: the most recent under ./runs)")
+    p.add_argument("--run", help="run directory or builtin:sst2 (default: the latest under ./runs, else builtin:sst2)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", metavar="FILE", help="text file, one sentence per line ('-' = stdin; a pipe works)")
     src.add_argument("--split", choices=("train", "dev", "test"), help="explain a split of the run's data set")

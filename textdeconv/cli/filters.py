@@ -21,14 +21,15 @@ For every filter (width w, index j) over the split's sentences (default train; s
 Writes (default into RUN/filters/<split>/): filters.csv (width, filter, rank, ngram, activation,
 sentence_id, sentences), the nearest words as <csv stem>-words.csv (width, filter, position,
 channel, rank, word, cosine; or --words-csv) and filters.html, one self-contained page.
-Without --run the most recent run under ./runs is used (and named on stderr).
+Without --run the most recent run under ./runs is used, else the bundled model builtin:sst2
+(named on stderr).
 """
 
 
 def add(sub):
     p = sub.add_parser("filters", help="filter dictionary: top n-grams and nearest words of every filter",
                        epilog=EXAMPLES, description=__doc__.split(":", 1)[1].strip(), formatter_class=HelpFormatter)
-    p.add_argument("--run", help="run directory (default: the most recent under ./runs)")
+    p.add_argument("--run", help="run directory or builtin:sst2 (default: the latest under ./runs, else builtin:sst2)")
     p.add_argument("--split", default="train", choices=("train", "dev", "test"),
                    help="sentences to scan (default train)")
     p.add_argument("--top-k", type=int, default=10, help="n-grams per filter (default 10)")

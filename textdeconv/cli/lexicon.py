@@ -20,14 +20,15 @@ vocabulary's forms; tokens read as unknown are pooled as <unk>.
 Writes (default into RUN/lexicon/<split>-<method>/): lexicon.csv (class, word, count, mean_score,
 total_score, rank_mean, rank_total) and lexicon.png, a bar chart of each class's --top words by
 --rank-by (mean by default); prints each class's top words.
-Without --run the most recent run under ./runs is used (and named on stderr).
+Without --run the most recent run under ./runs is used, else the bundled model builtin:sst2
+(named on stderr).
 """
 
 
 def add(sub):
     p = sub.add_parser("lexicon", help="corpus lexicon: each class's evidence words over a split",
                        epilog=EXAMPLES, description=__doc__.split(":", 1)[1].strip(), formatter_class=HelpFormatter)
-    p.add_argument("--run", help="run directory (default: the most recent under ./runs)")
+    p.add_argument("--run", help="run directory or builtin:sst2 (default: the latest under ./runs, else builtin:sst2)")
     p.add_argument("--split", required=True, choices=("train", "dev", "test"), help="sentences to explain")
     p.add_argument("--method", default="deconv", choices=METHOD_NAMES, help="attribution method (default deconv)")
     p.add_argument("--top", type=int, default=20, help="words per class in the chart and the printout (default 20)")

@@ -20,7 +20,8 @@ both runs explain the same sentences side by side. The same JSON API serves scri
 docs/explorer.md.
 
 Binds 127.0.0.1 (this machine only) unless --host says otherwise; the explorer has no
-authentication. Without --run the most recent run under ./runs is used (and named on stderr).
+authentication. Without --run the most recent run under ./runs is used, else the bundled model
+builtin:sst2 (named on stderr).
 Ctrl-C stops it.
 """
 
@@ -29,7 +30,8 @@ def add(sub):
     p = sub.add_parser("serve", help="the explorer: explain sentences interactively in a browser",
                        epilog=EXAMPLES, description=__doc__.split(":", 1)[1].strip(), formatter_class=HelpFormatter)
     p.add_argument("--run", action="append", metavar="RUN",
-                   help="run directory (give it twice to compare two runs; default: the most recent under ./runs)")
+                   help="run directory or builtin:sst2 (twice: compare two runs; default: the latest under ./runs, "
+                        "else builtin:sst2)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
     p.set_defaults(func=run, command_parser=p)
