@@ -11,9 +11,11 @@ from helpers.engine_models import (
     branch_model,
     chain_reference,
     from_scratch_model,
+    functional_reference,
     guided_relu,
     pretrained_model,
     randomize,
+    residual_model,
     stack_model,
     stack_reference,
     tape_logit_gradient,
@@ -181,6 +183,94 @@ def test_gradient_equals_the_tape_on_every_other_layer():
     p = model(ids, training=False).numpy()[:, 0]
     np.testing.assert_allclose(res["logits"][:, 1], np.log(p / (1 - p)), atol=1e-4)  # logits [0, z]
     np.testing.assert_array_equal(res["target"], (p > 0.5).astype(int))
+
+
+# ---- skip connections: every join takes its local backward step -----------------------------------
+
+JOIN_METHODS = (("gradient", tf.nn.relu, False), ("grad-x-input", tf.nn.relu, False),
+                ("guided-backprop", guided_relu, False), ("deconvnet", zeiler_fergus_relu, True))
+
+
+@functools.cache
+def residual(kind):
+    return residual_model(kind, seed=1)
+
+
+@pytest.mark.parametrize("kind", ["dpcnn", "densenet", "nested"])
+def test_skip_connections_equal_the_tape_and_custom_gradient_references(kind):
+    # a tensor read by several paths (a shortcut, a DenseNet join) gets each path's signal once:
+    # the reference is TensorFlow's own autodiff through the model's functional graph, with the
+    # ReLU's gradient overridden by tf.custom_gradient for guided backprop and the deconvnet
+    model = residual(kind)
+    ids = random_ids(np.random.default_rng(21), 5, 11, min_len=11)
+    target = np.array([0, 1, 2, 1, 0])
+    emb = model.layers[1](tf.constant(ids))
+    for method, relu, dead in JOIN_METHODS:
+        with tf.GradientTape() as tape:
+            tape.watch(emb)
+            z = functional_reference(model, ids, emb, relu, dead)
+            objective = tf.reduce_sum(z * tf.one_hot(target, 3))
+        g = tape.gradient(objective, emb)
+        reference = (tf.reduce_sum(g, -1) if method == "gradient" else tf.reduce_sum(g * emb, -1)).numpy()
+        assert np.abs(reference).max() > 1e-3
+        for taps in (True, False) if method in ("grad-x-input", "deconvnet") else (True,):
+            (a,) = analyzers(model, method, taps=taps)
+            res = a.analyze(ids, target)
+            np.testing.assert_allclose(res["scores"], reference, atol=1e-5, err_msg=f"{method} taps={taps}")
+            np.testing.assert_allclose(res["logits"], z.numpy(), atol=1e-5)
+    grad, _ = tape_gradient_through_graph(model, ids, target)
+    np.testing.assert_allclose(analyzers(model, "gradient")[0].attribute(ids, target), grad.sum(-1), atol=1e-5)
+    # LRP-0 == gradient x input on a ReLU network, joins included
+    lrp0, gxi = analyzers(model, "lrp-epsilon", epsilon=0.0)[0], analyzers(model, "grad-x-input")[0]
+    np.testing.assert_allclose(lrp0.attribute(ids, target), gxi.attribute(ids, target), atol=1e-5)
+
+
+def tape_gradient_through_graph(model, ids, target):
+    """d logit / d emb by GradientTape through the model's own layers (functional graph; the
+    head's softmax skipped): the plain-Keras reference for ``gradient``."""
+    emb_layer, head = model.layers[1], model.layers[-1]
+    emb = emb_layer(tf.constant(ids))
+    sub = keras.Model(emb_layer.output, head.input)
+    with tf.GradientTape() as tape:
+        tape.watch(emb)
+        z = sub(emb, training=False) @ head.kernel + head.bias
+        objective = tf.reduce_sum(z * tf.one_hot(target, z.shape[-1]))
+    return tape.gradient(objective, emb).numpy(), emb.numpy()
+
+
+def test_hand_residual_add_counts_the_shortcut_once():
+    # x -> h = 2x (width-1 conv, no bias); y = Add([h, 3h]) = 8x -> Dense w = 1: z = 8x.
+    # dz/dh = 1 + 3 = 4 (each path once), dz/dx = 8; the tape's total derivative at h taken
+    # for the Add's first input would give 4, then the branch's 3 again: 11 instead of 8.
+    ids_in = keras.Input((None,), dtype="int32")
+    emb, c1, c3, dense = L.Embedding(3, 1), L.Conv1D(1, 1, use_bias=False), L.Conv1D(1, 1, use_bias=False), L.Dense(1)
+    h = c1(emb(ids_in))
+    model = keras.Model(ids_in, dense(L.GlobalAveragePooling1D()(L.Add()([h, c3(h)]))))
+    emb.embeddings.assign([[0], [0], [1.5]])
+    c1.kernel.assign([[[2.0]]])
+    c3.kernel.assign([[[3.0]]])
+    dense.kernel.assign([[1.0]])
+    dense.bias.assign([0.0])
+    ids = np.array([[2]])
+    for m in ("gradient", "deconvnet", "guided-backprop"):
+        assert Analyzer(model, m).attribute(ids, 1)[0, 0] == pytest.approx(8.0 if m == "gradient" else 12.0)
+    # LRP-0: R = z = 12 at the Add splits (3, 9) by the inputs' contributions, both back to x: 12
+    for m in ("lrp-epsilon", "lrp-alpha-beta", "lrp-zplus"):
+        a = Analyzer(model, m, **({"epsilon": 0.0} if m == "lrp-epsilon" else {}))
+        assert a.attribute(ids, 1)[0, 0] == pytest.approx(12.0), m
+
+
+@pytest.mark.parametrize("cls,why", [("Multiply", "a multiplicative join has no exact LRP or deconvnet rule"),
+                                     ("Maximum", "an elementwise-maximum join has no backward rule in the engine"),
+                                     ("Subtract", "a subtracting join has no backward rule in the engine")])
+def test_joins_without_an_exact_rule_are_refused_by_name(cls, why):
+    ids = keras.Input((None,), dtype="int32")
+    e = L.Embedding(10, 4)(ids)
+    join = getattr(L, cls)(name="gate")([L.Conv1D(4, 2, padding="same")(e), e])
+    model = keras.Model(ids, L.Dense(2)(L.GlobalMaxPooling1D()(join)))
+    with pytest.raises(UnsupportedModelError, match=rf"^cannot explain model '.*': layer 'gate' \({cls}\) is not "
+                                                    rf"supported \({why}"):
+        Analyzer(model, "gradient")
 
 
 @pytest.mark.filterwarnings("ignore:Layer .* does not support masking")
@@ -643,7 +733,7 @@ def test_load_model_for_explaining(tmp_path):
 def test_every_supported_layer_is_exercised():
     # the models of this file together hold every layer class the engine supports
     models = [stack(), branch_model(), tiny_net("multichannel", output_weights="kim").model, hand_dense_model(),
-              from_scratch_model(), pretrained_model(np.zeros((30, 4), "float32"))]
+              from_scratch_model(), pretrained_model(np.zeros((30, 4), "float32")), residual("nested")]
     used = {type(layer).__name__ for model in models for layer in model.layers}
     used |= {"BatchNormalization", "Add", "MaxPooling1D"}  # the hand models of test_hand_*
     assert set(SUPPORTED) <= used, set(SUPPORTED) - used

@@ -33,13 +33,21 @@ KINDS = {
     "activation": ("Activation",),
     "kernel": ("Conv1D", "Dense"),
     "channel": ("BatchNormalization", "Rescaling"),
-    "average": ("AveragePooling1D", "GlobalAveragePooling1D", "Add"),
+    "average": ("AveragePooling1D", "GlobalAveragePooling1D", "Add", "Average"),
     "maxpool": ("MaxPooling1D",),
     "globalmax": ("GlobalMaxPooling1D",),
 }
 HEAD_ONLY = ("Softmax",)  # allowed as the final layer only (stripped)
 SUPPORTED = tuple(sorted({c for names in KINDS.values() for c in names} | set(HEAD_ONLY) | {"InputLayer"}))
 _KIND_OF = {name: kind for kind, names in KINDS.items() for name in names}
+# joins refused with their reason: no local backward rule that every method can take exactly
+_JOINS_REFUSED = {
+    "Multiply": "a multiplicative join has no exact LRP or deconvnet rule",
+    "Dot": "a multiplicative join has no exact LRP or deconvnet rule",
+    "Maximum": "an elementwise-maximum join has no backward rule in the engine",
+    "Minimum": "an elementwise-minimum join has no backward rule in the engine",
+    "Subtract": "a subtracting join has no backward rule in the engine; use Add with a Rescaling(-1) branch",
+}
 _OURS = {"ZeroPadEmbedding", "WindowMask"}  # textdeconv's own layers (textdeconv.model.textcnn)
 
 
@@ -225,7 +233,7 @@ def build_graph(model) -> Graph:
             steps.append(Step(layer, "ids", (), tuple(id(t) for t in node.input_tensors), id(node.outputs[0]), node))
             continue
         if cls not in _KIND_OF or (cls in _OURS and not type(layer).__module__.startswith("textdeconv.")):
-            raise _refuse(model, layer)
+            raise _refuse(model, layer, _JOINS_REFUSED.get(cls, ""))
         is_head = node is nodes[-1]
         kind = _KIND_OF[cls]
         act = _check(model, node, kind, is_head)

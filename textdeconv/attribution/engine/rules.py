@@ -34,6 +34,7 @@ fired would project its signal through arbitrary silent positions.
 """
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import dataclass
 
 import keras
@@ -178,7 +179,19 @@ def tap_scores(step, cache, u):
 
 def forward(step, values: dict, tape, taps: bool = False) -> tuple:
     """(output, cache) of ``step`` on ``values``; ``cache`` keeps what its backward rule reads.
-    ``taps``: compute a Conv1D on the embeddings by taps (``tap_forward``)."""
+    ``taps``: compute a Conv1D on the embeddings by taps (``tap_forward``).
+
+    The step reads its own copies of its float inputs (``cache["inputs"]``): a tape gradient taken
+    at a copy is this step's local vector-Jacobian product, whereas one taken at a tensor that
+    several steps read (a residual shortcut, a DenseNet join) would be the total derivative through
+    every path, and the walk, which sums each path's signal itself, would count a branch twice.
+    """
+    local = {k: tf.identity(values[k]) for k in dict.fromkeys(step.inputs)}
+    out, cache = _forward(step, ChainMap(local, values), tape, taps)
+    return out, {**cache, "inputs": local}
+
+
+def _forward(step, values, tape, taps: bool) -> tuple:
     kind = step.kind
     if kind == "identity" or (kind == "activation" and step.activation == "linear"):
         return values[step.inputs[0]], {}
@@ -304,6 +317,7 @@ def backward(rule: Rule, step, values: dict, cache: dict, tape, g) -> list:
     taps sends [(SCORES, its (batch, time) share of the word scores)] instead."""
     kind, out = step.kind, values[step.output]
     keys = list(dict.fromkeys(step.inputs))  # a tensor fed twice (Add(x, x)) is one source
+    values = ChainMap(cache["inputs"], values)  # the step's own copies: local vector-Jacobian products
     if kind == "identity" or (kind == "activation" and step.activation == "linear"):
         return [(keys[0], g)]
     if kind in ("relu", "activation"):
