@@ -408,6 +408,93 @@ def test_alpha_beta_options_are_checked():
                                "lrp-alpha-beta", "lrp-zplus"}
 
 
+def shared_model():
+    """Embedding (1-d) -> one Conv1D(1, 1) w = 2, b = 1 called twice: on e (-> GlobalAveragePooling1D)
+    and on Rescaling(2)(e) (-> GlobalMaxPooling1D); Concatenate -> Dense w = (1, 2), b = 0."""
+    ids_in = keras.Input((None,), dtype="int32")
+    emb, conv, dense = L.Embedding(3, 1), L.Conv1D(1, 1, name="shared"), L.Dense(1, name="head")
+    e = emb(ids_in)
+    x = L.Concatenate()([L.GlobalAveragePooling1D(name="gap")(conv(e)),
+                         L.GlobalMaxPooling1D()(conv(L.Rescaling(2.0, name="scale")(e)))])
+    model = keras.Model(ids_in, dense(x))
+    emb.embeddings.assign([[0], [0], [1]])
+    conv.kernel.assign([[[2.0]]])
+    conv.bias.assign([1.0])
+    dense.kernel.assign([[1.0], [2.0]])
+    dense.bias.assign([0.0])
+    return model
+
+
+def test_shared_layer_absorbs_per_call():
+    # x = 1: call 1 z = 3 (GAP 3), call 2 z = 2 * 2 + 1 = 5 (GMP 5); head z = 3 + 2 * 5 = 13.
+    # LRP-0: R = (3, 10) at the pooled units; call 1 absorbs 3 * 1 / 3 = 1, call 2 10 * 1 / 5 = 2;
+    # the word gets 2 + 8 = 10 and 10 + 1 + 2 = 13.
+    (a,) = analyzers(shared_model(), "lrp-epsilon", epsilon=0.0)
+    assert a.affine_layers == ["shared#1", "gap", "scale", "shared#2", "head"]
+    res = a.analyze(np.array([[2]]), 1)
+    np.testing.assert_allclose(res["scores"], [[10.0]], atol=1e-5)
+    np.testing.assert_allclose(res["absorbed_layers"], [[1.0, 0.0, 0.0, 2.0, 0.0]], atol=1e-5)
+    assert res["target_logit"][0] == pytest.approx(13.0)
+
+
+def grouped_model():
+    """Grouped Conv1D layers: one right after the embedding (groups 2), one deeper (groups 3)."""
+    ids_in = keras.Input((None,), dtype="int32")
+    x = L.Conv1D(6, 3, groups=2, activation="relu", padding="same")(
+        L.Embedding(20, 4, embeddings_initializer=keras.initializers.RandomNormal(seed=5))(ids_in))
+    x = L.Conv1D(6, 2, groups=3, activation="relu")(x)
+    return randomize(keras.Model(ids_in, L.Dense(2)(L.GlobalMaxPooling1D()(x))), seed=5)
+
+
+def test_grouped_conv1d_is_exact_through_the_vector_jacobian_product():
+    model = grouped_model()
+    ids = random_ids(np.random.default_rng(22), 5, 9, min_len=9)
+    target = np.array([0, 1, 1, 0, 1])
+    grad, emb = tape_logit_gradient(model, ids, target)
+    assert np.abs(grad).max() > 1e-3
+    gradient, gxi = analyzers(model, "gradient", "grad-x-input")
+    assert not gxi.tap_steps  # the tap path reads an ungrouped kernel: grouped convs take the VJP
+    np.testing.assert_allclose(gradient.attribute(ids, target), grad.sum(-1), atol=1e-5)
+    np.testing.assert_allclose(gxi.attribute(ids, target), (grad * emb).sum(-1), atol=1e-5)
+    (lrp0,) = analyzers(model, "lrp-epsilon", epsilon=0.0)
+    np.testing.assert_allclose(lrp0.attribute(ids, target), (grad * emb).sum(-1), atol=1e-5)
+
+
+# every accepted test architecture: Sum scores + absorbed = the explained logit, per LRP method
+CONSERVATION = {
+    "stack": lambda: (stack(), 14),
+    "branch": lambda: (branch_model(seed=4), 12),
+    "dpcnn": lambda: (residual("dpcnn"), 11),
+    "densenet": lambda: (residual("densenet"), 11),
+    "nested": lambda: (residual("nested"), 11),
+    "shared": lambda: (shared_model(), 6, 3),
+    "grouped": lambda: (grouped_model(), 9),
+    "textcnn": lambda: (tiny_net("rand", seed=9, output_weights="kim").model, 10, 12),
+    "multichannel": lambda: (tiny("multichannel").model, 10, 12),
+    "from_scratch": lambda: (from_scratch_model(), 40, 60),
+    "pretrained": lambda: (pretrained_model(np.random.default_rng(0).normal(size=(20, 4)).astype("float32")), 150),
+}
+FAST_CONSERVATION = ("stack", "branch", "dpcnn", "densenet", "nested")
+
+
+@pytest.mark.parametrize("name", [n if n in FAST_CONSERVATION else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in CONSERVATION])
+def test_lrp_conservation_per_method_on_every_architecture(name):
+    # every non-affine step passes all its relevance on, and each affine step keeps back exactly
+    # what its rule's formula says (bias, epsilon, alpha-beta and zero-denominator terms,
+    # computed from the forward values, not by difference): the budget closes for each method
+    model, length, *vocab = CONSERVATION[name]()
+    ids = random_ids(np.random.default_rng(23), 4, length, vocab=vocab[0] if vocab else 20, min_len=min(length, 6))
+    for method, options in (("lrp-epsilon", {}), ("lrp-epsilon", {"epsilon": 0.0}), ("lrp-zplus", {}),
+                            ("lrp-alpha-beta", {}), ("lrp-alpha-beta", {"alpha": 2, "beta": 1})):
+        (a,) = analyzers(model, method, **options)
+        res = a.analyze(ids)
+        assert np.abs(res["scores"]).max() > 1e-6, (method, options)
+        total = res["scores"].sum(axis=1) + res["absorbed"]
+        np.testing.assert_allclose(total, res["target_logit"], atol=1e-4, rtol=1e-4, err_msg=f"{method} {options}")
+        np.testing.assert_allclose(res["absorbed_layers"].sum(axis=1), res["absorbed"], atol=1e-5)
+
+
 # ---- hand-set weights ---------------------------------------------------------------------------
 
 def hand_dense_model(head_activation=None):
@@ -495,7 +582,7 @@ def test_hand_global_max_ties_and_the_dead_switch():
 def test_hand_batchnorm_add_and_average_pooling():
     # BatchNormalization gamma 3, beta 1, mean 1, var + eps = 4: y = 1.5 x - .5; x = 2 -> y = 2.5;
     # Dense w = 2: z = 5. LRP-0: R_x = x a R / y = 2 * 1.5 * 5 / 2.5 = 6, absorbed 5 * -.5 / 2.5 = -1;
-    # z+ rules: the negative offset is not in the positive denominator: R_x = 3 / 3 * 5 = 5.
+    # the alpha-beta rules take the z-rule at BatchNormalization too (as iNNvestigate does): 6, -1.
     ids_in = keras.Input((1,), dtype="int32")
     emb, bn, dense = L.Embedding(3, 1), L.BatchNormalization(), L.Dense(1)
     model = keras.Model(ids_in, dense(bn(L.Flatten()(emb(ids_in)))))
@@ -511,7 +598,10 @@ def test_hand_batchnorm_add_and_average_pooling():
     ab, zp, gxi = analyzers(model, "lrp-alpha-beta", "lrp-zplus", "grad-x-input")
     res = lrp0.analyze(ids, 1)
     assert res["scores"][0, 0] == pytest.approx(6.0) and res["absorbed"][0] == pytest.approx(-1.0)
-    assert ab.attribute(ids, 1)[0, 0] == pytest.approx(5.0) and zp.attribute(ids, 1)[0, 0] == pytest.approx(5.0)
+    for a in (ab, zp):
+        res = a.analyze(ids, 1)
+        assert res["scores"][0, 0] == pytest.approx(6.0)
+        np.testing.assert_allclose(res["absorbed_layers"][0], [-1.0, 0.0], atol=1e-6)
     assert gxi.attribute(ids, 1)[0, 0] == pytest.approx(6.0)  # dz/dx = 1.5 * 2 = 3, times x = 2
     # Add of two width-1 convs (k = 1 and 2) -> 3x; x = (1, 3) -> (3, 9); GlobalAveragePooling1D = 6;
     # Dense w = 1: z = 6. LRP-0 shares R = 6 as (3, 9) / 12 -> (1.5, 4.5) = gradient x input (1.5 x).
@@ -527,6 +617,34 @@ def test_hand_batchnorm_add_and_average_pooling():
     for m in ("lrp-epsilon", "grad-x-input"):
         (a,) = analyzers(model, m, **({"epsilon": 0} if "lrp" in m else {}))
         np.testing.assert_allclose(a.attribute(np.array([[1, 3]]), 1), [[1.5, 4.5]], atol=1e-6)
+
+
+def test_hand_alpha_beta_takes_the_z_rule_at_average_pooling_and_joins():
+    # x = (1, 3) -> GlobalAveragePooling1D p = 2 -> Dense w = 1, b = 0: z = 2. alpha = 2, beta = 1
+    # at the Dense: Z+ = 2, Z- = 0 (passes nothing): R_p = 2 * 2 = 4, absorbed 2 - 4 = -2.
+    # The pooling takes the z-rule: R_x = x (1/2) 4 / 2 = (1, 3), absorbed 0; sum + absorbed = 2 = z
+    # (the alpha rule there would double it again: (2, 6)).
+    ids_in = keras.Input((None,), dtype="int32")
+    emb, dense = L.Embedding(4, 1), L.Dense(1)
+    model = keras.Model(ids_in, dense(L.GlobalAveragePooling1D()(emb(ids_in))))
+    emb.embeddings.assign([[0], [1], [0], [3]])
+    dense.kernel.assign([[1.0]])
+    dense.bias.assign([0.0])
+    res = Analyzer(model, "lrp-alpha-beta", alpha=2, beta=1).analyze(np.array([[1, 3]]), 1)
+    np.testing.assert_allclose(res["scores"], [[1.0, 3.0]], atol=1e-6)
+    np.testing.assert_allclose(res["absorbed_layers"], [[0.0, -2.0]], atol=1e-6)
+    assert res["scores"].sum() + res["absorbed"][0] == pytest.approx(res["target_logit"][0])
+    # the same through an Add join of two identical branches: Add splits (2, 2) by contribution
+    ids_in = keras.Input((None,), dtype="int32")
+    emb, dense = L.Embedding(4, 1), L.Dense(1)
+    e = emb(ids_in)
+    model = keras.Model(ids_in, dense(L.GlobalAveragePooling1D()(L.Add()([e, L.Dropout(0.1)(e)]))))
+    emb.embeddings.assign([[0], [1], [0], [3]])
+    dense.kernel.assign([[1.0]])
+    dense.bias.assign([0.0])
+    res = Analyzer(model, "lrp-alpha-beta", alpha=2, beta=1).analyze(np.array([[1, 3]]), 1)
+    np.testing.assert_allclose(res["scores"], [[2.0, 6.0]], atol=1e-6)  # z = 4: R = 8 -> (2, 6)
+    np.testing.assert_allclose(res["absorbed_layers"], [[0.0, 0.0, -4.0]], atol=1e-6)
 
 
 # ---- batching, lengths, refusal --------------------------------------------------------------------

@@ -267,7 +267,7 @@ def build_graph(model) -> Graph:
 
 
 def _mark_embedding_side(steps: list) -> None:
-    """Flag the stride-1 Conv1D steps whose input is embedding space: an Embedding's output, or
+    """Flag the stride-1, ungrouped Conv1D steps whose input is embedding space: an Embedding's output, or
     Dropout / a last-axis Concatenate of such tensors (our multichannel ``channels``)."""
     space = set()
     for step in steps:
@@ -276,7 +276,7 @@ def _mark_embedding_side(steps: list) -> None:
         if step.kind == "embedding" or (step.inputs and all(k in space for k in step.inputs) and (
                 step.kind == "identity" or concat)):
             space.add(step.output)
-        if cls == "Conv1D" and step.inputs[0] in space and step.layer.strides[0] == 1:
+        if cls == "Conv1D" and step.inputs[0] in space and step.layer.strides[0] == 1 and step.layer.groups == 1:
             step.on_embeddings = True
 
 
