@@ -288,7 +288,8 @@ def functional_reference(model, ids, emb, relu=tf.nn.relu, dead_gate=False):
             return lambda x: gate(shared_max_pool(layer, x))
         if isinstance(layer, L.GlobalMaxPooling1D):
             return lambda x: gate(tf.reduce_max(x, axis=1))
-        return lambda *a, **k: layer(*a, **k, **({"training": False} if isinstance(
-            layer, (L.Dropout, L.BatchNormalization, L.SpatialDropout1D)) else {}))
+        if isinstance(layer, (L.Dropout, L.BatchNormalization, L.SpatialDropout1D)):
+            return lambda *a, **k: layer(*a, **{**k, "training": False})
+        return layer
 
     return model._run_through_graph(tf.constant(ids), operation_fn=op)  # a private Keras API, tests only
