@@ -221,7 +221,11 @@ def exactness(model, vectorizer, m: Deep, sentences) -> dict:
         gap = np.abs(res["scores"].sum(1) + res["absorbed"] - res["target_logit"]) / np.maximum(
             1.0, np.abs(res["target_logit"]))
         budget[method + "".join(f" {k}={v:g}" for k, v in options.items())] = float(gap.max())
-    return {"rows": len(rows), "gradient_vs_tape_max_abs": float(np.abs(gradient["scores"] - tape_grad).max()),
+    dev = np.abs(gradient["scores"] - tape_grad)
+    tokens = rows != 0  # the sentence's own positions (padding: id 0)
+    return {"rows": len(rows), "gradient_vs_tape_max_abs": float(dev.max()),
+            "gradient_vs_tape_max_abs_on_tokens": float(dev[tokens].max()),
+            "rows_over_1e-5_relative": int((dev.max(1) > 1e-5 * np.abs(tape_grad).max()).sum()),
             "gradient_max_abs": float(np.abs(tape_grad).max()),
             "lrp0_vs_grad_x_input_max_abs": float(np.abs(lrp0 - gxi).max()),
             "grad_x_input_max_abs": float(np.abs(gxi).max()),
@@ -267,15 +271,18 @@ def markdown(results: dict) -> str:
     """The study as Markdown: ``keras_examples.markdown``'s tables, then the exactness checks."""
     models = results.get("models", results)
     out = [kx.markdown({"examples": models}), "Exactness on the explained rows of each trained model (largest "
-           "deviation; LRP: |Σ scores + absorbed − logit| / max(1, |logit|)):", "",
-           "| model | gradient vs GradientTape | LRP-0 vs grad × input | " + " | ".join(
+           "deviation over all positions, and over the sentences' own tokens; the rows whose gradient deviates "
+           "by more than 1e-5 of the largest gradient; LRP: |Σ scores + absorbed − logit| / max(1, |logit|)):", "",
+           "| model | gradient vs GradientTape | on tokens | rows off | LRP-0 vs grad × input | " + " | ".join(
                f"budget `{k}`" for k in next(iter(models.values()))["exactness"]["lrp_budget_max_relative_gap"])
            + " |"]
     first = next(iter(models.values()))["exactness"]["lrp_budget_max_relative_gap"]
-    out.append("|" + "---|" * (3 + len(first)))
+    out.append("|" + "---|" * (5 + len(first)))
     for name, r in models.items():
         e = r["exactness"]
-        out.append(f"| `{name}` | {e['gradient_vs_tape_max_abs']:.1e} | {e['lrp0_vs_grad_x_input_max_abs']:.1e} | "
+        out.append(f"| `{name}` | {e['gradient_vs_tape_max_abs']:.1e} | "
+                   f"{e['gradient_vs_tape_max_abs_on_tokens']:.1e} | "
+                   f"{e['rows_over_1e-5_relative']} of {e['rows']} | {e['lrp0_vs_grad_x_input_max_abs']:.1e} | "
                    + " | ".join(f"{v:.1e}" for v in e["lrp_budget_max_relative_gap"].values()) + " |")
     return "\n".join(out) + "\n"
 

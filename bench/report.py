@@ -7,14 +7,16 @@ ever copied by hand.
 
 Reads accuracy.json, train_speed.json, explain_speed.json, explain_latency.json,
 explain_stream.json, explain_stream_parquet.json, explain_beam.json, serve_latency.json,
-engine_speed.json, keras_examples.json, deep_textcnn.json, embedding_drift.json and every evaluation-*/ folder (table.csv,
-randomization.csv, meta.json). Every section names the file it came from and the command, machine and date recorded
-in it. Accuracy entries whose command has no --set or --extend are the shipped configs (the
-headline); every other entry is an experiment, compared with its base on the same seeds.
+engine_speed.json, keras_examples.json, deep_textcnn.json, embedding_drift.json and every
+evaluation-*/ folder (table.csv, randomization.csv, meta.json). Every section names the file it
+came from and the command, machine and date recorded in it. Accuracy entries whose command has no
+--set or --extend are the shipped configs (the headline); every other entry is an experiment,
+compared with its base on the same seeds.
 
 The README block sits between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the rest of
 the README is left as it is. docs/any-model.md's deep text CNN figures (deep_textcnn.json) sit
-between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way. Standard library only (json, csv): fast, and no TensorFlow.
+between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way. Standard
+library only (json, csv): fast, and no TensorFlow.
 """
 from __future__ import annotations
 
