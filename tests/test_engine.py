@@ -474,7 +474,7 @@ CONSERVATION = {
     "from_scratch": lambda: (from_scratch_model(), 40, 60),
     "pretrained": lambda: (pretrained_model(np.random.default_rng(0).normal(size=(20, 4)).astype("float32")), 150),
 }
-FAST_CONSERVATION = ("stack", "branch", "dpcnn", "densenet", "nested")
+FAST_CONSERVATION = ("branch", "dpcnn", "densenet")
 
 
 @pytest.mark.parametrize("name", [n if n in FAST_CONSERVATION else pytest.param(n, marks=pytest.mark.slow)
