@@ -91,10 +91,10 @@ class Analyzer:
             sigmoid unit) and, for LRP, absorbed (batch,) and absorbed_layers (batch, affine layers).
         """
         graph, rule = self.graph, self.rule
-        values, caches = {graph.ids_key: tf.cast(ids, graph.ids_dtype)}, {}
+        values, caches, shared = {graph.ids_key: tf.cast(ids, graph.ids_dtype)}, {}, graph.shared
         with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
             for step in graph.steps:
-                values[step.output], caches[step] = forward(step, values, tape, step in self.tap_steps)
+                values[step.output], caches[step] = forward(step, values, tape, step in self.tap_steps, shared)
         z = values[graph.head.output]  # the head's pre-activation: forward() never applies softmax/sigmoid
         z32 = tf.cast(z, tf.float32)
         logits = tf.concat([tf.zeros_like(z32), z32], axis=-1) if graph.units == 1 else z32

@@ -18,6 +18,7 @@ layer is kept as ``Graph.vectorizer`` for its vocabulary and sequence length.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import keras
@@ -98,6 +99,13 @@ class Graph:
     units: int
     vectorizer: object = None
     min_length: int = 1
+
+    @property
+    def shared(self) -> frozenset:
+        """Keys of the tensors that several steps read (a shortcut, a join's input, a fanned-out
+        embedding): each reader takes its backward step on its own copy (rules.forward)."""
+        readers = Counter(k for s in self.steps for k in dict.fromkeys(s.inputs))
+        return frozenset(k for k, n in readers.items() if n > 1)
 
     @property
     def num_classes(self) -> int:

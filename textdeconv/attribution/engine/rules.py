@@ -181,16 +181,18 @@ def tap_scores(step, cache, u):
     return total[:, cache["left"]:tf.shape(total)[1] - cache["right"]]  # padded rows are zero inputs: no mass lost
 
 
-def forward(step, values: dict, tape, taps: bool = False) -> tuple:
+def forward(step, values: dict, tape, taps: bool = False, shared=None) -> tuple:
     """(output, cache) of ``step`` on ``values``; ``cache`` keeps what its backward rule reads.
     ``taps``: compute a Conv1D on the embeddings by taps (``tap_forward``).
 
-    The step reads its own copies of its float inputs (``cache["inputs"]``): a tape gradient taken
-    at a copy is this step's local vector-Jacobian product, whereas one taken at a tensor that
-    several steps read (a residual shortcut, a DenseNet join) would be the total derivative through
-    every path, and the walk, which sums each path's signal itself, would count a branch twice.
+    The step reads its own copies (``cache["inputs"]``) of its inputs that other steps read too
+    (``shared``, ``Graph.shared``; None: copy all): a tape gradient taken at a copy is this step's
+    local vector-Jacobian product, whereas one taken at a tensor that several steps read (a
+    residual shortcut, a DenseNet join) would be the total derivative through every path, and the
+    walk, which sums each path's signal itself, would count a branch twice. A tensor only this
+    step reads has no other path to its output, so it needs no copy.
     """
-    local = {k: tf.identity(values[k]) for k in dict.fromkeys(step.inputs)}
+    local = {k: tf.identity(values[k]) for k in dict.fromkeys(step.inputs) if shared is None or k in shared}
     out, cache = _forward(step, ChainMap(local, values), tape, taps)
     return out, {**cache, "inputs": local}
 
