@@ -7,13 +7,16 @@ ever copied by hand.
 
 Reads accuracy.json, train_speed.json, explain_speed.json, explain_latency.json,
 explain_stream.json, explain_stream_parquet.json, explain_beam.json, serve_latency.json,
-engine_speed.json, keras_examples.json, embedding_drift.json and every evaluation-*/ folder (table.csv,
-randomization.csv, meta.json). Every section names the file it came from and the command, machine and date recorded
-in it. Accuracy entries whose command has no --set or --extend are the shipped configs (the
-headline); every other entry is an experiment, compared with its base on the same seeds.
+engine_speed.json, keras_examples.json, deep_textcnn.json, embedding_drift.json and every
+evaluation-*/ folder (table.csv, randomization.csv, meta.json). Every section names the file it
+came from and the command, machine and date recorded in it. Accuracy entries whose command has no
+--set or --extend are the shipped configs (the headline); every other entry is an experiment,
+compared with its base on the same seeds.
 
 The README block sits between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the rest of
-the README is left as it is. Standard library only (json, csv): fast, and no TensorFlow.
+the README is left as it is. docs/any-model.md's deep text CNN figures (deep_textcnn.json) sit
+between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way. Standard
+library only (json, csv): fast, and no TensorFlow.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+DEEP_BEGIN, DEEP_END = "<!-- deep-textcnn:begin -->", "<!-- deep-textcnn:end -->"
 SRC = "bench/results"  # how pages name the inputs, wherever --results points
 
 # Kim (2014), Table 2: test accuracy of his CNN variants (pretrained ones: word2vec 300d)
@@ -409,6 +413,31 @@ def keras_examples_section(data: dict) -> str:
                       module.markdown(data), ""]) + "\n"
 
 
+def _bench_module(name: str):
+    """bench/NAME.py as a module (no TensorFlow at import; dataclasses need sys.modules)."""
+    import importlib.util
+
+    if name not in sys.modules:
+        sys.path.insert(0, str(Path(__file__).parent))  # deep_textcnn imports keras_examples beside it
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def deep_textcnn_block(data: dict) -> str:
+    """bench/deep_textcnn.py's figures, rendered by that script's own ``markdown``."""
+    return "\n".join([recorded(data, "deep_textcnn.json"), "", _bench_module("deep_textcnn").markdown(data)])
+
+
+def deep_textcnn_section(data: dict) -> str:
+    return "\n".join(["## Any Keras model: deep text CNNs with skip connections on SST-2", "",
+                      "A DPCNN and a VDCNN-style stack through the reverse engine "
+                      "([any-model.md](any-model.md#deep-text-cnns-on-sst-2)).", "",
+                      deep_textcnn_block(data), ""]) + "\n"
+
+
 def stream_section(data: dict, name: str = "explain_stream.json") -> str:
     cfg, r = data.get("config", {}), data.get("results", {})
     parquet = cfg.get("format") == "parquet"
@@ -558,6 +587,7 @@ def build(results: Path) -> tuple[str, str]:
                          ("explain_stream_parquet.json", lambda d: stream_section(d, "explain_stream_parquet.json")),
                          ("explain_beam.json", beam_section), ("engine_speed.json", engine_section),
                          ("keras_examples.json", keras_examples_section),
+                         ("deep_textcnn.json", deep_textcnn_section),
                          ("embedding_drift.json", drift_section)):
         data = load_json(results, name)
         if data:
@@ -588,12 +618,12 @@ def machines_line(results: Path) -> str:
             + (f"with GPUs ({', '.join(sorted(gpus))})." if gpus else "without a GPU."))
 
 
-def with_block(readme: str, block: str) -> str | None:
+def with_block(readme: str, block: str, begin: str = BEGIN, end_marker: str = END) -> str | None:
     """``readme`` with ``block`` between the markers; None when it has no marker pair."""
-    start, end = readme.find(BEGIN), readme.find(END)
+    start, end = readme.find(begin), readme.find(end_marker)
     if start < 0 or end < start:
         return None
-    return readme[:start + len(BEGIN)] + "\n" + block + "\n" + readme[end:]
+    return readme[:start + len(begin)] + "\n" + block + "\n" + readme[end:]
 
 
 def write(path: Path, text: str) -> None:
@@ -625,6 +655,11 @@ def main(argv=None) -> int:
         print(f"error: {readme_path} has no '{BEGIN}' ... '{END}' block to fill", file=sys.stderr)
         return 2
     wanted = {Path(args.docs) / "results.md": page, readme_path: readme}
+    any_model, deep = Path(args.docs) / "any-model.md", load_json(results, "deep_textcnn.json")
+    if deep and any_model.is_file():  # the page shows the deep text CNN figures between its markers
+        text = with_block(any_model.read_text(encoding="utf-8"), deep_textcnn_block(deep), DEEP_BEGIN, DEEP_END)
+        if text is not None:
+            wanted[any_model] = text
     stale = [path for path, text in wanted.items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if args.check:

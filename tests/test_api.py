@@ -35,6 +35,7 @@ def cli(capsys, *args):
 @pytest.mark.parametrize("method, options, flags", [
     ("deconv", {}, []),
     ("deconv-rectified", {"saliency": "norm"}, ["--saliency", "norm"]),
+    ("deconvnet", {"saliency": "sum"}, ["--saliency", "sum"]),
     ("grad-x-input", {}, []),
     ("integrated-gradients", {"steps": 7}, ["--ig-steps", "7"]),
     ("occlusion", {"replacement": "unk"}, ["--replacement", "unk"]),
@@ -83,6 +84,49 @@ def test_targets_by_name_and_index_and_an_unknown_one_fails_first(run):
     np.testing.assert_array_equal(by_name[0].scores, by_index[0].scores)
     with pytest.raises(InputError, match="unknown target class 'neutral'; choose one of negative, positive"):
         run.explain(["great fun"], target="neutral")
+
+
+def test_one_target_per_sentence(run):
+    texts = ["great fun", "a dull mess", "warm and engaging"]
+    together = run.explain(texts, target=["negative", 1, None])
+    for text, t, e in zip(texts, ["negative", 1, None], together):
+        alone = run.explain([text], target=t)[0]
+        assert e.target == alone.target and e.tokens == alone.tokens
+        np.testing.assert_array_equal(e.scores, alone.scores)
+    assert [e.target for e in together[:2]] == [0, 1] and together[2].target == together[2].predicted
+    # a sentence left empty is skipped with its target
+    with pytest.warns(UserWarning, match="sentence 2: no tokens"):
+        kept = run.explain(["great fun", [], "a dull mess"], target=[0, 1, 1])
+    assert [e.target for e in kept] == [0, 1] and kept.sentence_ids == [1, 3]
+    with pytest.raises(InputError, match="got 2 targets for 3 texts"):
+        run.explain(texts, target=[0, 1])
+    with pytest.raises(InputError, match="unknown target class 'neutral'"):
+        run.explain(texts, target=[0, "neutral", 1])
+
+
+def test_engine_saliency_sum_is_reachable(run):
+    from textdeconv.attribution.engine import Analyzer
+    from textdeconv.data.vocab import pad_batch
+
+    e = run.explain([["great", "fun", "film"]], method="deconvnet", saliency="sum", target=1)[0]
+    ids = pad_batch([run.vocab.encode(e.tokens)], run.net.pad)
+    ref = Analyzer(run.net.model, "deconvnet", saliency="sum").attribute(ids, 1)[0]
+    np.testing.assert_allclose(e.scores, ref[run.net.pad:run.net.pad + 3], atol=1e-6)
+    dot = run.explain([["great", "fun", "film"]], method="deconvnet", target=1)[0]
+    assert not np.allclose(dot.scores, e.scores)
+
+
+def test_explain_model_on_a_runs_model_reads_its_pad_margin(run):
+    # td.explain_model on run.net.model lays each sentence out with Kim's margin, as run.predict does
+    tokens = [["a", "gripping", ",", "funny", "movie"], ["great", "fun"], ["dull"]]
+    probs = run.predict(tokens)[run.class_names].to_numpy()
+    expls = td.explain_model(run.net.model, tokens, vocabulary=run.vocab.itos, method="deconvnet",
+                             class_names=run.class_names)
+    ours = run.explain(tokens, method="deconvnet")
+    for e, p, o in zip(expls, probs, ours):
+        np.testing.assert_allclose(e.probs, p, atol=1e-6)
+        np.testing.assert_allclose(e.scores, o.scores, atol=1e-6)
+        assert e.tokens == o.tokens and e.extras["pad_score"] == 0.0  # PAD embeds to zero
 
 
 @pytest.mark.parametrize("bad, fragment", [

@@ -11,9 +11,11 @@ from helpers.engine_models import (
     branch_model,
     chain_reference,
     from_scratch_model,
+    functional_reference,
     guided_relu,
     pretrained_model,
     randomize,
+    residual_model,
     stack_model,
     stack_reference,
     tape_logit_gradient,
@@ -185,6 +187,94 @@ def test_gradient_equals_the_tape_on_every_other_layer():
     np.testing.assert_array_equal(res["target"], (p > 0.5).astype(int))
 
 
+# ---- skip connections: every join takes its local backward step -----------------------------------
+
+JOIN_METHODS = (("gradient", tf.nn.relu, False), ("grad-x-input", tf.nn.relu, False),
+                ("guided-backprop", guided_relu, False), ("deconvnet", zeiler_fergus_relu, True))
+
+
+@functools.cache
+def residual(kind):
+    return residual_model(kind, seed=1)
+
+
+@pytest.mark.parametrize("kind", ["dpcnn", "densenet", "nested"])
+def test_skip_connections_equal_the_tape_and_custom_gradient_references(kind):
+    # a tensor read by several paths (a shortcut, a DenseNet join) gets each path's signal once:
+    # the reference is TensorFlow's own autodiff through the model's functional graph, with the
+    # ReLU's gradient overridden by tf.custom_gradient for guided backprop and the deconvnet
+    model = residual(kind)
+    ids = random_ids(np.random.default_rng(21), 5, 11, min_len=11)
+    target = np.array([0, 1, 2, 1, 0])
+    emb = model.layers[1](tf.constant(ids))
+    for method, relu, dead in JOIN_METHODS:
+        with tf.GradientTape() as tape:
+            tape.watch(emb)
+            z = functional_reference(model, ids, emb, relu, dead)
+            objective = tf.reduce_sum(z * tf.one_hot(target, 3))
+        g = tape.gradient(objective, emb)
+        reference = (tf.reduce_sum(g, -1) if method == "gradient" else tf.reduce_sum(g * emb, -1)).numpy()
+        assert np.abs(reference).max() > 1e-3
+        for taps in (True, False) if method in ("grad-x-input", "deconvnet") else (True,):
+            (a,) = analyzers(model, method, taps=taps)
+            res = a.analyze(ids, target)
+            np.testing.assert_allclose(res["scores"], reference, atol=1e-5, err_msg=f"{method} taps={taps}")
+            np.testing.assert_allclose(res["logits"], z.numpy(), atol=1e-5)
+    grad, _ = tape_gradient_through_graph(model, ids, target)
+    np.testing.assert_allclose(analyzers(model, "gradient")[0].attribute(ids, target), grad.sum(-1), atol=1e-5)
+    # LRP-0 == gradient x input on a ReLU network, joins included
+    lrp0, gxi = analyzers(model, "lrp-epsilon", epsilon=0.0)[0], analyzers(model, "grad-x-input")[0]
+    np.testing.assert_allclose(lrp0.attribute(ids, target), gxi.attribute(ids, target), atol=1e-5)
+
+
+def tape_gradient_through_graph(model, ids, target):
+    """d logit / d emb by GradientTape through the model's own layers (functional graph; the
+    head's softmax skipped): the plain-Keras reference for ``gradient``."""
+    emb_layer, head = model.layers[1], model.layers[-1]
+    emb = emb_layer(tf.constant(ids))
+    sub = keras.Model(emb_layer.output, head.input)
+    with tf.GradientTape() as tape:
+        tape.watch(emb)
+        z = sub(emb, training=False) @ head.kernel + head.bias
+        objective = tf.reduce_sum(z * tf.one_hot(target, z.shape[-1]))
+    return tape.gradient(objective, emb).numpy(), emb.numpy()
+
+
+def test_hand_residual_add_counts_the_shortcut_once():
+    # x -> h = 2x (width-1 conv, no bias); y = Add([h, 3h]) = 8x -> Dense w = 1: z = 8x.
+    # dz/dh = 1 + 3 = 4 (each path once), dz/dx = 8; the tape's total derivative at h taken
+    # for the Add's first input would give 4, then the branch's 3 again: 11 instead of 8.
+    ids_in = keras.Input((None,), dtype="int32")
+    emb, c1, c3, dense = L.Embedding(3, 1), L.Conv1D(1, 1, use_bias=False), L.Conv1D(1, 1, use_bias=False), L.Dense(1)
+    h = c1(emb(ids_in))
+    model = keras.Model(ids_in, dense(L.GlobalAveragePooling1D()(L.Add()([h, c3(h)]))))
+    emb.embeddings.assign([[0], [0], [1.5]])
+    c1.kernel.assign([[[2.0]]])
+    c3.kernel.assign([[[3.0]]])
+    dense.kernel.assign([[1.0]])
+    dense.bias.assign([0.0])
+    ids = np.array([[2]])
+    for m in ("gradient", "deconvnet", "guided-backprop"):
+        assert Analyzer(model, m).attribute(ids, 1)[0, 0] == pytest.approx(8.0 if m == "gradient" else 12.0)
+    # LRP-0: R = z = 12 at the Add splits (3, 9) by the inputs' contributions, both back to x: 12
+    for m in ("lrp-epsilon", "lrp-alpha-beta", "lrp-zplus"):
+        a = Analyzer(model, m, **({"epsilon": 0.0} if m == "lrp-epsilon" else {}))
+        assert a.attribute(ids, 1)[0, 0] == pytest.approx(12.0), m
+
+
+@pytest.mark.parametrize("cls,why", [("Multiply", "a multiplicative join has no exact LRP or deconvnet rule"),
+                                     ("Maximum", "an elementwise-maximum join has no backward rule in the engine"),
+                                     ("Subtract", "a subtracting join has no backward rule in the engine")])
+def test_joins_without_an_exact_rule_are_refused_by_name(cls, why):
+    ids = keras.Input((None,), dtype="int32")
+    e = L.Embedding(10, 4)(ids)
+    join = getattr(L, cls)(name="gate")([L.Conv1D(4, 2, padding="same")(e), e])
+    model = keras.Model(ids, L.Dense(2)(L.GlobalMaxPooling1D()(join)))
+    with pytest.raises(UnsupportedModelError, match=rf"^cannot explain model '.*': layer 'gate' \({cls}\) is not "
+                                                    rf"supported \({why}"):
+        Analyzer(model, "gradient")
+
+
 @pytest.mark.filterwarnings("ignore:Layer .* does not support masking")
 def test_masked_average_pooling_and_a_shared_layer():
     # Embedding(mask_zero=True) records a NotEqual on the ids: it runs, carries no signal, and
@@ -320,6 +410,93 @@ def test_alpha_beta_options_are_checked():
                                "lrp-alpha-beta", "lrp-zplus"}
 
 
+def shared_model():
+    """Embedding (1-d) -> one Conv1D(1, 1) w = 2, b = 1 called twice: on e (-> GlobalAveragePooling1D)
+    and on Rescaling(2)(e) (-> GlobalMaxPooling1D); Concatenate -> Dense w = (1, 2), b = 0."""
+    ids_in = keras.Input((None,), dtype="int32")
+    emb, conv, dense = L.Embedding(3, 1), L.Conv1D(1, 1, name="shared"), L.Dense(1, name="head")
+    e = emb(ids_in)
+    x = L.Concatenate()([L.GlobalAveragePooling1D(name="gap")(conv(e)),
+                         L.GlobalMaxPooling1D()(conv(L.Rescaling(2.0, name="scale")(e)))])
+    model = keras.Model(ids_in, dense(x))
+    emb.embeddings.assign([[0], [0], [1]])
+    conv.kernel.assign([[[2.0]]])
+    conv.bias.assign([1.0])
+    dense.kernel.assign([[1.0], [2.0]])
+    dense.bias.assign([0.0])
+    return model
+
+
+def test_shared_layer_absorbs_per_call():
+    # x = 1: call 1 z = 3 (GAP 3), call 2 z = 2 * 2 + 1 = 5 (GMP 5); head z = 3 + 2 * 5 = 13.
+    # LRP-0: R = (3, 10) at the pooled units; call 1 absorbs 3 * 1 / 3 = 1, call 2 10 * 1 / 5 = 2;
+    # the word gets 2 + 8 = 10 and 10 + 1 + 2 = 13.
+    (a,) = analyzers(shared_model(), "lrp-epsilon", epsilon=0.0)
+    assert a.affine_layers == ["shared#1", "gap", "scale", "shared#2", "head"]
+    res = a.analyze(np.array([[2]]), 1)
+    np.testing.assert_allclose(res["scores"], [[10.0]], atol=1e-5)
+    np.testing.assert_allclose(res["absorbed_layers"], [[1.0, 0.0, 0.0, 2.0, 0.0]], atol=1e-5)
+    assert res["target_logit"][0] == pytest.approx(13.0)
+
+
+def grouped_model():
+    """Grouped Conv1D layers: one right after the embedding (groups 2), one deeper (groups 3)."""
+    ids_in = keras.Input((None,), dtype="int32")
+    x = L.Conv1D(6, 3, groups=2, activation="relu", padding="same")(
+        L.Embedding(20, 4, embeddings_initializer=keras.initializers.RandomNormal(seed=5))(ids_in))
+    x = L.Conv1D(6, 2, groups=3, activation="relu")(x)
+    return randomize(keras.Model(ids_in, L.Dense(2)(L.GlobalMaxPooling1D()(x))), seed=5)
+
+
+def test_grouped_conv1d_is_exact_through_the_vector_jacobian_product():
+    model = grouped_model()
+    ids = random_ids(np.random.default_rng(22), 5, 9, min_len=9)
+    target = np.array([0, 1, 1, 0, 1])
+    grad, emb = tape_logit_gradient(model, ids, target)
+    assert np.abs(grad).max() > 1e-3
+    gradient, gxi = analyzers(model, "gradient", "grad-x-input")
+    assert not gxi.tap_steps  # the tap path reads an ungrouped kernel: grouped convs take the VJP
+    np.testing.assert_allclose(gradient.attribute(ids, target), grad.sum(-1), atol=1e-5)
+    np.testing.assert_allclose(gxi.attribute(ids, target), (grad * emb).sum(-1), atol=1e-5)
+    (lrp0,) = analyzers(model, "lrp-epsilon", epsilon=0.0)
+    np.testing.assert_allclose(lrp0.attribute(ids, target), (grad * emb).sum(-1), atol=1e-5)
+
+
+# every accepted test architecture: Sum scores + absorbed = the explained logit, per LRP method
+CONSERVATION = {
+    "stack": lambda: (stack(), 14),
+    "branch": lambda: (branch_model(seed=4), 12),
+    "dpcnn": lambda: (residual("dpcnn"), 11),
+    "densenet": lambda: (residual("densenet"), 11),
+    "nested": lambda: (residual("nested"), 11),
+    "shared": lambda: (shared_model(), 6, 3),
+    "grouped": lambda: (grouped_model(), 9),
+    "textcnn": lambda: (tiny_net("rand", seed=9, output_weights="kim").model, 10, 12),
+    "multichannel": lambda: (tiny("multichannel").model, 10, 12),
+    "from_scratch": lambda: (from_scratch_model(), 40, 60),
+    "pretrained": lambda: (pretrained_model(np.random.default_rng(0).normal(size=(20, 4)).astype("float32")), 150),
+}
+FAST_CONSERVATION = ("branch", "dpcnn", "densenet")
+
+
+@pytest.mark.parametrize("name", [n if n in FAST_CONSERVATION else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in CONSERVATION])
+def test_lrp_conservation_per_method_on_every_architecture(name):
+    # every non-affine step passes all its relevance on, and each affine step keeps back exactly
+    # what its rule's formula says (bias, epsilon, alpha-beta and zero-denominator terms,
+    # computed from the forward values, not by difference): the budget closes for each method
+    model, length, *vocab = CONSERVATION[name]()
+    ids = random_ids(np.random.default_rng(23), 4, length, vocab=vocab[0] if vocab else 20, min_len=min(length, 6))
+    for method, options in (("lrp-epsilon", {}), ("lrp-epsilon", {"epsilon": 0.0}), ("lrp-zplus", {}),
+                            ("lrp-alpha-beta", {}), ("lrp-alpha-beta", {"alpha": 2, "beta": 1})):
+        (a,) = analyzers(model, method, **options)
+        res = a.analyze(ids)
+        assert np.abs(res["scores"]).max() > 1e-6, (method, options)
+        total = res["scores"].sum(axis=1) + res["absorbed"]
+        np.testing.assert_allclose(total, res["target_logit"], atol=1e-4, rtol=1e-4, err_msg=f"{method} {options}")
+        np.testing.assert_allclose(res["absorbed_layers"].sum(axis=1), res["absorbed"], atol=1e-5)
+
+
 # ---- hand-set weights ---------------------------------------------------------------------------
 
 def hand_dense_model(head_activation=None):
@@ -407,7 +584,7 @@ def test_hand_global_max_ties_and_the_dead_switch():
 def test_hand_batchnorm_add_and_average_pooling():
     # BatchNormalization gamma 3, beta 1, mean 1, var + eps = 4: y = 1.5 x - .5; x = 2 -> y = 2.5;
     # Dense w = 2: z = 5. LRP-0: R_x = x a R / y = 2 * 1.5 * 5 / 2.5 = 6, absorbed 5 * -.5 / 2.5 = -1;
-    # z+ rules: the negative offset is not in the positive denominator: R_x = 3 / 3 * 5 = 5.
+    # the alpha-beta rules take the z-rule at BatchNormalization too (as iNNvestigate does): 6, -1.
     ids_in = keras.Input((1,), dtype="int32")
     emb, bn, dense = L.Embedding(3, 1), L.BatchNormalization(), L.Dense(1)
     model = keras.Model(ids_in, dense(bn(L.Flatten()(emb(ids_in)))))
@@ -423,7 +600,10 @@ def test_hand_batchnorm_add_and_average_pooling():
     ab, zp, gxi = analyzers(model, "lrp-alpha-beta", "lrp-zplus", "grad-x-input")
     res = lrp0.analyze(ids, 1)
     assert res["scores"][0, 0] == pytest.approx(6.0) and res["absorbed"][0] == pytest.approx(-1.0)
-    assert ab.attribute(ids, 1)[0, 0] == pytest.approx(5.0) and zp.attribute(ids, 1)[0, 0] == pytest.approx(5.0)
+    for a in (ab, zp):
+        res = a.analyze(ids, 1)
+        assert res["scores"][0, 0] == pytest.approx(6.0)
+        np.testing.assert_allclose(res["absorbed_layers"][0], [-1.0, 0.0], atol=1e-6)
     assert gxi.attribute(ids, 1)[0, 0] == pytest.approx(6.0)  # dz/dx = 1.5 * 2 = 3, times x = 2
     # Add of two width-1 convs (k = 1 and 2) -> 3x; x = (1, 3) -> (3, 9); GlobalAveragePooling1D = 6;
     # Dense w = 1: z = 6. LRP-0 shares R = 6 as (3, 9) / 12 -> (1.5, 4.5) = gradient x input (1.5 x).
@@ -439,6 +619,34 @@ def test_hand_batchnorm_add_and_average_pooling():
     for m in ("lrp-epsilon", "grad-x-input"):
         (a,) = analyzers(model, m, **({"epsilon": 0} if "lrp" in m else {}))
         np.testing.assert_allclose(a.attribute(np.array([[1, 3]]), 1), [[1.5, 4.5]], atol=1e-6)
+
+
+def test_hand_alpha_beta_takes_the_z_rule_at_average_pooling_and_joins():
+    # x = (1, 3) -> GlobalAveragePooling1D p = 2 -> Dense w = 1, b = 0: z = 2. alpha = 2, beta = 1
+    # at the Dense: Z+ = 2, Z- = 0 (passes nothing): R_p = 2 * 2 = 4, absorbed 2 - 4 = -2.
+    # The pooling takes the z-rule: R_x = x (1/2) 4 / 2 = (1, 3), absorbed 0; sum + absorbed = 2 = z
+    # (the alpha rule there would double it again: (2, 6)).
+    ids_in = keras.Input((None,), dtype="int32")
+    emb, dense = L.Embedding(4, 1), L.Dense(1)
+    model = keras.Model(ids_in, dense(L.GlobalAveragePooling1D()(emb(ids_in))))
+    emb.embeddings.assign([[0], [1], [0], [3]])
+    dense.kernel.assign([[1.0]])
+    dense.bias.assign([0.0])
+    res = Analyzer(model, "lrp-alpha-beta", alpha=2, beta=1).analyze(np.array([[1, 3]]), 1)
+    np.testing.assert_allclose(res["scores"], [[1.0, 3.0]], atol=1e-6)
+    np.testing.assert_allclose(res["absorbed_layers"], [[0.0, -2.0]], atol=1e-6)
+    assert res["scores"].sum() + res["absorbed"][0] == pytest.approx(res["target_logit"][0])
+    # the same through an Add join of two identical branches: Add splits (2, 2) by contribution
+    ids_in = keras.Input((None,), dtype="int32")
+    emb, dense = L.Embedding(4, 1), L.Dense(1)
+    e = emb(ids_in)
+    model = keras.Model(ids_in, dense(L.GlobalAveragePooling1D()(L.Add()([e, L.Dropout(0.1)(e)]))))
+    emb.embeddings.assign([[0], [1], [0], [3]])
+    dense.kernel.assign([[1.0]])
+    dense.bias.assign([0.0])
+    res = Analyzer(model, "lrp-alpha-beta", alpha=2, beta=1).analyze(np.array([[1, 3]]), 1)
+    np.testing.assert_allclose(res["scores"], [[2.0, 6.0]], atol=1e-6)  # z = 4: R = 8 -> (2, 6)
+    np.testing.assert_allclose(res["absorbed_layers"], [[0.0, 0.0, -4.0]], atol=1e-6)
 
 
 # ---- batching, lengths, refusal --------------------------------------------------------------------
@@ -643,7 +851,7 @@ def test_load_model_for_explaining(tmp_path):
 def test_every_supported_layer_is_exercised():
     # the models of this file together hold every layer class the engine supports
     models = [stack(), branch_model(), tiny_net("multichannel", output_weights="kim").model, hand_dense_model(),
-              from_scratch_model(), pretrained_model(np.zeros((30, 4), "float32"))]
+              from_scratch_model(), pretrained_model(np.zeros((30, 4), "float32")), residual("nested")]
     used = {type(layer).__name__ for model in models for layer in model.layers}
     used |= {"BatchNormalization", "Add", "MaxPooling1D"}  # the hand models of test_hand_*
     assert set(SUPPORTED) <= used, set(SUPPORTED) - used

@@ -167,7 +167,8 @@ class Run:
             method: a registered method name (``textdeconv.methods()``); ``options`` its options
                 (e.g. ``saliency="norm"`` for the deconv methods, ``steps=100`` for
                 integrated-gradients).
-            target: the class to explain, by name or index; None = each sentence's predicted class.
+            target: the class to explain, by name or index; None = each sentence's predicted class;
+                or a list with one such per text.
         Returns:
             ``Explanations``, equal to the rows ``textdeconv explain --csv`` writes for the same
             sentences, method and options.
@@ -175,10 +176,19 @@ class Run:
         from textdeconv.attribution.explanation import resolve_target
         from textdeconv.reports.stream import explain_blocks
 
-        resolve_target(target, self.class_names)  # an unknown class fails before any work
+        if isinstance(target, (list, tuple)):  # one per text; an unknown class fails before any work
+            n = len(_check_texts(texts))
+            if len(target) != n:
+                raise InputError(f"got {len(target)} targets for {n} texts")
+            for t in target:
+                resolve_target(t, self.class_names)
+        else:
+            resolve_target(target, self.class_names)
         ids, sentences = self.tokenize(texts)
         if not sentences:
             raise InputError("nothing to explain: every sentence was empty")
+        if isinstance(target, (list, tuple)):
+            target = [target[k - 1] for k in ids]  # the texts kept (ids are 1-based positions)
         expls = explain_blocks(self.explainer(method, **options), ids, sentences, target=target,
                                batch_size=batch_size)
         return Explanations(expls, ids, self.class_names)

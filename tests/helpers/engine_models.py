@@ -220,3 +220,88 @@ def toy_corpus(n=64, seed=0):
         texts.append(" ".join(words))
         labels.append(label)
     return texts, np.array(labels)
+
+
+def residual_model(kind, vocab=20, dim=6, seed=0):
+    """Skip connections, the joins whose backward step must be local:
+
+    - ``dpcnn``: a DPCNN (Johnson & Zhang, 2017) at tiny size: region embedding (linear Conv1D), two
+      pre-activation blocks [ReLU -> Conv1D -> ReLU -> Conv1D] + shortcut (Add), stride-2
+      MaxPooling1D between them, GlobalMaxPooling1D, Dense;
+    - ``densenet``: DenseNet-style joins: Concatenate([h, f(h)]), then Concatenate of that with a
+      Conv1D of it, and a Concatenate of the embedding itself with a Conv1D of it;
+    - ``nested``: two levels: Add([h, f2(Add([h, f1(h)]))]) and an Average of the two sums.
+    """
+    init = keras.initializers.GlorotUniform(seed=seed)
+
+    def conv(filters, width, activation=None, **kw):
+        return L.Conv1D(filters, width, padding="same", activation=activation, kernel_initializer=init, **kw)
+
+    ids = keras.Input((None,), dtype="int32")
+    e = L.Embedding(vocab, dim, embeddings_initializer=keras.initializers.RandomNormal(seed=seed))(ids)
+    if kind == "dpcnn":
+        h = conv(6, 3)(e)
+
+        def block(x):
+            y = conv(6, 3)(L.ReLU()(x))
+            return L.Add()([x, conv(6, 3)(L.ReLU()(y))])
+        h = block(h)
+        h = L.MaxPooling1D(3, strides=2, padding="same")(h)
+        h = L.GlobalMaxPooling1D()(block(h))
+    elif kind == "densenet":
+        h = conv(4, 3, "relu")(e)
+        c = L.Concatenate()([h, conv(4, 3, "relu")(h)])
+        c = L.Concatenate()([c, conv(4, 2, "relu")(c)])
+        d = L.Concatenate()([e, conv(3, 2, "relu")(e)])
+        h = L.Concatenate()([L.GlobalMaxPooling1D()(c), L.GlobalAveragePooling1D()(d)])
+        h = L.Dense(6, activation="relu", kernel_initializer=init)(h)
+    elif kind == "nested":
+        h = conv(6, 3)(e)
+        inner = L.Add()([h, conv(6, 3, "relu")(h)])
+        outer = L.Add()([h, conv(6, 2, "relu")(inner)])
+        h = L.GlobalMaxPooling1D()(L.ReLU()(L.Average()([outer, inner])))
+    else:
+        raise ValueError(kind)
+    out = L.Dense(3, activation="softmax", kernel_initializer=init)(h)
+    return randomize(keras.Model(ids, out, name=kind), seed)
+
+
+def functional_reference(model, ids, emb, relu=tf.nn.relu, dead_gate=False):
+    """The pre-activation logits of ``model`` on ``ids`` from its embedded input ``emb``, through Keras's own
+    functional graph (so TensorFlow's autodiff sums the paths of every join) with each ReLU,
+    max-pool and Dense / Conv1D rebuilt from plain ops: ``relu`` may override its gradient
+    (tf.custom_gradient), ``dead_gate`` as in ``stack_reference``. MaxPooling1D shares exact ties."""
+    head = model.layers[-1]
+
+    def gate(p):
+        return p * tf.stop_gradient(tf.cast(p != 0, p.dtype)) if dead_gate else p
+
+    def act(layer, z):
+        name = getattr(getattr(layer, "activation", None), "__name__", "linear")
+        return relu(z) if name == "relu" else z
+
+    def op(layer):
+        if isinstance(layer, L.Embedding):
+            return lambda ids: emb
+        if isinstance(layer, L.Conv1D):
+            def conv(x):
+                assert layer.padding == "same" and layer.strides[0] == 1 and layer.dilation_rate[0] == 1
+                z = tf.nn.conv1d(x, layer.kernel, 1, "SAME")
+                return act(layer, z + layer.bias if layer.bias is not None else z)
+            return conv
+        if isinstance(layer, L.Dense):
+            def dense(x):
+                z = x @ layer.kernel + (layer.bias if layer.bias is not None else 0.0)
+                return z if layer is head else act(layer, z)
+            return dense
+        if isinstance(layer, L.ReLU) or (isinstance(layer, L.Activation) and layer.activation.__name__ == "relu"):
+            return relu
+        if isinstance(layer, L.MaxPooling1D):
+            return lambda x: gate(shared_max_pool(layer, x))
+        if isinstance(layer, L.GlobalMaxPooling1D):
+            return lambda x: gate(tf.reduce_max(x, axis=1))
+        if isinstance(layer, (L.Dropout, L.BatchNormalization, L.SpatialDropout1D)):
+            return lambda *a, **k: layer(*a, **{**k, "training": False})
+        return layer
+
+    return model._run_through_graph(tf.constant(ids), operation_fn=op)  # a private Keras API, tests only

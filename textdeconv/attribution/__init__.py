@@ -56,6 +56,8 @@ class Method:
 
 SALIENCY = Option("dot", "deconv methods: word score = projection . embedding (dot, signed) or ||projection|| "
                          "(norm)", choices=("dot", "norm"))
+ENGINE_SALIENCY = Option("dot", "word score from the signal g at the embedding: g . embedding (dot, signed), "
+                                "||g|| (norm) or sum of g over the embedding (sum)", choices=("dot", "norm", "sum"))
 REPLACEMENT = Option("pad", "how a removed word is replaced: the padding id, the unknown-word id, or deleted",
                      choices=("pad", "unk", "delete"))
 _DECONV = "textdeconv.attribution.deconv:Deconvnet"
@@ -157,7 +159,7 @@ _ENGINE = "textdeconv.attribution.engine.explainer:run_explainer"
 for _m in (
     Method("deconvnet", _ENGINE, "layer-wise deconvnet (Zeiler & Fergus): switches at every max-pool, the "
            "backward signal rectified at every ReLU; on our TextCNN equal to deconv-rectified",
-           {"saliency": SALIENCY}, {"method": "deconvnet"}, "engine"),
+           {"saliency": ENGINE_SALIENCY}, {"method": "deconvnet"}, "engine"),
     Method("lrp-epsilon", _ENGINE, "LRP-epsilon: the target logit redistributed layer by layer in proportion "
            "to each input's contribution; biases and epsilon absorb the rest (extras: absorbed)",
            {"epsilon": Option(0.01, "stabiliser added to each pre-activation, in its sign (0 = LRP-0)")},

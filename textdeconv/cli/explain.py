@@ -65,8 +65,9 @@ def add(sub):
     p.add_argument("--method", choices=METHOD_NAMES,
                    help="attribution method (default: deconv, the class-evidence deconvnet; with --model: "
                         "deconvnet)")
-    p.add_argument("--saliency", default="dot", choices=("dot", "norm"),
-                   help="deconv methods: word score = projection . embedding (dot, signed) or ||projection|| (norm)")
+    p.add_argument("--saliency", default="dot", choices=("dot", "norm", "sum"),
+                   help="deconv methods: word score = projection . embedding (dot, signed) or ||projection|| (norm); "
+                        "the engine's deconvnet (and, with --model, its gradient-style methods) also sum")
     p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients: quadrature steps (default 50)")
     p.add_argument("--epsilon", type=float, help="lrp-epsilon: the stabiliser (default 0.01; 0 = LRP-0)")
     p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"),

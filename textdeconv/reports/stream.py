@@ -166,11 +166,14 @@ def warm_up(explainer) -> None:
 def explain_blocks(explainer, ids, sentences, chunk_lines: int = CHUNK_LINES, target=None, batch_size: int = 128):
     """Explain sentences held in memory block by block, as ``ExplainJob`` does: ``ids`` are line
     numbers (ascending) and the sentences of one block of ``chunk_lines`` lines are explained
-    together, so the result equals the streamed one exactly."""
+    together, so the result equals the streamed one exactly. ``target``: one for all, or a list with
+    one per sentence."""
     warm_up(explainer)
     out = []
     for _, group in itertools.groupby(range(len(ids)), key=lambda k: (ids[k] - 1) // chunk_lines):
-        out += explainer.explain([sentences[k] for k in group], target=target, batch_size=batch_size)
+        group = list(group)
+        targets = [target[k] for k in group] if isinstance(target, (list, tuple)) else target  # one per sentence
+        out += explainer.explain([sentences[k] for k in group], target=targets, batch_size=batch_size)
     return out
 
 

@@ -18,9 +18,12 @@ together), and for LRP the relevance summed over E. With LRP-epsilon the scores 
 
     sum_t score_t = logit_c - sum_{affine layers} sum_o R_o (b_o + eps s_o) / (z_o + eps s_o)
 
-exactly (see rules.py), padding positions included; ``absorbed`` reports the subtracted sum.
+exactly (see rules.py), padding positions included; ``absorbed`` reports the subtracted sum, and
+every LRP method keeps sum_t score_t + absorbed = logit_c with absorbed from its own rule.
 """
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 import tensorflow as tf
@@ -30,10 +33,6 @@ from textdeconv.attribution.engine.rules import DEFAULT_EPSILON, RULE_NAMES, SCO
 from textdeconv.errors import InputError
 
 AFFINE_KINDS = ("kernel", "channel", "average")
-
-
-def _row_sum(x):
-    return tf.reduce_sum(tf.reshape(tf.cast(x, tf.float32), [tf.shape(x)[0], -1]), axis=1)
 
 
 class Analyzer:
@@ -61,7 +60,14 @@ class Analyzer:
         self.rule = make_rule(method, saliency, epsilon, alpha, beta)
         self.graph = build_graph(model)
         self.model, self.method = model, method
-        self.affine_layers = [s.name for s in self.graph.steps if s.kind in AFFINE_KINDS]
+        self._affine_steps = [s for s in self.graph.steps if s.kind in AFFINE_KINDS]
+        # one column per layer call: a shared layer's calls are "name#1", "name#2", ... in walk order
+        calls = Counter(s.name for s in self._affine_steps)
+        seen = Counter()
+        self.affine_layers = []
+        for s in self._affine_steps:
+            seen[s.name] += 1
+            self.affine_layers.append(s.name if calls[s.name] == 1 else f"{s.name}#{seen[s.name]}")
         self.vocab_size = min(int(s.layer.input_dim) for s in self.graph.embeddings)
         # a Conv1D on the embeddings is computed by taps when the word score is linear in its signal
         linear_score = self.rule.saliency == "dot" or self.rule.lrp == "epsilon"
@@ -85,10 +91,10 @@ class Analyzer:
             sigmoid unit) and, for LRP, absorbed (batch,) and absorbed_layers (batch, affine layers).
         """
         graph, rule = self.graph, self.rule
-        values, caches = {graph.ids_key: tf.cast(ids, graph.ids_dtype)}, {}
+        values, caches, shared = {graph.ids_key: tf.cast(ids, graph.ids_dtype)}, {}, graph.shared
         with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
             for step in graph.steps:
-                values[step.output], caches[step] = forward(step, values, tape, step in self.tap_steps)
+                values[step.output], caches[step] = forward(step, values, tape, step in self.tap_steps, shared)
         z = values[graph.head.output]  # the head's pre-activation: forward() never applies softmax/sigmoid
         z32 = tf.cast(z, tf.float32)
         logits = tf.concat([tf.zeros_like(z32), z32], axis=-1) if graph.units == 1 else z32
@@ -109,9 +115,9 @@ class Analyzer:
             if step.kind == "embedding":
                 scores += self._word_scores(g, values[step.output])
                 continue
-            flows = backward(rule, step, values, caches[step], tape, g)
-            if rule.family == "lrp" and step.kind in AFFINE_KINDS:
-                absorbed[step.name] = _row_sum(g) - tf.add_n([_row_sum(f) for _, f in flows])
+            flows, lost = backward(rule, step, values, caches[step], tape, g)
+            if lost is not None:
+                absorbed[step] = lost
             for key, f in flows:
                 if key == SCORES:
                     scores += f
@@ -121,7 +127,7 @@ class Analyzer:
             scores = tf.sqrt(scores)
         out = {"scores": scores, "logits": logits, "target": target, "target_logit": explained}
         if rule.family == "lrp":
-            layers = [absorbed.get(name, tf.zeros([batch])) for name in self.affine_layers]
+            layers = [absorbed.get(step, tf.zeros([batch])) for step in self._affine_steps]
             out["absorbed_layers"] = tf.stack(layers, axis=1)
             out["absorbed"] = tf.add_n(layers)
         return out

@@ -9,7 +9,9 @@
   sentence is cut to its first L tokens (``extras["truncated"]`` counts the dropped ones), as the
   vectorizer would; a model of variable length reads each sentence at its own length (right-padded
   to the fewest ids its convolutions and poolings need). Sentences are batched only with sentences
-  of the same padded length, so a batch's result is exactly each sentence's own.
+  of the same padded length, so a batch's result is exactly each sentence's own. A textdeconv
+  TextCNN (a run's ``net.model``, recognised by its ``WindowMask`` layers) reads Kim's margin:
+  ``pad`` PAD ids before and after every sentence, as ``run.predict`` lays it out.
 - ``explain_model``: the one-call form (``td.explain_model``).
 """
 from __future__ import annotations
@@ -83,6 +85,9 @@ class ModelExplainer(EngineExplainer):
         if class_names is None:
             class_names = [str(i) for i in range(analyzer.num_classes)]
         super().__init__(analyzer, vocab_from_tokens(tokens, lower), class_names)
+        # our TextCNN was trained on [pad PAD | tokens | pad PAD] rows (vocab.pad_batch)
+        self.margin = max((int(s.layer.pad) for s in graph.steps if type(s.layer).__name__ == "WindowMask"
+                           and type(s.layer).__module__.startswith("textdeconv.")), default=0)
         fixed = graph.sequence_length
         if sequence_length is not None and fixed is not None and int(sequence_length) != fixed:
             raise InputError(f"model {analyzer.model.name!r} reads exactly {fixed} ids per row, "
@@ -91,6 +96,9 @@ class ModelExplainer(EngineExplainer):
             raise InputError(f"sequence_length must be a positive integer, got {sequence_length!r}")
         given = None if sequence_length is None else int(sequence_length)
         self.sequence_length = fixed if fixed is not None else given
+        if self.sequence_length is not None and self.sequence_length < 2 * self.margin + 1:
+            raise InputError(f"sequence_length {self.sequence_length} leaves no room for a token between the "
+                             f"{self.margin} PAD ids this TextCNN reads on each side")
         if self.sequence_length is not None and self.sequence_length < graph.min_length:
             raise InputError(f"sequence_length {self.sequence_length} is shorter than the {graph.min_length} ids "
                              "the model's convolutions and poolings need")
@@ -112,11 +120,11 @@ class ModelExplainer(EngineExplainer):
         if len(targets) != len(sentences):
             raise InputError(f"got {len(targets)} targets for {len(sentences)} sentences")
         targets = np.array([resolve_target(t, self.class_names) for t in targets], np.int32)
-        length, floor = self.sequence_length, self.analyzer.graph.min_length
-        cut = [max(0, len(s) - length) if length else 0 for s in sentences]
+        length, floor, m = self.sequence_length, self.analyzer.graph.min_length, self.margin
+        cut = [max(0, len(s) - (length - 2 * m)) if length else 0 for s in sentences]
         sentences = [s[:len(s) - c] for s, c in zip(sentences, cut)]
         ids = [self.vocab.encode(s) for s in sentences]
-        width = [length or max(len(x), floor) for x in ids]
+        width = [length or max(len(x) + 2 * m, floor) for x in ids]
         groups: dict[int, list[int]] = {}
         for i, w in enumerate(width):
             groups.setdefault(w, []).append(i)
@@ -126,18 +134,18 @@ class ModelExplainer(EngineExplainer):
                 batch = members[start:start + batch_size]
                 rows = np.zeros((len(batch), w), np.int32)
                 for r, i in enumerate(batch):
-                    rows[r, :len(ids[i])] = ids[i]
+                    rows[r, m:m + len(ids[i])] = ids[i]
                 res = self.attribute_ids(rows, targets[batch])
                 probs = _softmax(res["logits"])
                 for r, i in enumerate(batch):
                     n = len(ids[i])
                     extras = {k: v[r] for k, v in res.items() if k not in ("scores", "logits", "target")}
-                    extras["pad_score"] = float(res["scores"][r, n:].sum())
+                    extras["pad_score"] = float(res["scores"][r].sum() - res["scores"][r, m:m + n].sum())
                     if cut[i]:
                         extras["truncated"] = cut[i]
                     t, p = int(res["target"][r]), int(probs[r].argmax())
                     out[i] = Explanation(
-                        tokens=sentences[i], token_ids=np.asarray(ids[i]), scores=res["scores"][r, :n].copy(),
+                        tokens=sentences[i], token_ids=np.asarray(ids[i]), scores=res["scores"][r, m:m + n].copy(),
                         target=t, target_name=self.class_names[t], predicted=p, predicted_name=self.class_names[p],
                         probs=probs[r], method=self.name, extras=extras)
         return out

@@ -18,6 +18,7 @@ layer is kept as ``Graph.vectorizer`` for its vocabulary and sequence length.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import keras
@@ -33,13 +34,21 @@ KINDS = {
     "activation": ("Activation",),
     "kernel": ("Conv1D", "Dense"),
     "channel": ("BatchNormalization", "Rescaling"),
-    "average": ("AveragePooling1D", "GlobalAveragePooling1D", "Add"),
+    "average": ("AveragePooling1D", "GlobalAveragePooling1D", "Add", "Average"),
     "maxpool": ("MaxPooling1D",),
     "globalmax": ("GlobalMaxPooling1D",),
 }
 HEAD_ONLY = ("Softmax",)  # allowed as the final layer only (stripped)
 SUPPORTED = tuple(sorted({c for names in KINDS.values() for c in names} | set(HEAD_ONLY) | {"InputLayer"}))
 _KIND_OF = {name: kind for kind, names in KINDS.items() for name in names}
+# joins refused with their reason: no local backward rule that every method can take exactly
+_JOINS_REFUSED = {
+    "Multiply": "a multiplicative join has no exact LRP or deconvnet rule",
+    "Dot": "a multiplicative join has no exact LRP or deconvnet rule",
+    "Maximum": "an elementwise-maximum join has no backward rule in the engine",
+    "Minimum": "an elementwise-minimum join has no backward rule in the engine",
+    "Subtract": "a subtracting join has no backward rule in the engine; use Add with a Rescaling(-1) branch",
+}
 _OURS = {"ZeroPadEmbedding", "WindowMask"}  # textdeconv's own layers (textdeconv.model.textcnn)
 
 
@@ -90,6 +99,13 @@ class Graph:
     units: int
     vectorizer: object = None
     min_length: int = 1
+
+    @property
+    def shared(self) -> frozenset:
+        """Keys of the tensors that several steps read (a shortcut, a join's input, a fanned-out
+        embedding): each reader takes its backward step on its own copy (rules.forward)."""
+        readers = Counter(k for s in self.steps for k in dict.fromkeys(s.inputs))
+        return frozenset(k for k, n in readers.items() if n > 1)
 
     @property
     def num_classes(self) -> int:
@@ -225,7 +241,7 @@ def build_graph(model) -> Graph:
             steps.append(Step(layer, "ids", (), tuple(id(t) for t in node.input_tensors), id(node.outputs[0]), node))
             continue
         if cls not in _KIND_OF or (cls in _OURS and not type(layer).__module__.startswith("textdeconv.")):
-            raise _refuse(model, layer)
+            raise _refuse(model, layer, _JOINS_REFUSED.get(cls, ""))
         is_head = node is nodes[-1]
         kind = _KIND_OF[cls]
         act = _check(model, node, kind, is_head)
@@ -259,7 +275,7 @@ def build_graph(model) -> Graph:
 
 
 def _mark_embedding_side(steps: list) -> None:
-    """Flag the stride-1 Conv1D steps whose input is embedding space: an Embedding's output, or
+    """Flag the stride-1, ungrouped Conv1D steps whose input is embedding space: an Embedding's output, or
     Dropout / a last-axis Concatenate of such tensors (our multichannel ``channels``)."""
     space = set()
     for step in steps:
@@ -268,7 +284,7 @@ def _mark_embedding_side(steps: list) -> None:
         if step.kind == "embedding" or (step.inputs and all(k in space for k in step.inputs) and (
                 step.kind == "identity" or concat)):
             space.add(step.output)
-        if cls == "Conv1D" and step.inputs[0] in space and step.layer.strides[0] == 1:
+        if cls == "Conv1D" and step.inputs[0] in space and step.layer.strides[0] == 1 and step.layer.groups == 1:
             step.on_embeddings = True
 
 

@@ -101,7 +101,7 @@ class ModelPerturber:
                 k = tf.cast(keep, out.dtype)[..., None]
                 values[step.output] = out * k + pad_row * (1 - k)
             else:
-                values[step.output], _ = forward(step, values, None)
+                values[step.output], _ = forward(step, values, None, shared=frozenset())  # no backward: no copies
         z = tf.cast(values[graph.head.output], tf.float32)
         return tf.concat([tf.zeros_like(z), z], axis=-1) if graph.units == 1 else z
 

@@ -4,23 +4,27 @@ A method is a ``Rule``: how the backward signal crosses a ReLU, a max-pool and a
 Two families share the walk:
 
 *signal* rules carry g = (modified) d logit_c / d tensor:
-    affine map z = A x + b (Conv1D, Dense, BatchNormalization, Rescaling, average pooling, Add)
-        g_x = A^T g_z, the vector-Jacobian product of the linear part: for Conv1D the transposed
-        convolution with the tied kernel (TensorFlow's Conv2DBackpropInput), for Dense g W^T;
+    affine map z = A x + b (Conv1D, Dense, BatchNormalization, Rescaling, average pooling, Add, Average)
+        g_x = A^T g_z, the vector-Jacobian product of the linear part, local to the step (forward):
+        for Conv1D the transposed convolution with the tied kernel (TensorFlow's Conv2DBackpropInput), for Dense g W^T;
     ReLU a = max(z, 0)
         gradient, grad-x-input  g_z = g_a * [a > 0]
         guided-backprop          g_z = max(g_a, 0) * [a > 0]    (Springenberg et al., 2015)
         deconvnet                g_z = max(g_a, 0)              (Zeiler & Fergus, 2014: rectified, not gated)
 
 *LRP* rules carry relevance R (Bach et al., 2015; Montavon et al., 2019), conserved by ReLUs,
-max-pools and re-layouts and redistributed at every affine map z_o = sum_i x_i w_io + b_o by
+max-pools and re-layouts and redistributed at every Conv1D / Dense z_o = sum_i x_i w_io + b_o by
     lrp-epsilon     R_i = x_i sum_o w_io R_o / (z_o + eps * s_o),   s_o = sign(z_o) (+1 at 0)
     lrp-alpha-beta  R_i = sum_o (alpha (x_i w_io)^+ / (Z+_o + b_o^+) - beta (x_i w_io)^- / (Z-_o + b_o^-)) R_o
     lrp-zplus       alpha-beta with alpha=1, beta=0 and the bias ignored (iNNvestigate's Z+ rule),
 with Z+_o = sum_i (x_i w_io)^+ and Z-_o = sum_i (x_i w_io)^-; a zero denominator passes nothing.
-With the epsilon rule the relevance an affine map absorbs is exactly
+At average pooling, Add / Average joins, BatchNormalization and Rescaling every LRP method takes
+the z-rule (the epsilon rule, with eps = 0 for the alpha-beta rules), as iNNvestigate and zennit do:
+relevance split by each input's contribution, all of it passed on where there is no offset (the
+alpha-beta rule there would multiply it by alpha). The relevance each affine step absorbs is
+computed from its rule's formula (``_affine``): with the epsilon rule exactly
     sum_o R_o - sum_i R_i = sum_o R_o (b_o + eps * s_o) / (z_o + eps * s_o),
-because sum_i x_i w_io = z_o - b_o; the analyzer reports it per layer (``absorbed``).
+because sum_i x_i w_io = z_o - b_o; the analyzer reports it per layer call (``absorbed``).
 
 Max-pool switches (every method; ``MaxPooling1D`` and ``GlobalMaxPooling1D``): the signal of a
 pooled unit goes to the input positions that equal its maximum, shared equally on exact ties
@@ -34,6 +38,7 @@ fired would project its signal through arbitrary silent positions.
 """
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import dataclass
 
 import keras
@@ -176,9 +181,23 @@ def tap_scores(step, cache, u):
     return total[:, cache["left"]:tf.shape(total)[1] - cache["right"]]  # padded rows are zero inputs: no mass lost
 
 
-def forward(step, values: dict, tape, taps: bool = False) -> tuple:
+def forward(step, values: dict, tape, taps: bool = False, shared=None) -> tuple:
     """(output, cache) of ``step`` on ``values``; ``cache`` keeps what its backward rule reads.
-    ``taps``: compute a Conv1D on the embeddings by taps (``tap_forward``)."""
+    ``taps``: compute a Conv1D on the embeddings by taps (``tap_forward``).
+
+    The step reads its own copies (``cache["inputs"]``) of its inputs that other steps read too
+    (``shared``, ``Graph.shared``; None: copy all): a tape gradient taken at a copy is this step's
+    local vector-Jacobian product, whereas one taken at a tensor that several steps read (a
+    residual shortcut, a DenseNet join) would be the total derivative through every path, and the
+    walk, which sums each path's signal itself, would count a branch twice. A tensor only this
+    step reads has no other path to its output, so it needs no copy.
+    """
+    local = {k: tf.identity(values[k]) for k in dict.fromkeys(step.inputs) if shared is None or k in shared}
+    out, cache = _forward(step, ChainMap(local, values), tape, taps)
+    return out, {**cache, "inputs": local}
+
+
+def _forward(step, values, tape, taps: bool) -> tuple:
     kind = step.kind
     if kind == "identity" or (kind == "activation" and step.activation == "linear"):
         return values[step.inputs[0]], {}
@@ -219,57 +238,70 @@ def _stabilise(z, eps):
     return z + eps * tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
 
 
-def _parts_fn(step, values, keys):
-    """(lin+, lin-, bias+, bias-) for alpha-beta: the map with only positive / negative weights."""
-    kind = step.kind
-    if kind == "kernel":
-        b = _bias(step)
-        return (lambda xs: linear(step, xs[0], "+"), lambda xs: linear(step, xs[0], "-"),
-                None if b is None else tf.nn.relu(b), None if b is None else tf.minimum(b, 0.0))
-    if kind == "channel":
-        scale, offset = channel_affine(step.layer)
-        return (lambda xs: xs[0] * tf.nn.relu(scale), lambda xs: xs[0] * tf.minimum(scale, 0.0),
-                tf.nn.relu(offset), tf.minimum(offset, 0.0))
-
-    def call(xs):  # average pooling and Add: non-negative weights, no bias
-        return step.call({**values, **dict(zip(keys, xs))})
-    return call, None, None, None
+def _signed_parts(step):
+    """(lin+, lin-, bias+, bias-) of a Conv1D / Dense for alpha-beta: the map with only positive /
+    negative weights, and the positive / negative parts of the bias (None without one)."""
+    b = _bias(step)
+    return (lambda x: linear(step, x, "+"), lambda x: linear(step, x, "-"),
+            None if b is None else tf.nn.relu(b), None if b is None else tf.minimum(b, 0.0))
 
 
-def _alpha_beta(rule, step, values, keys, xs, r):
-    plus, minus, b_plus, b_minus = _parts_fn(step, values, keys)
-    pos = [tf.nn.relu(x) for x in xs]
-    neg = [tf.minimum(x, 0.0) for x in xs]
+def _row_sum(x):
+    return tf.reduce_sum(tf.reshape(tf.cast(x, tf.float32), [tf.shape(x)[0], -1]), axis=1)
+
+
+def _alpha_beta(rule, step, x, r) -> tuple:
+    """([R_x], absorbed (batch,)) of a Conv1D / Dense under the alpha-beta rule. The inputs keep
+    sum_i R_i = sum_o R_o (alpha Z+_o / (Z+_o + b+_o) - beta Z-_o / (Z-_o + b-_o)) (a zero
+    denominator passes nothing), so the layer absorbs the rest of sum_o R_o."""
+    plus, minus, b_plus, b_minus = _signed_parts(step)
+    pos, neg = tf.nn.relu(x), tf.minimum(x, 0.0)
     with tf.GradientTape(persistent=True) as t:
-        for x in pos + neg:
-            t.watch(x)
-        pp, pn = plus(pos), plus(neg)                       # (x+ w+), (x- w+)
-        np_, nn = (minus(pos), minus(neg)) if minus else (None, None)  # (x+ w-), (x- w-)
-    z_pos = pp + (nn if nn is not None else 0.0)
-    z_neg = pn + (np_ if np_ is not None else 0.0)
-    if rule.bias and b_plus is not None:
-        z_pos, z_neg = z_pos + b_plus, z_neg + b_minus
-    s_pos = tf.math.divide_no_nan(rule.alpha * r, z_pos)
-    out = [x * _vjp(t, pp, [x], s_pos)[0] for x in pos]
-    if nn is not None:
-        out = [o + x * _vjp(t, nn, [x], s_pos)[0] for o, x in zip(out, neg)]
+        t.watch([pos, neg])
+        pp, pn, np_, nn = plus(pos), plus(neg), minus(pos), minus(neg)  # (x+ w+), (x- w+), (x+ w-), (x- w-)
+    z_pos, z_neg = pp + nn, pn + np_                                   # Z+ and Z- without the bias
+    d_pos, d_neg = (z_pos + b_plus, z_neg + b_minus) if rule.bias and b_plus is not None else (z_pos, z_neg)
+    inv_pos, inv_neg = tf.math.divide_no_nan(1.0, d_pos), tf.math.divide_no_nan(1.0, d_neg)
+    s_pos = rule.alpha * r * inv_pos
+    out = pos * _vjp(t, pp, [pos], s_pos)[0] + neg * _vjp(t, nn, [neg], s_pos)[0]
+    kept = rule.alpha * z_pos * inv_pos
     if rule.beta:
-        s_neg = tf.math.divide_no_nan(rule.beta * r, z_neg)
-        out = [o - x * _vjp(t, pn, [x], s_neg)[0] for o, x in zip(out, neg)]
-        if np_ is not None:
-            out = [o - x * _vjp(t, np_, [x], s_neg)[0] for o, x in zip(out, pos)]
-    return out
+        s_neg = rule.beta * r * inv_neg
+        out -= neg * _vjp(t, pn, [neg], s_neg)[0] + pos * _vjp(t, np_, [pos], s_neg)[0]
+        kept -= rule.beta * z_neg * inv_neg
+    return [out], _row_sum(r * (1.0 - kept))
 
 
-def _affine(rule, step, values, tape, z, keys, g):
-    """Signals (or relevances) of the inputs ``keys`` of the affine map ``z`` = A x + b."""
+def _offset(step):
+    """The constant b of an affine step z = A x + b (0 for pooling and joins)."""
+    if step.kind == "kernel":
+        return _bias(step)
+    if step.kind == "channel":
+        return channel_affine(step.layer)[1]
+    return None
+
+
+def _affine(rule, step, values, tape, z, keys, g) -> tuple:
+    """(signals or relevances of the inputs ``keys`` of the affine map ``z`` = A x + b, the
+    relevance it absorbs (batch,), None for the signal rules).
+
+    LRP: the alpha-beta rules at Conv1D and Dense; everywhere else (average pooling, joins,
+    BatchNormalization, Rescaling) and for lrp-epsilon the z-rule R_i = x_i sum_o a_io R_o / d_o,
+    d_o = z_o + eps s_o (eps = 0 for the alpha-beta rules), which keeps sum_i R_i = sum_o R_o
+    (z_o - b_o) / d_o (a zero d_o passes nothing): at pooling and joins (b = 0) all of it."""
     xs = [values[k] for k in keys]
     if rule.family == "signal":
-        return _vjp(tape, z, xs, g)
-    if rule.lrp == "epsilon":
-        s = tf.math.divide_no_nan(g, _stabilise(z, rule.epsilon))
-        return [x * c for x, c in zip(xs, _vjp(tape, z, xs, s))]
-    return _alpha_beta(rule, step, values, keys, xs, g)
+        return _vjp(tape, z, xs, g), None
+    if rule.lrp == "alpha-beta" and step.kind == "kernel":
+        return _alpha_beta(rule, step, xs[0], g)
+    inv = tf.math.divide_no_nan(1.0, _stabilise(z, rule.epsilon if rule.lrp == "epsilon" else 0.0))
+    return [x * c for x, c in zip(xs, _vjp(tape, z, xs, g * inv))], _absorbed_z(step, z, inv, g)
+
+
+def _absorbed_z(step, z, inv, r):
+    """sum_o R_o (1 - (z_o - b_o) / d_o): what the z-rule (or epsilon rule) does not pass on."""
+    b = _offset(step)
+    return _row_sum(r * (1.0 - (z if b is None else z - b) * inv))
 
 
 def _global_switch(x, y):
@@ -299,33 +331,40 @@ def _window_switch(layer, x, y, g, dead):
 SCORES = "scores"  # the key of a flow that goes straight into the word scores (the tap path)
 
 
-def backward(rule: Rule, step, values: dict, cache: dict, tape, g) -> list:
-    """[(input key, signal)] for ``step`` given the signal ``g`` at its output; a Conv1D computed by
-    taps sends [(SCORES, its (batch, time) share of the word scores)] instead."""
+def backward(rule: Rule, step, values: dict, cache: dict, tape, g) -> tuple:
+    """([(input key, signal)], absorbed) for ``step`` given the signal ``g`` at its output; a
+    Conv1D computed by taps sends [(SCORES, its (batch, time) share of the word scores)] instead.
+    ``absorbed`` (batch,): the relevance an affine step keeps back under an LRP rule (its bias,
+    epsilon and zero-denominator terms, by the rule's formula), None elsewhere."""
     kind, out = step.kind, values[step.output]
     keys = list(dict.fromkeys(step.inputs))  # a tensor fed twice (Add(x, x)) is one source
+    values = ChainMap(cache["inputs"], values)  # the step's own copies: local vector-Jacobian products
     if kind == "identity" or (kind == "activation" and step.activation == "linear"):
-        return [(keys[0], g)]
+        return [(keys[0], g)], None
     if kind in ("relu", "activation"):
-        return [(keys[0], relu_rule(rule, g, out))]
+        return [(keys[0], relu_rule(rule, g, out))], None
     if kind == "layout":
-        return list(zip(keys, _vjp(tape, out, [values[k] for k in keys], g)))
+        return list(zip(keys, _vjp(tape, out, [values[k] for k in keys], g))), None
     if kind == "kernel":
         if step.activation == "relu":
             g = relu_rule(rule, g, out)
         if "taps" in cache:  # dot saliency or LRP-epsilon: both are x . (K^T u) summed over E
-            u = g if rule.family == "signal" else tf.math.divide_no_nan(g, _stabilise(cache["z"], rule.epsilon))
-            return [(SCORES, tap_scores(step, cache, u))]
-        return list(zip(keys, _affine(rule, step, values, tape, cache["z"], keys, g)))
+            if rule.family == "signal":
+                return [(SCORES, tap_scores(step, cache, g))], None
+            inv = tf.math.divide_no_nan(1.0, _stabilise(cache["z"], rule.epsilon))
+            return [(SCORES, tap_scores(step, cache, g * inv))], _absorbed_z(step, cache["z"], inv, g)
+        flows, absorbed = _affine(rule, step, values, tape, cache["z"], keys, g)
+        return list(zip(keys, flows)), absorbed
     if kind in ("channel", "average"):
-        return list(zip(keys, _affine(rule, step, values, tape, out, keys, g)))
+        flows, absorbed = _affine(rule, step, values, tape, out, keys, g)
+        return list(zip(keys, flows)), absorbed
     x = values[keys[0]]
     if kind == "globalmax":
         y, g2 = tf.reshape(out, [-1, tf.shape(x)[-1]]), tf.reshape(g, [-1, tf.shape(x)[-1]])
         share = _global_switch(x, y)
         if rule.dead_switch:
             share *= tf.cast(tf.not_equal(y, 0), x.dtype)[:, None, :]
-        return [(keys[0], share * tf.cast(g2, x.dtype)[:, None, :])]
+        return [(keys[0], share * tf.cast(g2, x.dtype)[:, None, :])], None
     if kind == "maxpool":
-        return [(keys[0], _window_switch(step.layer, x, out, g, rule.dead_switch))]
+        return [(keys[0], _window_switch(step.layer, x, out, g, rule.dead_switch))], None
     raise AssertionError(f"no backward rule for step kind {kind!r}")  # graph.py admits only the kinds above
