@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,7 @@ class OutputPlan:
 
     def __init__(self):
         self.inputs: list[tuple[str, Path]] = []
+        self.stdin: tuple[str, tuple[int, int]] | None = None  # (label, (device, inode)) of a file on stdin
         self.outputs: list[Output] = []
         self.created: list[Path] = []  # folders this plan made, outermost first
         self.checked = False
@@ -111,14 +113,24 @@ class OutputPlan:
     # -- declaring -------------------------------------------------------------------------
 
     def read(self, label: str, path) -> None:
-        """An input; ``label`` names it in messages ("the --input file", "the run's model.keras")."""
-        if path is not None and str(path) != "-":
-            self.inputs.append((label, Path(path)))
-            self.checked = False
+        """An input; ``label`` names it in messages ("the --input file", "the run's model.keras").
+        ``"-"`` is standard input: when it is a file (``< in.txt``), no output may be that file."""
+        if path is None:
+            return
+        self.checked = False
+        if str(path) == "-":
+            with contextlib.suppress(AttributeError, ValueError, OSError):  # no descriptor: nothing to clobber
+                st = os.fstat(sys.stdin.fileno())
+                if stat.S_ISREG(st.st_mode):
+                    self.stdin = (f"{label} (standard input)", (st.st_dev, st.st_ino))
+            return
+        self.inputs.append((label, Path(path)))
 
     def write(self, option: str, path, *, stage: bool = True, companions=()) -> Path:
         """An output file; returns it as a ``Path`` (``temp`` gives where to write it)."""
         self.checked = False
+        if str(path) == "-":  # a file named "-" is a surprise, and stdout is not replaced atomically
+            raise OutputError(f"{option} -: '-' is not an output here; give a file path (./- for a file named '-')")
         path = Path(path)
         self.outputs.append(Output(option, path, stage, tuple(Path(c) for c in companions)))
         return path
@@ -128,6 +140,8 @@ class OutputPlan:
         checked against the inputs; staged, it is written as a hidden folder beside it and its
         files are moved in at the end (other files already in the folder stay)."""
         self.checked = False
+        if str(path) == "-":
+            raise OutputError(f"{option} -: '-' is not an output folder; give a folder path")
         path = Path(path)
         self.outputs.append(Output(option, path, stage, folder=True, names=tuple(names)))
         return path
@@ -169,6 +183,10 @@ class OutputPlan:
         for label, source in self.inputs:
             if same_file(out.path, source):
                 raise OutputError(f"{out.option} {out.path} is {label}")
+        if self.stdin is not None:
+            for p, shown in [(out.path, f"{out.option} {out.path}"), *out.files()]:
+                if _identity(p) == self.stdin[1]:
+                    raise OutputError(f"{shown} is {self.stdin[0]}")
         if out.folder:
             if out.path.exists() and not out.path.is_dir():
                 raise OutputError(f"{out.option} {out.path} is a file, not a directory")

@@ -45,6 +45,7 @@ from pathlib import Path
 from textdeconv.data.custom import undecodable
 from textdeconv.errors import DataError, InputError, MissingFileError, OutputError, UserError
 from textdeconv.files import atomic_write_json, fsync_path
+from textdeconv.locks import Lock
 from textdeconv.outputs import OutputPlan, check_input_file
 from textdeconv.reports.export import CSV_COLUMNS, token_frame
 
@@ -286,8 +287,33 @@ class ExplainJob:
         self.settings = json.loads(json.dumps({**settings, "target": target, "chunk_lines": chunk_lines,
                                                "batch_size": batch_size, "encoding": encoding}))
         self.fingerprint = input_fingerprint(self.input) if self.resumable else {"size": None}
-        self.state = self._open(resume, restart)
+        # one writer per output: the partial file is locked (created empty if missing) until the job ends
+        self.plan.prepare()  # the output's folder, if it is missing
+        self._created_partial = not self.partial.exists()
+        self.lock = Lock(self.partial, f"{self.out} (its {self.partial.name})", option)
+        try:
+            self.lock.acquire()
+            self.state = self._open(resume, restart)
+        except BaseException:
+            self.close()
+            raise
         self.start_line, self.start_offset = self.state["lines_done"], self.state["input_offset"]
+
+    def close(self) -> None:
+        """Release the job's lock without running it; a partial file it created and nothing
+        committed to is removed (as is a folder it created)."""
+        if self.lock.fd is not None and self._created_partial and not self.progress_file.exists():
+            with contextlib.suppress(OSError):
+                if self.partial.stat().st_size == 0:
+                    self.partial.unlink()
+            self.plan.discard()
+        self.lock.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def input_size(self) -> int | None:
@@ -299,7 +325,8 @@ class ExplainJob:
                  "complete": False}
         start_over = "or pass --restart to discard it and start over"
         if restart:
-            self._remove_job_files()
+            self._remove_job_files(keep_partial=True)
+            os.ftruncate(self.lock.fd, 0)  # the partial stays, empty: it is what the lock holds
             return fresh
         if not self.progress_file.exists():
             if resume:
@@ -319,6 +346,14 @@ class ExplainJob:
         if saved is None or saved.get("format") != FORMAT:
             raise DataError(f"{self.progress_file} is not a progress file this version can read; pass --restart "
                             "to discard the interrupted job and start over")
+        counts = [k for k in fresh if k != "complete"]
+        bad = [k for k in counts if isinstance(state[k], bool) or not isinstance(state[k], int) or state[k] < 0]
+        size = self.fingerprint["size"]
+        if not bad and size is not None and state["input_offset"] > size:
+            bad = [f"input_offset {state['input_offset']} is past the input's end ({size} bytes)"]
+        if bad or not isinstance(state["complete"], bool):
+            raise DataError(f"{self.progress_file} is damaged ({', '.join(bad)[:200] or 'complete'}); pass --restart "
+                            "to discard the interrupted job and start over")
         changed = [f"{k} {old_input.get(k)} -> {v}" for k, v in self.fingerprint.items() if old_input.get(k) != v]
         if changed:
             raise InputError(f"cannot resume {self.out}: {self.name} is not the file the job started on "
@@ -329,7 +364,7 @@ class ExplainJob:
         if changed:
             raise InputError(f"cannot resume {self.out}: the settings differ from the interrupted job's "
                              f"({'; '.join(changed)}); rerun with the original ones, {start_over}")
-        if not self.partial.exists():
+        if self._created_partial:  # there was none: the lock created an empty one
             if state["complete"] and self.out.exists():
                 return state  # done; only the clean-up was interrupted
             if state["output_bytes"]:
@@ -339,8 +374,8 @@ class ExplainJob:
                             f"{state['output_bytes']} bytes); pass --restart to start over")
         return state
 
-    def _remove_job_files(self) -> None:
-        for p in (self.partial, self.progress_file):
+    def _remove_job_files(self, keep_partial: bool = False) -> None:
+        for p in (self.progress_file,) if keep_partial else (self.partial, self.progress_file):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
 
@@ -364,16 +399,24 @@ class ExplainJob:
                 the CSV was not written. Any other exception (Ctrl-C, SIGTERM, a crash) keeps them
                 for ``resume``.
         """
+        try:
+            return self._run(explainer, progress, warn, on_chunk)
+        finally:
+            self.lock.release()
+
+    def _run(self, explainer, progress, warn, on_chunk) -> dict:
         st = dict(self.state)
-        if st["complete"] and not self.partial.exists():
+        if st["complete"] and self._created_partial:  # done; only the clean-up was interrupted
+            with contextlib.suppress(FileNotFoundError):
+                self.partial.unlink()  # the empty file the lock created
             self.progress_file.unlink()
             return self._summary(st, 0)
-        committed = self.progress_file.exists()
         explained = 0
         self.plan.prepare()  # the CSV's folder, if it is missing
         warm_up(explainer)
         try:
-            with open(self.partial, "r+b" if committed and self.partial.exists() else "wb") as f:
+            # the locked file itself (a path opened anew could be another writer's by now)
+            with os.fdopen(os.dup(self.lock.acquire()), "r+b") as f:
                 f.truncate(st["output_bytes"])  # drops rows written after the last commit
                 f.seek(st["output_bytes"])
                 chunks = read_chunks(self.input, self.chunk_lines, st["input_offset"], st["lines_done"], self.encoding)

@@ -6,6 +6,7 @@ requested target class) before paying for TensorFlow's import.
 """
 from __future__ import annotations
 
+import os
 import sys
 import zipfile
 from datetime import datetime
@@ -61,7 +62,6 @@ def check_new_run_dir(run_dir, cfg: Config, config_path=None, option: str = "--r
     Raises:
         OutputError: one line naming ``option``.
     """
-    from textdeconv.errors import OutputError
     from textdeconv.outputs import OutputPlan
 
     plan = OutputPlan()
@@ -70,8 +70,28 @@ def check_new_run_dir(run_dir, cfg: Config, config_path=None, option: str = "--r
     data_inputs(plan, cfg)
     plan.folder(option, run_dir, WRITTEN, stage=False)
     plan.check()
-    if (Path(run_dir) / "state.json").exists():
-        raise OutputError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --run-dir")
+    check_run_dir_is_ours(run_dir, option)
+
+
+def check_run_dir_is_ours(run_dir, option: str = "--run-dir") -> None:
+    """A new run goes into a new or empty folder only: a folder holding a run is resumed (or
+    refused), and one holding anything else is the user's, never written into.
+
+    Raises:
+        OutputError: one line naming ``option`` and what the folder holds.
+    """
+    from textdeconv.errors import OutputError
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return
+    if (run_dir / "state.json").exists() or (run_dir / "config.yaml").is_file() and any(run_dir.glob("fold-*")):
+        raise OutputError(f"{run_dir} already holds a run; pass --resume to continue it or pick another {option}")
+    held = sorted(os.listdir(run_dir))
+    if held:
+        shown = ", ".join(held[:3]) + (f", ... ({len(held)} entries)" if len(held) > 3 else "")
+        raise OutputError(f"{option} {run_dir} is not empty and holds no run ({shown}); a new run goes into a new or "
+                          "empty folder, so pick another one")
 
 
 def latest_run(root: Path = RUNS_DIR) -> Path:
