@@ -24,6 +24,23 @@ def check_args(args) -> None:
         p.error(f"--model evaluates the engine's methods ({', '.join(MODEL_METHODS)}), not {', '.join(wrong)}")
 
 
+def check_labels(records, classes, data) -> None:
+    """With --classes, every label of --data must be one of them (else the accuracy is a silent 0).
+
+    Raises:
+        DataError: names the labels that are not classes, and the classes.
+    """
+    from textdeconv.errors import DataError, quoted
+
+    if not classes:
+        return
+    other = sorted({r.label for r in records} - set(classes))
+    if other:
+        shown = ", ".join(quoted(x, 40) for x in other[:5]) + (f", ... ({len(other)} labels)" if len(other) > 5 else "")
+        raise DataError(f"{data}: labels {shown} are not among --classes ({', '.join(classes)}); the labels must "
+                        "name the classes, in the model's output order")
+
+
 def run_model(args) -> None:
     from textdeconv.config import DataConfig
     from textdeconv.data.custom import read_records
@@ -39,10 +56,12 @@ def run_model(args) -> None:
     plan.folder("--out", out, FILES)
     plan.check()
     records = read_records(args.data, DataConfig(dataset="custom", train=args.data, text_column=args.text_column,
-                                                 label_column=args.label_column))
+                                                 label_column=args.label_column),
+                           how={"text_column": "--text-column", "label_column": "--label-column"})
     records = subsample(records, args.limit)
     if not records:
         raise DataError(f"{args.data}: no sentences to evaluate")
+    check_labels(records, args.classes, args.data)
 
     from textdeconv.runtime import load_tensorflow
 

@@ -45,9 +45,10 @@ guarantees (x.parquet.partial, x.parquet.progress.json). A kill (Ctrl-C, SIGTERM
 --resume; bad input (a line that does not decode) removes it, and no CSV is written. A pipe cannot
 be resumed. One job writes an output at a time: a second one (another process) is refused, naming
 the first's pid. If stdout closes (| head), the job stops with exit 141 and is kept for --resume.
-An output is never '-' (write a file; --json prints to stdout) nor the file stdin reads. Sentences are explained together in blocks of --chunk-size lines (also when not
-streamed), so with the same --chunk-size and --batch-size the streamed, resumed and in-memory CSVs
-are identical byte for byte. Stdin and the other outputs keep every explanation in memory. A corpus
+An output is never '-' (write a file; --json prints to stdout) nor the file stdin reads.
+Sentences are explained together in blocks of --chunk-size lines (also when not streamed), so
+with the same --chunk-size and --batch-size the streamed, resumed and in-memory CSVs are identical
+byte for byte. Stdin and the other outputs keep every explanation in memory. A corpus
 of many files, or many machines: --runner beam (docs/scale.md).
 """
 

@@ -1,0 +1,174 @@
+"""Strict inputs (issue 32): YAML aliases and duplicate keys refused in configs, run folders and
+--set values (a "billion laughs" bomb in well under a second, with a short message); values quoted
+in errors cut short; duplicate CSV headers refused; a CSV field as long as a real document read;
+numeric keys bounded where a value could exhaust the machine."""
+import shutil
+import time
+
+import pytest
+
+from textdeconv.config import load_config
+from textdeconv.errors import ConfigError, DataError
+
+BOMB = "\n".join(["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] +
+                 [f"{chr(98 + k)}: &{chr(98 + k)} [{', '.join(['*' + chr(97 + k)] * 9)}]" for k in range(8)]) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text("train:\n  epochs: 3\n" + BOMB)
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert time.perf_counter() - t0 < 1.0
+    assert str(e.value) == (f"{path}: line 4: YAML aliases (*a) are not allowed in a config; write the value out")
+
+
+def test_an_alias_in_a_set_value_is_refused_in_one_short_line():
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["data.classes=[&x [a, a, a, a], *x, *x, *x, *x]"])
+    assert time.perf_counter() - t0 < 1.0
+    assert str(e.value) == "--set data.classes: line 1: YAML aliases (*x) are not allowed in a config; write the value out"
+
+
+def test_a_bomb_in_a_run_folders_config_is_refused(tiny_run, tmp_path):
+    from textdeconv.training.rundir import check_run_dir
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "config.yaml").write_text((run / "config.yaml").read_text() + BOMB)
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"config.yaml: line \d+: YAML aliases \(\*a\) are not allowed"):
+        check_run_dir(run)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_an_anchor_without_alias_is_plain_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: &t\n  epochs: 3\n")
+    assert load_config(path).train.epochs == 3
+
+
+def test_duplicate_yaml_keys_are_refused_naming_them(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 3\n  batch_size: 10\n  epochs: 30\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == f"{path}: line 4: key 'epochs' is given twice (first on line 2); keep one"
+    path.write_text("train:\n  epochs: 3\nmodel: {}\ntrain:\n  seed: 1\n")
+    with pytest.raises(ConfigError, match=r"line 4: key 'train' is given twice \(first on line 1\)"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"^--set model.filter_sizes: line 1: key 'a' is given twice"):
+        load_config(None, ["model.filter_sizes={a: 1, a: 2}"])
+
+
+def test_values_quoted_in_errors_are_cut_short():
+    huge = "x" * 1_000_000
+    for override in (f"train.optimizer={huge}", f"model.variant=[{huge}]", f"{huge}=1", f"train.epochs={huge}"):
+        with pytest.raises(ConfigError) as e:
+            load_config(None, [override])
+        assert "x" * 100 not in str(e.value) and len(str(e.value)) < 1500, str(e.value)[:300]
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [f"train.optimizer={huge}"])
+    assert str(e.value) == ("--set train.optimizer: 'train.optimizer' must be one of adadelta, adam, got "
+                            f"'{'x' * 80}...' (1,000,000 characters)")
+
+
+def test_overrides_as_a_dict_or_a_string():
+    with pytest.raises(ConfigError, match=r"^--set nokey: unknown key 'nokey'"):
+        load_config(None, {"nokey": 1})
+    assert load_config(None, {"train.epochs": 2}).train.epochs == 2
+    with pytest.raises(ConfigError, match=r"^overrides must be a list of 'KEY=VALUE' strings or a dict, got one "
+                                          r"string 'train.epochs=1': wrap it in a list$"):
+        load_config(None, "train.epochs=1")
+    with pytest.raises(ConfigError, match=r"an override is 'KEY=VALUE', \(key, value\) or \(key, value, origin\), "
+                                          "got 5"):
+        load_config(None, [5])
+
+
+def test_the_api_train_refuses_one_string_of_overrides(tmp_path):
+    import textdeconv as td
+
+    from textdeconv.errors import InputError
+
+    with pytest.raises(InputError, match=r"^overrides must be a dict or a list of 'key=value' strings, got one "
+                                         r"string: wrap it in a list, e.g. \['train.epochs=1'\]$"):
+        td.train("tiny.yaml", tmp_path / "r", overrides="train.epochs=1")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.embedding_dim=1099511627776", "'model.embedding_dim' must be between 1 and 4096, got 1099511627776"),
+    ("model.num_filters=100000", "'model.num_filters' must be between 1 and 10000, got 100000"),
+    ("train.batch_size=100000000", "'train.batch_size' must be between 1 and 65536, got 100000000"),
+    ("model.filter_sizes=[3, 1000]", "'model.filter_sizes' must each be between 1 and 100, got [3, 1000]"),
+])
+def test_sizes_that_would_exhaust_the_machine_are_refused(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert str(e.value) == f"--set {override.split('=')[0]}: {message}"
+
+
+# --------------------------------------------------------------------------------------------
+# CSV data files
+
+
+def custom(path, **kw):
+    from textdeconv.config import DataConfig
+
+    return DataConfig(dataset="custom", train=str(path), **kw)
+
+
+def test_duplicate_csv_headers_are_refused_naming_them(tmp_path):
+    from textdeconv.data.custom import read_records
+
+    path = tmp_path / "d.csv"
+    path.write_text("text,label,text\ngood film,pos,bad film\n")
+    with pytest.raises(DataError) as e:
+        read_records(str(path), custom(path))
+    assert str(e.value) == f"{path}:1: the header names 'text' more than once; give each column its own name"
+    path.write_text("label\ttext\tlabel\npos\tgood film\tneg\n")
+    with pytest.raises(DataError, match=r"the header names 'label' more than once"):
+        read_records(str(path), custom(path, format="tsv"))
+
+
+def test_a_csv_field_as_long_as_a_document_is_read(tmp_path):
+    import csv
+
+    from textdeconv.data.custom import read_records
+
+    words = ["word"] * 50_000  # 250,000 characters: past the csv module's default field limit of 131,072
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n\"" + " ".join(words) + "\",pos\nshort one,neg\n")
+    limit = csv.field_size_limit()
+    records = read_records(str(path), custom(path))
+    assert [len(r.tokens) for r in records] == [50_000, 2] and [r.label for r in records] == ["pos", "neg"]
+    assert csv.field_size_limit() == limit  # the process-wide limit is put back
+
+
+def test_a_missing_column_names_the_option_it_came_from(tmp_path):
+    from textdeconv.data.custom import read_records
+
+    path = tmp_path / "d.csv"
+    path.write_text("sentence,label\ngood film,pos\n")
+    with pytest.raises(DataError) as e:
+        read_records(str(path), custom(path), how={"text_column": "--text-column"})
+    assert str(e.value) == f"{path}:1: no column 'text' (columns found: sentence, label); pass --text-column NAME"
+    with pytest.raises(DataError, match=r"; set data.text_column$"):
+        read_records(str(path), custom(path))
+
+
+def test_labels_that_are_not_among_the_classes_are_refused(tmp_path):
+    from textdeconv.cli.evaluate_model import check_labels
+    from textdeconv.data.custom import read_records
+
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\ngood film,1\nbad film,0\nfine,1\n")
+    records = read_records(str(path), custom(path))
+    with pytest.raises(DataError) as e:
+        check_labels(records, ["negative", "positive"], path)
+    assert str(e.value) == (f"{path}: labels '0', '1' are not among --classes (negative, positive); the labels must "
+                            "name the classes, in the model's output order")
+    check_labels(records, ["0", "1"], path)  # they are
+    check_labels(records, None, path)  # without --classes there is nothing to compare
