@@ -89,7 +89,6 @@ def test_overrides_as_a_dict_or_a_string():
 
 def test_the_api_train_refuses_one_string_of_overrides(tmp_path):
     import textdeconv as td
-
     from textdeconv.errors import InputError
 
     with pytest.raises(InputError, match=r"^overrides must be a dict or a list of 'key=value' strings, got one "
