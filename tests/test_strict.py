@@ -29,7 +29,8 @@ def test_an_alias_in_a_set_value_is_refused_in_one_short_line():
     with pytest.raises(ConfigError) as e:
         load_config(None, ["data.classes=[&x [a, a, a, a], *x, *x, *x, *x]"])
     assert time.perf_counter() - t0 < 1.0
-    assert str(e.value) == "--set data.classes: line 1: YAML aliases (*x) are not allowed in a config; write the value out"
+    assert str(e.value) == ("--set data.classes: line 1: YAML aliases (*x) are not allowed in a config; write the "
+                            "value out")
 
 
 def test_a_bomb_in_a_run_folders_config_is_refused(tiny_run, tmp_path):
