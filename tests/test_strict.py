@@ -172,3 +172,62 @@ def test_labels_that_are_not_among_the_classes_are_refused(tmp_path):
                             "name the classes, in the model's output order")
     check_labels(records, ["0", "1"], path)  # they are
     check_labels(records, None, path)  # without --classes there is nothing to compare
+
+
+# --------------------------------------------------------------------------------------------
+# a run folder whose files disagree; one-line load errors
+
+
+def test_a_config_that_does_not_describe_the_model_is_refused(tiny_run, tmp_path):
+    import yaml
+
+    from textdeconv.training.rundir import read_run
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    dim, filters = cfg["model"]["embedding_dim"], cfg["model"]["num_filters"]
+    cfg["model"]["embedding_dim"], cfg["model"]["num_filters"] = dim * 2, filters + 1
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(DataError) as e:
+        read_run(run)
+    assert str(e.value) == (f"{run}: config.yaml does not describe model.keras (model.embedding_dim {dim * 2} vs "
+                            f"{dim}; model.num_filters {filters + 1} vs {filters}: config vs model); the files come "
+                            "from different runs, or config.yaml was edited: restore it")
+
+
+def test_a_run_that_is_a_file_is_named_so(tmp_path):
+    import textdeconv as td
+    from textdeconv.errors import InputError, MissingFileError
+
+    (tmp_path / "run").write_text("not a folder")
+    with pytest.raises(MissingFileError, match=rf"^{tmp_path / 'run'} is a file, not a run directory; pass the "
+                                               "folder that holds config.yaml"):
+        td.load_run(tmp_path / "run")
+    with pytest.raises(InputError, match=r"^a run is a directory path, got 123$"):
+        td.load_run(123)
+
+
+def test_api_argument_types_raise_user_errors(tiny_run):
+    import textdeconv as td
+    from textdeconv.errors import InputError
+
+    run = td.load_run(tiny_run)
+    for bad in (0, -1, 1.5, True, "8", 10**9):
+        with pytest.raises(InputError, match=r"^batch_size must be a whole number from 1 to 65536, got "):
+            run.explain(["a dull mess"], batch_size=bad)
+        with pytest.raises(InputError, match=r"^batch_size must be a whole number"):
+            run.predict(["a dull mess"], batch_size=bad)
+    with pytest.raises(InputError, match=r"^method must be a method name \(textdeconv.methods\(\)\), got 3$"):
+        run.explain(["a dull mess"], method=3)
+
+
+def test_keras_load_errors_are_one_short_line_without_the_unsafe_advice():
+    from textdeconv.training.rundir import keras_error
+
+    advice = ("Requested the deserialization of a Lambda layer whose Python code is not known. " + "x" * 3000 +
+              " Pass `safe_mode=False` to the loading function in order to allow Lambda layer loading. More words.")
+    line = keras_error(ValueError(advice))
+    assert "safe_mode=False" not in line and len(line) < 300
+    assert line.startswith("ValueError: Requested the deserialization of a Lambda layer whose Python code is not known")
+    assert keras_error(FileNotFoundError("File not found: model.keras")) == "FileNotFoundError"

@@ -120,6 +120,9 @@ def check_run_dir(run_dir: str | Path) -> tuple[Config, tuple[str, ...]]:
         ConfigError: the saved config is invalid.
     """
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MissingFileError(f"{run_dir} is a file, not a run directory; pass the folder that holds config.yaml, "
+                               "vocab.txt and model.keras")
     if not run_dir.is_dir():
         raise MissingFileError(f"run directory not found: {run_dir}")
     missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
@@ -210,9 +213,7 @@ def read_run(run_dir: str | Path):
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as e:  # Keras raises several types for damaged archives
-        detail = " ".join(str(e).split())  # one line; and never Keras's misleading "File not found"
-        detail = type(e).__name__ + (f": {detail}" if detail and "not found" not in detail.lower() else "")
-        raise DataError(f"{corrupt} ({detail}); {again}") from None
+        raise DataError(f"{corrupt} ({keras_error(e)}); {again}") from None
     try:
         net = TextCNN(model)
     except InputError as e:
@@ -220,4 +221,40 @@ def read_run(run_dir: str | Path):
     if net.tables[0].input_dim != len(vocab):
         raise DataError(f"{run_dir}: vocab.txt has {len(vocab)} entries but the model's embedding has "
                          f"{net.tables[0].input_dim}; the files come from different runs")
+    check_model_matches(cfg, net, class_names, run_dir)
     return cfg, vocab, net, class_names
+
+
+def keras_error(e: Exception, limit: int = 240) -> str:
+    """Keras's load error in one short line: its type and first sentences, without its advice to pass
+    ``safe_mode=False`` (which would run code from the file) and never its misleading "File not found"."""
+    import re
+
+    detail = " ".join(str(e).split())
+    detail = re.sub(r"[^.]*safe_mode=False[^.]*\.?", "", detail).strip()
+    if "not found" in detail.lower():
+        detail = ""
+    if len(detail) > limit:
+        detail = detail[:limit].rstrip() + "..."
+    return type(e).__name__ + (f": {detail}" if detail else "")
+
+
+def check_model_matches(cfg: Config, net, class_names, run_dir) -> None:
+    """The run's config.yaml describes its model.keras: embedding size, filter widths and count,
+    variant (channels) and classes. A config edited by hand, or files from two runs, would otherwise
+    be explained silently with the wrong settings.
+
+    Raises:
+        DataError: names each disagreement.
+    """
+    m = cfg.model
+    found = {"model.embedding_dim": (m.embedding_dim, net.dim),
+             "model.filter_sizes": (sorted(m.filter_sizes), sorted(net.widths)),
+             "model.num_filters": (m.num_filters, int(net.convs[0].filters)),
+             "model.variant": (2 if m.variant == "multichannel" else 1, net.channels),
+             "classes": (len(class_names), net.num_classes)}
+    wrong = [f"{k} {said} vs {has}" if k != "model.variant" else f"model.variant {m.variant} vs {has} embedding "
+             f"table(s)" for k, (said, has) in found.items() if said != has]
+    if wrong:
+        raise DataError(f"{run_dir}: config.yaml does not describe model.keras ({'; '.join(wrong)}: config vs "
+                        "model); the files come from different runs, or config.yaml was edited: restore it")
