@@ -231,3 +231,21 @@ def test_keras_load_errors_are_one_short_line_without_the_unsafe_advice():
     assert "safe_mode=False" not in line and len(line) < 300
     assert line.startswith("ValueError: Requested the deserialization of a Lambda layer whose Python code is not known")
     assert keras_error(FileNotFoundError("File not found: model.keras")) == "FileNotFoundError"
+
+
+def test_a_json_body_nested_100000_deep_is_a_400(tiny_run):
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from textdeconv.serve.app import create_app
+    from textdeconv.serve.explorer import Explorer
+
+    client = TestClient(create_app(Explorer.open([tiny_run])), base_url="http://127.0.0.1",
+                        raise_server_exceptions=False)
+    for depth in (100_000, 33):
+        body = b'{"texts": ' + b"[" * depth + b"]" * depth + b"}"
+        r = client.post("/api/explain", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400, r.text
+        assert r.json() == {"error": "the body is nested too deeply (more than 32 levels of arrays and objects)"}
+    r = client.post("/api/explain", content=b'{"texts": [["a", "b"]]}', headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text  # a token list: 3 levels, as the API needs
