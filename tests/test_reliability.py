@@ -318,3 +318,83 @@ def test_a_closed_stdout_stops_a_streamed_job_non_zero_and_keeps_it_resumable(ti
     done = textdeconv(*common, "--csv", out, "--resume", "--quiet")
     assert done.returncode == 0, done.stderr
     assert out.read_bytes() == ref.read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# a full disk is one line, and what was committed stays resumable
+
+
+def test_a_full_disk_while_streaming_is_one_line_and_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+    import errno
+
+    from helpers.streaming import FakeExplainer, write_input
+
+    from textdeconv.reports.stream import ExplainJob
+
+    settings = {"run": "fake", "method": "fake", "options": {}}
+    src, out, ref = write_input(tmp_path / "in.txt", n=60), tmp_path / "out.csv", tmp_path / "ref.csv"
+    ExplainJob(src, ref, settings, chunk_lines=7).run(FakeExplainer())
+    append, calls = ExplainJob._append, []
+
+    def fills_up(f, data):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")  # as write() raises it: no file name
+        append(f, data)
+
+    monkeypatch.setattr(ExplainJob, "_append", staticmethod(fills_up))
+    with pytest.raises(OutputError) as e:
+        ExplainJob(src, out, settings, chunk_lines=7, option="--csv").run(FakeExplainer())
+    assert str(e.value) == (f"--csv {out}: cannot write it (No space left on device); the job is kept: free space "
+                            "and rerun with --resume")
+    monkeypatch.setattr(ExplainJob, "_append", staticmethod(append))  # space freed
+    ExplainJob(src, out, settings, chunk_lines=7, resume=True).run(FakeExplainer())
+    assert out.read_bytes() == ref.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.csv", "ref.csv"]
+
+
+def test_a_full_disk_writing_an_unnamed_file_is_one_line_naming_the_outputs(tiny_run, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import textdeconv.reports.html as html
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")  # no file name, as write() raises it
+
+    monkeypatch.setattr(html, "write_html", full_disk)
+    src = tmp_path / "in.txt"
+    src.write_text("a gripping , funny movie\n")
+    before = listing(tmp_path)
+    code, _, err = script_in_process(monkeypatch, capsys, "explain.py", "--run", tiny_run, "--input", src, "--csv",
+                                     tmp_path / "a.csv", "--html", tmp_path / "p.html", "--quiet")
+    one_error_line(code, err, f"cannot write --csv {tmp_path / 'a.csv'}, --html {tmp_path / 'p.html'} (No space "
+                              "left on device); nothing was written")
+    assert listing(tmp_path) == before
+
+
+def test_a_progress_file_past_the_inputs_end_or_negative_is_refused(tmp_path):
+    import json
+
+    from helpers.streaming import FakeExplainer, crash_after_commit, write_input
+
+    from textdeconv.errors import DataError
+    from textdeconv.reports.stream import ExplainJob
+
+    settings = {"run": "fake", "method": "fake", "options": {}}
+    src, out = write_input(tmp_path / "in.txt", n=60), tmp_path / "out.csv"
+    with pytest.raises(KeyboardInterrupt):
+        ExplainJob(src, out, settings, chunk_lines=7).run(FakeExplainer(), **crash_after_commit(2))
+    progress = tmp_path / "out.csv.progress.json"
+    saved = json.loads(progress.read_text())
+    size = src.stat().st_size
+    for change, fragment in (({"input_offset": size + 1}, f"input_offset {size + 1} is past the input's end "
+                                                           f"({size} bytes)"),
+                             ({"input_offset": -5}, "input_offset"), ({"lines_done": -1}, "lines_done"),
+                             ({"rows": "many"}, "rows"), ({"complete": 1}, "complete")):
+        progress.write_text(json.dumps({**saved, **change}))
+        files = hashes(tmp_path)
+        with pytest.raises(DataError) as e:
+            ExplainJob(src, out, settings, chunk_lines=7, resume=True)
+        assert str(e.value) == (f"{progress} is damaged ({fragment}); pass --restart to discard the interrupted job "
+                                "and start over")
+        assert hashes(tmp_path) == files

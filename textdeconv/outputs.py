@@ -23,6 +23,7 @@ their writer owns the rest.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -33,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textdeconv.errors import MissingFileError, OutputError, UserError
+
+# errors of the disk rather than of the program: a command reports them in one line
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 
 
 @dataclass
@@ -332,11 +336,15 @@ class OutputPlan:
         if kind is None:
             self.publish()
             return
+        staged = [out for out in self.outputs if out.temp is not None]
         self.discard()
         if isinstance(exc, OSError) and not isinstance(exc, (UserError, BrokenPipeError)):
             out = self._owner(exc.filename)
             if out is not None:  # e.g. the disk filled up: name the option, not the temporary file
                 raise OutputError(f"{out.option} {out.path}: cannot write it ({exc.strerror})") from None
+            if exc.errno in DISK_ERRNOS and staged:  # a write() names no file: name every output being written
+                names = ", ".join(f"{o.option} {o.path}" for o in staged)
+                raise OutputError(f"cannot write {names} ({exc.strerror}); nothing was written") from None
 
     def _owner(self, filename) -> Output | None:
         if not filename:

@@ -46,7 +46,7 @@ from textdeconv.data.custom import undecodable
 from textdeconv.errors import DataError, InputError, MissingFileError, OutputError, UserError
 from textdeconv.files import atomic_write_json, fsync_path
 from textdeconv.locks import Lock
-from textdeconv.outputs import OutputPlan, check_input_file
+from textdeconv.outputs import DISK_ERRNOS, OutputPlan, check_input_file
 from textdeconv.reports.export import CSV_COLUMNS, token_frame
 
 CHUNK_LINES = 4096
@@ -278,6 +278,7 @@ class ExplainJob:
         self.progress_file = self.out.with_name(self.out.name + ".progress.json")
         self.plan = plan or OutputPlan()
         self.plan.read(input_label, self.input)
+        self.option = option
         self.plan.write(option, self.out, stage=False, companions=(self.partial, self.progress_file))
         self.plan.check()
         self.resumable = stat.S_ISREG(os.stat(self.input).st_mode)
@@ -446,12 +447,17 @@ class ExplainJob:
             self._remove_job_files()
             self.plan.discard()
             raise type(e)(f"{e}; {self.out} was not written") from None
-        except BaseException:
+        except BaseException as e:
             # nothing worth resuming: leave no files. (The progress file itself tells: a kill may
             # land after a commit's rename but before this frame knows it happened.)
-            if not (self.resumable and self.progress_file.exists()):
+            kept = self.resumable and self.progress_file.exists()
+            if not kept:
                 self._remove_job_files()
                 self.plan.discard()
+            if isinstance(e, OSError) and e.errno in DISK_ERRNOS:  # the disk, not a bug: one line
+                then = ("the job is kept: free space and rerun with --resume" if kept
+                        else f"{self.out} was not written")
+                raise OutputError(f"{self.option} {self.out}: cannot write it ({e.strerror}); {then}") from None
             raise
         self._publish(st)
         with contextlib.suppress(FileNotFoundError):
