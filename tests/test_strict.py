@@ -249,3 +249,59 @@ def test_a_json_body_nested_100000_deep_is_a_400(tiny_run):
         assert r.json() == {"error": "the body is nested too deeply (more than 32 levels of arrays and objects)"}
     r = client.post("/api/explain", content=b'{"texts": [["a", "b"]]}', headers={"content-type": "application/json"})
     assert r.status_code == 200, r.text  # a token list: 3 levels, as the API needs
+
+
+# --------------------------------------------------------------------------------------------
+# the studies and download: one line each, blaming the right option
+
+
+def test_a_study_that_scored_nothing_fails_naming_why():
+    from textdeconv.cli.groundtruth import check_scored
+
+    rows = {"trigger": {"status": "ignored", "flip_rate": {"mean": 0.12, "sd": 0.02}},
+            "negation": {"status": "no sentences", "flip_rate": {"mean": None}}}
+    with pytest.raises(DataError) as e:
+        check_scored({"rows": rows, "methods": {}}, "out.json")
+    assert str(e.value) == ("the study scored nothing (trigger: ignored, flip rate 0.12 ± 0.02; negation: no "
+                            "sentences, flip rate n/a): no model learned a planted word well enough; out.json was "
+                            "not written (train on more data: drop --set data.max_train, or lower --threshold)")
+    check_scored({"rows": {**rows, "x": {"status": "scored", "flip_rate": {"mean": 0.9}}}, "methods": {}}, "o")
+
+
+def test_the_studies_blame_a_set_value_on_the_option_and_name_themselves():
+    from textdeconv.evaluation.retrain import study_config
+
+    with pytest.raises(ConfigError) as e:
+        study_config("tiny.yaml", ["data.dataset=sst5"], study="roar")
+    assert str(e.value) == ("--set data.dataset: the roar study uses SST-2 sentences; data.dataset is 'sst5' (set "
+                            "data.dataset=sst2)")
+
+
+@pytest.mark.parametrize("command", ["groundtruth", "roar", "randomization"])
+def test_a_runs_dir_that_is_a_file_is_one_line(tmp_path, monkeypatch, capsys, command):
+    from helpers.guard import one_error_line
+
+    from textdeconv.cli import main
+
+    (tmp_path / "f").write_text("mine")
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--config", "tiny.yaml", "--runs-dir", str(tmp_path / "f"), "--out", str(tmp_path / "o.json")])
+    one_error_line(stop.value.code, capsys.readouterr().err, f"--runs-dir {tmp_path / 'f'} is a file; the study "
+                                                             "keeps its models in a folder")
+    assert (tmp_path / "f").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_download_into_a_file_or_failing_leaves_dir_as_it_was(tmp_path):
+    from textdeconv.data.download import download_sst
+    from textdeconv.errors import DownloadError, MissingFileError
+
+    (tmp_path / "f").write_text("mine")
+    with pytest.raises(MissingFileError, match=rf"^{tmp_path / 'f'} is a file; the data folder must be a folder"):
+        download_sst(tmp_path / "f", url=(tmp_path / "none.zip").as_uri(), quiet=True)
+    with pytest.raises(DownloadError, match="could not download"):
+        download_sst(tmp_path / "new" / "sst", url=(tmp_path / "none.zip").as_uri(), quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]  # neither new/ nor new/sst/ left behind
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(DownloadError):
+        download_sst(tmp_path / "mine", url=(tmp_path / "none.zip").as_uri(), quiet=True)
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())  # a folder that was there stays
