@@ -273,8 +273,8 @@ def test_the_studies_blame_a_set_value_on_the_option_and_name_themselves():
 
     with pytest.raises(ConfigError) as e:
         study_config("tiny.yaml", ["data.dataset=sst5"], study="roar")
-    assert str(e.value) == ("--set data.dataset: the roar study uses SST-2 sentences; data.dataset is 'sst5' (set "
-                            "data.dataset=sst2)")
+    assert str(e.value) == ("--set data.dataset: the roar study's models use SST-2 sentences; data.dataset is "
+                            "'sst5' (set data.dataset=sst2)")
 
 
 @pytest.mark.parametrize("command", ["groundtruth", "roar", "randomization"])
@@ -305,3 +305,38 @@ def test_download_into_a_file_or_failing_leaves_dir_as_it_was(tmp_path):
     with pytest.raises(DownloadError):
         download_sst(tmp_path / "mine", url=(tmp_path / "none.zip").as_uri(), quiet=True)
     assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())  # a folder that was there stays
+
+
+def test_a_test_file_that_is_the_train_file_is_warned(tmp_path, capsys):
+    from textdeconv.config import DataConfig
+    from textdeconv.data.splits import check_data
+
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\ngood film,pos\nbad film,neg\n")
+    (tmp_path / "link.csv").symlink_to(path)
+    told = []
+    check_data(DataConfig(dataset="custom", train=str(path), test=str(tmp_path / "link.csv")), told.append)
+    assert told == [f"data.test is data.train ({tmp_path / 'link.csv'}): the test scores measure how well the "
+                    "model remembers its train sentences, not how it generalises"]
+    check_data(DataConfig(dataset="custom", train=str(path), dev=str(path)))
+    assert capsys.readouterr().err == (f"warning: data.dev is data.train ({path}): the dev scores measure how well "
+                                       "the model remembers its train sentences, not how it generalises\n")
+    other = tmp_path / "e.csv"
+    other.write_text(path.read_text())  # equal bytes, another file: the user's choice, not warned
+    check_data(DataConfig(dataset="custom", train=str(path), test=str(other)), told.append)
+    assert len(told) == 1
+
+
+def test_evaluate_model_takes_the_baselines_its_help_promises(tmp_path, capsys):
+    from textdeconv.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", "--model", "m.keras", "--vocab", "v.txt", "--data", "x.csv", "--methods", "random"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.strip().endswith(
+        "--model scores occlusion and random with every evaluation, against an engine method's explanations: name "
+        "one of deconvnet, guided-backprop, gradient, grad-x-input, lrp-epsilon, lrp-alpha-beta, lrp-zplus too")
+    with pytest.raises(SystemExit) as stop:  # accepted: it fails later, on the missing model file
+        main(["evaluate", "--model", str(tmp_path / "m.keras"), "--vocab", "v.txt", "--data", "x.csv", "--methods",
+              "gradient", "random", "--out", str(tmp_path / "ev")])
+    assert stop.value.code == 2 and "evaluates the engine's methods" not in capsys.readouterr().err

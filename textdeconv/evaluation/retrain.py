@@ -47,7 +47,7 @@ def study_config(config: str = DEFAULT_CONFIG, overrides=(), study: str = "groun
             key = item.split("=", 1)[0].strip() if isinstance(item, str) else item[0]
             if key == "data.dataset":
                 origin = item[2] if isinstance(item, (tuple, list)) and len(item) == 3 else "--set data.dataset"
-        raise ConfigError(f"{origin}: the {study} study uses SST-2 sentences; data.dataset is "
+        raise ConfigError(f"{origin}: the {study} study's models use SST-2 sentences; data.dataset is "
                           f"{cfg.data.dataset!r} (set data.dataset=sst2)")
     return cfg
 
