@@ -398,3 +398,34 @@ def test_a_progress_file_past_the_inputs_end_or_negative_is_refused(tmp_path):
         assert str(e.value) == (f"{progress} is damaged ({fragment}); pass --restart to discard the interrupted job "
                                 "and start over")
         assert hashes(tmp_path) == files
+
+
+# --------------------------------------------------------------------------------------------
+# Ctrl-C while an output is being prepared leaves no hidden temporary file
+
+
+@pytest.mark.parametrize("where", ["plan", "atomic_path"])
+def test_ctrl_c_right_after_a_temporary_file_is_made_leaves_none(tmp_path, monkeypatch, where):
+    import signal
+    import tempfile
+
+    from textdeconv.files import atomic_write_text
+    from textdeconv.outputs import OutputPlan
+
+    real = tempfile.mkstemp
+
+    def then_ctrl_c(*args, **kw):  # the worst moment: the file exists, its name is not yet recorded
+        made = real(*args, **kw)
+        os.kill(os.getpid(), signal.SIGINT)
+        return made
+
+    monkeypatch.setattr(tempfile, "mkstemp", then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        if where == "plan":
+            plan = OutputPlan()
+            plan.write("--csv", tmp_path / "f.csv")
+            with plan:
+                pass
+        else:
+            atomic_write_text(tmp_path / "f.csv", "rows")
+    assert listing(tmp_path) == set()

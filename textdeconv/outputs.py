@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textdeconv.errors import MissingFileError, OutputError, UserError
+from textdeconv.files import signals_deferred
 
 # errors of the disk rather than of the program: a command reports them in one line
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
@@ -211,11 +212,12 @@ class OutputPlan:
         """Create and remove a file in ``where``: the one test of writability that tells the truth
         (a permission check says nothing for root, or for /proc)."""
         try:
-            fd, probe = tempfile.mkstemp(prefix=".textdeconv-probe-", dir=where)
+            with signals_deferred():  # created and removed before a Ctrl-C can land
+                fd, probe = tempfile.mkstemp(prefix=".textdeconv-probe-", dir=where)
+                os.close(fd)
+                os.unlink(probe)
         except OSError as e:
             raise OutputError(f"{out.option} {out.path}: cannot create files in {where} ({e.strerror})") from None
-        os.close(fd)
-        os.unlink(probe)
 
     # -- staging and publishing ------------------------------------------------------------
 
@@ -228,13 +230,14 @@ class OutputPlan:
                 if not out.stage or out.temp is not None:
                     continue
                 try:
-                    if out.folder:
-                        out.temp = Path(tempfile.mkdtemp(prefix=f".{out.path.name}.", suffix=".tmp", dir=parent))
-                    else:
-                        fd, tmp = tempfile.mkstemp(prefix=f".{out.path.name}.", suffix=".tmp" + out.path.suffix,
-                                                   dir=parent)
-                        os.close(fd)
-                        out.temp = Path(tmp)
+                    with signals_deferred():  # a Ctrl-C lands once out.temp is known, so discard() removes it
+                        if out.folder:
+                            out.temp = Path(tempfile.mkdtemp(prefix=f".{out.path.name}.", suffix=".tmp", dir=parent))
+                        else:
+                            fd, tmp = tempfile.mkstemp(prefix=f".{out.path.name}.", suffix=".tmp" + out.path.suffix,
+                                                       dir=parent)
+                            out.temp = Path(tmp)
+                            os.close(fd)
                 except OSError as e:
                     raise OutputError(f"{out.option} {out.path}: cannot create files in {parent} "
                                       f"({e.strerror})") from None
