@@ -134,7 +134,8 @@ def test_overwrite_removes_exactly_the_manifests_files_and_stale_staging(tiny_ru
 
 
 @pytest.mark.slow
-def test_ctrl_c_in_a_pipeline_exits_130_and_cleans_its_staging(tiny_run, tmp_path):
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_or_sigterm_in_a_pipeline_exits_130_or_143_and_cleans_its_staging(tiny_run, tmp_path, sig, code, word):
     src = tmp_path / "big.txt"
     src.write_text("a gripping , funny movie and a dull , lifeless mess\n" * 200_000)
     out = tmp_path / "out"
@@ -147,11 +148,11 @@ def test_ctrl_c_in_a_pipeline_exits_130_and_cleans_its_staging(tiny_run, tmp_pat
             assert time.time() - t0 < 120 and proc.poll() is None, proc.stderr.read() if proc.poll() else "slow"
             time.sleep(0.1)
         time.sleep(3)  # inside the pipeline
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err[-3000:]
-    assert err.strip().splitlines()[-1] == "interrupted"
+    assert proc.returncode == code, err[-3000:]
+    assert err.strip().splitlines()[-1] == word
     assert not out.exists()  # its staging folder removed, and the folder it created
