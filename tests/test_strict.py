@@ -223,7 +223,7 @@ def test_api_argument_types_raise_user_errors(tiny_run):
 
 
 def test_keras_load_errors_are_one_short_line_without_the_unsafe_advice():
-    from textdeconv.training.rundir import keras_error
+    from textdeconv.runtime import keras_error
 
     advice = ("Requested the deserialization of a Lambda layer whose Python code is not known. " + "x" * 3000 +
               " Pass `safe_mode=False` to the loading function in order to allow Lambda layer loading. More words.")
@@ -340,3 +340,15 @@ def test_evaluate_model_takes_the_baselines_its_help_promises(tmp_path, capsys):
         main(["evaluate", "--model", str(tmp_path / "m.keras"), "--vocab", "v.txt", "--data", "x.csv", "--methods",
               "gradient", "random", "--out", str(tmp_path / "ev")])
     assert stop.value.code == 2 and "evaluates the engine's methods" not in capsys.readouterr().err
+
+
+def test_a_model_file_that_is_no_zip_is_named_so(tmp_path):
+    pytest.importorskip("keras")
+    from textdeconv.attribution.engine import load_model_for_explaining
+    from textdeconv.errors import InputError
+
+    path = tmp_path / "m.keras"
+    path.write_text("not a model")
+    with pytest.raises(InputError) as e:
+        load_model_for_explaining(path)
+    assert str(e.value) == f"{path}: cannot load the model (not a zip archive, which a .keras file is)"

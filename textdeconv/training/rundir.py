@@ -213,6 +213,8 @@ def read_run(run_dir: str | Path):
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as e:  # Keras raises several types for damaged archives
+        from textdeconv.runtime import keras_error
+
         raise DataError(f"{corrupt} ({keras_error(e)}); {again}") from None
     try:
         net = TextCNN(model)
@@ -223,20 +225,6 @@ def read_run(run_dir: str | Path):
                          f"{net.tables[0].input_dim}; the files come from different runs")
     check_model_matches(cfg, net, class_names, run_dir)
     return cfg, vocab, net, class_names
-
-
-def keras_error(e: Exception, limit: int = 240) -> str:
-    """Keras's load error in one short line: its type and first sentences, without its advice to pass
-    ``safe_mode=False`` (which would run code from the file) and never its misleading "File not found"."""
-    import re
-
-    detail = " ".join(str(e).split())
-    detail = re.sub(r"[^.]*safe_mode=False[^.]*\.?", "", detail).strip()
-    if "not found" in detail.lower():
-        detail = ""
-    if len(detail) > limit:
-        detail = detail[:limit].rstrip() + "..."
-    return type(e).__name__ + (f": {detail}" if detail else "")
 
 
 def check_model_matches(cfg: Config, net, class_names, run_dir) -> None:
