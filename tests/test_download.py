@@ -96,7 +96,7 @@ def test_archive_missing_a_split_is_refused(tmp_path):
     with pytest.raises(DataError) as e:
         download_sst(root, url=url, sha256=sha, quiet=True)
     assert str(e.value) == f"{url}: archive lacks ['dev.txt']"
-    assert os.listdir(root) == []
+    assert not root.exists()  # the folder it created goes again: DIR as it was
 
 
 def test_unreachable_url_says_how_to_get_the_data_by_hand(tmp_path):
@@ -107,7 +107,7 @@ def test_unreachable_url_says_how_to_get_the_data_by_hand(tmp_path):
     assert msg.startswith(f"could not download {MISSING_URL} (")
     assert "fetch the file on another machine, unzip it" in msg
     assert "point data.dir or $TEXTDECONV_DATA at the folder holding trees/" in msg
-    assert os.listdir(root) == []
+    assert not root.exists()  # the folder it created goes again: DIR as it was
 
 
 def test_unparsable_tree_in_archive_is_refused(tmp_path):
@@ -117,7 +117,7 @@ def test_unparsable_tree_in_archive_is_refused(tmp_path):
     root = tmp_path / "d"
     with pytest.raises(DataError, match=r"train\.txt:5: expected a sentiment label 0-4, got '9'"):
         download_sst(root, url=url, sha256=sha, quiet=True)
-    assert os.listdir(root) == []
+    assert not root.exists()  # the folder it created goes again: DIR as it was
 
 
 def test_file_that_is_not_a_zip_is_refused(tmp_path):
@@ -127,7 +127,7 @@ def test_file_that_is_not_a_zip_is_refused(tmp_path):
     root = tmp_path / "d"
     with pytest.raises(DataError, match=r"page\.html: not a zip archive$"):
         download_sst(root, url=p.as_uri(), sha256=sha, quiet=True)
-    assert os.listdir(root) == []
+    assert not root.exists()  # the folder it created goes again: DIR as it was
 
 
 def test_partial_trees_folder_is_kept_aside(tmp_path, archive):
@@ -175,7 +175,7 @@ def test_script_checksum_mismatch_is_one_line_error(tmp_path, archive):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: checksum mismatch for {url}: expected sha256 {'0' * 64}, got {sha}")
     assert "Traceback" not in proc.stderr
-    assert os.listdir(root) == []
+    assert not root.exists()  # the folder it created goes again: DIR as it was
 
 
 def test_script_help_shows_the_worked_example():

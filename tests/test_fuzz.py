@@ -290,3 +290,158 @@ def test_random_paths_never_change_an_input_nor_leave_a_file(tiny_run, tmp_path,
     seconds = time.perf_counter() - t0
     print(f"{PATHS_N} combinations in {seconds:.1f} s: {codes.count(0)} succeeded, {codes.count(2)} refused")
     assert codes.count(0) >= 10 and codes.count(2) >= 10  # both outcomes are exercised
+
+
+# --------------------------------------------------------------------------------------------
+# random folders for the writers that own a folder or take a path from Python (issue 32): the run
+# folder of train, Beam's output folder, the API's save_csv / save_json. Every case: no input's
+# bytes change, and a refusal leaves every listing as it was.
+
+FOLDERS_SEED = 20261207
+
+
+def fill(rng: random.Random, folder: Path, run: Path) -> str:
+    """Make ``folder`` one of the states a user's folder can be in; return the state's name."""
+    import shutil
+
+    state = rng.choice(["missing", "empty", "user files", "a run", "a file", "hidden file", "user checkpoints"])
+    if state == "a file":
+        folder.write_text("mine\n")
+    elif state != "missing":
+        folder.mkdir(parents=True)
+    if state == "user files":
+        for name in rng.sample(["config.yaml", "metrics.csv", "vocab.txt", "model.keras", "notes.md"], 2):
+            (folder / name).write_text(f"the user's {name}\n")
+    elif state == "hidden file":
+        (folder / ".DS_Store").write_bytes(b"\x00\x01")
+    elif state == "user checkpoints":
+        (folder / "checkpoints").mkdir()
+        (folder / "checkpoints" / "epoch_001.keras").write_text("the user's\n")
+    elif state == "a run":
+        for name in ("config.yaml", "vocab.txt", "model.keras", "state.json"):
+            if (run / name).exists():
+                shutil.copy(run / name, folder / name)
+            else:
+                (folder / name).write_text("{}\n")
+    return state
+
+
+def test_random_run_folders_are_trained_into_only_when_new_or_empty(tiny_run, tmp_path):
+    from helpers.guard import hashes, listing
+
+    from textdeconv.api import prepare_training
+    from textdeconv.errors import OutputError
+
+    rng = random.Random(FOLDERS_SEED)
+    data = tiny_run.parent / "data"
+    overrides = {"data.dir": str(data), "data.download": False}
+    for k in range(30):
+        work = tmp_path / f"w{k}"
+        work.mkdir()
+        folder = work / rng.choice(["r", "deep/er/r"])
+        if folder.parent != work:
+            folder.parent.mkdir(parents=True)
+        state = fill(rng, folder, tiny_run)
+        before, files = listing(work, data), hashes(work, data)
+        where = f"case {k}: {state} at {folder}"
+        if state in ("missing", "empty"):
+            _, run_dir = prepare_training("tiny.yaml", folder, overrides)
+            assert run_dir == folder, where
+        else:
+            with pytest.raises(OutputError) as e:
+                prepare_training("tiny.yaml", folder, overrides)
+            assert str(folder) in str(e.value), where
+        assert listing(work, data) == before and hashes(work, data) == files, where  # checking writes nothing
+
+
+def test_random_api_writer_paths_never_touch_the_run(tiny_run, tmp_path):
+    from helpers.guard import hashes, listing
+
+    import textdeconv as td
+    from textdeconv.errors import UserError
+
+    run = td.load_run(tiny_run)
+    ex = run.explain(["a gripping , funny movie", "the plot is thin"])
+    data = tiny_run.parent / "data"
+    rng = random.Random(FOLDERS_SEED + 1)
+    protected = hashes(tiny_run, data)
+    refused = written = 0
+    for k in range(40):
+        work = tmp_path / f"w{k}"
+        (work / "adir").mkdir(parents=True)
+        (work / "in.txt").write_text("mine\n")
+        pool = path_pool(work, tiny_run) + [data / "trees" / "dev.txt", tiny_run / "sub" / "x.csv", work / "n.json"]
+        path = rng.choice(pool)
+        writer = rng.choice(["save_csv", "save_json"])
+        before = listing(work, tiny_run)
+        where = f"case {k}: {writer}({path})"
+        try:
+            got = getattr(ex, writer)(path)
+        except UserError:
+            refused += 1
+            assert listing(work, tiny_run) == before, where
+        else:
+            written += 1
+            assert got == path and path.is_file() and path not in (tiny_run / f for f in
+                                                                     ("config.yaml", "vocab.txt", "model.keras")), where
+            if path.parent == tiny_run / "sub":  # a file a test may write beside the run: removed again
+                import shutil
+
+                shutil.rmtree(tiny_run / "sub")
+        assert hashes(tiny_run, data) == protected, where
+    assert refused >= 10 and written >= 5
+
+
+def test_random_beam_folders_are_replaced_only_when_they_hold_one_job(tiny_run, tmp_path, monkeypatch):
+    pytest.importorskip("apache_beam")
+    import json as jsonlib
+
+    import apache_beam as beam
+    from helpers.guard import hashes, listing
+
+    from textdeconv.errors import OutputError
+    from textdeconv.reports.beam import explain_corpus
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kw):  # the checks are under test; the pipeline itself is test_beam's
+        raise Stop
+
+    monkeypatch.setattr(beam, "Pipeline", stop)
+    rng = random.Random(FOLDERS_SEED + 2)
+    for k in range(30):
+        work = tmp_path / f"w{k}"
+        (work / "corpus").mkdir(parents=True)
+        (work / "corpus" / "a.txt").write_text("a gripping , funny movie\n")
+        out = work / "out"
+        state = rng.choice(["missing", "empty", "a job", "a job and a foreign file", "foreign files", "a file",
+                            "a job holding the input", "stale staging"])
+        job = ["tokens-00000-of-00001.csv", "dead-letter-00000-of-00001.jsonl"]
+        if state == "a file":
+            out.write_text("mine\n")
+        elif state != "missing":
+            out.mkdir()
+        if state.startswith("a job"):
+            for name in job:
+                (out / name).write_text("rows\n")
+            (out / "manifest.json").write_text(jsonlib.dumps({"files": job}))
+        if state == "a job and a foreign file":
+            (out / "tokens-mine.csv").write_text("mine\n")
+        if state == "foreign files":
+            (out / rng.choice(["notes.txt", "tokens-1.csv", "manifest.json.bak"])).write_text("mine\n")
+        if state == "stale staging":
+            (out / ".staging-0123456789ab").mkdir()
+        src = str(out / "tokens-00000-of-00001.csv") if state == "a job holding the input" else \
+            str(work / "corpus" / "*")
+        overwrite = rng.random() < 0.5
+        before, files = listing(work), hashes(work)
+        where = f"case {k}: {state}, overwrite={overwrite}"
+        accepted = state in ("missing", "empty", "stale staging") or (state == "a job" and overwrite)
+        with pytest.raises(Stop if accepted else OutputError):
+            explain_corpus(tiny_run, src, out, fmt="csv", overwrite=overwrite)
+        after = listing(work)
+        if state == "stale staging":  # the killed job's staging is cleaned (under the lock), nothing else
+            before = {p for p in before if ".staging-" not in p}
+            after = {p for p in after if ".staging-" not in p}
+        assert after == before and hashes(work) == files, where  # a failed pipeline leaves the folder as it was

@@ -18,7 +18,7 @@ ALLOWED = {
     "evaluation": {"data", "model", "attribution", "evaluation"},
     "reports": {"data", "model", "attribution", "reports"},
 }
-SHARED = {"config", "errors", "files", "outputs", "runtime"}  # the small modules every stage may use
+SHARED = {"config", "errors", "files", "locks", "outputs", "runtime"}  # the small modules every stage may use
 
 
 def stage_imports(path: Path) -> set[str]:

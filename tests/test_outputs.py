@@ -277,7 +277,10 @@ def test_a_new_run_that_fails_before_its_first_epoch_leaves_nothing(tiny_run, tm
         run_training(small_config(tiny_run.parent / "data", "train.epochs=1"), run, verbose=0)
     assert listing(tmp_path) == set()  # neither the run directory nor runs/ it created
     (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "notes.txt").write_text("keep")
     with pytest.raises(RuntimeError):
         run_training(small_config(tiny_run.parent / "data", "train.epochs=1"), tmp_path / "mine", verbose=0)
-    assert listing(tmp_path) == {"0/mine", "0/mine/notes.txt"}  # a folder that was there keeps what it held
+    assert listing(tmp_path) == {"0/mine"}  # an empty folder that was there stays
+    (tmp_path / "mine" / "notes.txt").write_text("keep")  # a folder holding anything else is never trained into
+    with pytest.raises(OutputError, match="is not empty and holds no run"):
+        run_training(small_config(tiny_run.parent / "data", "train.epochs=1"), tmp_path / "mine", verbose=0)
+    assert listing(tmp_path) == {"0/mine", "0/mine/notes.txt"} and (tmp_path / "mine/notes.txt").read_text() == "keep"

@@ -155,8 +155,8 @@ def test_a_crash_then_resume_gives_the_uninterrupted_bytes(tmp_path, monkeypatch
     job = ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4)
     crash_job(job, crash, monkeypatch)
     if crash == "before_commit":  # block 5's rows are on disk but were never committed
-        assert out.with_name("out.csv.partial").stat().st_size > ExplainJob(
-            src, out, SETTINGS, chunk_lines=7, batch_size=4, resume=True).state["output_bytes"]  # rows to drop
+        with ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4, resume=True) as job:  # closed: unlocked
+            assert out.with_name("out.csv.partial").stat().st_size > job.state["output_bytes"]  # rows to drop
     assert job_files(out) == ["out.csv.partial", "out.csv.progress.json"]
     with pytest.raises(FileExistsError, match="pass --resume to continue it, or pass --restart to discard it"):
         ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4)
@@ -364,7 +364,9 @@ def test_bad_input_removes_the_job_and_a_kill_keeps_it(tmp_path):
     with pytest.raises(ValueError, match="exclude each other"):
         ExplainJob(src, out, SETTINGS, resume=True, restart=True)
     fresh = ExplainJob(src, out, SETTINGS, chunk_lines=7, batch_size=4, encoding="latin-1", restart=True)
-    assert job_files(out) == [] and fresh.start_line == 0  # --restart discarded the interrupted job
+    # --restart discarded the interrupted job (the emptied partial file is what the new job's lock holds)
+    assert job_files(out) == ["out.csv.partial"] and fresh.start_line == 0
+    assert out.with_name("out.csv.partial").stat().st_size == 0
     fresh.run(FakeExplainer())
     reference = tmp_path / "ref.csv"
     run_job(src, reference, encoding="latin-1")

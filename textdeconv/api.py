@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from textdeconv.errors import InputError
+from textdeconv.errors import InputError, quoted
 
 
 class Explanations(Sequence):
@@ -29,14 +29,15 @@ class Explanations(Sequence):
     coloured sentences.
     """
 
-    def __init__(self, items, sentence_ids=None, class_names=()):
+    def __init__(self, items, sentence_ids=None, class_names=(), run=None):
         self.items = list(items)
         self.sentence_ids = list(sentence_ids) if sentence_ids is not None else list(range(1, len(self.items) + 1))
         self.class_names = list(class_names)
+        self.run = run  # the Run they came from: its files (and its data files) are never written over
 
     def __getitem__(self, k):
         if isinstance(k, slice):
-            return Explanations(self.items[k], self.sentence_ids[k], self.class_names)
+            return Explanations(self.items[k], self.sentence_ids[k], self.class_names, self.run)
         return self.items[k]
 
     def __len__(self) -> int:
@@ -59,16 +60,20 @@ class Explanations(Sequence):
 
     def save_csv(self, path) -> Path:
         """Write ``to_frame()`` as ``textdeconv explain --csv`` does; the path is checked as the
-        command checks its outputs (``textdeconv.outputs``: not a directory, a writable folder)."""
+        command checks its outputs (``textdeconv.outputs``: not a directory, a writable folder, and
+        none of the run's files — config.yaml, vocab.txt, model.keras — nor its data files).
+
+        Raises:
+            OutputError: the path cannot be written as asked (one line saying why)."""
         from textdeconv.reports.export import write_csv
 
-        return _save(path, "save_csv", lambda tmp: write_csv(self.to_frame(), tmp))
+        return _save(path, "save_csv", lambda tmp: write_csv(self.to_frame(), tmp), self.run)
 
     def save_json(self, path) -> Path:
         """Write ``to_json()`` (what ``textdeconv explain --json`` prints) to a file, checked likewise."""
         from textdeconv.files import atomic_write_text
 
-        return _save(path, "save_json", lambda tmp: atomic_write_text(tmp, self.to_json() + "\n"))
+        return _save(path, "save_json", lambda tmp: atomic_write_text(tmp, self.to_json() + "\n"), self.run)
 
     def _repr_html_(self) -> str:
         from textdeconv.reports.heatmap import heatmap_table
@@ -88,7 +93,7 @@ class Run:
         from textdeconv.runtime import load_tensorflow
         from textdeconv.training.rundir import check_run_dir, read_run
 
-        self.path = Path(path)
+        self.path = _run_path(path)
         check_run_dir(self.path)  # a missing or unfinished run fails before TensorFlow loads
         load_tensorflow()
         self.config, self.vocab, self.net, class_names = read_run(self.path)
@@ -139,6 +144,7 @@ class Run:
         from textdeconv.training.trainer import predict_ids
 
         items = _check_texts(texts)
+        _check_batch_size(batch_size)
         ids, sentences = self.tokenize(texts)
         probs = predict_ids(self.net.model, [self.vocab.encode(s) for s in sentences], self.net.pad, batch_size)
         text = {k: t if isinstance(t, str) else " ".join(t) for k, t in items}
@@ -184,6 +190,9 @@ class Run:
                 resolve_target(t, self.class_names)
         else:
             resolve_target(target, self.class_names)
+        _check_batch_size(batch_size)
+        if not isinstance(method, str):
+            raise InputError(f"method must be a method name (textdeconv.methods()), got {quoted(method)}")
         ids, sentences = self.tokenize(texts)
         if not sentences:
             raise InputError("nothing to explain: every sentence was empty")
@@ -191,20 +200,36 @@ class Run:
             target = [target[k - 1] for k in ids]  # the texts kept (ids are 1-based positions)
         expls = explain_blocks(self.explainer(method, **options), ids, sentences, target=target,
                                batch_size=batch_size)
-        return Explanations(expls, ids, self.class_names)
+        return Explanations(expls, ids, self.class_names, self)
 
 
-def _save(path, name: str, write) -> Path:
-    """``write(temporary path)`` under an output plan: the file appears whole, or not at all."""
+def _save(path, name: str, write, run=None) -> Path:
+    """``write(temporary path)`` under an output plan (``run``'s files declared as its inputs, as
+    ``textdeconv explain`` declares them): the file appears whole, or not at all."""
     from textdeconv.outputs import OutputPlan
 
-    if not isinstance(path, (str, Path)) or not str(path):
-        raise InputError(f"{name}: path must be a file path, got {path!r}")
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InputError(f"{name}: path must be a file path, got {quoted(path)}")
     plan = OutputPlan()
+    if run is not None:
+        from textdeconv.training.rundir import run_inputs
+
+        run_inputs(plan, run.path, run.config)
     out = plan.write(f"{name}:", path)
     with plan:
         write(plan.temp(out))
     return out
+
+
+def _run_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InputError(f"a run is a directory path, got {quoted(path)}")
+    return Path(path)
+
+
+def _check_batch_size(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 1 << 16:
+        raise InputError(f"batch_size must be a whole number from 1 to 65536, got {quoted(batch_size)}")
 
 
 def _check_texts(texts) -> list[tuple[int, object]]:
@@ -230,7 +255,7 @@ def load_run(path=None) -> Run:
     """Open a run directory (default: the most recent under ./runs, named on stderr)."""
     from textdeconv.training.rundir import pick_run
 
-    run_dir, _, _ = pick_run(path)
+    run_dir, _, _ = pick_run(None if path is None else _run_path(path))
     return Run(run_dir)
 
 
@@ -268,11 +293,28 @@ def run_training(cfg, run_dir, resume: bool = False, verbose="auto") -> dict:
     A new run that fails before its first epoch is committed (bad data, Ctrl-C, a crash) leaves
     nothing behind: there is nothing to resume. Once an epoch is committed, the run stays for
     ``resume``."""
+    from textdeconv.errors import MissingFileError
+    from textdeconv.locks import Lock
     from textdeconv.runtime import load_tensorflow
+    from textdeconv.training.rundir import check_run_dir_is_ours
 
     run_dir = Path(run_dir)
+    if resume and not run_dir.is_dir():
+        raise MissingFileError(f"nothing to resume in {run_dir}: no such directory")
     missing = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # innermost first
-    before = set() if missing else set(os.listdir(run_dir))
+    lock = Lock(run_dir, f"the run {run_dir}", "--run-dir")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock.acquire()  # one writer per run directory, for the whole training
+        if not resume:  # checked again under the lock: another process may have trained here meanwhile
+            check_run_dir_is_ours(run_dir)
+    except BaseException:
+        lock.release()
+        for p in missing:  # only the (empty) folders this call created; never another writer's files
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
+    before = set(os.listdir(run_dir))
     try:
         load_tensorflow()
         from textdeconv.training.crossval import cross_validate, is_cv_run
@@ -285,6 +327,8 @@ def run_training(cfg, run_dir, resume: bool = False, verbose="auto") -> dict:
         if not resume:
             _remove_unresumable(run_dir, before, missing)
         raise
+    finally:
+        lock.release()
 
 
 def _remove_unresumable(run_dir: Path, before: set, missing: list) -> None:
@@ -314,6 +358,9 @@ def train(config, run_dir=None, overrides=None, resume: bool = False, verbose="a
 
 
 def _override_list(overrides) -> list:
+    if isinstance(overrides, (str, bytes)):
+        raise InputError(f"overrides must be a dict or a list of 'key=value' strings, got one string: wrap it in "
+                         f"a list, e.g. [{quoted(overrides, 40)}]")
     if isinstance(overrides, dict):
         return list(overrides.items())
     return list(overrides)

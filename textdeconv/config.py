@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from textdeconv.errors import ConfigError, MissingFileError
+from textdeconv.errors import ConfigError, MissingFileError, quoted
 
 SHIPPED = "textdeconv.configs"  # the repository's configs/ folder, installed as this package (pyproject.toml)
 
@@ -163,20 +163,20 @@ RANGES = {
     "data.fold": Range(1),
     "data.seed": Range(0, SEED_MAX),
     "vocab.min_count": Range(1),
-    "model.embedding_dim": Range(1),
-    "model.filter_sizes": Range(1),
-    "model.num_filters": Range(1),
+    "model.embedding_dim": Range(1, 4096),  # upper bounds: a typo must not exhaust the machine
+    "model.filter_sizes": Range(1, 100),
+    "model.num_filters": Range(1, 10_000),
     "model.dropout": Range(0, 1, high_open=True),
     "model.max_norm": Range(0, low_open=True),
     "model.init_scale": Range(0, low_open=True),
     "model.vectors_std": Range(0, low_open=True),
     "train.epochs": Range(1),
-    "train.batch_size": Range(1),
+    "train.batch_size": Range(1, 65_536),
     "train.learning_rate": Range(0, low_open=True),
     "train.rho": Range(0, 1, low_open=True, high_open=True),
     "train.epsilon": Range(0, low_open=True),
     "train.patience": Range(0),
-    "train.evals_per_epoch": Range(1),
+    "train.evals_per_epoch": Range(1, 1000),
     "train.seed": Range(0, SEED_MAX),
     "train.bucket_chunk": Range(1),
 }
@@ -217,7 +217,7 @@ def _all_keys(cls=Config, prefix="") -> list[str]:
 def _unknown(key: str, where: str) -> ConfigError:
     close = difflib.get_close_matches(key, _all_keys(), n=1, cutoff=0.6)
     hint = f" — did you mean '{close[0]}'?" if close else f" (known keys: {', '.join(_all_keys())})"
-    return ConfigError(f"{where}: unknown key '{key}'{hint}")
+    return ConfigError(f"{where}: unknown key {quoted(key)}{hint}")
 
 
 class _Origins:
@@ -255,23 +255,23 @@ def _coerce(value, hint, key: str, where: str, nullable: bool = False):
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, (list, tuple)) or not value:
-            raise ConfigError(f"{where}: '{key}' must be a non-empty list{or_null}, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be a non-empty list{or_null}, got {quoted(value)}")
         return tuple(_coerce(v, item, key, where) for v in value)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: '{key}' must be true or false{or_null}, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be true or false{or_null}, got {quoted(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: '{key}' must be an integer{or_null}, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be an integer{or_null}, got {quoted(value)}")
         return value
     if hint is float:
         if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
             value = float(value)  # YAML 1.1 reads 1e-8 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: '{key}' must be a number{or_null}, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be a number{or_null}, got {quoted(value)}")
         if not math.isfinite(value):
-            raise ConfigError(f"{where}: '{key}' must be a finite number{or_null}, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be a finite number{or_null}, got {quoted(value)}")
         return float(value)
     if hint is str:
         if isinstance(value, bool) and {"on", "off"} <= set(CHOICES.get(key, ())):
@@ -279,10 +279,10 @@ def _coerce(value, hint, key: str, where: str, nullable: bool = False):
         if key == "data.classes" and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # [0, 1] names the integer labels "0" and "1" of a data file
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: '{key}' must be a string{or_null}, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be a string{or_null}, got {quoted(value)}")
         choices = CHOICES.get(key)
         if choices and value not in choices:
-            raise ConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}{or_null}, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}{or_null}, got {quoted(value)}")
         return value
     raise TypeError(f"unsupported annotation {hint!r} for {key}")  # programming error
 
@@ -368,7 +368,7 @@ def _validate_data(d: DataConfig, origins: _Origins) -> None:
     try:
         codecs.lookup(d.encoding)
     except LookupError:
-        raise ConfigError(f"{origins('data.encoding')}: 'data.encoding' {d.encoding!r} is not an encoding Python "
+        raise ConfigError(f"{origins('data.encoding')}: 'data.encoding' {quoted(d.encoding)} is not an encoding Python "
                           "knows (e.g. utf-8, latin-1)") from None
     if d.classes is not None:
         if len(d.classes) < 2:
@@ -376,7 +376,7 @@ def _validate_data(d: DataConfig, origins: _Origins) -> None:
                               f"got {list(d.classes)}")
         dup = next((c for c in d.classes if d.classes.count(c) > 1), None)
         if dup is not None:
-            raise ConfigError(f"{origins('data.classes')}: 'data.classes' lists {dup!r} twice")
+            raise ConfigError(f"{origins('data.classes')}: 'data.classes' lists {quoted(dup)} twice")
     if d.cv_folds is not None:
         if d.test:
             raise ConfigError(f"{origins('data.cv_folds', 'data.test')}: data.cv_folds tests on each fold of "
@@ -392,13 +392,55 @@ def _validate_data(d: DataConfig, origins: _Origins) -> None:
                               f"{d.cv_folds}, got {d.fold}")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases (``*name``: a "billion laughs" file expands a few
+    lines into gigabytes) and duplicate keys (YAML keeps the last one silently)."""
+
+    where = "config"
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ConfigError(f"{self.where}: line {event.start_mark.line + 1}: YAML aliases "
+                              f"(*{quoted(event.anchor, 40)[1:-1]}) are not allowed in a config; write the value out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # the base class names an unhashable key
+            if key in seen:
+                raise ConfigError(f"{self.where}: line {key_node.start_mark.line + 1}: key {quoted(key, 60)} is "
+                                  f"given twice (first on line {seen[key] + 1}); keep one")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str, where: str = "config"):
+    """Parse YAML as a config is read: safe types only, no aliases, no duplicate keys.
+
+    Raises:
+        ConfigError: an alias or a repeated key (naming the line); yaml.YAMLError: malformed YAML.
+    """
+    loader = _StrictLoader(text)
+    loader.where = where
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def parse_override(text: str) -> tuple[str, object]:
     """``"train.epochs=3"`` -> ``("train.epochs", 3)``; the value is read as YAML."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=3")
+        raise ConfigError(f"--set {quoted(text)}: expected KEY=VALUE, e.g. train.epochs=3")
     key, value = text.split("=", 1)
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value, f"--set {quoted(key.strip(), 60)[1:-1]}") if value.strip() else None
     except yaml.YAMLError:
         parsed = value
     return key.strip(), parsed
@@ -441,10 +483,10 @@ def _override(item) -> tuple[str, object, str]:
     """``(key, value, origin)`` of one override: ``"KEY=VALUE"``, ``(key, value)`` or ``(key, value, origin)``."""
     if isinstance(item, str):
         key, value = parse_override(item)
-        return key, value, f"--set {key}"
+        return key, value, f"--set {key[:80]}"
     if isinstance(item, (tuple, list)) and len(item) in (2, 3) and isinstance(item[0], str):
         return item[0], item[1], item[2] if len(item) == 3 else f"--set {item[0]}"
-    raise TypeError(f"an override is 'KEY=VALUE', (key, value) or (key, value, origin), got {item!r}")
+    raise ConfigError(f"an override is 'KEY=VALUE', (key, value) or (key, value, origin), got {quoted(item)}")
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(Config))
@@ -467,6 +509,11 @@ def config_from_dict(raw: dict, overrides=(), where: str = "config") -> Config:
             the message starts with where the value came from (``where`` or the override).
     """
     raw = _to_plain({} if raw is None else raw)
+    if isinstance(overrides, dict):  # {"train.epochs": 3}, as td.train takes them
+        overrides = list(overrides.items())
+    elif isinstance(overrides, (str, bytes)):
+        raise ConfigError(f"overrides must be a list of 'KEY=VALUE' strings or a dict, got one string "
+                          f"{quoted(overrides, 40)}: wrap it in a list")
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: section 'top level' must be a mapping")
     origins = _Origins(where)
@@ -518,7 +565,7 @@ def load_config(path: str | Path | None = None, overrides=()) -> Config:
         p = resolve_config_path(path)
         where = str(p)
         try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+            raw = load_yaml(p.read_text(encoding="utf-8"), where)
         except UnicodeDecodeError as e:
             raise ConfigError(f"{where}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
                               "a config is a YAML file") from None

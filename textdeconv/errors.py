@@ -41,3 +41,12 @@ class OutputError(UserError, FileExistsError):
 
 class DownloadError(UserError, ConnectionError):
     """A download failed (no network, or the server refused)."""
+
+
+def quoted(value, limit: int = 80) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for quoting what a user gave in a message
+    (a 300 MB value must not become a 300 MB error line)."""
+    text = repr(value) if not isinstance(value, str) else repr(value[: limit + 1])
+    if isinstance(value, str) and len(value) > limit:
+        return f"{repr(value[:limit])[:-1]}...' ({len(value):,} characters)"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

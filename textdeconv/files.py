@@ -9,6 +9,24 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
+def signals_deferred():
+    """Hold Ctrl-C and SIGTERM until the block ends (they are delivered then): for the few steps
+    between creating a temporary file and recording its name, where an interruption would leave a
+    file nobody knows to remove. A no-op off the main thread and where signals cannot be masked."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | Path, durable: bool = False):
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
@@ -18,9 +36,11 @@ def atomic_path(path: str | Path, durable: bool = False):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        with signals_deferred():  # a Ctrl-C lands after ``tmp`` is known, so the finally removes it
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+            os.close(fd)
         yield Path(tmp)
         umask = os.umask(0)
         os.umask(umask)
@@ -31,7 +51,7 @@ def atomic_path(path: str | Path, durable: bool = False):
         if durable:
             fsync_path(path.parent)
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 

@@ -23,15 +23,21 @@ their writer owns the rest.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from textdeconv.errors import MissingFileError, OutputError, UserError
+from textdeconv.files import signals_deferred
+
+# errors of the disk rather than of the program: a command reports them in one line
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 
 
 @dataclass
@@ -103,6 +109,7 @@ class OutputPlan:
 
     def __init__(self):
         self.inputs: list[tuple[str, Path]] = []
+        self.stdin: tuple[str, tuple[int, int]] | None = None  # (label, (device, inode)) of a file on stdin
         self.outputs: list[Output] = []
         self.created: list[Path] = []  # folders this plan made, outermost first
         self.checked = False
@@ -111,14 +118,24 @@ class OutputPlan:
     # -- declaring -------------------------------------------------------------------------
 
     def read(self, label: str, path) -> None:
-        """An input; ``label`` names it in messages ("the --input file", "the run's model.keras")."""
-        if path is not None and str(path) != "-":
-            self.inputs.append((label, Path(path)))
-            self.checked = False
+        """An input; ``label`` names it in messages ("the --input file", "the run's model.keras").
+        ``"-"`` is standard input: when it is a file (``< in.txt``), no output may be that file."""
+        if path is None:
+            return
+        self.checked = False
+        if str(path) == "-":
+            with contextlib.suppress(AttributeError, ValueError, OSError):  # no descriptor: nothing to clobber
+                st = os.fstat(sys.stdin.fileno())
+                if stat.S_ISREG(st.st_mode):
+                    self.stdin = (f"{label} (standard input)", (st.st_dev, st.st_ino))
+            return
+        self.inputs.append((label, Path(path)))
 
     def write(self, option: str, path, *, stage: bool = True, companions=()) -> Path:
         """An output file; returns it as a ``Path`` (``temp`` gives where to write it)."""
         self.checked = False
+        if str(path) == "-":  # a file named "-" is a surprise, and stdout is not replaced atomically
+            raise OutputError(f"{option} -: '-' is not an output here; give a file path (./- for a file named '-')")
         path = Path(path)
         self.outputs.append(Output(option, path, stage, tuple(Path(c) for c in companions)))
         return path
@@ -128,6 +145,8 @@ class OutputPlan:
         checked against the inputs; staged, it is written as a hidden folder beside it and its
         files are moved in at the end (other files already in the folder stay)."""
         self.checked = False
+        if str(path) == "-":
+            raise OutputError(f"{option} -: '-' is not an output folder; give a folder path")
         path = Path(path)
         self.outputs.append(Output(option, path, stage, folder=True, names=tuple(names)))
         return path
@@ -169,6 +188,10 @@ class OutputPlan:
         for label, source in self.inputs:
             if same_file(out.path, source):
                 raise OutputError(f"{out.option} {out.path} is {label}")
+        if self.stdin is not None:
+            for p, shown in [(out.path, f"{out.option} {out.path}"), *out.files()]:
+                if _identity(p) == self.stdin[1]:
+                    raise OutputError(f"{shown} is {self.stdin[0]}")
         if out.folder:
             if out.path.exists() and not out.path.is_dir():
                 raise OutputError(f"{out.option} {out.path} is a file, not a directory")
@@ -189,11 +212,12 @@ class OutputPlan:
         """Create and remove a file in ``where``: the one test of writability that tells the truth
         (a permission check says nothing for root, or for /proc)."""
         try:
-            fd, probe = tempfile.mkstemp(prefix=".textdeconv-probe-", dir=where)
+            with signals_deferred():  # created and removed before a Ctrl-C can land
+                fd, probe = tempfile.mkstemp(prefix=".textdeconv-probe-", dir=where)
+                os.close(fd)
+                os.unlink(probe)
         except OSError as e:
             raise OutputError(f"{out.option} {out.path}: cannot create files in {where} ({e.strerror})") from None
-        os.close(fd)
-        os.unlink(probe)
 
     # -- staging and publishing ------------------------------------------------------------
 
@@ -206,13 +230,14 @@ class OutputPlan:
                 if not out.stage or out.temp is not None:
                     continue
                 try:
-                    if out.folder:
-                        out.temp = Path(tempfile.mkdtemp(prefix=f".{out.path.name}.", suffix=".tmp", dir=parent))
-                    else:
-                        fd, tmp = tempfile.mkstemp(prefix=f".{out.path.name}.", suffix=".tmp" + out.path.suffix,
-                                                   dir=parent)
-                        os.close(fd)
-                        out.temp = Path(tmp)
+                    with signals_deferred():  # a Ctrl-C lands once out.temp is known, so discard() removes it
+                        if out.folder:
+                            out.temp = Path(tempfile.mkdtemp(prefix=f".{out.path.name}.", suffix=".tmp", dir=parent))
+                        else:
+                            fd, tmp = tempfile.mkstemp(prefix=f".{out.path.name}.", suffix=".tmp" + out.path.suffix,
+                                                       dir=parent)
+                            out.temp = Path(tmp)
+                            os.close(fd)
                 except OSError as e:
                     raise OutputError(f"{out.option} {out.path}: cannot create files in {parent} "
                                       f"({e.strerror})") from None
@@ -314,11 +339,15 @@ class OutputPlan:
         if kind is None:
             self.publish()
             return
+        staged = [out for out in self.outputs if out.temp is not None]
         self.discard()
         if isinstance(exc, OSError) and not isinstance(exc, (UserError, BrokenPipeError)):
             out = self._owner(exc.filename)
             if out is not None:  # e.g. the disk filled up: name the option, not the temporary file
                 raise OutputError(f"{out.option} {out.path}: cannot write it ({exc.strerror})") from None
+            if exc.errno in DISK_ERRNOS and staged:  # a write() names no file: name every output being written
+                names = ", ".join(f"{o.option} {o.path}" for o in staged)
+                raise OutputError(f"cannot write {names} ({exc.strerror}); nothing was written") from None
 
     def _owner(self, filename) -> Output | None:
         if not filename:

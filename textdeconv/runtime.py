@@ -111,3 +111,17 @@ def register_keras_objects_on_import() -> None:
         register_keras_objects()
     else:
         _on_first_import("keras", _import_keras_then_register)
+
+
+def keras_error(e: Exception, limit: int = 240) -> str:
+    """Keras's load error in one short line: its type and first sentences, without its advice to pass
+    ``safe_mode=False`` (which would run code from the file) and never its misleading "File not found"."""
+    import re
+
+    detail = " ".join(str(e).split())
+    detail = re.sub(r"[^.]*safe_mode=False[^.]*\.?", "", detail).strip()
+    if "not found" in detail.lower():
+        detail = ""
+    if len(detail) > limit:
+        detail = detail[:limit].rstrip() + "..."
+    return type(e).__name__ + (f": {detail}" if detail else "")

@@ -1,5 +1,6 @@
 """What a command may change on disk: snapshots of folders and input bytes (the output guard's
 tests and the path fuzz)."""
+import hashlib
 import os
 from pathlib import Path
 
@@ -14,6 +15,15 @@ def listing(*roots) -> set[str]:
         for dirpath, dirnames, filenames in os.walk(root):
             for name in dirnames + filenames:
                 out.add(f"{k}/{(Path(dirpath) / name).relative_to(root)}")
+    return out
+
+
+def hashes(*paths) -> dict[str, str]:
+    """SHA-256 of every file under ``paths`` (files, or folders walked recursively)."""
+    out = {}
+    for p in map(Path, paths):
+        for f in ([p] if p.is_file() else sorted(q for q in p.rglob("*") if q.is_file())):
+            out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
     return out
 
 

@@ -103,7 +103,7 @@ def run_main(fn) -> None:
         print("interrupted", file=sys.stderr)
         code = 130
     except BrokenPipeError:
-        code = _closed_pipe()
+        code = closed_pipe()
     except UserError as e:
         if os.environ.get("TEXTDECONV_DEBUG"):
             raise  # the full traceback, for bug reports
@@ -112,14 +112,14 @@ def run_main(fn) -> None:
     except OSError as e:
         if e.errno != errno.EPIPE:
             raise
-        code = _closed_pipe()
+        code = closed_pipe()
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     sys.exit(code or 0)
 
 
-def _closed_pipe() -> int:
+def closed_pipe() -> int:
     """The reader of stdout went away: exit quietly as Unix tools do (and keep Python from
     complaining when it flushes stdout at exit)."""
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -10,6 +10,7 @@ from pathlib import Path
 from textdeconv.cli.explain_model import MODEL_METHODS
 
 FILES = ("table.csv", "table.md", "meta.json")
+BASELINES = ("occlusion", "random")  # always scored (evaluation.model_report); accepted in --methods
 
 
 def check_args(args) -> None:
@@ -19,9 +20,30 @@ def check_args(args) -> None:
     if not args.data:
         p.error("--model needs --data FILE: the sentences to evaluate on (CSV/TSV/JSONL with text and label "
                 "columns, or label-first lines)")
-    wrong = [m for m in args.methods or () if m not in MODEL_METHODS]
+    wrong = [m for m in args.methods or () if m not in (*MODEL_METHODS, *BASELINES)]
     if wrong:
-        p.error(f"--model evaluates the engine's methods ({', '.join(MODEL_METHODS)}), not {', '.join(wrong)}")
+        p.error(f"--model evaluates the engine's methods ({', '.join(MODEL_METHODS)}) and the baselines "
+                f"{' and '.join(BASELINES)}, not {', '.join(wrong)}")
+    if args.methods and not any(m in MODEL_METHODS for m in args.methods):
+        p.error(f"--model scores {' and '.join(BASELINES)} with every evaluation, against an engine method's "
+                f"explanations: name one of {', '.join(MODEL_METHODS)} too")
+
+
+def check_labels(records, classes, data) -> None:
+    """With --classes, every label of --data must be one of them (else the accuracy is a silent 0).
+
+    Raises:
+        DataError: names the labels that are not classes, and the classes.
+    """
+    from textdeconv.errors import DataError, quoted
+
+    if not classes:
+        return
+    other = sorted({r.label for r in records} - set(classes))
+    if other:
+        shown = ", ".join(quoted(x, 40) for x in other[:5]) + (f", ... ({len(other)} labels)" if len(other) > 5 else "")
+        raise DataError(f"{data}: labels {shown} are not among --classes ({', '.join(classes)}); the labels must "
+                        "name the classes, in the model's output order")
 
 
 def run_model(args) -> None:
@@ -39,10 +61,12 @@ def run_model(args) -> None:
     plan.folder("--out", out, FILES)
     plan.check()
     records = read_records(args.data, DataConfig(dataset="custom", train=args.data, text_column=args.text_column,
-                                                 label_column=args.label_column))
+                                                 label_column=args.label_column),
+                           how={"text_column": "--text-column", "label_column": "--label-column"})
     records = subsample(records, args.limit)
     if not records:
         raise DataError(f"{args.data}: no sentences to evaluate")
+    check_labels(records, args.classes, args.data)
 
     from textdeconv.runtime import load_tensorflow
 
@@ -55,7 +79,7 @@ def run_model(args) -> None:
     from textdeconv.reports.progress import bar
 
     model, tokens = load_model_for_explaining(args.model, args.vocab)
-    methods = list(args.methods or MODEL_METHODS)
+    methods = [m for m in args.methods or MODEL_METHODS if m in MODEL_METHODS]
     texts = [" ".join(r.tokens) for r in records]
     t0 = time.perf_counter()
     with bar(len(methods) + 2, unit="method", desc="evaluating") as shown:

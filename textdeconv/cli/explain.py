@@ -44,9 +44,12 @@ losing or repeating rows, --restart discards it, and without either an interrupt
 --output x.parquet instead of --csv streams the same rows into Parquet, with the same files and
 guarantees (x.parquet.partial, x.parquet.progress.json). A kill (Ctrl-C, SIGTERM) keeps the job for
 --resume; bad input (a line that does not decode) removes it, and no CSV is written. A pipe cannot
-be resumed. Sentences are explained together in blocks of --chunk-size lines (also when not
-streamed), so with the same --chunk-size and --batch-size the streamed, resumed and in-memory CSVs
-are identical byte for byte. Stdin and the other outputs keep every explanation in memory. A corpus
+be resumed. One job writes an output at a time: a second one (another process) is refused, naming
+the first's pid. If stdout closes (| head), the job stops with exit 141 and is kept for --resume.
+An output is never '-' (write a file; --json prints to stdout) nor the file stdin reads.
+Sentences are explained together in blocks of --chunk-size lines (also when not streamed), so
+with the same --chunk-size and --batch-size the streamed, resumed and in-memory CSVs are identical
+byte for byte. Stdin and the other outputs keep every explanation in memory. A corpus
 of many files, or many machines: --runner beam (docs/scale.md).
 """
 
@@ -199,7 +202,7 @@ def run(args):
     target = resolve_target(args.target, class_names)  # an unknown class fails here, before TensorFlow loads
     plan = OutputPlan()  # and so does an output that cannot be written, or a job that cannot start or resume
     run_inputs(plan, run_dir, cfg if args.split else None)
-    plan.read("the --input file", path)
+    plan.read("the --input file", args.input)
     job = None
     if stream:
         from textdeconv.reports.stream import ExplainJob, job_settings
@@ -220,9 +223,12 @@ def run(args):
 
     from textdeconv.api import Run
 
-    run = Run(run_dir)
     if job:
-        return explain_stream(job, args, run.explainer(args.method, **options_for(args.method, args)), class_names)
+        with job:  # its lock is held until the job ends; a failure before it starts leaves nothing
+            run = Run(run_dir)
+            return explain_stream(job, args, run.explainer(args.method, **options_for(args.method, args)),
+                                  class_names)
+    run = Run(run_dir)
     with plan:
         ids, expls = explain_in_memory(run, args, items, plan)
     for out in (args.csv, args.output, args.filters_csv, args.html):  # in place now: a closed stdout cannot lose them
@@ -255,6 +261,14 @@ def explain_stream(job, args, explainer, class_names) -> None:
     try:
         summary = job.run(explainer, progress=bar, warn=lambda msg: bar.write(f"warning: {msg}"),
                           on_chunk=None if args.quiet else show)
+    except BrokenPipeError:  # the reader of stdout left (| head): stop, keep what was committed
+        from textdeconv.cli import closed_pipe
+
+        closed_pipe()
+        kept = (f"the job is kept: rerun with --resume (and --quiet) to finish {job.out}" if job.progress_file.exists()
+                else f"{job.out} was not written")
+        print(f"error: standard output was closed; {kept}", file=sys.stderr)
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
     finally:
         bar.close()
     print(f"wrote {job.out} ({summary['sentences']:,} sentences, {summary['rows']:,} rows)", file=sys.stderr)

@@ -45,7 +45,7 @@ def run_model(args, items) -> None:
     plan = OutputPlan()
     plan.read("the --model file", args.model)
     plan.read("the --vocab file", args.vocab)
-    plan.read("the --input file", args.input if args.input and args.input != "-" else None)
+    plan.read("the --input file", args.input)
     for option in ("csv", "html"):
         if getattr(args, option):
             plan.write(f"--{option}", getattr(args, option))

@@ -63,6 +63,7 @@ def run(args):
     result = groundtruth_study(cfg, args.runs_dir, variants=args.variants, seeds=args.seeds, methods=args.methods,
                                fraction=args.fraction, threshold=args.threshold, max_cases=args.max_cases,
                                method_options=method_options(args), log=log)
+    check_scored(result, args.out)
     settings = {"variants": args.variants, "methods": args.methods, "fraction": args.fraction,
                 "threshold": args.threshold, "target_class": "positive", "max_cases": args.max_cases,
                 "ig_steps": args.ig_steps, "occlusion_replacement": args.replacement, "runs_dir": args.runs_dir,
@@ -70,6 +71,24 @@ def run(args):
     out = write_results(plan, "groundtruth", result, cfg, args, started, settings)
     print(summary(result))
     log(f"wrote {out}")
+
+
+def check_scored(result: dict, out) -> None:
+    """A study that scored no row measured nothing: it fails (exit 2) rather than write a results
+    file of empty figures.
+
+    Raises:
+        DataError: names each row's status and flip rate.
+    """
+    from textdeconv.errors import DataError
+
+    rows = result["rows"]
+    if any(r["status"] == "scored" for r in rows.values()):
+        return
+    shown = "; ".join(f"{row}: {r['status']}, flip rate {_pm(r['flip_rate'])}" for row, r in rows.items())
+    print(summary(result))
+    raise DataError(f"the study scored nothing ({shown or 'no rows'}): no model learned a planted word well enough; "
+                    f"{out} was not written (train on more data: drop --set data.max_train, or lower --threshold)")
 
 
 def summary(result: dict) -> str:

@@ -52,12 +52,16 @@ def prepare(args):
         raise InputError(f"--seeds must be non-negative, got {args.seeds}")
     if len(set(args.seeds)) != len(args.seeds):
         raise InputError(f"--seeds repeats a seed: {args.seeds}")
+    if Path(args.runs_dir).exists() and not Path(args.runs_dir).is_dir():
+        from textdeconv.errors import OutputError
+
+        raise OutputError(f"--runs-dir {args.runs_dir} is a file; the study keeps its models in a folder")
     plan = OutputPlan()
     plan.read("the --config file", args.config)
     plan.write("--out", args.out)
     plan.check()
     overrides = list(args.set) + ([("data.download", False, "--offline")] if args.offline else [])
-    cfg = study_config(args.config, overrides)
+    cfg = study_config(args.config, overrides, study=getattr(args, "command", None) or "ground-truth")
     check_data(cfg.data)
     from textdeconv.runtime import load_tensorflow
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from textdeconv.config import CHOICES, DataConfig
 from textdeconv.data.treebank import Example, subsample
 from textdeconv.data.vocab import tokenize
-from textdeconv.errors import DataError, InputError, MissingFileError
+from textdeconv.errors import DataError, InputError, MissingFileError, quoted
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".txt": "label-first", ".pos": "pos-neg", ".neg": "pos-neg"}
@@ -102,10 +102,14 @@ def _record(text: str, label: str, where: str, what: str) -> Record:
     return Record(tuple(tokens), label.strip(), where)
 
 
-def _read_table(path: Path, text: str, cfg: DataConfig, delimiter: str) -> list[Record]:
+FIELD_LIMIT = 1 << 26  # characters in one CSV field: a whole book fits (the csv module's default is 131,072)
+
+
+def _read_table(path: Path, text: str, cfg: DataConfig, delimiter: str, how=None) -> list[Record]:
     kind, quoting = ("TSV", csv.QUOTE_NONE) if delimiter == "\t" else ("CSV", csv.QUOTE_MINIMAL)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     header, records, prev = None, [], 0
+    limit = csv.field_size_limit(max(FIELD_LIMIT, csv.field_size_limit()))  # process-wide: put back below
     try:
         for row in reader:
             start, prev = prev + 1, reader.line_num  # a quoted field may span lines: report the first
@@ -114,8 +118,12 @@ def _read_table(path: Path, text: str, cfg: DataConfig, delimiter: str) -> list[
             where = f"{path}:{start}"
             if header is None:
                 header = [name.strip() for name in row]
-                cols = [_column(header, cfg.text_column, "text_column", where),
-                        _column(header, cfg.label_column, "label_column", where)]
+                twice = sorted({quoted(n, 40) for n in header if header.count(n) > 1})
+                if twice:
+                    raise DataError(f"{where}: the header names {', '.join(twice)} more than once; give each "
+                                    "column its own name")
+                cols = [_column(header, cfg.text_column, "text_column", where, how),
+                        _column(header, cfg.label_column, "label_column", where, how)]
                 continue
             if len(row) != len(header):
                 raise DataError(f"{where}: {len(row)} fields, but the header has {len(header)} "
@@ -123,16 +131,25 @@ def _read_table(path: Path, text: str, cfg: DataConfig, delimiter: str) -> list[
             records.append(_record(row[cols[0]], row[cols[1]], where, f"column {cfg.text_column!r}"))
     except csv.Error as e:
         raise DataError(f"{path}:{reader.line_num}: not valid {kind} ({e})") from None
+    finally:
+        csv.field_size_limit(limit)
     return records
 
 
-def _column(header: list[str], name: str, key: str, where: str) -> int:
+def _fix(key: str, how) -> str:
+    """What to do about a missing column: ``set data.text_column`` (a config), or the option
+    ``how[key]`` names (``pass --text-column NAME``)."""
+    return f"pass {how[key]} NAME" if how and key in how else f"set data.{key}"
+
+
+def _column(header: list[str], name: str, key: str, where: str, how=None) -> int:
     if name not in header:
-        raise DataError(f"{where}: no column {name!r} (columns found: {', '.join(header)}); set data.{key}")
+        found = quoted(", ".join(header), 200)[1:-1]
+        raise DataError(f"{where}: no column {quoted(name)} (columns found: {found}); {_fix(key, how)}")
     return header.index(name)
 
 
-def _read_jsonl(path: Path, text: str, cfg: DataConfig) -> list[Record]:
+def _read_jsonl(path: Path, text: str, cfg: DataConfig, how=None) -> list[Record]:
     records = []
     for i, line in _lines(text):
         where = f"{path}:{i}"
@@ -144,7 +161,8 @@ def _read_jsonl(path: Path, text: str, cfg: DataConfig) -> list[Record]:
             raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         for key, name in (("text_column", cfg.text_column), ("label_column", cfg.label_column)):
             if name not in obj:
-                raise DataError(f"{where}: no key {name!r} (keys found: {', '.join(obj)}); set data.{key}")
+                found = quoted(", ".join(obj), 200)[1:-1]
+                raise DataError(f"{where}: no key {quoted(name)} (keys found: {found}); {_fix(key, how)}")
         text_value, label = obj[cfg.text_column], obj[cfg.label_column]
         if not isinstance(text_value, str):
             raise DataError(f"{where}: {cfg.text_column!r} must be a string, got {json.dumps(text_value)}")
@@ -154,8 +172,9 @@ def _read_jsonl(path: Path, text: str, cfg: DataConfig) -> list[Record]:
     return records
 
 
-def read_records(path: str, cfg: DataConfig) -> list[Record]:
-    """Every record of one data file (or .pos/.neg pair), in file order.
+def read_records(path: str, cfg: DataConfig, how: dict | None = None) -> list[Record]:
+    """Every record of one data file (or .pos/.neg pair), in file order. ``how``: the options that
+    set ``text_column`` / ``label_column`` (``{"text_column": "--text-column"}``), for messages.
 
     Raises:
         MissingFileError: the file (or one of the pair) is missing.
@@ -166,9 +185,9 @@ def read_records(path: str, cfg: DataConfig) -> list[Record]:
     for file, label in data_files(path, fmt):
         text = read_text(file, cfg.encoding)
         if fmt in ("csv", "tsv"):
-            records += _read_table(file, text, cfg, "," if fmt == "csv" else "\t")
+            records += _read_table(file, text, cfg, "," if fmt == "csv" else "\t", how)
         elif fmt == "jsonl":
-            records += _read_jsonl(file, text, cfg)
+            records += _read_jsonl(file, text, cfg, how)
         elif fmt == "pos-neg":
             records += [_record(line, label, f"{file}:{i}", "the whole line") for i, line in _lines(text)]
         else:  # label-first

@@ -1,6 +1,7 @@
 """Where the SST trees live and fetching them: the official archive, checksum-verified, unpacked atomically."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from textdeconv.config import DataConfig
 from textdeconv.data.treebank import SST_FILES, read_trees
-from textdeconv.errors import DataError, DownloadError, MissingFileError
+from textdeconv.errors import DataError, DownloadError, MissingFileError, OutputError
 
 SST_URL = "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip"
 
@@ -74,8 +75,16 @@ def download_sst(root: str | Path, url: str = SST_URL, sha256: str = SST_SHA256,
     existing = find_tree_dir(root)
     if existing is not None:
         return existing
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".sst-download-", dir=root))
+    if root.exists() and not root.is_dir():
+        raise MissingFileError(f"{root} is a file; the data folder must be a folder (or a path to create)")
+    created = [p for p in (root, *root.parents) if not p.exists()]  # innermost first: removed again on failure
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".sst-download-", dir=root))
+    except OSError as e:
+        _remove_empty(created)
+        raise OutputError(f"cannot create files in {root} ({e.strerror})") from None
+    done = False
     try:
         archive = work / "trainDevTestTrees_PTB.zip"
         if not quiet:
@@ -114,9 +123,18 @@ def download_sst(root: str | Path, url: str = SST_URL, sha256: str = SST_SHA256,
         os.replace(staging / "trees", target)
         if not quiet:
             print(f"SST trees ready in {target}", file=sys.stderr)
+        done = True
         return target
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if not done:  # leave DIR as it was: the folders this call created go again
+            _remove_empty(created)
+
+
+def _remove_empty(folders) -> None:
+    for p in folders:
+        with contextlib.suppress(OSError):
+            p.rmdir()  # only an empty one
 
 
 def ensure_sst(cfg: DataConfig) -> Path:

@@ -5,6 +5,8 @@ the filter dictionary and the lexicon read; ``check_data`` runs before TensorFlo
 """
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,8 +75,10 @@ def split_sentences(cfg: DataConfig, split: str, clean: str | None = None):
             [ex.label for ex in examples])
 
 
-def check_data(cfg: DataConfig) -> None:
-    """Cheap checks before TensorFlow loads: SST present (or downloaded), custom files exist."""
+def check_data(cfg: DataConfig, warn=None) -> None:
+    """Cheap checks before TensorFlow loads: SST present (or downloaded), custom files exist.
+    ``warn(message)`` (default: a line ``warning: ...`` on stderr) is told when two splits are
+    one file: the scores on the second would measure memorisation, not generalisation."""
     if cfg.dataset != "custom":
         ensure_sst(cfg)
         return
@@ -83,6 +87,22 @@ def check_data(cfg: DataConfig) -> None:
         for file, _ in data_files(path, file_format(path, cfg.format)) if path else ():
             if not file.is_file():
                 raise MissingFileError(f"data.{key}: data file not found: {file}")
+    for a, b in (("train", "test"), ("train", "dev"), ("dev", "test")):
+        pa, pb = getattr(cfg, a), getattr(cfg, b)
+        if pa and pb and _same(pa, pb):
+            (warn or _warn)(f"data.{b} is data.{a} ({pb}): the {b} scores measure how well the model remembers "
+                            f"its {a} sentences, not how it generalises")
+
+
+def _same(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def pin(cfg: DataConfig, classes) -> DataConfig:

@@ -35,13 +35,19 @@ DEFAULT_CONFIG = "sst.yaml"
 STUDY_OVERRIDES = ("train.epochs=10", "train.patience=3", "train.tensorboard=false")
 
 
-def study_config(config: str = DEFAULT_CONFIG, overrides=()) -> Config:
+def study_config(config: str = DEFAULT_CONFIG, overrides=(), study: str = "ground-truth") -> Config:
     """The config every study model is trained with: ``config`` under ``STUDY_OVERRIDES`` and then
     ``overrides``. Raises ConfigError unless it is an SST-2 config (the studies plant and remove
-    words in SST-2 sentences)."""
+    words in SST-2 sentences), blaming the option that set data.dataset, else the file; ``study``
+    names the study in the message."""
     cfg = load_config(config, [*STUDY_OVERRIDES, *overrides])
     if cfg.data.dataset != "sst2":
-        raise ConfigError(f"{config}: the ground-truth studies use SST-2 sentences; data.dataset is "
+        origin = config
+        for item in overrides:  # the last override of data.dataset decided it
+            key = item.split("=", 1)[0].strip() if isinstance(item, str) else item[0]
+            if key == "data.dataset":
+                origin = item[2] if isinstance(item, (tuple, list)) and len(item) == 3 else "--set data.dataset"
+        raise ConfigError(f"{origin}: the {study} study's models use SST-2 sentences; data.dataset is "
                           f"{cfg.data.dataset!r} (set data.dataset=sst2)")
     return cfg
 

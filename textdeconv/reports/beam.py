@@ -33,9 +33,17 @@ the single-machine output. Rows come in no particular order: sort by ``sentence_
 The output folder. Everything is written under ``out/.staging-<id>/`` first (Beam's own sinks stage
 and rename again inside it); when the pipeline has succeeded the files move into ``out/`` and
 ``manifest.json`` (settings, inputs, files and counts) is written last: a folder with a manifest
-holds one complete job. A folder that already holds a job's files is refused unless ``overwrite``;
-then the old job's files are removed only after the new one has succeeded. A failed pipeline leaves
-the folder as it was (its staging folder is removed).
+holds one complete job, and the manifest says which files are the job's. ``out`` must be new,
+empty, or hold exactly one job (its manifest and the files it lists): a folder holding anything
+else (files and no manifest, a file the manifest does not list) is refused, and so is an input
+inside ``out``. A job is refused unless ``overwrite``; then exactly the files the old manifest
+lists (and the manifest) are removed, only after the new job has succeeded. The folder is locked
+(``locks.Lock``) while a job runs, so a second job into it is refused; a staging folder found
+under the lock was left by a killed job and is removed. A failed pipeline leaves the folder as it
+was (its staging folder is removed, and a folder the job created is removed again). Ctrl-C and
+SIGTERM raise ``KeyboardInterrupt`` (the command exits 130 / 143) whatever Beam's runner makes of
+them. The run's model is loaded once before the pipeline starts, so a corrupt or mismatched run
+fails in one line; unknown Beam options are refused (``check_pipeline_args``).
 """
 from __future__ import annotations
 
@@ -53,7 +61,8 @@ import numpy as np
 import pyarrow as pa
 
 from textdeconv.data.custom import decode_problem
-from textdeconv.errors import InputError, MissingFileError, OutputError
+from textdeconv.errors import InputError, MissingFileError, OutputError, quoted
+from textdeconv.locks import Lock
 from textdeconv.reports.export import CSV_COLUMNS, token_frame
 from textdeconv.reports.parquet import SCHEMA, WRITE_OPTIONS, token_table
 from textdeconv.reports.stream import CHUNK_LINES, decode_line, split_lines, tokenize_items, warm_up
@@ -380,12 +389,116 @@ def match_inputs(patterns) -> list[str]:
     return list(dict.fromkeys(files))
 
 
-def _job_files(out: str) -> list[str]:
-    """The files of an earlier job in ``out`` (its token and dead-letter shards, its manifest)."""
-    found = []
-    for name in (f"{TOKENS}-*", f"{DEAD}-*", MANIFEST):
-        found += [m.path for r in FileSystems.match([FileSystems.join(out, name)]) for m in r.metadata_list]
-    return sorted(found)
+def check_pipeline_args(pipeline_args) -> None:
+    """Refuse Beam options no installed ``PipelineOptions`` class knows (Beam itself would only log
+    "Discarding unparseable args" and run without them).
+
+    Raises:
+        InputError: names the unknown options.
+    """
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)
+    try:
+        _, unknown = parser.parse_known_args(list(pipeline_args or []))
+    except SystemExit:  # a known option with a bad value: argparse printed why
+        raise InputError(f"bad Beam pipeline options after '--': {quoted(' '.join(pipeline_args), 200)}") from None
+    if unknown:
+        raise InputError(f"unknown Beam pipeline option(s) after '--': {quoted(' '.join(unknown), 200)} (see "
+                         "python -m apache_beam.runners.direct.direct_runner --help, or your runner's options)")
+
+
+def _listing(out: str) -> list[str]:
+    """The names in the folder ``out`` (hidden ones included, for a local folder)."""
+    if "://" not in out:
+        return sorted(os.listdir(out)) if os.path.isdir(out) else []
+    return sorted(Path(m.path.rstrip("/")).name for r in FileSystems.match([FileSystems.join(out, "*")])
+                  for m in r.metadata_list)
+
+
+def _read_manifest(out: str) -> dict:
+    path = FileSystems.join(out, MANIFEST)
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            manifest = json.loads(f.read().decode("utf-8"))
+        files = manifest["files"]
+        if not (isinstance(files, list) and all(isinstance(n, str) and n == Path(n).name for n in files)):
+            raise ValueError("its files are not names in the folder")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise OutputError(f"{path} is damaged or not a textdeconv job's ({quoted(str(e), 100)}); the folder is not "
+                          "replaced: move it away or pick another folder") from None
+    return manifest
+
+
+def old_job_files(out: str, files: list[str]) -> tuple[list[str], list[str]]:
+    """What ``out`` holds that belongs to textdeconv: ``(the files of the job its manifest.json
+    lists, with the manifest; staging folders of earlier jobs)``. Checked before any work:
+
+    Raises:
+        OutputError: ``out`` is a file; an input is inside it; it holds anything else (a file no
+        manifest lists, or files and no manifest): it is not ours to write into.
+    """
+    local = "://" not in out
+    if local and os.path.exists(out) and not os.path.isdir(out):
+        raise OutputError(f"--output {out} is a file; the Beam runner writes a folder of shards")
+    if local:
+        root = Path(out).resolve()
+        inside = [f for f in files if root in Path(f).resolve().parents]
+        if inside:
+            raise OutputError(f"the --input file {inside[0]} is inside the output folder {out}; pick another folder")
+    names = _listing(out)
+    staging = [n for n in names if n.startswith(".staging-")]
+    rest = [n for n in names if n not in staging]
+    if not rest:
+        return [], staging
+    if MANIFEST not in rest:
+        raise OutputError(f"{out} holds files that are not a textdeconv job's ({', '.join(rest[:3])}"
+                          f"{', ...' if len(rest) > 3 else ''}; no manifest.json); pick an empty or new folder")
+    listed = set(_read_manifest(out)["files"]) | {MANIFEST}
+    foreign = [n for n in rest if n not in listed]
+    if foreign:
+        raise OutputError(f"{out} holds files its job's manifest.json does not list ({', '.join(foreign[:3])}"
+                          f"{', ...' if len(foreign) > 3 else ''}); they are not replaced: move them away or pick "
+                          "another folder")
+    return [FileSystems.join(out, n) for n in rest], staging
+
+
+@contextlib.contextmanager
+def _signals_kept():
+    """Ctrl-C and SIGTERM during a pipeline: Beam's runner may turn the exception they raise into
+    its own error; remember them, so the caller re-raises what the signal means (exit 130 / 143)."""
+    import signal
+    import threading
+
+    seen = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum, frame):
+        seen.append(signum)
+        old = previous[signum]
+        if callable(old):
+            old(signum, frame)
+        raise KeyboardInterrupt
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield seen
+    except Exception:
+        if seen:  # the signal, not what the runner made of it
+            old = previous[seen[0]]
+            if callable(old):
+                old(seen[0], None)
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def explain_corpus(run, inputs, out, method: str = "deconv", options: dict | None = None, target=None,
@@ -402,24 +515,27 @@ def explain_corpus(run, inputs, out, method: str = "deconv", options: dict | Non
         fmt: "parquet" or "csv".
         chunk_lines, batch_size: as ``explain --chunk-size/--batch-size``; with the same values the
             scores equal the single-machine stream's.
-        overwrite: replace the job already in ``out`` (after the new one succeeds).
+        overwrite: replace the job already in ``out`` (the files its manifest.json lists, after the
+            new one succeeds).
         pipeline_args: Beam pipeline options, e.g. ``["--runner", "DataflowRunner", ...]``;
             default DirectRunner.
     Returns:
         The manifest (also written as ``out/manifest.json``): settings, inputs, files, counts.
     Raises:
-        UserError: a bad method, option, target or format; no file matched; ``out`` holds a job
-        and ``overwrite`` is off; an input is one of ``out``'s files.
+        UserError: a bad method, option, target, format or Beam option; no file matched; the run's
+        model does not load; ``out`` holds a job and ``overwrite`` is off, or holds anything that
+        is not a job's; an input is inside ``out``; another process is writing ``out``.
     """
     from textdeconv.attribution import resolved_options
     from textdeconv.attribution.explanation import resolve_target
     from textdeconv.data.custom import line_encoding
 
     if fmt not in FORMATS:
-        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {quoted(fmt)}")
     if chunk_lines < 1 or batch_size < 1:
         raise InputError("--chunk-size and --batch-size must be at least 1")
     line_encoding(encoding)
+    check_pipeline_args(pipeline_args)
     run, out = str(run), str(out).rstrip("/") or "/"
     local = _local_run(run)
     from textdeconv.training.rundir import check_run_dir
@@ -428,16 +544,45 @@ def explain_corpus(run, inputs, out, method: str = "deconv", options: dict | Non
     options = resolved_options(method, options or {})
     target_index = resolve_target(target, class_names)
     files = match_inputs(inputs)
-    if "://" not in out:
-        if Path(out).exists() and not Path(out).is_dir():
-            raise OutputError(f"--output {out} is a file; the Beam runner writes a folder of shards")
-        if any(Path(f).resolve().parent == Path(out).resolve() and Path(f).name.startswith((TOKENS, DEAD))
-               for f in files):
-            raise OutputError(f"an input file is in {out} and named like the job's outputs; pick another folder")
-    old = _job_files(out) if FileSystems.exists(out) else []
+    old, stale = old_job_files(out, files)
     if old and not overwrite:
         raise OutputError(f"{out} already holds a job's files ({Path(old[0]).name}, ...); pass --overwrite to "
                           "replace them (after the new job succeeds) or pick another folder")
+    from textdeconv.runtime import load_tensorflow
+    from textdeconv.training.rundir import read_run
+
+    load_tensorflow()
+    read_run(local)  # a corrupt or mismatched run fails here, in one line, not inside the pipeline's workers
+    created = not FileSystems.exists(out)
+    missing = [p for p in (Path(out), *Path(out).parents) if not p.exists()] if "://" not in out else []
+    if created:
+        FileSystems.mkdirs(out)
+    lock = Lock(out, f"the output folder {out}", "--output") if "://" not in out else contextlib.nullcontext()
+    try:
+        with lock:
+            return _run_pipeline(run, files, out, method, options, target_index, class_names, fmt, chunk_lines,
+                                 batch_size, encoding, overwrite, pipeline_args, stale)
+    except BaseException:
+        for p in missing:  # the folders this call made (innermost first), left empty by the failure
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        if created and "://" in out and not _listing(out):
+            with contextlib.suppress(Exception):
+                FileSystems.delete([out])
+        raise
+
+
+def _run_pipeline(run, files, out, method, options, target_index, class_names, fmt, chunk_lines, batch_size,
+                  encoding, overwrite, pipeline_args, stale) -> dict:
+    """The job itself, with ``out`` locked: checked again (another process may have written it
+    since), stale staging folders of killed jobs removed, the pipeline run into a staging folder,
+    the old job's files replaced by the new ones and the manifest written last."""
+    old, stale = old_job_files(out, files)
+    if old and not overwrite:
+        raise OutputError(f"{out} already holds a job's files ({Path(old[0]).name}, ...); pass --overwrite to "
+                          "replace them (after the new job succeeds) or pick another folder")
+    if stale:  # no job is running (we hold the lock): these are left by killed ones
+        FileSystems.delete([FileSystems.join(out, n) for n in stale])
     staging = FileSystems.join(out, f".staging-{uuid.uuid4().hex[:12]}")
     FileSystems.mkdirs(staging)
     opts = PipelineOptions(list(pipeline_args or []))
@@ -445,17 +590,19 @@ def explain_corpus(run, inputs, out, method: str = "deconv", options: dict | Non
         opts = PipelineOptions(["--runner", "DirectRunner", *(pipeline_args or [])])
     t0 = time.time()
     try:
-        pipeline = beam.Pipeline(options=opts)
-        (pipeline
-         | "Files" >> beam.Create(list(enumerate(files)))
-         | "ExplainCorpus" >> ExplainCorpus(run, staging, method, options, None if target_index < 0 else target_index,
-                                            fmt, chunk_lines, batch_size, encoding))
-        result = pipeline.run()
-        result.wait_until_finish()
+        with _signals_kept():
+            pipeline = beam.Pipeline(options=opts)
+            (pipeline
+             | "Files" >> beam.Create(list(enumerate(files)))
+             | "ExplainCorpus" >> ExplainCorpus(run, staging, method, options,
+                                                None if target_index < 0 else target_index,
+                                                fmt, chunk_lines, batch_size, encoding))
+            result = pipeline.run()
+            result.wait_until_finish()
         counts = _counters(result)
         written = sorted(m.path for r in FileSystems.match([FileSystems.join(staging, "*")]) for m in r.metadata_list)
         if old:
-            FileSystems.delete(old)
+            FileSystems.delete(old)  # exactly the old manifest's files and the manifest
         moved = [FileSystems.join(out, Path(p).name) for p in written]
         if written:
             FileSystems.rename(written, moved)

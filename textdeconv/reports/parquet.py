@@ -155,7 +155,7 @@ class ParquetJob(ExplainJob):
         fsync_path(self.out.parent)
         self.partial.unlink()
 
-    def _remove_job_files(self) -> None:
-        super()._remove_job_files()
+    def _remove_job_files(self, keep_partial: bool = False) -> None:
+        super()._remove_job_files(keep_partial)
         with contextlib.suppress(FileNotFoundError):
             self.merging.unlink()

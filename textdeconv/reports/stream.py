@@ -45,7 +45,8 @@ from pathlib import Path
 from textdeconv.data.custom import undecodable
 from textdeconv.errors import DataError, InputError, MissingFileError, OutputError, UserError
 from textdeconv.files import atomic_write_json, fsync_path
-from textdeconv.outputs import OutputPlan, check_input_file
+from textdeconv.locks import Lock
+from textdeconv.outputs import DISK_ERRNOS, OutputPlan, check_input_file
 from textdeconv.reports.export import CSV_COLUMNS, token_frame
 
 CHUNK_LINES = 4096
@@ -280,6 +281,7 @@ class ExplainJob:
         self.progress_file = self.out.with_name(self.out.name + ".progress.json")
         self.plan = plan or OutputPlan()
         self.plan.read(input_label, self.input)
+        self.option = option
         self.plan.write(option, self.out, stage=False, companions=(self.partial, self.progress_file))
         self.plan.check()
         self.resumable = stat.S_ISREG(os.stat(self.input).st_mode)
@@ -289,8 +291,33 @@ class ExplainJob:
         self.settings = json.loads(json.dumps({**settings, "target": target, "chunk_lines": chunk_lines,
                                                "batch_size": batch_size, "encoding": encoding}))
         self.fingerprint = input_fingerprint(self.input) if self.resumable else {"size": None}
-        self.state = self._open(resume, restart)
+        # one writer per output: the partial file is locked (created empty if missing) until the job ends
+        self.plan.prepare()  # the output's folder, if it is missing
+        self._created_partial = not self.partial.exists()
+        self.lock = Lock(self.partial, f"{self.out} (its {self.partial.name})", option)
+        try:
+            self.lock.acquire()
+            self.state = self._open(resume, restart)
+        except BaseException:
+            self.close()
+            raise
         self.start_line, self.start_offset = self.state["lines_done"], self.state["input_offset"]
+
+    def close(self) -> None:
+        """Release the job's lock without running it; a partial file it created and nothing
+        committed to is removed (as is a folder it created)."""
+        if self.lock.fd is not None and self._created_partial and not self.progress_file.exists():
+            with contextlib.suppress(OSError):
+                if self.partial.stat().st_size == 0:
+                    self.partial.unlink()
+            self.plan.discard()
+        self.lock.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def input_size(self) -> int | None:
@@ -302,7 +329,8 @@ class ExplainJob:
                  "complete": False}
         start_over = "or pass --restart to discard it and start over"
         if restart:
-            self._remove_job_files()
+            self._remove_job_files(keep_partial=True)
+            os.ftruncate(self.lock.fd, 0)  # the partial stays, empty: it is what the lock holds
             return fresh
         if not self.progress_file.exists():
             if resume:
@@ -322,6 +350,14 @@ class ExplainJob:
         if saved is None or saved.get("format") != FORMAT:
             raise DataError(f"{self.progress_file} is not a progress file this version can read; pass --restart "
                             "to discard the interrupted job and start over")
+        counts = [k for k in fresh if k != "complete"]
+        bad = [k for k in counts if isinstance(state[k], bool) or not isinstance(state[k], int) or state[k] < 0]
+        size = self.fingerprint["size"]
+        if not bad and size is not None and state["input_offset"] > size:
+            bad = [f"input_offset {state['input_offset']} is past the input's end ({size} bytes)"]
+        if bad or not isinstance(state["complete"], bool):
+            raise DataError(f"{self.progress_file} is damaged ({', '.join(bad)[:200] or 'complete'}); pass --restart "
+                            "to discard the interrupted job and start over")
         changed = [f"{k} {old_input.get(k)} -> {v}" for k, v in self.fingerprint.items() if old_input.get(k) != v]
         if changed:
             raise InputError(f"cannot resume {self.out}: {self.name} is not the file the job started on "
@@ -332,7 +368,7 @@ class ExplainJob:
         if changed:
             raise InputError(f"cannot resume {self.out}: the settings differ from the interrupted job's "
                              f"({'; '.join(changed)}); rerun with the original ones, {start_over}")
-        if not self.partial.exists():
+        if self._created_partial:  # there was none: the lock created an empty one
             if state["complete"] and self.out.exists():
                 return state  # done; only the clean-up was interrupted
             if state["output_bytes"]:
@@ -342,8 +378,8 @@ class ExplainJob:
                             f"{state['output_bytes']} bytes); pass --restart to start over")
         return state
 
-    def _remove_job_files(self) -> None:
-        for p in (self.partial, self.progress_file):
+    def _remove_job_files(self, keep_partial: bool = False) -> None:
+        for p in (self.progress_file,) if keep_partial else (self.partial, self.progress_file):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
 
@@ -367,16 +403,24 @@ class ExplainJob:
                 the CSV was not written. Any other exception (Ctrl-C, SIGTERM, a crash) keeps them
                 for ``resume``.
         """
+        try:
+            return self._run(explainer, progress, warn, on_chunk)
+        finally:
+            self.lock.release()
+
+    def _run(self, explainer, progress, warn, on_chunk) -> dict:
         st = dict(self.state)
-        if st["complete"] and not self.partial.exists():
+        if st["complete"] and self._created_partial:  # done; only the clean-up was interrupted
+            with contextlib.suppress(FileNotFoundError):
+                self.partial.unlink()  # the empty file the lock created
             self.progress_file.unlink()
             return self._summary(st, 0)
-        committed = self.progress_file.exists()
         explained = 0
         self.plan.prepare()  # the CSV's folder, if it is missing
         warm_up(explainer)
         try:
-            with open(self.partial, "r+b" if committed and self.partial.exists() else "wb") as f:
+            # the locked file itself (a path opened anew could be another writer's by now)
+            with os.fdopen(os.dup(self.lock.acquire()), "r+b") as f:
                 f.truncate(st["output_bytes"])  # drops rows written after the last commit
                 f.seek(st["output_bytes"])
                 chunks = read_chunks(self.input, self.chunk_lines, st["input_offset"], st["lines_done"], self.encoding)
@@ -406,12 +450,17 @@ class ExplainJob:
             self._remove_job_files()
             self.plan.discard()
             raise type(e)(f"{e}; {self.out} was not written") from None
-        except BaseException:
+        except BaseException as e:
             # nothing worth resuming: leave no files. (The progress file itself tells: a kill may
             # land after a commit's rename but before this frame knows it happened.)
-            if not (self.resumable and self.progress_file.exists()):
+            kept = self.resumable and self.progress_file.exists()
+            if not kept:
                 self._remove_job_files()
                 self.plan.discard()
+            if isinstance(e, OSError) and e.errno in DISK_ERRNOS:  # the disk, not a bug: one line
+                then = ("the job is kept: free space and rerun with --resume" if kept
+                        else f"{self.out} was not written")
+                raise OutputError(f"{self.option} {self.out}: cannot write it ({e.strerror}); {then}") from None
             raise
         self._publish(st)
         with contextlib.suppress(FileNotFoundError):

@@ -94,6 +94,21 @@ async def server_error(request, exc):
                         status_code=500)
 
 
+MAX_DEPTH = 32  # of a request's JSON: the API's bodies need 3
+
+
+def _depth(value) -> int:
+    """Nesting depth of parsed JSON (iterative: a deep value must not exhaust the stack here either)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d)
+            if d <= MAX_DEPTH:
+                todo += [(x, d + 1) for x in (v.values() if isinstance(v, dict) else v)]
+    return deepest
+
+
 async def read_json(request, allowed) -> dict:
     """The request's JSON object; unknown keys are refused (a typo would otherwise be ignored)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -103,6 +118,12 @@ async def read_json(request, allowed) -> dict:
         data = json.loads(await request.body())
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise RequestError(f"the body is not valid JSON ({e})") from None
+    except RecursionError:  # [[[[...]]]] deeper than the parser's stack
+        data = too_deep = []
+    else:
+        too_deep = None
+    if data is too_deep or _depth(data) > MAX_DEPTH:
+        raise RequestError(f"the body is nested too deeply (more than {MAX_DEPTH} levels of arrays and objects)")
     if not isinstance(data, dict):
         raise RequestError("the body must be a JSON object, e.g. {\"texts\": [\"a fine film\"]}")
     unknown = sorted(set(data) - set(allowed))

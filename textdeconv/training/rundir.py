@@ -6,6 +6,7 @@ requested target class) before paying for TensorFlow's import.
 """
 from __future__ import annotations
 
+import os
 import sys
 import zipfile
 from datetime import datetime
@@ -61,7 +62,6 @@ def check_new_run_dir(run_dir, cfg: Config, config_path=None, option: str = "--r
     Raises:
         OutputError: one line naming ``option``.
     """
-    from textdeconv.errors import OutputError
     from textdeconv.outputs import OutputPlan
 
     plan = OutputPlan()
@@ -70,8 +70,28 @@ def check_new_run_dir(run_dir, cfg: Config, config_path=None, option: str = "--r
     data_inputs(plan, cfg)
     plan.folder(option, run_dir, WRITTEN, stage=False)
     plan.check()
-    if (Path(run_dir) / "state.json").exists():
-        raise OutputError(f"{run_dir} already holds a run; pass --resume to continue it or pick another --run-dir")
+    check_run_dir_is_ours(run_dir, option)
+
+
+def check_run_dir_is_ours(run_dir, option: str = "--run-dir") -> None:
+    """A new run goes into a new or empty folder only: a folder holding a run is resumed (or
+    refused), and one holding anything else is the user's, never written into.
+
+    Raises:
+        OutputError: one line naming ``option`` and what the folder holds.
+    """
+    from textdeconv.errors import OutputError
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return
+    if (run_dir / "state.json").exists() or (run_dir / "config.yaml").is_file() and any(run_dir.glob("fold-*")):
+        raise OutputError(f"{run_dir} already holds a run; pass --resume to continue it or pick another {option}")
+    held = sorted(os.listdir(run_dir))
+    if held:
+        shown = ", ".join(held[:3]) + (f", ... ({len(held)} entries)" if len(held) > 3 else "")
+        raise OutputError(f"{option} {run_dir} is not empty and holds no run ({shown}); a new run goes into a new or "
+                          "empty folder, so pick another one")
 
 
 def latest_run(root: Path = RUNS_DIR) -> Path:
@@ -117,6 +137,9 @@ def check_run_dir(run_dir: str | Path) -> tuple[Config, tuple[str, ...]]:
         ConfigError: the saved config is invalid.
     """
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MissingFileError(f"{run_dir} is a file, not a run directory; pass the folder that holds config.yaml, "
+                               "vocab.txt and model.keras")
     if not run_dir.is_dir():
         raise MissingFileError(f"run directory not found: {run_dir}")
     missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
@@ -207,9 +230,9 @@ def read_run(run_dir: str | Path):
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as e:  # Keras raises several types for damaged archives
-        detail = " ".join(str(e).split())  # one line; and never Keras's misleading "File not found"
-        detail = type(e).__name__ + (f": {detail}" if detail and "not found" not in detail.lower() else "")
-        raise DataError(f"{corrupt} ({detail}); {again}") from None
+        from textdeconv.runtime import keras_error
+
+        raise DataError(f"{corrupt} ({keras_error(e)}); {again}") from None
     try:
         net = TextCNN(model)
     except InputError as e:
@@ -217,4 +240,26 @@ def read_run(run_dir: str | Path):
     if net.tables[0].input_dim != len(vocab):
         raise DataError(f"{run_dir}: vocab.txt has {len(vocab)} entries but the model's embedding has "
                          f"{net.tables[0].input_dim}; the files come from different runs")
+    check_model_matches(cfg, net, class_names, run_dir)
     return cfg, vocab, net, class_names
+
+
+def check_model_matches(cfg: Config, net, class_names, run_dir) -> None:
+    """The run's config.yaml describes its model.keras: embedding size, filter widths and count,
+    variant (channels) and classes. A config edited by hand, or files from two runs, would otherwise
+    be explained silently with the wrong settings.
+
+    Raises:
+        DataError: names each disagreement.
+    """
+    m = cfg.model
+    found = {"model.embedding_dim": (m.embedding_dim, net.dim),
+             "model.filter_sizes": (sorted(m.filter_sizes), sorted(net.widths)),
+             "model.num_filters": (m.num_filters, int(net.convs[0].filters)),
+             "model.variant": (2 if m.variant == "multichannel" else 1, net.channels),
+             "classes": (len(class_names), net.num_classes)}
+    wrong = [f"{k} {said} vs {has}" if k != "model.variant" else f"model.variant {m.variant} vs {has} embedding "
+             f"table(s)" for k, (said, has) in found.items() if said != has]
+    if wrong:
+        raise DataError(f"{run_dir}: config.yaml does not describe model.keras ({'; '.join(wrong)}: config vs "
+                        "model); the files come from different runs, or config.yaml was edited: restore it")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import sys
 import time
@@ -269,7 +270,7 @@ class RunRecorder(keras.callbacks.Callback):
         if improved:
             with atomic_path(self.run_dir / "model.keras") as tmp:
                 shutil.copyfile(self.ckpt_dir / st["best"], tmp)
-        for old in self.ckpt_dir.glob("*.keras"):
+        for old in own_checkpoints(self.ckpt_dir):  # never a file of the user's that happens to be there
             if old.name not in (st["checkpoint"], st["best"]):
                 old.unlink()
         if self.patience and st["wait"] >= self.patience:
@@ -302,11 +303,24 @@ def interactive() -> bool:
         return False
 
 
+CHECKPOINT_NAME = re.compile(r"(epoch|best)_\d{3,}\.keras")  # RunRecorder's names
+
+
+def own_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoint files training wrote in ``folder`` (by name: epoch_NNN.keras, best_NNN.keras)."""
+    return sorted(p for p in folder.glob("*.keras") if CHECKPOINT_NAME.fullmatch(p.name) and p.is_file())
+
+
 def drop_checkpoints(run_dir: Path, cfg: Config) -> None:
     """A finished run keeps model.keras (the best model) and, only with train.keep_checkpoints,
-    checkpoints/ (the last epoch with its optimizer state, and the best: two more copies)."""
+    checkpoints/ (the last epoch with its optimizer state, and the best: two more copies).
+    Only the checkpoint files training wrote are removed, and the folder only when that empties it."""
     if not cfg.train.keep_checkpoints:
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        folder = run_dir / "checkpoints"
+        for p in own_checkpoints(folder):
+            p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: anything else in it is not ours
 
 
 def sync_best_model(run_dir: Path, state: dict) -> None:

@@ -10,11 +10,6 @@ from textdeconv.errors import InputError, MissingFileError
 MODEL_SUFFIXES = (".keras", ".h5")
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def load_model_for_explaining(model_path, vocab_path=None) -> tuple:
     """(keras model, vocabulary tokens) for the engine, or a one-line user error.
 
@@ -34,15 +29,20 @@ def load_model_for_explaining(model_path, vocab_path=None) -> tuple:
     if path.is_dir() or path.suffix not in MODEL_SUFFIXES:
         raise InputError(f"{path}: expected a Keras model file ({' or '.join(MODEL_SUFFIXES)}, saved with "
                          "model.save); a TensorFlow SavedModel folder cannot be explained layer by layer")
+    import zipfile
+
     import keras
 
     import textdeconv.model.textcnn  # noqa: F401  registers ZeroPadEmbedding and WindowMask for loading
     from textdeconv.attribution.engine.graph import build_graph
+    from textdeconv.runtime import keras_error
 
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):  # Keras would say "File not found" of it
+        raise InputError(f"{path}: cannot load the model (not a zip archive, which a .keras file is)")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises ValueError, TypeError, OSError... for a bad file
-        raise InputError(f"{path}: cannot load the model ({_first_line(e)})") from None
+        raise InputError(f"{path}: cannot load the model ({keras_error(e)})") from None
     graph = build_graph(model)
     if vocab_path is not None:
         tokens = read_vocabulary(vocab_path)
