@@ -373,8 +373,8 @@ def test_missing_file_lists_shipped_configs():
         load_config("does_not_exist.yaml")
     msg = str(e.value)
     assert msg.startswith("config file not found: does_not_exist.yaml")
-    assert msg.endswith("shipped configs: sst-multichannel.yaml, sst-nonstatic.yaml, sst-static.yaml, sst.yaml, "
-                        "sst5.yaml, tiny.yaml)")
+    assert msg.endswith("shipped configs: builtin-sst2.yaml, sst-multichannel.yaml, sst-nonstatic.yaml, "
+                        "sst-static.yaml, sst.yaml, sst5.yaml, tiny.yaml)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,4 +436,5 @@ def test_train_script_unknown_key_is_one_line():
 
 def test_train_script_missing_config_is_one_line():
     proc = run_train("--config", "does_not_exist.yaml")
-    assert_one_line_error(proc, "config file not found: does_not_exist.yaml", "shipped configs: sst-multichannel.yaml")
+    assert_one_line_error(proc, "config file not found: does_not_exist.yaml",
+                          "shipped configs: builtin-sst2.yaml, sst-multichannel.yaml")

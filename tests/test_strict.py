@@ -204,7 +204,7 @@ def test_a_run_that_is_a_file_is_named_so(tmp_path):
     with pytest.raises(MissingFileError, match=rf"^{tmp_path / 'run'} is a file, not a run directory; pass the "
                                                "folder that holds config.yaml"):
         td.load_run(tmp_path / "run")
-    with pytest.raises(InputError, match=r"^a run is a directory path, got 123$"):
+    with pytest.raises(InputError, match=r"^a run is a directory path or builtin:NAME, got 123$"):
         td.load_run(123)
 
 

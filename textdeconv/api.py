@@ -221,10 +221,11 @@ def _save(path, name: str, write, run=None) -> Path:
     return out
 
 
-def _run_path(path) -> Path:
+def _run_path(path):
+    """A run directory as a Path, or a bundled model's ``builtin:NAME`` as it is."""
     if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise InputError(f"a run is a directory path, got {quoted(path)}")
-    return Path(path)
+        raise InputError(f"a run is a directory path or builtin:NAME, got {quoted(path)}")
+    return path if isinstance(path, str) and path.startswith("builtin:") else Path(path)
 
 
 def _check_batch_size(batch_size) -> None:
@@ -252,7 +253,8 @@ def _check_texts(texts) -> list[tuple[int, object]]:
 
 
 def load_run(path=None) -> Run:
-    """Open a run directory (default: the most recent under ./runs, named on stderr)."""
+    """Open a run directory or a bundled model (``"builtin:sst2"``); default: the most recent run
+    under ./runs, else the bundled ``builtin:sst2`` (named on stderr)."""
     from textdeconv.training.rundir import pick_run
 
     run_dir, _, _ = pick_run(None if path is None else _run_path(path))
