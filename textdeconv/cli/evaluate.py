@@ -9,7 +9,7 @@ from textdeconv.attribution import METHOD_NAMES
 from textdeconv.cli import HelpFormatter, require_positive
 
 EXAMPLES = """examples:
-  textdeconv evaluate --run runs/sst-20261125-093000 --split test
+  textdeconv evaluate --run runs/sst --split test
   textdeconv evaluate --split dev --methods deconv grad-x-input occlusion random --limit 200
   textdeconv evaluate --split test --replacement unk --ig-steps 20
   textdeconv evaluate --model model.keras --vocab vocab.txt --data test.csv --classes negative positive

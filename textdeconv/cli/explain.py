@@ -8,7 +8,7 @@ from textdeconv.attribution import DECONV_METHODS, METHOD_NAMES, get_method, met
 from textdeconv.cli import HelpFormatter
 
 EXAMPLES = """examples:
-  textdeconv explain --run runs/sst-20261125-093000 "a gripping , funny movie"
+  textdeconv explain --run runs/sst "a gripping , funny movie"
   textdeconv explain "not bad at all" "a dull mess" --target positive --method deconv-rectified
   textdeconv explain --input reviews.txt --csv scores.csv --filters-csv filters.csv
   cat reviews.txt | textdeconv explain --input - --json > scores.json
@@ -93,7 +93,7 @@ def add(sub):
     again.add_argument("--restart", action="store_true", help="discard the interrupted --input FILE --csv PATH job "
                                                               "and start over")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr while streaming")
-    scale = p.add_argument_group("a corpus on Apache Beam (docs/scale.md; pip install 'textdeconv[beam]')")
+    scale = p.add_argument_group("a corpus on Apache Beam (docs/scale.md; pip install apache-beam)")
     scale.add_argument("--runner", choices=("local", "beam"), default="local",
                        help="beam: explain the files --input matches (a glob; .gz and other compressed files "
                             "too) with Apache Beam into the folder --output DIR (Parquet shards) or --csv DIR; "

@@ -7,7 +7,7 @@ from pathlib import Path
 from textdeconv.cli import HelpFormatter, require_positive
 
 EXAMPLES = """examples:
-  textdeconv filters --run runs/sst-20261125-093000
+  textdeconv filters --run runs/sst
   textdeconv filters --split dev --top-k 5 --neighbours 3 --csv f.csv --html f.html
 
 For every filter (width w, index j) over the split's sentences (default train; sentences only):

@@ -8,7 +8,7 @@ from textdeconv.attribution import METHOD_NAMES
 from textdeconv.cli import HelpFormatter, require_positive
 
 EXAMPLES = """examples:
-  textdeconv lexicon --run runs/sst-20261125-093000 --split dev
+  textdeconv lexicon --run runs/sst --split dev
   textdeconv lexicon --split test --method grad-x-input --top 15 --min-count 5 --csv lex.csv --png lex.png
 
 Every sentence of the split is explained once for every class as the target (sentences only; the

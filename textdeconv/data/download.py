@@ -45,7 +45,7 @@ def find_tree_dir(root: Path) -> Path | None:
 def missing_data_message(root: Path) -> str:
     return (
         f"SST trees not found in {root} (looked for trees/train.txt, dev.txt, test.txt). "
-        f"Fetch them with 'python scripts/download_data.py --dir {root}', or point "
+        f"Fetch them with 'textdeconv download --dir {root}', or point "
         f"data.dir / ${ENV_VAR} at a folder that holds them"
     )
 

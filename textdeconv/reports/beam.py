@@ -93,7 +93,8 @@ try:
 except ImportError as e:  # the optional extra
     from textdeconv.errors import MissingExtraError
 
-    raise MissingExtraError(f"--runner beam needs Apache Beam ({e}): pip install 'textdeconv[beam]'") from None
+    raise MissingExtraError(f"--runner beam needs Apache Beam ({e}): pip install apache-beam "
+                            "(textdeconv's beam extra)") from None
 
 NAMESPACE = "textdeconv"
 LINE_BASE = 10**12  # sentence_id = file_index * LINE_BASE + line

@@ -98,8 +98,8 @@ def latest_run(root: Path = RUNS_DIR) -> Path:
     """The run under ``root`` whose model.keras was written last."""
     runs = sorted(root.glob("**/model.keras"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
     if not runs:
-        raise MissingFileError(f"no trained run under {root}; train one (python scripts/train.py --config "
-                               "sst.yaml) or pass --run RUN_DIR")
+        raise MissingFileError(f"no trained run under {root}; train one (textdeconv train --config sst.yaml) "
+                               "or pass --run RUN_DIR")
     return runs[-1].parent
 
 
