@@ -206,3 +206,14 @@ def test_evaluate_argument_errors(run_dir, tmp_path):
     proc = run("scripts/evaluate.py", "--run", str(run_dir), "--limit", "0")
     assert proc.returncode == 2 and "--limit must be at least 1" in proc.stderr
     one_line_error(run("scripts/evaluate.py", "--run", str(tmp_path / "nope")), "run directory not found")
+
+
+@pytest.mark.parametrize("command", __import__("textdeconv.cli", fromlist=["COMMANDS"]).COMMANDS)
+def test_every_help_page_ends_with_its_worked_examples(command):
+    from textdeconv.cli import build_parser
+
+    text = build_parser().commands[command].format_help().rstrip("\n")
+    assert "\nexamples:\n" in text, text[-500:]
+    tail = text[text.rindex("\nexamples:\n") + len("\nexamples:\n"):].splitlines()
+    assert tail and all(line.startswith("  ") for line in tail), tail  # examples only, nothing after them
+    assert tail[0].lstrip().startswith(f"textdeconv {command}")  # the first example is the command itself

@@ -44,14 +44,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train Kim-style TextCNN sentence classifiers and explain them with a deconvnet.",
         epilog="Run 'textdeconv COMMAND --help' for a command's options and a worked example.\n"
                "Quick start:\n"
+               "  textdeconv explain \"a gripping , funny movie\"     (the bundled model, builtin:sst2)\n"
                "  textdeconv train --config tiny.yaml --run-dir runs/tiny\n"
                "  textdeconv explain --run runs/tiny \"a gripping , funny movie\" --html view.html")
     p.add_argument("--version", action="version", version=f"textdeconv {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"textdeconv.cli.{name.replace('-', '_')}").add(sub)
+    for command in sub.choices.values():
+        examples_last(command)
     p.commands = sub.choices
     return p
+
+
+def examples_last(parser: argparse.ArgumentParser) -> None:
+    """A help page ends with its worked examples: notes written after the examples in a command's
+    epilog move to the end of its description (above the options)."""
+    lines = (parser.epilog or "").rstrip("\n").split("\n")
+    if lines[0] != "examples:":
+        return
+    end = 1
+    while end < len(lines) and lines[end].startswith("  "):  # an example, or its indented continuation
+        end += 1
+    notes = "\n".join(lines[end:]).strip()
+    if notes:
+        parser.description = f"{parser.description or ''}\n\n{notes}".strip()
+        parser.epilog = "\n".join(lines[:end])
 
 
 def main(argv=None, prog: str | None = None) -> None:

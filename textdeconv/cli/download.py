@@ -11,9 +11,8 @@ examples:
   textdeconv download                       # into $TEXTDECONV_DATA, else ./data/sst
   textdeconv download --dir ~/data/sst
   export TEXTDECONV_DATA=~/data/sst         # then training finds the trees there
-
-With no network, fetch trainDevTestTrees_PTB.zip on another machine and pass it as a file:// URL:
   textdeconv download --url file:///tmp/trainDevTestTrees_PTB.zip
+      (no network here: fetch the archive on another machine and pass it as a file:// URL)
 """
 
 

