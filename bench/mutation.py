@@ -115,6 +115,9 @@ def run_module(work: Path, module: str, tests: str, args) -> dict:
     excluded = [re.compile(p) for p in args.exclude]
     with use_db(str(session), WorkDB.Mode.open) as db:
         items = list(db.pending_work_items)
+        # in source order (cosmic-ray's job ids are random), so a seed draws the same sample every time
+        items.sort(key=lambda w: (tuple(w.mutations[0].start_pos), w.mutations[0].operator_name,
+                                  w.mutations[0].occurrence))
         kept = [w for w in items if not any(p.search(w.mutations[0].operator_name) for p in excluded)]
         n_excluded = len(items) - len(kept)
         if args.sample is not None and args.sample < len(kept):

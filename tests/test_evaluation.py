@@ -160,6 +160,8 @@ def test_faithfulness_bad_arguments():
         eraser(expls, Perturber(net), ks=(0.0, 0.5))
     with pytest.raises(ValueError, match="increasing"):
         deletion_insertion(expls, Perturber(net), fractions=(0, 1, 0.5))
+    with raises_exactly(InputError, "fractions must lie in [0, 1], got [-0.5, 1.0]"):
+        deletion_insertion(expls, Perturber(net), fractions=(-0.5, 1.0))
     for fractions in ((0.0, 0.5, 0.5, 1.0), (0.5,)):  # a repeated value; a single one
         with raises_exactly(InputError, "fractions must be at least two increasing values, got "
                                         f"{list(fractions)}"):
