@@ -59,6 +59,8 @@ TESTS = {  # module -> the pytest arguments that test it
 EQUIVALENT: dict[tuple[str, int, str], str] = {
     ("textdeconv/evaluation/faithfulness.py", 84, "core/ReplaceComparisonOperator_Eq_LtE"):
         "n = len(token_ids) is never negative, so n <= 0 and n == 0 agree",
+    ("textdeconv/evaluation/faithfulness.py", 101, "core/ReplaceBinaryOperator_BitAnd_Mul"):
+        "low_ok and values <= 1 are NumPy bool arrays: their product is their logical and",
 }
 DEFAULT_EXCLUDE = [r"ReplaceBinaryOperator_\w+_(BitOr|BitAnd|BitXor|LShift|RShift)$"]
 OUT = ROOT / "bench" / "results" / "mutation.json"
