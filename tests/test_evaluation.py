@@ -160,6 +160,14 @@ def test_faithfulness_bad_arguments():
         eraser(expls, Perturber(net), ks=(0.0, 0.5))
     with pytest.raises(ValueError, match="increasing"):
         deletion_insertion(expls, Perturber(net), fractions=(0, 1, 0.5))
+    with raises_exactly(InputError, "ks is empty"):
+        eraser(expls, Perturber(net), ks=())
+    with raises_exactly(InputError, "ks must lie in (0, 1], got [0.5, 1.5]"):
+        eraser(expls, Perturber(net), ks=(0.5, 1.5))
+    with raises_exactly(InputError, "explanation 0: target 2 out of range for a 2-class model"):
+        eraser([make_expl(["good"], [1.0], target=2, net=net, vocab=vocab)], Perturber(net))
+    with raises_exactly(InputError, "fractions must lie in [0, 1], got [-0.5, 1.0]"):
+        deletion_insertion(expls, Perturber(net), fractions=(-0.5, 1.0))
     for fractions in ((0.0, 0.5, 0.5, 1.0), (0.5,)):  # a repeated value; a single one
         with raises_exactly(InputError, "fractions must be at least two increasing values, got "
                                         f"{list(fractions)}"):
