@@ -347,6 +347,8 @@ def explain_speed_section(data: dict) -> str:
 def latency_section(data: dict) -> str:
     rows = [[label, num(data[key]["median_s"], 3), ", ".join(num(x, 3) for x in data[key].get("runs_s", []))]
             for key, label in (("explain_one_sentence", "`explain` on one sentence, cold process"),
+                               ("first_command", "the README's first command in an empty folder (the bundled "
+                                                 "model), cold process"),
                                ("import_tensorflow", "`import tensorflow`"),
                                ("import_without_tensorflow", "start-up without TensorFlow"))
             if key in data]
