@@ -1,7 +1,7 @@
 """Bundle a finished run as a model shipped inside the package (``builtin:NAME``).
 
 The bundle is the run's config, vocabulary and weights (no optimizer state, so a third of the
-run's model.keras) plus ``card.json``: how it was trained and what it scored. ``scripts/bundle_model.py``
+run's model.keras) plus ``card.json``: how it was trained and what it scored. ``bench/bundle_model.py``
 is the command (docs/development.md, "The bundled model").
 """
 from __future__ import annotations

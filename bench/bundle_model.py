@@ -1,16 +1,18 @@
 """Bundle a finished run as a model shipped with the package (maintainers; docs/development.md).
 
-    python scripts/bundle_model.py runs/builtin-sst2 --name sst2 --replace
+    python bench/bundle_model.py runs/builtin-sst2 --name sst2 --replace
 """
 import argparse
 import shlex
 import sys
 from pathlib import Path
 
-from textdeconv.errors import UserError
-from textdeconv.training.bundle import bundle_run
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from textdeconv.errors import UserError  # noqa: E402
+from textdeconv.training.bundle import bundle_run  # noqa: E402
 
-BUILTIN = Path(__file__).resolve().parent.parent / "textdeconv" / "builtin"
+BUILTIN = ROOT / "textdeconv" / "builtin"
 
 
 def main(argv=None):
