@@ -35,7 +35,6 @@ them on docs/results.md and docs/any-model.md).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -288,18 +287,7 @@ def markdown(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--test-stride", type=int, default=6, help="explain every Nth test sentence (accuracy uses all)")
-    p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=sorted(MODELS), help="run one of the two models")
-    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "deep_textcnn.json"))
-    args = p.parse_args(argv)
-    if args.test_stride < 1:
-        p.error("--test-stride must be >= 1")
-    out = Path(args.out)
-    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
-        p.error(f"--out: cannot write into {out.parent}")
+    args, out = kx.study_args(argv, __doc__, 6, MODELS, "models", "deep_textcnn.json")
     from benchlib import machine, now
 
     load = os.getloadavg()
@@ -315,19 +303,9 @@ def main(argv=None) -> int:
         "what": "a DPCNN and a VDCNN-style text CNN (skip connections, BatchNorm, stride-2 pooling) trained "
                 "briefly on SST-2 sentences, checked against the engine's identities, explained by every engine "
                 "method and baseline (predicted class), scored with textdeconv's faithfulness metrics",
-        "config": {"data": "SST-2 sentences (train 6920 / dev 872 / test 1821), treebank tokens lower-cased",
-                   "data_dir": os.environ.get("TEXTDECONV_DATA", "data/sst (the project default)"),
-                   "vectorizer": "TextVectorization(max_tokens=20000, standardize=None, split='whitespace')",
-                   "test_subsample": f"every {kx._ordinal(args.test_stride)} test sentence (even stride from the "
-                                     "first)",
-                   "replacement": args.replacement, "seed": args.seed,
-                   "eraser_ks": [0.01, 0.05, 0.10, 0.20, 0.50], "curve_fractions": "0, 0.1, ..., 1",
-                   "methods": list(METHODS), "baselines": list(BASELINES),
-                   "method_options": "engine defaults: saliency dot (gradient: sum), epsilon 0.01, alpha 1, beta 0",
+        "config": {**kx.study_config(args),
                    "refused": "VDCNN's k-max pooling (no Keras layer; a custom layer or Lambda is refused by name): "
-                              "global max pooling instead",
-                   "timing": "explain wall time over the subsample after one warm-up call, per sentence; "
-                             "forward = the compiled model on the same rows in batches of 128"},
+                              "global max pooling instead"},
         "note": kx.NOTE,
         "models": results,
         "total_minutes": round((time.perf_counter() - start) / 60, 2),

@@ -345,19 +345,40 @@ def markdown(results: dict) -> str:
     return "\n".join(out)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--test-stride", type=int, default=3, help="explain every Nth test sentence (accuracy uses all)")
+def study_args(argv, doc: str, stride: int, choices, what: str, out_name: str):
+    """The command line of a study script (this one, deep_textcnn.py): ``(args, out path)``."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--test-stride", type=int, default=stride,
+                   help="explain every Nth test sentence (accuracy uses all)")
     p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=sorted(TUTORIAL), help="run one of the two examples")
-    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "keras_examples.json"))
+    p.add_argument("--only", choices=sorted(choices), help=f"run one of the two {what}")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / out_name))
     args = p.parse_args(argv)
     if args.test_stride < 1:
         p.error("--test-stride must be >= 1")
     out = Path(args.out)
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         p.error(f"--out: cannot write into {out.parent}")
+    return args, out
+
+
+def study_config(args) -> dict:
+    """The settings every study records: data, vectorizer, subsample, metrics and methods."""
+    return {"data": "SST-2 sentences (train 6920 / dev 872 / test 1821), treebank tokens lower-cased",
+            "data_dir": os.environ.get("TEXTDECONV_DATA", "data/sst (the project default)"),
+            "vectorizer": "TextVectorization(max_tokens=20000, standardize=None, split='whitespace')",
+            "test_subsample": f"every {_ordinal(args.test_stride)} test sentence (even stride from the first)",
+            "replacement": args.replacement, "seed": args.seed,
+            "eraser_ks": [0.01, 0.05, 0.10, 0.20, 0.50], "curve_fractions": "0, 0.1, ..., 1",
+            "methods": list(METHODS), "baselines": list(BASELINES),
+            "method_options": "engine defaults: saliency dot (gradient: sum), epsilon 0.01, alpha 1, beta 0",
+            "timing": "explain wall time over the subsample after one warm-up call, per sentence; "
+                      "forward = the compiled model on the same rows in batches of 128"}
+
+
+def main(argv=None) -> int:
+    args, out = study_args(argv, __doc__, 3, TUTORIAL, "examples", "keras_examples.json")
     from benchlib import machine, now  # bench/ is on the path when run as a script
 
     load = os.getloadavg()
@@ -372,16 +393,7 @@ def main(argv=None) -> int:
         "command": " ".join(["python", *sys.argv]),
         "what": "two keras-io text CNNs trained briefly on SST-2 sentences, explained by every engine method "
                 "and baseline (predicted class), scored with textdeconv's faithfulness metrics",
-        "config": {"data": "SST-2 sentences (train 6920 / dev 872 / test 1821), treebank tokens lower-cased",
-                   "data_dir": os.environ.get("TEXTDECONV_DATA", "data/sst (the project default)"),
-                   "vectorizer": "TextVectorization(max_tokens=20000, standardize=None, split='whitespace')",
-                   "test_subsample": f"every {_ordinal(args.test_stride)} test sentence (even stride from the first)",
-                   "replacement": args.replacement, "seed": args.seed,
-                   "eraser_ks": [0.01, 0.05, 0.10, 0.20, 0.50], "curve_fractions": "0, 0.1, ..., 1",
-                   "methods": list(METHODS), "baselines": list(BASELINES),
-                   "method_options": "engine defaults: saliency dot (gradient: sum), epsilon 0.01, alpha 1, beta 0",
-                   "timing": "explain wall time over the subsample after one warm-up call, per sentence; "
-                             "forward = the compiled model on the same rows in batches of 128"},
+        "config": study_config(args),
         "note": NOTE,
         "examples": results,
         "total_minutes": round((time.perf_counter() - start) / 60, 2),
