@@ -120,40 +120,8 @@ def build(m: Deep, classes: int = 2):
 
 def train(m: Deep, data: dict, class_names, seed: int = 0) -> tuple:
     """(model, vectorizer, record) as ``keras_examples.train``: fit on train, dev for early stopping."""
-    import keras
-    import numpy as np
-
-    keras.utils.set_random_seed(seed)
-    vectorizer = keras.layers.TextVectorization(max_tokens=m.max_tokens, standardize=None, split="whitespace",
-                                                output_mode="int", output_sequence_length=m.length)
-    vectorizer.adapt(np.array([" ".join(t) for t in data["train"][0]]))
-
-    def xy(split):
-        tokens, labels = data[split]
-        return vectorizer(np.array([" ".join(t) for t in tokens])).numpy(), np.asarray(labels)
-
-    (x, y), dev = xy("train"), xy("dev")
-    model = build(replace(m, max_tokens=len(vectorizer.get_vocabulary())), len(class_names))
-    callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: kx.log(
-        f"  {m.kind} epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items())))]
-    stopper = None
-    if m.patience is not None:
-        stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=m.patience,
-                                                start_from_epoch=m.start_from_epoch, restore_best_weights=True)
-        callbacks.append(stopper)
-    start = time.perf_counter()
-    history = model.fit(x, y, validation_data=dev, epochs=m.epochs, batch_size=m.batch_size, verbose=0,
-                        callbacks=callbacks)
-    minutes = (time.perf_counter() - start) / 60
-    accuracy = {split: float(model.evaluate(*xy(split), batch_size=256, verbose=0)[1]) for split in ("dev", "test")}
-    epochs = len(history.history["loss"])
-    restored = stopper is not None and stopper.best_weights is not None
-    record = {"epochs_run": epochs, "weights_from_epoch": stopper.best_epoch + 1 if restored else epochs,
-              "minutes": round(minutes, 2),
-              "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.history.items()},
-              "accuracy": accuracy, "vocabulary": len(vectorizer.get_vocabulary()),
-              "parameters": int(model.count_params())}
-    return model, vectorizer, record
+    return kx.train(m, data, class_names, seed,
+                    build=lambda vocab_size, classes: build(replace(m, max_tokens=vocab_size), classes))
 
 
 def _windows_max(layer, x):

@@ -163,9 +163,13 @@ def log(*parts) -> None:
 
 # ------------------------------------------------------------------------------------ the study
 
-def train(ex: Example, data: dict, class_names, seed: int = 0) -> tuple:
+def train(ex: Example, data: dict, class_names, seed: int = 0, build=None) -> tuple:
     """(model, vectorizer, record): the vectorizer adapted on train, the model fit on train with
-    dev as validation; the record holds epochs, minutes, the history and dev/test accuracy."""
+    dev as validation; the record holds epochs, minutes, the history and dev/test accuracy.
+
+    ``ex``: any settings with kind, max_tokens, length, epochs, batch_size, patience and
+    start_from_epoch (deep_textcnn.py passes its own); ``build(vocabulary size, classes)`` makes the
+    model (default: the two keras-io examples)."""
     import keras
     import numpy as np
 
@@ -179,7 +183,9 @@ def train(ex: Example, data: dict, class_names, seed: int = 0) -> tuple:
         return vectorizer(np.array([" ".join(t) for t in tokens])).numpy(), np.asarray(labels)
 
     (x, y), dev = xy("train"), xy("dev")
-    if ex.kind == "from_scratch":
+    if build is not None:
+        model = build(len(vectorizer.get_vocabulary()), len(class_names))
+    elif ex.kind == "from_scratch":
         model = from_scratch_model(ex)
     else:
         model = pretrained_model(ex, len(vectorizer.get_vocabulary()), len(class_names))
