@@ -407,19 +407,19 @@ def test_a_progress_file_past_the_inputs_end_or_negative_is_refused(tmp_path):
 @pytest.mark.parametrize("where", ["plan", "atomic_path"])
 def test_ctrl_c_right_after_a_temporary_file_is_made_leaves_none(tmp_path, monkeypatch, where):
     import signal
-    import tempfile
 
     from textdeconv.files import atomic_write_text
     from textdeconv.outputs import OutputPlan
 
-    real = tempfile.mkstemp
+    real = os.open
 
-    def then_ctrl_c(*args, **kw):  # the worst moment: the file exists, its name is not yet recorded
-        made = real(*args, **kw)
-        os.kill(os.getpid(), signal.SIGINT)
+    def then_ctrl_c(path, flags, *args, **kw):  # the worst moment: the temporary file has just been made
+        made = real(path, flags, *args, **kw)
+        if flags & os.O_EXCL and ".tmp" in str(path) or "probe" in str(path):
+            os.kill(os.getpid(), signal.SIGINT)  # process-directed, as Ctrl-C is: any thread may take it
         return made
 
-    monkeypatch.setattr(tempfile, "mkstemp", then_ctrl_c)
+    monkeypatch.setattr(os, "open", then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         if where == "plan":
             plan = OutputPlan()

@@ -4,26 +4,29 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
-@contextlib.contextmanager
-def signals_deferred():
-    """Hold Ctrl-C and SIGTERM until the block ends (they are delivered then): for the few steps
-    between creating a temporary file and recording its name, where an interruption would leave a
-    file nobody knows to remove. A no-op off the main thread and where signals cannot be masked."""
-    import signal
-    import threading
+def create_temp(parent: str | Path, prefix: str, suffix: str, record, folder: bool = False) -> Path:
+    """Create a new, empty temporary file (or folder) ``parent/PREFIX<random>SUFFIX`` and return it.
 
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    ``record(path)`` gets the name *before* the file exists, so a Ctrl-C or SIGTERM landing at any
+    instant leaves nothing the caller does not know to remove: with several threads a signal may be
+    handled by any of them, so masking signals in the main thread is not enough. Created with
+    O_EXCL (a name in use is never taken over) and mode 0600 / 0700."""
+    for _ in range(100):
+        path = Path(parent) / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        record(path)
+        try:
+            if folder:
+                os.mkdir(path, 0o700)
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return path
+        except FileExistsError:
+            record(None)  # someone else's: never ours to remove
+    raise FileExistsError(f"no free temporary name in {parent}")
 
 
 @contextlib.contextmanager
@@ -37,10 +40,13 @@ def atomic_path(path: str | Path, durable: bool = False):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
+
+    def record(name):
+        nonlocal tmp
+        tmp = name
+
     try:
-        with signals_deferred():  # a Ctrl-C lands after ``tmp`` is known, so the finally removes it
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-            os.close(fd)
+        create_temp(path.parent, f".{path.name}.", ".tmp" + path.suffix, record)  # tmp is known before it exists
         yield Path(tmp)
         umask = os.umask(0)
         os.umask(umask)

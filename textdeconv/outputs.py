@@ -29,12 +29,11 @@ import secrets
 import shutil
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from textdeconv.errors import MissingFileError, OutputError, UserError
-from textdeconv.files import signals_deferred
+from textdeconv.files import create_temp
 
 # errors of the disk rather than of the program: a command reports them in one line
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
@@ -212,10 +211,14 @@ class OutputPlan:
         """Create and remove a file in ``where``: the one test of writability that tells the truth
         (a permission check says nothing for root, or for /proc)."""
         try:
-            with signals_deferred():  # created and removed before a Ctrl-C can land
-                fd, probe = tempfile.mkstemp(prefix=".textdeconv-probe-", dir=where)
-                os.close(fd)
-                os.unlink(probe)
+            probe = []  # its name is known before it exists: removed whenever an interruption lands
+            try:
+                create_temp(where, ".textdeconv-probe-", "", probe.append)
+            finally:
+                for name in probe:
+                    if name is not None:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(name)
         except OSError as e:
             raise OutputError(f"{out.option} {out.path}: cannot create files in {where} ({e.strerror})") from None
 
@@ -230,14 +233,9 @@ class OutputPlan:
                 if not out.stage or out.temp is not None:
                     continue
                 try:
-                    with signals_deferred():  # a Ctrl-C lands once out.temp is known, so discard() removes it
-                        if out.folder:
-                            out.temp = Path(tempfile.mkdtemp(prefix=f".{out.path.name}.", suffix=".tmp", dir=parent))
-                        else:
-                            fd, tmp = tempfile.mkstemp(prefix=f".{out.path.name}.", suffix=".tmp" + out.path.suffix,
-                                                       dir=parent)
-                            out.temp = Path(tmp)
-                            os.close(fd)
+                    # out.temp is known before the file exists: discard() removes it wherever a Ctrl-C lands
+                    create_temp(parent, f".{out.path.name}.", ".tmp" if out.folder else ".tmp" + out.path.suffix,
+                                lambda name, out=out: setattr(out, "temp", name), folder=out.folder)
                 except OSError as e:
                     raise OutputError(f"{out.option} {out.path}: cannot create files in {parent} "
                                       f"({e.strerror})") from None
