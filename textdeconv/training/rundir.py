@@ -115,18 +115,15 @@ def pick_run(run: str | Path | None) -> tuple[Path, Config, tuple[str, ...]]:
         run_dir = builtin.builtin_dir(run)
     elif run:
         run_dir = Path(run)
-    elif not _has_runs(RUNS_DIR):
-        run_dir = builtin.builtin_dir(builtin.DEFAULT)
-        print(f"using the bundled model {builtin.PREFIX}{builtin.DEFAULT} (no run under {RUNS_DIR}/; "
-              "--run RUN_DIR picks one of yours)", file=sys.stderr)
     else:
-        run_dir = latest_run()
-        print(f"using run: {run_dir}", file=sys.stderr)
+        try:
+            run_dir = latest_run()
+            print(f"using run: {run_dir}", file=sys.stderr)
+        except MissingFileError:  # ./runs holds no trained run
+            run_dir = builtin.builtin_dir(builtin.DEFAULT)
+            print(f"using the bundled model {builtin.PREFIX}{builtin.DEFAULT} (no run under {RUNS_DIR}/; "
+                  "--run RUN_DIR picks one of yours)", file=sys.stderr)
     return (run_dir, *check_run_dir(run_dir))
-
-
-def _has_runs(root: Path) -> bool:
-    return root.is_dir() and any(root.glob("**/model.keras"))
 
 
 def check_run_dir(run_dir: str | Path) -> tuple[Config, tuple[str, ...]]:
