@@ -183,3 +183,52 @@ def test_script_help_shows_the_worked_example():
     assert proc.returncode == 0
     assert "  textdeconv download --dir ~/data/sst\n" in proc.stdout  # raw formatting kept
     assert "--sha256 SHA256" in proc.stdout
+
+
+# --- a run records where its treebank was found (data.dir), and a moved folder falls back ---
+
+def test_a_run_records_its_sst_folder_as_an_absolute_data_dir(tiny_run, monkeypatch, tmp_path):
+    from textdeconv.config import load_config
+
+    recorded = load_config(tiny_run / "config.yaml").data.dir
+    assert recorded == str((tiny_run.parent / "data").resolve())  # small_config's relative or given folder, resolved
+    # from another folder and a shell without $TEXTDECONV_DATA the run still finds its trees
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TEXTDECONV_DATA", raising=False)
+    from textdeconv.data.download import ensure_sst
+
+    assert ensure_sst(load_config(tiny_run / "config.yaml").data) == Path(recorded) / "trees"
+
+
+def test_pin_resolves_the_environment_folder_for_sst(tmp_path, monkeypatch):
+    from textdeconv.data.splits import pin
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TEXTDECONV_DATA", "rel/sst")
+    assert pin(DataConfig(dataset="sst2"), ("negative", "positive")).dir == str(tmp_path / "rel" / "sst")
+    monkeypatch.delenv("TEXTDECONV_DATA")
+    assert pin(DataConfig(dataset="sst5"), ()).dir == str(tmp_path / "data" / "sst")
+    assert pin(DataConfig(dataset="sst2", dir="elsewhere"), ()).dir == str(tmp_path / "elsewhere")
+
+
+def test_a_recorded_folder_without_trees_falls_back_to_the_environment_and_creates_nothing(
+        tiny_trees_dir, tmp_path, monkeypatch, capsys):
+    from textdeconv.data.download import ensure_sst
+
+    gone = tmp_path / "moved-away" / "sst"
+    monkeypatch.setenv("TEXTDECONV_DATA", str(tiny_trees_dir))
+    assert ensure_sst(DataConfig(dir=str(gone), download=False)) == tiny_trees_dir / "trees"
+    assert capsys.readouterr().err == f"note: data.dir {gone} holds no SST trees; using {tiny_trees_dir}\n"
+    assert not gone.parent.exists()
+
+
+def test_a_recorded_folder_without_trees_and_no_fallback_is_refused_naming_it(tmp_path, monkeypatch):
+    from textdeconv.data.download import ensure_sst
+    from textdeconv.errors import MissingFileError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TEXTDECONV_DATA", raising=False)
+    gone = tmp_path / "moved-away"
+    with pytest.raises(MissingFileError, match=rf"^SST trees not found in {gone} .*download disabled"):
+        ensure_sst(DataConfig(dir=str(gone), download=False))
+    assert not gone.exists()

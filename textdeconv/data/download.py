@@ -138,11 +138,22 @@ def _remove_empty(folders) -> None:
 
 
 def ensure_sst(cfg: DataConfig) -> Path:
-    """Return the tree folder, downloading it when missing and ``cfg.download`` allows."""
+    """Return the tree folder, downloading it when missing and ``cfg.download`` allows.
+
+    A ``data.dir`` that no longer holds the trees (a run's recorded folder, moved or on another
+    machine) falls back to $TEXTDECONV_DATA, then ./data/sst, where they are found (said on
+    stderr), before anything is downloaded into it: the treebank is the same archive wherever it
+    lies."""
     root = resolve_data_dir(cfg.dir)
     found = find_tree_dir(root)
     if found is not None:
         return found
+    if cfg.dir:
+        for other in dict.fromkeys((resolve_data_dir(None), DEFAULT_DIR)):
+            if (found := find_tree_dir(other)) is not None:
+                print(f"note: data.dir {root} holds no SST trees; using {found.parent if found.name == 'trees' else found}",
+                      file=sys.stderr)
+                return found
     if not cfg.download:
         raise MissingFileError(missing_data_message(root) + " (download disabled: data.download=false / --offline)")
     return download_sst(root)

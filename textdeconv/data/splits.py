@@ -12,7 +12,7 @@ from pathlib import Path
 
 from textdeconv.config import DataConfig
 from textdeconv.data.custom import data_files, file_format, load_custom
-from textdeconv.data.download import ensure_sst
+from textdeconv.data.download import ensure_sst, resolve_data_dir
 from textdeconv.data.treebank import (CLASS_NAMES, SPLITS, Example, phrase_examples, read_trees,
                                       sentence_examples, subsample)
 from textdeconv.data.vocab import clean_tokens
@@ -106,10 +106,12 @@ def _warn(message: str) -> None:
 
 
 def pin(cfg: DataConfig, classes) -> DataConfig:
-    """The data config a run saves: custom paths made absolute and the class order fixed, so that
-    explain.py reads the same files with the same class ids from any working directory."""
+    """The data config a run saves: custom paths made absolute and the class order fixed, SST's
+    folder resolved (``data.dir``, else $TEXTDECONV_DATA, else ./data/sst) to an absolute path, so
+    that later commands read the same files with the same class ids from any working directory
+    and shell, without $TEXTDECONV_DATA and without downloading again."""
     if cfg.dataset != "custom":
-        return cfg
+        return replace(cfg, dir=str(resolve_data_dir(cfg.dir).resolve()))
     paths = {k: str(Path(v).expanduser().resolve()) for k in ("train", "dev", "test") if (v := getattr(cfg, k))}
     return replace(cfg, classes=tuple(classes), **paths)
 
