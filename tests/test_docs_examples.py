@@ -3,8 +3,8 @@ namespace (a page's later blocks may use what its earlier ones defined), in an e
 folder with the real treebank at $TEXTDECONV_DATA and the bundled model as the run.
 
 A block that cannot run here says why on the line before it, as
-``<!-- docs-test: skip: REASON -->``; the reason is shown in the test report. Bash blocks are not
-run yet (docs/development.md)."""
+``<!-- docs-test: skip: REASON -->``; the reason is shown in the test report. Bash blocks run in
+tests/test_docs_commands.py."""
 import contextlib
 import io
 import re
