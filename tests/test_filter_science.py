@@ -209,3 +209,57 @@ def test_mean_shift_and_bandwidth_equal_scikit_learn(seed):
     ours, theirs = mean_shift(x, bw), MeanShift(bandwidth=bw).fit(x).labels_
     pairs = set(zip(ours, theirs))  # the same partition: a one-to-one map between label sets
     assert len(pairs) == len(set(ours)) == len(set(theirs)) and len(set(ours)) > 1
+
+
+# --------------------------------------------------------------------------------------------
+# textdeconv filters --json / the analysis CSV / the page / td.load_run(...).filters()
+
+FIELDS = ["width", "filter", "class_vote", "vote", "weights", "threshold", "purity", "above_threshold_share",
+          "patterns", "negative_words", "ngrams"]
+
+
+def test_filters_json_csv_page_and_api_agree(tiny_run, tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+
+    import pandas as pd
+    from conftest import script_in_process
+
+    import textdeconv as td
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    code, out, err = script_in_process(monkeypatch, capsys, "inspect_filters.py", "--run", run, "--json",
+                                       "--min-purity", "0.6")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["settings"]["min_purity"] == 0.6 and doc["settings"]["split"] == "train"
+    loaded = td.load_run(run)
+    weights = loaded.net.dense.kernel.numpy()
+    assert [list(f) for f in doc["filters"]] == [FIELDS] * len(weights)
+    # the class vote is the class of the largest output weight, read here from the Dense kernel itself
+    assert [f["class_vote"] for f in doc["filters"]] == [loaded.class_names[c] for c in weights.argmax(axis=1)]
+    assert [f["weights"][loaded.class_names[1]] for f in doc["filters"]] == pytest.approx(weights[:, 1].tolist())
+    table = loaded.filters(min_purity=0.6)
+    assert list(table.columns[:9]) == FIELDS[:4] + FIELDS[5:10]
+    assert table["threshold"].tolist() == pytest.approx(
+        [np.nan if f["threshold"] is None else f["threshold"] for f in doc["filters"]], nan_ok=True)
+    assert table["patterns"].tolist() == [f["patterns"] for f in doc["filters"]]
+    assert table["negative_words"].tolist() == [f["negative_words"] for f in doc["filters"]]
+    csv = pd.read_csv(run / "filters" / "train" / "filters-analysis.csv")
+    assert csv["class_vote"].tolist() == table["class_vote"].tolist()
+    assert [json.loads(p) for p in csv["patterns"]] == table["patterns"].tolist()
+    page = (run / "filters" / "train" / "filters.html").read_text(encoding="utf-8")
+    assert page.count("data-threshold=") == len(table) and '<select id="sort">' in page
+    sentence = " ".join(doc["filters"][0]["ngrams"][0].split()) if doc["filters"][0]["ngrams"] else "good"
+    view = loaded.filters(sentence, min_purity=0.6)
+    assert (view["activation"] >= view["threshold"]).all()
+    assert set(view["class_vote"]) <= set(loaded.class_names)
+
+
+def test_filters_cli_refuses_a_bad_purity(tiny_run, monkeypatch, capsys):
+    from conftest import script_in_process
+
+    code, out, err = script_in_process(monkeypatch, capsys, "inspect_filters.py", "--run", tiny_run,
+                                       "--min-purity", "1.5")
+    assert code == 2 and out == "" and err.strip() == "error: --min-purity must be in (0, 1], got 1.5"
