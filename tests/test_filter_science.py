@@ -263,3 +263,56 @@ def test_filters_cli_refuses_a_bad_purity(tiny_run, monkeypatch, capsys):
     code, out, err = script_in_process(monkeypatch, capsys, "inspect_filters.py", "--run", tiny_run,
                                        "--min-purity", "1.5")
     assert code == 2 and out == "" and err.strip() == "error: --min-purity must be in (0, 1], got 1.5"
+
+
+def test_annotated_filter_frame_on_hand_set_filters():
+    from textdeconv.attribution.deconv import Deconvnet
+    from textdeconv.reports.export import filter_frame
+    from textdeconv.reports.filter_analysis import annotate_filter_frame
+    from textdeconv.reports.stream import explain_blocks
+
+    net, vocab, fa = analysis(0.6)
+    sentences = [["very", "good"], ["not", "good"], ["a", "dull", "movie"]]
+    expls = explain_blocks(Deconvnet(net, vocab, CLASSES), [1, 2, 3], sentences)
+    frame = annotate_filter_frame(filter_frame(expls, [1, 2, 3], net), net, CLASSES, expls, fa.table)
+    got = frame[["sentence_id", "filter", "ngram", "class_vote", "above_threshold", "pattern"]].values.tolist()
+    b = next(k for k, p in enumerate(fa.table.loc[1, "patterns"]) if "a dull" in p["ngrams"])
+    # a filter dead on every window (p = 0) reports its first window, as the deconvnet's switch does
+    assert got == [[1, 0, "very good", "positive", True, 0], [1, 1, "<pad> very", "negative", False, -1],
+                   [2, 0, "<pad> not", "positive", False, -1], [2, 1, "not good", "negative", True, 1 - b],
+                   [3, 0, "<pad> a", "positive", False, -1], [3, 1, "a dull", "negative", True, b]]
+    assert frame["threshold"].tolist() == pytest.approx([1.0, 3.0] * 3)
+
+
+def test_explain_filters_csv_with_the_analysis(tiny_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import pandas as pd
+    from conftest import script_in_process
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    code, _, err = script_in_process(monkeypatch, capsys, "inspect_filters.py", "--run", run)
+    assert code == 0, err
+    analysis = run / "filters" / "train" / "filters-analysis.csv"
+    out = tmp_path / "f.csv"
+    code, _, err = script_in_process(monkeypatch, capsys, "explain.py", "--run", run, "a good movie", "dull",
+                                     "--filters-csv", out, "--filter-analysis", analysis, "--quiet")
+    assert code == 0, err
+    rows, table = pd.read_csv(out), pd.read_csv(analysis)
+    assert len(rows) == 2 * len(table)
+    assert rows["class_vote"].tolist() == table["class_vote"].tolist() * 2
+    thr = np.tile(table["threshold"].to_numpy(), 2)
+    assert rows["above_threshold"].tolist() == (rows["activation"].to_numpy() >= thr).tolist()
+    assert ((rows["pattern"] >= 0) <= rows["above_threshold"]).all()
+    before = analysis.read_bytes()
+    table.iloc[:-1].to_csv(tmp_path / "short.csv", index=False)
+    code, _, err = script_in_process(monkeypatch, capsys, "explain.py", "--run", run, "a good movie", "--filters-csv",
+                                     tmp_path / "g.csv", "--filter-analysis", tmp_path / "short.csv")
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith(f"error: --filter-analysis: {tmp_path / 'short.csv'} lists "
+                                         f"{len(table) - 1} filters that are not this model's")
+    assert not (tmp_path / "g.csv").exists() and analysis.read_bytes() == before
+    code, _, err = script_in_process(monkeypatch, capsys, "explain.py", "--run", run, "good",
+                                     "--filter-analysis", analysis)
+    assert code == 2 and "--filter-analysis needs --filters-csv PATH" in err

@@ -408,3 +408,75 @@ def analysis_records(table: pd.DataFrame, ngrams: pd.DataFrame | None = None) ->
                     "above_threshold_share": float(r["above_threshold_share"]),
                     "patterns": r["patterns"], "negative_words": r["negative_words"], "ngrams": top.get(key, [])})
     return out
+
+
+def read_analysis_csv(path, net) -> pd.DataFrame:
+    """A ``<csv stem>-analysis.csv`` written by ``textdeconv filters`` for this model, checked: its rows
+    must be the model's filters in order, its ``patterns`` JSON.
+
+    Raises:
+        MissingFileError: no such file. DataError: not such a file, or another model's (one line saying which).
+    """
+    from pathlib import Path
+
+    from textdeconv.errors import DataError, MissingFileError
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"--filter-analysis: file not found: {path}")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f"--filter-analysis: {path} is not a CSV file ({str(e).splitlines()[0]})") from None
+    missing = [c for c in ("width", "filter", "class_vote", "threshold", "patterns") if c not in frame.columns]
+    if missing:
+        raise DataError(f"--filter-analysis: {path} has no column {', '.join(missing)}; write it with "
+                        "'textdeconv filters --run RUN' (its <csv stem>-analysis.csv)")
+    cols = filter_columns(net)
+    try:
+        same = [(int(w), int(j)) for w, j in zip(frame["width"], frame["filter"])] == cols
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise DataError(f"--filter-analysis: {path} lists {len(frame)} filters that are not this model's "
+                        f"({len(cols)} filters, widths {', '.join(map(str, net.widths))}); analyse this run")
+    try:
+        frame["patterns"] = [json.loads(p) for p in frame["patterns"]]
+        frame["threshold"] = frame["threshold"].astype(np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"--filter-analysis: {path}: unreadable threshold or patterns ({e})") from None
+    return frame
+
+
+def annotate_filter_frame(frame: pd.DataFrame, net, class_names, expls, analysis: pd.DataFrame | None = None):
+    """``reports.export.filter_frame``'s rows (sentences x filters, in order) with ``class_vote`` and
+    ``vote``; given an analysis table also ``threshold``, ``above_threshold`` (activation >= threshold)
+    and ``pattern`` (index of the nearest pattern of the n-gram's slot vector; -1 when not above)."""
+    votes = class_votes(net, class_names)
+    n, f = len(expls), len(votes)
+    if len(frame) != n * f:
+        raise ValueError(f"{len(frame)} rows for {n} sentences x {f} filters")
+    frame = frame.copy()
+    frame["class_vote"], frame["vote"] = np.tile(votes["class_vote"].to_numpy(), n), np.tile(votes["vote"], n)
+    if analysis is None:
+        return frame
+    thr = np.tile(analysis["threshold"].to_numpy(np.float64), n)
+    above = frame["activation"].to_numpy(np.float64) >= thr
+    frame["threshold"], frame["above_threshold"] = thr, above
+    tables = dict(zip(net.widths, slot_tables(net)))
+    cents = [np.array([p["slots"] for p in pats], np.float64) for pats in analysis["patterns"]]
+    cols = filter_columns(net)
+    pattern = np.full(len(frame), -1)
+    switch = frame["switch"].to_numpy()
+    for i, e in enumerate(expls):
+        pad = np.zeros(net.pad, np.int64)
+        ids = np.concatenate([pad, np.asarray(e.token_ids, np.int64), pad])
+        for c in np.flatnonzero(above[i * f:(i + 1) * f]):
+            w, j = cols[c]
+            if not len(cents[c]):
+                continue
+            s = int(switch[i * f + c]) + net.pad
+            slots = tables[w][ids[s:s + w], np.arange(w), j]
+            pattern[i * f + c] = int(np.argmin(((cents[c] - slots) ** 2).sum(axis=1)))
+    frame["pattern"] = pattern
+    return frame
