@@ -316,3 +316,23 @@ def test_explain_filters_csv_with_the_analysis(tiny_run, tmp_path, monkeypatch, 
     code, _, err = script_in_process(monkeypatch, capsys, "explain.py", "--run", run, "good",
                                      "--filter-analysis", analysis)
     assert code == 2 and "--filter-analysis needs --filters-csv PATH" in err
+
+
+def test_explorer_filter_card_carries_the_class_vote(tiny_run):
+    import warnings
+
+    from textdeconv.serve.app import create_app
+    from textdeconv.serve.explorer import Explorer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    explorer = Explorer.open([tiny_run])
+    run = explorer.runs[0].run
+    client = TestClient(create_app(explorer), base_url="http://127.0.0.1")
+    width = run.net.widths[-1]
+    card = client.get(f"/api/filter-card?run=0&width={width}&filter=1").json()
+    w = run.net.dense.kernel.numpy()[run.net.widths.index(width) * int(run.net.convs[0].filters) + 1]
+    assert card["class_vote"] == run.class_names[int(np.argmax(w))]
+    assert card["vote"] == pytest.approx(float(w.max() - w.mean()))
