@@ -320,7 +320,8 @@ def analyze_filters(net, vocab, class_names, sentences, gold=None, labels: str =
     table["patterns"], table["negative_words"] = patterns, negative
     table = pd.concat([table, votes[[c for c in votes.columns if c.startswith("weight_")]]], axis=1)
     settings = {"sentences": len(sentences), "labels": labels, "min_purity": min_purity,
-                "max_ngrams": max_ngrams, "negatives": negatives, "clustering": "sklearn MeanShift"}
+                "max_ngrams": max_ngrams, "negatives": negatives,
+                "clustering": "mean shift (scikit-learn MeanShift, vectorised; estimate_bandwidth)"}
     return FilterAnalysis(table, settings, centroids)
 
 
