@@ -7,7 +7,7 @@ ever copied by hand.
 
 Reads accuracy.json, train_speed.json, explain_speed.json, explain_latency.json,
 explain_stream.json, explain_stream_parquet.json, explain_beam.json, serve_latency.json,
-engine_speed.json, keras_examples.json, deep_textcnn.json, embedding_drift.json and every
+engine_speed.json, keras_examples.json, deep_textcnn.json, filters_sst2.json, embedding_drift.json and every
 evaluation-*/ folder (table.csv, randomization.csv, meta.json). Every section names the file it
 came from and the command, machine and date recorded in it. Accuracy entries whose command has no
 --set or --extend are the shipped configs (the headline); every other entry is an experiment,
@@ -15,7 +15,8 @@ compared with its base on the same seeds.
 
 The README block sits between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the rest of
 the README is left as it is. docs/any-model.md's deep text CNN figures (deep_textcnn.json) sit
-between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way. Standard
+between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way, and docs/filters.md's
+SST-2 filter figures (filters_sst2.json) between ``<!-- filters:begin -->`` and ``<!-- filters:end -->``. Standard
 library only (json, csv): fast, and no TensorFlow.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 DEEP_BEGIN, DEEP_END = "<!-- deep-textcnn:begin -->", "<!-- deep-textcnn:end -->"
+FILTERS_BEGIN, FILTERS_END = "<!-- filters:begin -->", "<!-- filters:end -->"
 SRC = "bench/results"  # how pages name the inputs, wherever --results points
 
 # Kim (2014), Table 2: test accuracy of his CNN variants (pretrained ones: word2vec 300d)
@@ -440,6 +442,17 @@ def deep_textcnn_section(data: dict) -> str:
                       deep_textcnn_block(data), ""]) + "\n"
 
 
+def filters_block(data: dict) -> str:
+    """bench/filters_science.py's figures, rendered by that script's own ``markdown``."""
+    return "\n".join([recorded(data, "filters_sst2.json"), "", _bench_module("filters_science").markdown(data)])
+
+
+def filters_section(data: dict) -> str:
+    return "\n".join(["## What the filters detect: thresholds, patterns, negative words (SST-2)", "",
+                      "Jacovi, Sar Shalom & Goldberg (2018)'s analyses of the bundled model's filters "
+                      "([filters.md](filters.md)).", "", filters_block(data), ""]) + "\n"
+
+
 def stream_section(data: dict, name: str = "explain_stream.json") -> str:
     cfg, r = data.get("config", {}), data.get("results", {})
     parquet = cfg.get("format") == "parquet"
@@ -590,6 +603,7 @@ def build(results: Path) -> tuple[str, str]:
                          ("explain_beam.json", beam_section), ("engine_speed.json", engine_section),
                          ("keras_examples.json", keras_examples_section),
                          ("deep_textcnn.json", deep_textcnn_section),
+                         ("filters_sst2.json", filters_section),
                          ("embedding_drift.json", drift_section)):
         data = load_json(results, name)
         if data:
@@ -662,6 +676,11 @@ def main(argv=None) -> int:
         text = with_block(any_model.read_text(encoding="utf-8"), deep_textcnn_block(deep), DEEP_BEGIN, DEEP_END)
         if text is not None:
             wanted[any_model] = text
+    filters_page, filters = Path(args.docs) / "filters.md", load_json(results, "filters_sst2.json")
+    if filters and filters_page.is_file():  # docs/filters.md shows the SST-2 figures between its markers
+        text = with_block(filters_page.read_text(encoding="utf-8"), filters_block(filters), FILTERS_BEGIN, FILTERS_END)
+        if text is not None:
+            wanted[filters_page] = text
     stale = [path for path, text in wanted.items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if args.check:

@@ -169,7 +169,7 @@ def test_html_escapes_every_text(tmp_path):
         summary=pd.DataFrame({"width": [2, 2], "filter": [0, 1], "fires": [0.5, 0.0], "mean_activation": [1.0, 0.0],
                               "bias": [0.1, -0.2]}))
     page = render_html(fd, "run <1>", "note & more")
-    assert "<script" not in page and "<b>" not in page
+    assert page.count("<script") == 1 and "<b>0" not in page  # the page's own search/sort/pager script only
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;q&quot;" in page
     assert "&lt;b&gt;0" in page and "run &lt;1&gt;" in page and "dead on every sentence" in page
     write_html(tmp_path / "out" / "f.html", fd, "t")
@@ -192,7 +192,8 @@ def test_inspect_filters_writes_csvs_and_page(tiny_run, tmp_path, monkeypatch, c
     code, err = script(monkeypatch, capsys, "--run", str(run), "--top-k", "3", "--neighbours", "2")
     assert code == 0, err
     out = run / "filters" / "train"
-    assert sorted(p.name for p in out.iterdir()) == ["filters-words.csv", "filters.csv", "filters.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["filters-analysis.csv", "filters-words.csv", "filters.csv",
+                                                     "filters.html"]
     assert f"wrote {out / 'filters.csv'}" in err and "max activations" not in err  # no progress bar off a terminal
     ngrams = pd.read_csv(out / "filters.csv", keep_default_na=False)
     words = pd.read_csv(out / "filters-words.csv", keep_default_na=False)
@@ -214,7 +215,8 @@ def test_inspect_filters_writes_csvs_and_page(tiny_run, tmp_path, monkeypatch, c
     code, err = script(monkeypatch, capsys, "--run", str(run), "--split", "dev", "--top-k", "1", "--csv", str(csv),
                        "--html", str(page2))
     assert code == 0, err
-    assert sorted(p.name for p in csv.parent.iterdir()) == ["f-words.csv", "f.csv"] and page2.is_file()
+    assert sorted(p.name for p in csv.parent.iterdir()) == ["f-analysis.csv", "f-words.csv", "f.csv"]
+    assert page2.is_file()
     assert pd.read_csv(csv)["rank"].max() == 1
 
 

@@ -202,6 +202,39 @@ class Run:
                                batch_size=batch_size)
         return Explanations(expls, ids, self.class_names, self)
 
+    def filters(self, sentence=None, split: str = "train", labels: str = "predicted", min_purity: float = 0.5,
+                max_ngrams: int = 100, negatives: int = 5):
+        """What every filter detects (Jacovi et al. 2018; docs/filters.md), computed once per settings.
+
+        Args:
+            sentence: None for the per-filter table; a string or token list for its prediction view.
+            split: the sentences thresholds and patterns come from (default train); the rest as
+                ``textdeconv filters`` (``--labels``, ``--min-purity``, ``--max-ngrams``, ``--negatives``).
+        Returns:
+            without ``sentence``: a DataFrame, one row per filter: width, filter, class_vote, vote,
+            threshold, purity, above_threshold_share, patterns, negative_words, weight_<class> (the
+            rows of ``textdeconv filters --json``); with ``sentence``: the filters whose activation
+            reaches their threshold, with their n-gram, pattern, class vote and contribution to the
+            predicted class (``reports.filter_analysis.fired_filters``).
+        """
+        from textdeconv.data.splits import split_sentences
+        from textdeconv.reports.filter_analysis import analyze_filters, fired_filters
+
+        if split not in ("train", "dev", "test"):
+            raise InputError(f"split must be train, dev or test, got {quoted(split)}")
+        key = (split, labels, min_purity, max_ngrams, negatives)
+        cache = self.__dict__.setdefault("_filter_analyses", {})
+        if key not in cache:
+            _, sentences, gold = split_sentences(self.config.data, split, self.config.vocab.clean)
+            cache[key] = analyze_filters(self.net, self.vocab, self.class_names, sentences, gold, labels=labels,
+                                         min_purity=min_purity, max_ngrams=max_ngrams, negatives=negatives)
+        if sentence is None:
+            return cache[key].table.copy()
+        _, tokens = self.tokenize([sentence])
+        if not tokens:
+            raise InputError("the sentence has no tokens")
+        return fired_filters(self.net, self.vocab, cache[key], self.class_names, tokens[0])
+
 
 def _save(path, name: str, write, run=None) -> Path:
     """``write(temporary path)`` under an output plan (``run``'s files declared as its inputs, as

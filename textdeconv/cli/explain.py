@@ -79,6 +79,9 @@ def add(sub):
     p.add_argument("--output", metavar="PATH.parquet", help="write --csv's rows as Parquet (dictionary-encoded, "
                    "zstd; streamed and resumed as --csv is)")
     p.add_argument("--filters-csv", metavar="PATH", help="write the per-filter detail (switch, n-gram, contribution)")
+    p.add_argument("--filter-analysis", metavar="CSV",
+                   help="with --filters-csv: the run's filters-analysis.csv (textdeconv filters) adds each filter's "
+                        "threshold, above_threshold and pattern (class_vote and vote are always there)")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML page of the explanations")
     p.add_argument("--html-methods", nargs="+", metavar="METHOD", choices=METHOD_NAMES,
                    help="methods the page can switch between (default: --method); every class is explained")
@@ -157,6 +160,8 @@ def run(args):
     deconv = args.method in DECONV_METHODS
     if args.filters_csv and not deconv:
         p.error(f"--filters-csv needs a deconv method ({', '.join(DECONV_METHODS)}), not {args.method}")
+    if args.filter_analysis and not args.filters_csv:
+        p.error("--filter-analysis needs --filters-csv PATH")
     if args.saliency != "dot" and not args.model and "saliency" not in get_method(args.method).options:
         p.error(f"--saliency applies to the deconv methods (and deconvnet) only, not {args.method}")
     if args.html_methods and not args.html:
@@ -304,7 +309,12 @@ def explain_in_memory(run, args, items, plan):
 
         write_parquet(token_table(expls, ids, gold), plan.temp(args.output))
     if args.filters_csv:
-        export.write_csv(export.filter_frame(expls, ids, run.net), plan.temp(args.filters_csv))
+        from textdeconv.reports.filter_analysis import annotate_filter_frame, read_analysis_csv
+
+        analysis = read_analysis_csv(args.filter_analysis, run.net) if args.filter_analysis else None
+        frame = annotate_filter_frame(export.filter_frame(expls, ids, run.net), run.net, run.class_names, expls,
+                                      analysis)
+        export.write_csv(frame, plan.temp(args.filters_csv))
     if args.html:
         from textdeconv.reports.html import explanations_page, write_html
 

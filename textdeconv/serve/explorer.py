@@ -248,6 +248,10 @@ class Explorer:
         if not 0 <= j < n:
             raise RequestError(f"width {width} has filters 0-{n - 1}, not {j}", 404)
         fd, scanned = self.dictionary(k)
+        from textdeconv.reports.filter_analysis import class_votes
+
+        votes = class_votes(net, self.runs[k].run.class_names)
+        v = votes[(votes["width"] == width) & (votes["filter"] == j)].iloc[0]
         s = fd.summary[(fd.summary["width"] == width) & (fd.summary["filter"] == j)].iloc[0]
         ng = fd.ngrams[(fd.ngrams["width"] == width) & (fd.ngrams["filter"] == j)]
         wd = fd.words[(fd.words["width"] == width) & (fd.words["filter"] == j)]
@@ -256,6 +260,7 @@ class Explorer:
                      for (p, ch), g in wd.groupby(["position", "channel"], sort=True)]
         return {"run": k, "width": width, "filter": j, "split": "train", "sentences_scanned": scanned,
                 "fires": float(s["fires"]), "mean_activation": float(s["mean_activation"]), "bias": float(s["bias"]),
+                "class_vote": v["class_vote"], "vote": float(v["vote"]),
                 "ngrams": [{"rank": int(r.rank), "ngram": r.ngram, "activation": a, "sentence_id": int(r.sentence_id),
                             "sentences": int(r.sentences)}
                            for r, a in zip(ng.itertuples(), json_numbers(ng["activation"].to_numpy()))],

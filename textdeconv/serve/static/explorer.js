@@ -283,7 +283,8 @@
     api("/api/filter-card?run=" + run + "&width=" + width + "&filter=" + filter).then(function (c) {
       if (mine !== seq.card) return;
       $("card-note").textContent = "Fires on " + Math.round(100 * c.fires) + "% of " + c.sentences_scanned +
-        " training sentences; mean activation " + c.mean_activation.toFixed(3) + ", bias " + H.fmt(c.bias) + ".";
+        " training sentences; mean activation " + c.mean_activation.toFixed(3) + ", bias " + H.fmt(c.bias) +
+        ". Votes " + c.class_vote + " (its output weight minus the mean over classes: " + H.fmt(c.vote) + ").";
       var ol = el("ol");
       c.ngrams.forEach(function (g) {
         var li = el("li");
