@@ -48,8 +48,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "peer"
 RESULT = ROOT / "bench" / "results" / "peer_parity.json"
@@ -209,6 +207,8 @@ def weights(s: dict, seed: int) -> dict:
     """{"<node>/<param>": float32 array in Keras layout}: conv kernel (width, in, out), dense (in,
     out), N(0, 1/fan_in) kernels, N(0, 0.3) biases, BatchNorm statistics, an N(0, 1) embedding
     (row 0 zero for our TextCNN, whose padding embeds to zero)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     width, w = _width_in(s), {}
     for n in s["nodes"]:
@@ -236,6 +236,8 @@ def weights(s: dict, seed: int) -> dict:
 def ids_and_targets(s: dict, seed: int) -> tuple:
     """Fixed rows: distinct random tokens; a repeated token with padding (exact ties in the pools);
     a short sentence right-padded with 0; targets covering every class."""
+    import numpy as np
+
     rng = np.random.default_rng(seed + 1)
     classes = 2 if s["nodes"][-1]["units"] == 1 else s["nodes"][-1]["units"]
     if s["name"] == "textcnn":  # our runs' layout: pad PAD ids on each side of every sentence, then 0s
@@ -271,6 +273,7 @@ def torch_twin(s: dict, w: dict, share_ties: bool = True, dead_gate: bool = Fals
     ``max(dim)``; ``dead_gate``: a pooled unit equal to 0 passes no signal (the deconvnet's rule);
     ``own_relu_input``: each ReLU module reads its own copy of its input, so Captum's hook, which it
     registers on the ReLU's input tensor, sees only the ReLU's own path (``fan_out_relu``)."""
+    import numpy as np
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -497,6 +500,8 @@ def _import_peers():
 
 def peer_scores(s: dict, w: dict, ids, targets) -> dict:
     """{"expected/<method key>": scores, "as_is/<convention>/<method>": scores} for spec ``s``."""
+    import numpy as np
+
     torch, captum, _ = _import_peers()
     from captum.attr import Deconvolution, GuidedBackprop, InputXGradient, Saliency
     from zennit.rules import AlphaBeta, Epsilon, Norm, ZPlus
@@ -551,6 +556,8 @@ def _version(name: str) -> str:
 
 def generate(out_dir: Path = FIXTURES, seed: int = 0) -> dict:
     """Write one fixture per architecture; returns {name: path}."""
+    import numpy as np
+
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for k, name in enumerate(ARCHITECTURES):
@@ -571,6 +578,8 @@ def generate(out_dir: Path = FIXTURES, seed: int = 0) -> dict:
 
 def load_fixture(path) -> dict:
     """A fixture as {spec, ids, targets, versions, weights: {...}, expected: {...}, as_is: {...}}."""
+    import numpy as np
+
     with np.load(path, allow_pickle=False) as f:
         data = {k: f[k] for k in f.files}
     out = {"spec": json.loads(str(data["spec"])), "ids": data["ids"], "targets": data["targets"],
@@ -654,11 +663,15 @@ def engine_scores(model, fixture: dict, compiled: bool = True) -> dict:
 
 def deviation(ours, theirs) -> float:
     """max |ours - theirs| / max(max |theirs|, 1): the figure the tolerance bounds."""
+    import numpy as np
+
     return float(np.abs(ours - theirs).max() / max(float(np.abs(theirs).max()), 1.0))
 
 
 def failures(fixture: dict, scores: dict) -> list:
     """[(method key, largest |engine - peer|)] for every method outside the tolerance."""
+    import numpy as np
+
     out = []
     for key, peer in fixture["expected"].items():
         gap = np.abs(scores[key] - peer)
@@ -670,6 +683,8 @@ def failures(fixture: dict, scores: dict) -> list:
 def measure(fixtures: Path = FIXTURES) -> dict:
     """The engine against every fixture: per architecture, the deviation from each expected peer
     score (methods) and from each out-of-the-box peer score (conventions)."""
+    import numpy as np
+
     out = {}
     for name in ARCHITECTURES:
         f = load_fixture(fixtures / f"{name}.npz")
@@ -691,7 +706,10 @@ def markdown(data: dict) -> str:
     first = next(iter(archs.values()))
     keys = list(first["methods"])
     peer = {method_key(i): f"{p} `{m}`" for i, (_, _, p, m) in enumerate(METHODS)}
-    out = ["Largest deviation of the engine from the peer with the engine's conventions applied, "
+    versions = ", ".join(f"{k} {v}" for k, v in first["peer_versions"].items())
+    out = [f"Peers ({versions}) run by `{data['generated_by']}` in a venv with torch; rows × ids per model: "
+           + ", ".join(f"`{a}` {e['rows']} × {e['length']}" for a, e in archs.items()) + ".", "",
+           "Largest deviation of the engine from the peer with the engine's conventions applied, "
            "max |engine − peer| / max(1, max |peer|) over all rows and positions (tolerance "
            f"{data['tolerance']}):", "",
            "| engine method | peer | " + " | ".join(f"`{a}`" for a in archs) + " |",
@@ -725,7 +743,7 @@ def main(argv=None) -> int:
     from textdeconv.files import atomic_write_json
 
     record = {"command": "python bench/peer_parity.py measure",
-              "generated_by": "python bench/peer_parity.py generate (a venv with torch, captum, zennit)",
+              "generated_by": "python bench/peer_parity.py generate",
               "what": "the engine against Captum and zennit on PyTorch twins with identical weights (fixtures "
                       "tests/fixtures/peer/*.npz)",
               "tolerance": f"max |engine - peer| <= {RTOL:g} * max(1, max |peer|) + {ATOL:g}",
