@@ -3,8 +3,11 @@
 
 Two steps, two environments (torch is never a dependency of the project or its CI):
 
-    # 1. in a separate venv with torch, captum and zennit (no TensorFlow needed there):
-    python -m venv /tmp/peer && /tmp/peer/bin/pip install torch==2.13.0 captum==0.9.0 zennit==0.5.1 numpy
+    # 1. in a separate venv with torch, captum and zennit (no TensorFlow needed there): a CPU build
+    #    of torch 2.13.0 first, then captum and zennit pinned against it (zennit also pulls
+    #    torchvision; if its build does not match the CPU torch, uninstall it: see _import_peers)
+    python -m venv /tmp/peer && /tmp/peer/bin/pip install torch==2.13.0
+    /tmp/peer/bin/pip install captum==0.9.0 zennit==0.5.1 numpy   # with torch==2.13.0 as a constraint
     /tmp/peer/bin/python bench/peer_parity.py generate      # writes tests/fixtures/peer/*.npz
 
     # 2. in the project's environment (TensorFlow, no torch):

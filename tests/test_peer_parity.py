@@ -29,6 +29,8 @@ def load_bench():
     return sys.modules["peer_parity"]
 
 
+pytestmark = pytest.mark.numerics  # run with oneDNN on and off by .ci/run
+
 pp = load_bench()
 _SCORES = {}
 
