@@ -67,6 +67,10 @@ METHODS = (
     ("lrp-alpha-beta", {"alpha": 2.0, "beta": 1.0}, "zennit", "AlphaBeta(2, 1); Norm at joins, pooling, BN"),
     ("lrp-zplus", {}, "zennit", "ZPlus(zero_params='bias'); Norm at joins, pooling, BN"),
 )
+# our runs' own methods beyond the engine, checked on our TextCNN only: (key, peer, peer's method)
+IG_STEPS = 20
+RUN_METHODS = ((f"integrated-gradients steps={IG_STEPS}", "captum",
+                f"IntegratedGradients(method='riemann_middle', n_steps={IG_STEPS}), zero baseline"),)
 # out of the box: (key, engine method index in METHODS, what the peer does differently)
 AS_IS = (
     ("ties/gradient", 0, "torch MaxPool1d / max(dim): a tied window's signal to its first maximum"),
@@ -534,6 +538,13 @@ def peer_scores(s: dict, w: dict, ids, targets) -> dict:
         else:
             rule, join = zennit_rule[i - 4]()
         out[f"expected/{method_key(i)}"] = _zennit_scores(twin, emb, ids_t, tgt, units, rule, join)
+    if s["name"] == "textcnn":  # textdeconv's integrated gradients (midpoint rule, zero baseline)
+        from captum.attr import IntegratedGradients
+
+        ig = IntegratedGradients(lambda e, i: twin(e, i)).attribute(
+            emb, baselines=torch.zeros_like(emb), target=tgt.tolist(), additional_forward_args=(ids_t,),
+            n_steps=IG_STEPS, method="riemann_middle")
+        out[f"expected/{RUN_METHODS[0][0]}"] = ig.sum(-1).detach().numpy()
     # out of the box (AS_IS)
     out["as_is/ties/gradient"] = _captum_scores(loose, emb, ids_t, tgt, units, Saliency)
     out["as_is/ties/guided-backprop"] = _captum_scores(loose, emb, ids_t, tgt, units, GuidedBackprop)
@@ -661,6 +672,14 @@ def engine_scores(model, fixture: dict, compiled: bool = True) -> dict:
             out[method_key(i)] = a.attribute(fixture["ids"], fixture["targets"])
         else:
             out[method_key(i)] = a.run(tf.constant(fixture["ids"]), tf.constant(fixture["targets"]))["scores"].numpy()
+    if fixture["spec"]["name"] == "textcnn":  # our runs' integrated gradients, on the same model
+        from textdeconv.attribution.integrated_gradients import IntegratedGradients
+        from textdeconv.data.vocab import PAD, UNK, Vocab
+        from textdeconv.model.textcnn import TextCNN
+
+        vocab = Vocab([PAD, UNK] + [f"w{i}" for i in range(2, fixture["spec"]["vocab"])])
+        ig = IntegratedGradients(TextCNN(model), vocab, ["a", "b"], steps=IG_STEPS, rule="midpoint")
+        out[RUN_METHODS[0][0]] = ig.attribute_ids(fixture["ids"], fixture["targets"])["scores"]
     return out
 
 
@@ -707,8 +726,9 @@ def markdown(data: dict) -> str:
     """The measurement as Markdown (bench/report.py puts it on docs/any-model.md)."""
     archs = data["architectures"]
     first = next(iter(archs.values()))
-    keys = list(first["methods"])
     peer = {method_key(i): f"{p} `{m}`" for i, (_, _, p, m) in enumerate(METHODS)}
+    peer.update({k: f"{p} `{m}`" for k, p, m in RUN_METHODS})
+    keys = list(dict.fromkeys(k for a in archs.values() for k in a["methods"]))
     versions = ", ".join(f"{k} {v}" for k, v in first["peer_versions"].items())
     out = [f"Peers ({versions}) run by `{data['generated_by']}` in a venv with torch; rows × ids per model: "
            + ", ".join(f"`{a}` {e['rows']} × {e['length']}" for a, e in archs.items()) + ".", "",
@@ -718,8 +738,8 @@ def markdown(data: dict) -> str:
            "| engine method | peer | " + " | ".join(f"`{a}`" for a in archs) + " |",
            "|---|---|" + "---|" * len(archs)]
     for key in keys:
-        out.append(f"| `{key}` | {peer[key]} | " + " | ".join(f"{a['methods'][key]:.1e}" for a in archs.values())
-                   + " |")
+        out.append(f"| `{key}` | {peer[key]} | " + " | ".join(
+            f"{a['methods'][key]:.1e}" if key in a["methods"] else "—" for a in archs.values()) + " |")
     out += ["", "The peers out of the box: the same deviation where a peer keeps its own convention "
             "(0 where the convention never comes into play on that model and its rows):", "",
             "| convention | what the peer does | " + " | ".join(f"`{a}`" for a in archs) + " |",
