@@ -71,6 +71,8 @@ METHODS = (
 IG_STEPS = 20
 RUN_METHODS = ((f"integrated-gradients steps={IG_STEPS}", "captum",
                 f"IntegratedGradients(method='riemann_middle', n_steps={IG_STEPS}), zero baseline"),)
+# the engine's leave-one-out occlusion (perturb.occlusion_explanations, replacement pad), every model but ours
+OCCLUSION = ("occlusion", "captum", "Occlusion, one token's embedding at a time -> the padding id's row")
 # out of the box: (key, engine method index in METHODS, what the peer does differently)
 AS_IS = (
     ("ties/gradient", 0, "torch MaxPool1d / max(dim): a tied window's signal to its first maximum"),
@@ -538,6 +540,17 @@ def peer_scores(s: dict, w: dict, ids, targets) -> dict:
         else:
             rule, join = zennit_rule[i - 4]()
         out[f"expected/{method_key(i)}"] = _zennit_scores(twin, emb, ids_t, tgt, units, rule, join)
+    if s["name"] != "textcnn":  # leave-one-out occlusion: a token's embedding -> the padding id's row
+        from captum.attr import Occlusion
+
+        def logits(e, i):
+            z = twin(e, i)
+            return torch.cat([-z, z], dim=-1) if units == 1 else z
+
+        occ = Occlusion(logits).attribute(emb, sliding_window_shapes=(1, emb.shape[-1]),
+                                          baselines=table[0].expand_as(emb), target=tgt.tolist(),
+                                          additional_forward_args=(ids_t,))
+        out["expected/occlusion"] = occ[..., 0].detach().numpy()  # every element of a token holds its score
     if s["name"] == "textcnn":  # textdeconv's integrated gradients (midpoint rule, zero baseline)
         from captum.attr import IntegratedGradients
 
@@ -672,6 +685,8 @@ def engine_scores(model, fixture: dict, compiled: bool = True) -> dict:
             out[method_key(i)] = a.attribute(fixture["ids"], fixture["targets"])
         else:
             out[method_key(i)] = a.run(tf.constant(fixture["ids"]), tf.constant(fixture["targets"]))["scores"].numpy()
+    if fixture["spec"]["name"] != "textcnn":
+        out["occlusion"] = engine_occlusion(model, fixture)
     if fixture["spec"]["name"] == "textcnn":  # our runs' integrated gradients, on the same model
         from textdeconv.attribution.integrated_gradients import IntegratedGradients
         from textdeconv.data.vocab import PAD, UNK, Vocab
@@ -683,10 +698,35 @@ def engine_scores(model, fixture: dict, compiled: bool = True) -> dict:
     return out
 
 
+def engine_occlusion(model, fixture: dict):
+    """The engine's leave-one-out occlusion (``perturb.occlusion_explanations``, replacement ``pad``)
+    of the fixture's rows without padding, explained as texts through a ``ModelExplainer`` (so laid
+    out as the fixture's row); NaN on the rows with padding, which the explainer would lay out
+    otherwise."""
+    import numpy as np
+
+    from textdeconv.attribution.engine import Analyzer
+    from textdeconv.attribution.engine.perturb import ModelPerturber, occlusion_explanations
+
+    ids, targets, s = fixture["ids"], fixture["targets"], fixture["spec"]
+    vocab = ["", "[UNK]"] + [f"w{i}" for i in range(2, s["vocab"])]
+    classes = 2 if s["nodes"][-1]["units"] == 1 else s["nodes"][-1]["units"]
+    explainer = Analyzer(model, "gradient").explainer(vocabulary=vocab, class_names=[f"c{i}" for i in range(classes)])
+    rows = [i for i, r in enumerate(ids) if (r != 0).all()]
+    expls = explainer.explain([" ".join(vocab[j] for j in ids[i]) for i in rows], target=targets[rows].tolist())
+    out = np.full(ids.shape, np.nan, np.float32)
+    for i, e in zip(rows, occlusion_explanations(expls, ModelPerturber(explainer, "pad"))):
+        assert list(e.token_ids) == ids[i].tolist()
+        out[i] = e.scores
+    return out
+
+
 def deviation(ours, theirs) -> float:
     """max |ours - theirs| / max(max |theirs|, 1): the figure the tolerance bounds."""
     import numpy as np
 
+    kept = np.isfinite(ours)  # occlusion: only the rows without padding
+    ours, theirs = ours[kept], theirs[kept]
     return float(np.abs(ours - theirs).max() / max(float(np.abs(theirs).max()), 1.0))
 
 
@@ -696,7 +736,9 @@ def failures(fixture: dict, scores: dict) -> list:
 
     out = []
     for key, peer in fixture["expected"].items():
-        gap = np.abs(scores[key] - peer)
+        kept = np.isfinite(scores[key])  # occlusion: only the rows without padding
+        peer = peer[kept]
+        gap = np.abs(scores[key][kept] - peer)
         if gap.max() > RTOL * max(1.0, float(np.abs(peer).max())) + ATOL:
             out.append((key, float(gap.max())))
     return out
@@ -714,7 +756,7 @@ def measure(fixtures: Path = FIXTURES) -> dict:
         out[name] = {
             "rows": int(f["ids"].shape[0]), "length": int(f["ids"].shape[1]), "peer_versions": f["versions"],
             "methods": {key: deviation(scores[key], f["expected"][key]) for key in scores},
-            "max_abs_score": {key: float(np.abs(f["expected"][key]).max()) for key in scores},
+            "max_abs_score": {key: float(np.abs(f["expected"][key][np.isfinite(scores[key])]).max()) for key in scores},
             "conventions": {key: deviation(scores[method_key(i)], f["as_is"][key]) for key, i, _ in AS_IS},
         }
     return out
@@ -727,7 +769,7 @@ def markdown(data: dict) -> str:
     archs = data["architectures"]
     first = next(iter(archs.values()))
     peer = {method_key(i): f"{p} `{m}`" for i, (_, _, p, m) in enumerate(METHODS)}
-    peer.update({k: f"{p} `{m}`" for k, p, m in RUN_METHODS})
+    peer.update({k: f"{p} `{m}`" for k, p, m in (*RUN_METHODS, OCCLUSION)})
     keys = list(dict.fromkeys(k for a in archs.values() for k in a["methods"]))
     versions = ", ".join(f"{k} {v}" for k, v in first["peer_versions"].items())
     out = [f"Peers ({versions}) run by `{data['generated_by']}` in a venv with torch; rows × ids per model: "

@@ -60,7 +60,7 @@ def test_fixtures_are_the_scripts_own_and_small():
         ids, targets = pp.ids_and_targets(pp.spec(name), 10 * k)
         np.testing.assert_array_equal(f["ids"], ids)
         np.testing.assert_array_equal(f["targets"], targets)
-        ours = [key for key, _, _ in pp.RUN_METHODS] if name == "textcnn" else []  # integrated gradients
+        ours = [key for key, _, _ in pp.RUN_METHODS] if name == "textcnn" else ["occlusion"]
         assert sorted(f["expected"]) == sorted([pp.method_key(i) for i in range(len(pp.METHODS))] + ours)
         assert sorted(f["as_is"]) == sorted(key for key, _, _ in pp.AS_IS)
         assert f["versions"]["captum"] and f["versions"]["zennit"]
@@ -73,6 +73,8 @@ def test_engine_equals_captum_and_zennit(name):
     assert pp.failures(f, scores) == []
     for key, peer in f["expected"].items():
         assert np.abs(peer).max() > 1e-3, key  # no method is checked on all-zero scores
+    if name != "textcnn":  # occlusion: the rows without padding (three of five)
+        assert np.isfinite(scores["occlusion"]).all(axis=1).sum() == 3
 
 
 def test_the_compiled_analyzer_equals_the_peers_too():
