@@ -21,7 +21,10 @@ the engine's conventions applied to the twin (``expected/<method>``) and once as
 them out of the box (``as_is/<convention>``). Word scores are the peer's attribution at the
 embedded input, summed over the embedding axis (``Saliency``: the gradient, the engine's
 ``sum`` saliency; ``GuidedBackprop`` / ``Deconvolution``: the modified gradient times the
-embedding, the ``dot`` saliency; LRP: the relevance). The twin computes in float64.
+embedding, the ``dot`` saliency; LRP: the relevance). The twin computes in float64. Beyond the
+engine's methods: Captum's ``Occlusion`` (one token's embedding replaced by the padding id's row)
+against the engine's ``occlusion_explanations`` on every model but ours, and Captum's
+``IntegratedGradients`` against our runs' ``integrated-gradients`` on our TextCNN.
 
 ``measure`` rebuilds each Keras twin from the fixture (``keras_twin``), runs the engine and
 records the largest deviation from every expected score and from every out-of-the-box peer
