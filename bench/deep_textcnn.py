@@ -162,10 +162,53 @@ def _logits_from(model, rows, emb):
     return model._run_through_graph(rows, operation_fn=op)  # a private Keras API: a reference only
 
 
+def tie_changes(analyzer, rows) -> int:
+    """Max-pool windows (row, window, channel; every MaxPooling1D and GlobalMaxPooling1D) whose set
+    of maxima differs between the analyzer's forward pass compiled (``tf.function``, as
+    ``attribute`` runs it) and run eagerly (the kernels a GradientTape reference runs): a window
+    tied in one and not in the other sends its signal to different positions."""
+    import numpy as np
+    import tensorflow as tf
+
+    from textdeconv.attribution.engine.rules import forward
+
+    graph = analyzer.graph
+    pools = [s for s in graph.steps if s.kind in ("maxpool", "globalmax")]
+
+    def inputs(ids):
+        values, tape = {graph.ids_key: tf.cast(ids, graph.ids_dtype)}, tf.GradientTape(persistent=True)
+        with tape:
+            for step in graph.steps:
+                values[step.output], _ = forward(step, values, tape, step in analyzer.tap_steps, graph.shared)
+        return [values[s.inputs[0]] for s in pools]
+
+    def maxima(step, x):
+        """(batch, windows, width, channels) bool: the positions equal to their window's maximum."""
+        if step.kind == "globalmax":
+            return (x == x.max(axis=1, keepdims=True))[:, None]
+        layer = step.layer
+        p, st, t = layer.pool_size[0], layer.strides[0], x.shape[1]
+        if layer.padding == "same":
+            n = -(-t // st)
+            total = max((n - 1) * st + p - t, 0)
+            x = np.pad(x, [(0, 0), (total // 2, total - total // 2), (0, 0)], constant_values=-np.inf)
+        else:
+            n = (t - p) // st + 1
+        windows = x[:, np.arange(n)[:, None] * st + np.arange(p)[None, :]]
+        return windows == windows.max(axis=2, keepdims=True)
+
+    ids = tf.constant(rows)
+    compiled, eager = tf.function(inputs)(ids), inputs(ids)
+    return int(sum((maxima(s, a.numpy()) != maxima(s, b.numpy())).any(axis=2).sum()
+                   for s, a, b in zip(pools, compiled, eager)))
+
+
 def exactness(model, vectorizer, m: Deep, sentences) -> dict:
     """The engine's identities on the trained model and the explained rows (largest deviations):
-    ``gradient`` vs a GradientTape through the model's own layers (``_logits_from``),
-    LRP-0 vs ``grad-x-input``, and |sum of scores + absorbed - logit| per LRP method."""
+    ``gradient`` vs a GradientTape through the model's own layers (``_logits_from``), compiled as
+    ``attribute`` runs it and eagerly (the tape's own kernels), with the count of max-pool windows
+    whose maxima differ between the two forward passes (``tie_changes``); LRP-0 vs
+    ``grad-x-input``, and |sum of scores + absorbed - logit| per LRP method."""
     import numpy as np
     import tensorflow as tf
 
@@ -190,9 +233,13 @@ def exactness(model, vectorizer, m: Deep, sentences) -> dict:
         budget[method + "".join(f" {k}={v:g}" for k, v in options.items())] = float(gap.max())
     dev = np.abs(gradient["scores"] - tape_grad)
     tokens = rows != 0  # the sentence's own positions (padding: id 0)
+    eager = Analyzer(model, "gradient")
+    eager_scores = eager.run(tf.constant(rows), tf.constant(target))["scores"].numpy()
     return {"rows": len(rows), "gradient_vs_tape_max_abs": float(dev.max()),
             "gradient_vs_tape_max_abs_on_tokens": float(dev[tokens].max()),
             "rows_over_1e-5_relative": int((dev.max(1) > 1e-5 * np.abs(tape_grad).max()).sum()),
+            "gradient_eager_vs_tape_max_abs": float(np.abs(eager_scores - tape_grad).max()),
+            "pool_windows_tied_differently": tie_changes(eager, rows),
             "gradient_max_abs": float(np.abs(tape_grad).max()),
             "lrp0_vs_grad_x_input_max_abs": float(np.abs(lrp0 - gxi).max()),
             "grad_x_input_max_abs": float(np.abs(gxi).max()),
@@ -237,19 +284,27 @@ def study(data: dict, class_names, models: dict | None = None, test_stride: int 
 def markdown(results: dict) -> str:
     """The study as Markdown: ``keras_examples.markdown``'s tables, then the exactness checks."""
     models = results.get("models", results)
+    first = next(iter(models.values()))["exactness"]
+    traced = "gradient_eager_vs_tape_max_abs" in first  # recorded since the tie trace (older files lack it)
     out = [kx.markdown({"examples": models}), "Exactness on the explained rows of each trained model (largest "
            "deviation over all positions, and over the sentences' own tokens; the rows whose gradient deviates "
-           "by more than 1e-5 of the largest gradient; LRP: |Σ scores + absorbed − logit| / max(1, |logit|)):", "",
-           "| model | gradient vs GradientTape | on tokens | rows off | LRP-0 vs grad × input | " + " | ".join(
-               f"budget `{k}`" for k in next(iter(models.values()))["exactness"]["lrp_budget_max_relative_gap"])
-           + " |"]
-    first = next(iter(models.values()))["exactness"]["lrp_budget_max_relative_gap"]
-    out.append("|" + "---|" * (5 + len(first)))
+           "by more than 1e-5 of the largest gradient; "
+           + ("the engine run eagerly, on the forward kernels the tape runs, and the max-pool windows whose maxima "
+              "differ between its compiled and eager forward passes; " if traced else "")
+           + "LRP: |Σ scores + absorbed − logit| / max(1, |logit|)):", "",
+           "| model | gradient vs GradientTape | on tokens | rows off | "
+           + ("eager vs GradientTape | windows tied differently | " if traced else "")
+           + "LRP-0 vs grad × input | "
+           + " | ".join(f"budget `{k}`" for k in first["lrp_budget_max_relative_gap"]) + " |"]
+    out.append("|" + "---|" * (5 + 2 * traced + len(first["lrp_budget_max_relative_gap"])))
     for name, r in models.items():
         e = r["exactness"]
         out.append(f"| `{name}` | {e['gradient_vs_tape_max_abs']:.1e} | "
                    f"{e['gradient_vs_tape_max_abs_on_tokens']:.1e} | "
-                   f"{e['rows_over_1e-5_relative']} of {e['rows']} | {e['lrp0_vs_grad_x_input_max_abs']:.1e} | "
+                   f"{e['rows_over_1e-5_relative']} of {e['rows']} | "
+                   + (f"{e['gradient_eager_vs_tape_max_abs']:.1e} | {e['pool_windows_tied_differently']} | "
+                      if traced else "")
+                   + f"{e['lrp0_vs_grad_x_input_max_abs']:.1e} | "
                    + " | ".join(f"{v:.1e}" for v in e["lrp_budget_max_relative_gap"].values()) + " |")
     return "\n".join(out) + "\n"
 

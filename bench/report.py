@@ -7,7 +7,8 @@ ever copied by hand.
 
 Reads accuracy.json, train_speed.json, explain_speed.json, explain_latency.json,
 explain_stream.json, explain_stream_parquet.json, explain_beam.json, serve_latency.json,
-engine_speed.json, keras_examples.json, deep_textcnn.json, filters_sst2.json, embedding_drift.json and every
+engine_speed.json, keras_examples.json, deep_textcnn.json, filters_sst2.json, embedding_drift.json,
+peer_parity.json and every
 evaluation-*/ folder (table.csv, randomization.csv, meta.json). Every section names the file it
 came from and the command, machine and date recorded in it. Accuracy entries whose command has no
 --set or --extend are the shipped configs (the headline); every other entry is an experiment,
@@ -15,8 +16,10 @@ compared with its base on the same seeds.
 
 The README block sits between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the rest of
 the README is left as it is. docs/any-model.md's deep text CNN figures (deep_textcnn.json) sit
-between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way, and docs/filters.md's
-SST-2 filter figures (filters_sst2.json) between ``<!-- filters:begin -->`` and ``<!-- filters:end -->``. Standard
+between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way, its peer
+parity figures (peer_parity.json) between ``<!-- peer-parity:begin -->`` and ``<!-- peer-parity:end -->``,
+and docs/filters.md's SST-2 filter figures (filters_sst2.json) between ``<!-- filters:begin -->`` and
+``<!-- filters:end -->`` (``PAGE_BLOCKS``). Standard
 library only (json, csv): fast, and no TensorFlow.
 """
 from __future__ import annotations
@@ -35,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 DEEP_BEGIN, DEEP_END = "<!-- deep-textcnn:begin -->", "<!-- deep-textcnn:end -->"
 FILTERS_BEGIN, FILTERS_END = "<!-- filters:begin -->", "<!-- filters:end -->"
+PEER_BEGIN, PEER_END = "<!-- peer-parity:begin -->", "<!-- peer-parity:end -->"
 SRC = "bench/results"  # how pages name the inputs, wherever --results points
 
 # Kim (2014), Table 2: test accuracy of his CNN variants (pretrained ones: word2vec 300d)
@@ -435,6 +439,11 @@ def deep_textcnn_block(data: dict) -> str:
     return "\n".join([recorded(data, "deep_textcnn.json"), "", _bench_module("deep_textcnn").markdown(data)])
 
 
+def peer_parity_block(data: dict) -> str:
+    """bench/peer_parity.py's measurement, rendered by that script's own ``markdown``."""
+    return "\n".join([recorded(data, "peer_parity.json"), "", _bench_module("peer_parity").markdown(data)])
+
+
 def deep_textcnn_section(data: dict) -> str:
     return "\n".join(["## Any Keras model: deep text CNNs with skip connections on SST-2", "",
                       "A DPCNN and a VDCNN-style stack through the reverse engine "
@@ -649,6 +658,16 @@ def write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def page_blocks() -> dict:
+    """docs page -> [(results file, renderer, begin marker, end marker)]: the figures each page
+    shows between its markers, regenerated like results.md."""
+    return {
+        "any-model.md": [("deep_textcnn.json", deep_textcnn_block, DEEP_BEGIN, DEEP_END),
+                         ("peer_parity.json", peer_parity_block, PEER_BEGIN, PEER_END)],
+        "filters.md": [("filters_sst2.json", filters_block, FILTERS_BEGIN, FILTERS_END)],
+    }
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page differs from what "
@@ -671,16 +690,16 @@ def main(argv=None) -> int:
         print(f"error: {readme_path} has no '{BEGIN}' ... '{END}' block to fill", file=sys.stderr)
         return 2
     wanted = {Path(args.docs) / "results.md": page, readme_path: readme}
-    any_model, deep = Path(args.docs) / "any-model.md", load_json(results, "deep_textcnn.json")
-    if deep and any_model.is_file():  # the page shows the deep text CNN figures between its markers
-        text = with_block(any_model.read_text(encoding="utf-8"), deep_textcnn_block(deep), DEEP_BEGIN, DEEP_END)
-        if text is not None:
-            wanted[any_model] = text
-    filters_page, filters = Path(args.docs) / "filters.md", load_json(results, "filters_sst2.json")
-    if filters and filters_page.is_file():  # docs/filters.md shows the SST-2 figures between its markers
-        text = with_block(filters_page.read_text(encoding="utf-8"), filters_block(filters), FILTERS_BEGIN, FILTERS_END)
-        if text is not None:
-            wanted[filters_page] = text
+    for page_name, blocks in page_blocks().items():  # figures a page shows between its markers
+        page = Path(args.docs) / page_name
+        if not page.is_file():
+            continue
+        text = page.read_text(encoding="utf-8")
+        for name, render, begin, end_marker in blocks:
+            data = load_json(results, name)
+            filled = with_block(text, render(data), begin, end_marker) if data else None
+            text = filled if filled is not None else text
+        wanted[page] = text
     stale = [path for path, text in wanted.items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if args.check:

@@ -73,8 +73,36 @@ def test_study_end_to_end_on_toy_data():
         assert list(r["methods"]) == ["deconvnet", "lrp-epsilon", *bench.BASELINES]
         e = r["exactness"]
         assert e["gradient_vs_tape_max_abs"] < 1e-5 and e["lrp0_vs_grad_x_input_max_abs"] < 1e-5
+        assert e["gradient_eager_vs_tape_max_abs"] < 1e-5
         assert max(e["lrp_budget_max_relative_gap"].values()) < 1e-4
         for m in r["methods"].values():
             assert all(np.isfinite(m[key]) for key, _, _ in bench.METRICS)
     text = bench.markdown({"models": results})
     assert "### `dpcnn`" in text and "| `vdcnn` |" in text
+
+
+def test_a_one_ulp_change_moves_a_tied_switch_by_half_the_signal():
+    """Why the trained DPCNN's engine gradient and its eager GradientTape differed at one padding
+    row (docs/any-model.md, "Deep text CNNs"): a max pool's gradient jumps at a tie. Two values
+    tied in one float32 forward pass share the window's signal (1/k each); one ulp apart they do
+    not, and the signal moves by half of itself however small the ulp. The engine's compiled
+    forward and the eager one round some windows differently (the bench's
+    ``pool_windows_tied_differently``); run eagerly, on the same values as the tape, the engine
+    equals it (``gradient_eager_vs_tape_max_abs``)."""
+    import keras
+
+    ids = keras.Input((2,), dtype="int32")
+    emb = keras.layers.Embedding(3, 1)
+    out = keras.layers.Dense(1, use_bias=False)(keras.layers.Flatten()(keras.layers.MaxPooling1D(2)(emb(ids))))
+    model = keras.Model(ids, out)
+    model.layers[-1].kernel.assign([[2.0]])
+    a = np.float32(0.12156285)
+    for b, expected in ((a, [1.0, 1.0]), (np.nextafter(a, np.float32(-1)), [2.0, 0.0])):
+        emb.embeddings.assign(np.array([[0.0], [a], [b]], np.float32))
+        scores = Analyzer(model, "gradient").attribute(np.array([[1, 2]]), target=1)
+        np.testing.assert_array_equal(scores, [expected])
+        x = tf.constant([[[a], [b]]])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            z = tf.reduce_max(x, axis=1) * 2.0  # reduce_max's gradient shares ties, as the engine
+        np.testing.assert_array_equal(tape.gradient(z, x).numpy()[..., 0], [expected])
