@@ -17,7 +17,7 @@ tiny.yaml on the real treebank: the run the pages call ``runs/sst``), its ``mode
 block whose first line names a file (``# reviews.yaml ...``) is written as that file. Commands
 run as written, with sizes cut so a page takes seconds: ``textdeconv train --config`` gets
 ``--set train.epochs=1 --set data.max_train=400 --set data.max_eval=200`` and ``textdeconv
-evaluate`` at most ``--limit 20 --sanity-n 5 --ig-steps 8`` (``SIZES``, ``CAPS``), and a run the
+evaluate`` at most ``--limit 10 --sanity-n 3 --ig-steps 4`` (``SIZES``, ``CAPS``), and a run the
 page trains itself (``--run-dir DIR``) is not in its folder beforehand — never another command
 or option.
 """
@@ -36,7 +36,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SKIP = r"(?:<!-- docs-test: skip: (?P<skip>[^>]*?) -->\n)?"
 BASH = re.compile(SKIP + r"```bash\n(?P<code>.*?)```", re.S)
 YAML_FILE = re.compile(r"```yaml\n# (?P<name>[\w.-]+\.ya?ml)\b[^\n]*\n(?P<code>.*?)```", re.S)
-CAPS = {"evaluate": {"--limit": 20, "--sanity-n": 5, "--ig-steps": 8}}
+CAPS = {"evaluate": {"--limit": 10, "--sanity-n": 3, "--ig-steps": 4}}
 SIZES = {"train": ["--set", "train.epochs=1", "--set", "data.max_train=400", "--set", "data.max_eval=200"]}
 
 pytestmark = pytest.mark.docs
@@ -113,9 +113,9 @@ def test_sizes_are_cut_and_nothing_else_changes():
                                                                             "--run-dir", "r", *SIZES["train"]]
     assert sized(["train", "--run-dir", "r", "--resume"]) == ["train", "--run-dir", "r", "--resume"]
     assert sized(["evaluate", "--split", "test", "--limit", "200"]) == [
-        "evaluate", "--split", "test", "--limit", "20", "--sanity-n", "5", "--ig-steps", "8"]
+        "evaluate", "--split", "test", "--limit", "10", "--sanity-n", "3", "--ig-steps", "4"]
     assert sized(["evaluate", "--limit", "5", "--ig-steps", "20"]) == [
-        "evaluate", "--limit", "5", "--ig-steps", "8", "--sanity-n", "5"]
+        "evaluate", "--limit", "5", "--ig-steps", "4", "--sanity-n", "3"]
     assert sized(["explain", "--split", "test"]) == ["explain", "--split", "test"]
 
 
@@ -146,7 +146,7 @@ def test_the_page_commands_run(page, world, real_data_dir, tmp_path):
             skipped.append(f"{page.name}:{line}: {skip}")
             continue
         proc = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=home, env=env,
-                              capture_output=True, text=True, timeout=900)
+                              capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             raise AssertionError(f"{page.relative_to(ROOT)}, the bash block at line {line} exited "
                                  f"{proc.returncode}:\n{proc.stderr[-3000:]}")
