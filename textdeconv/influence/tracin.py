@@ -42,12 +42,16 @@ def output_terms(net, seqs, labels, batch_size: int = 256) -> tuple[np.ndarray, 
     return pooled * net.out_scale, g
 
 
-def tracin_output(checkpoints, train_seqs, train_labels, test_seqs, test_labels) -> np.ndarray:
-    """(m test, n train) TracIn over the output layer's weights and bias, summed over ``checkpoints``."""
+def tracin_output(checkpoints, train_seqs, train_labels, test_seqs, test_labels, cache=None) -> np.ndarray:
+    """(m test, n train) TracIn over the output layer's weights and bias, summed over ``checkpoints``.
+    ``cache``: a dict kept between calls for the same training sentences (their terms per checkpoint)."""
+    cache = {} if cache is None else cache
     total = np.zeros((len(test_seqs), len(train_seqs)))
     for ck in checkpoints:
-        net = load_net(ck.path)
-        x, g = output_terms(net, train_seqs, train_labels)
+        if ck.path not in cache:
+            net = load_net(ck.path)
+            cache[ck.path] = (net, *output_terms(net, train_seqs, train_labels))
+        net, x, g = cache[ck.path]
         xq, gq = output_terms(net, test_seqs, test_labels)
         total += ck.learning_rate * (xq @ x.T + 1.0) * (gq @ g.T)
     return total
