@@ -94,18 +94,6 @@ def _gradient(net, losses, ids, label):
     return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for v, g in zip(variables, grads)]
 
 
-def _squared_norm(g) -> float:
-    """|g|^2 of a gradient; IndexedSlices' repeated rows (a word twice in a sentence) summed first."""
-    import tensorflow as tf
-
-    if g is None:
-        return 0.0
-    if isinstance(g, tf.IndexedSlices):
-        rows, at = tf.unique(g.indices)
-        g = tf.math.unsorted_segment_sum(g.values, at, tf.shape(rows)[0])
-    return float(tf.reduce_sum(tf.square(tf.cast(g, tf.float64))))
-
-
 def tracin_all(checkpoints, train_seqs, train_labels, test_seqs, test_labels, batch_size: int = 256) -> np.ndarray:
     """(m test, n train) TracIn over every trainable weight, by forward-mode directional derivatives."""
     import tensorflow as tf
@@ -119,28 +107,65 @@ def tracin_all(checkpoints, train_seqs, train_labels, test_seqs, test_labels, ba
         net = load_net(ck.path)
         losses = _loss_fn(net)
         variables = net.model.trainable_variables
-        primals = [v.value for v in variables]
+        jvp = _jvp_fn(losses, variables)
         for q, (seq, label) in enumerate(zip(test_seqs, test_labels)):
             tangent = _gradient(net, losses, pad_batch([seq], net.pad), int(label))
             for b in order:
                 ids = pad_batch([train_seqs[i] for i in b], net.pad)
-                with tf.autodiff.ForwardAccumulator(primals, tangent) as acc:
-                    out = losses(ids, tf.constant(labels[b]))
-                total[q, b] += ck.learning_rate * acc.jvp(out).numpy()
+                total[q, b] += ck.learning_rate * jvp(ids, tf.constant(labels[b]), tangent).numpy()
     return total
+
+
+def _jvp_fn(losses, variables):
+    """A graph: (ids, labels, tangent) -> (batch,) grad loss(z_j) . tangent, by forward-mode differentiation."""
+    import tensorflow as tf
+
+    primals = [v.value for v in variables]
+    spec = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
+            [tf.TensorSpec(v.shape, v.dtype) for v in variables]]
+
+    @tf.function(input_signature=spec)
+    def jvp(ids, labels, tangent):
+        with tf.autodiff.ForwardAccumulator(primals, tangent) as acc:
+            out = losses(ids, labels)
+        return acc.jvp(out)
+    return jvp
+
+
+def _squared_norm_fn(net):
+    """A graph (traced once for every sentence length): |grad loss(z)|^2 over every trainable weight."""
+    import tensorflow as tf
+
+    losses, variables = _loss_fn(net), net.model.trainable_variables
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None], tf.int32), tf.TensorSpec([1], tf.int32)])
+    def squared_norm(ids, label):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(losses(ids, label))
+        out = tf.constant(0.0, tf.float64)
+        for g in tape.gradient(loss, variables):
+            if g is None:
+                continue
+            if isinstance(g, tf.IndexedSlices):  # a word twice in a sentence: its rows summed first
+                rows, at = tf.unique(g.indices)
+                g = tf.math.unsorted_segment_sum(g.values, at, tf.shape(rows)[0])
+            out += tf.reduce_sum(tf.square(tf.cast(g, tf.float64)))
+        return out
+    return squared_norm
 
 
 def self_influence_all(checkpoints, seqs, labels) -> np.ndarray:
     """(n,) sum_i lr_i |grad loss(w_i, z)|^2 over every trainable weight, one backward pass per sentence."""
+    import tensorflow as tf
+
     from textdeconv.data.vocab import pad_batch
 
     total = np.zeros(len(seqs))
     for ck in checkpoints:
         net = load_net(ck.path)
-        losses = _loss_fn(net)
+        squared_norm = _squared_norm_fn(net)
         for n, (seq, label) in enumerate(zip(seqs, labels)):
-            _, grads = _raw_gradient(net, losses, pad_batch([seq], net.pad), int(label))
-            total[n] += ck.learning_rate * sum(_squared_norm(g) for g in grads)
+            total[n] += ck.learning_rate * float(squared_norm(pad_batch([seq], net.pad), tf.constant([int(label)])))
     return total
 
 
