@@ -87,8 +87,9 @@ def write_rows(path: Path, rows) -> Path:
     return path
 
 
-def train_run(folder: Path, train_rows, dev_rows, epochs: int, seed: int = 0) -> Path:
-    """Train tiny.yaml's model on the rows (custom CSV data), keeping every epoch's weights."""
+def train_run(folder: Path, train_rows, dev_rows, epochs: int, seed: int = 0, overrides=None) -> Path:
+    """Train tiny.yaml's model on the rows (custom CSV data), keeping every epoch's weights;
+    ``overrides`` ({key: value}) change the settings further."""
     import textdeconv as td
 
     run = folder / "run"
@@ -98,7 +99,7 @@ def train_run(folder: Path, train_rows, dev_rows, epochs: int, seed: int = 0) ->
     td.train("tiny.yaml", run, {"data.dataset": "custom", "data.train": str(tr), "data.dev": str(dv),
                                 "data.test": None, "data.max_train": None, "data.max_eval": None,
                                 "train.epochs": epochs, "train.batch_size": 16, "train.seed": seed,
-                                "train.keep_every_epoch": True},
+                                "train.keep_every_epoch": True, **(overrides or {})},
              verbose=0)
     return run
 
