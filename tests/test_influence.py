@@ -307,3 +307,85 @@ def test_save_csv_and_json_round_trip(planted, tmp_path):
     first = data["sentences"][0]["proponents"][0]
     row = found.to_frame().iloc[0]
     assert (first["train_id"], first["influence"]) == (row["train_id"], row["influence"])
+
+
+# --------------------------------------------------------------------------------------------
+# train.keep_every_epoch across a crash and a resume
+
+@pytest.mark.slow
+def test_kept_epochs_survive_a_crash_between_their_file_and_the_commit(tmp_path, monkeypatch):
+    """Killed after weights_003.keras was written but before state.json committed epoch 3: the resumed
+    run redoes epoch 3 and ends with the uninterrupted run's TracIn record and the same weights, bit for bit."""
+    from test_train import small_config, write_data
+
+    from textdeconv.training import trainer as train_mod
+
+    cfg = small_config(write_data(tmp_path / "data"), "train.epochs=4", "train.patience=0",
+                       "train.keep_every_epoch=true")
+    original = train_mod.atomic_write_json
+
+    def crash(path, obj, *a, **k):
+        if path.name == "state.json" and obj.get("epoch") == 3 and not obj.get("finished"):
+            assert (path.parent / "checkpoints" / "weights_003.keras").is_file()
+            raise KeyboardInterrupt
+        return original(path, obj, *a, **k)
+
+    monkeypatch.setattr(train_mod, "atomic_write_json", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_mod.train(cfg, tmp_path / "run", verbose=0)
+    assert [e["epoch"] for e in json.loads((tmp_path / "run" / "state.json").read_text())["tracin"]] == [1, 2]
+    monkeypatch.setattr(train_mod, "atomic_write_json", original)
+    train_mod.train(None, tmp_path / "run", resume=True, verbose=0)
+    train_mod.train(cfg, tmp_path / "ref", verbose=0)
+    states = [json.loads((tmp_path / r / "state.json").read_text()) for r in ("run", "ref")]
+    assert states[0]["tracin"] == states[1]["tracin"] and len(states[0]["tracin"]) == 4
+    for e in states[1]["tracin"]:
+        a, b = (keras.models.load_model(tmp_path / r / "checkpoints" / e["weights"]) for r in ("run", "ref"))
+        for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+            np.testing.assert_array_equal(x, y)
+    # finished without train.keep_checkpoints: the optimizer checkpoints are gone, the TracIn weights stay
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [f"weights_{i:03d}.keras"
+                                                                                   for i in range(1, 5)]
+
+
+# --------------------------------------------------------------------------------------------
+# the command line
+
+@pytest.mark.slow
+def test_influence_command_prints_json_and_writes_csv(planted, tmp_path):
+    from conftest import one_line_error, run_cli
+
+    run, _, planted_id = planted
+    csv = tmp_path / "i.csv"
+    proc = run_cli("-m", "textdeconv", "influence", "--run", str(run.path), PROBE, "--target", "positive",
+                   "--layers", "all", "--top", "2", "--json", "--csv", str(csv))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["kind"] == "tracin" and data["sentences"][0]["opponents"][0]["train_id"] == planted_id
+    frame = pd.read_csv(csv)
+    assert list(frame.columns) == ["sentence_id", "text", "target", "kind", "rank", "train_id", "train_text",
+                                   "train_label", "influence"]
+    assert frame["kind"].tolist() == ["proponent", "proponent", "opponent", "opponent"]
+    text = run_cli("-m", "textdeconv", "influence", "--run", str(run.path), PROBE, "--similar", "--top", "1")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[2].split()[1:] == [f"#{planted_id}", "negative", *PROBE.split()]
+    self_inf = run_cli("-m", "textdeconv", "influence", "--run", str(run.path), "--self-influence", "--top", "3")
+    assert self_inf.returncode == 0 and len(self_inf.stdout.splitlines()) == 3
+    vocab = run.path / "vocab.txt"
+    before = vocab.read_bytes()
+    one_line_error(run_cli("-m", "textdeconv", "influence", "--run", str(run.path), PROBE, "--csv", str(vocab)),
+                   "--csv")
+    assert vocab.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_influence_command_refusals_are_one_line(tmp_path):
+    from conftest import one_line_error, run_cli
+
+    one_line_error(run_cli("-m", "textdeconv", "influence", "--run", "builtin:sst2", "a dull mess"),
+                   "builtin:sst2 kept no per-epoch checkpoints: train with train.keep_every_epoch: true")
+    one_line_error(run_cli("-m", "textdeconv", "influence", "--run", "builtin:sst2", "a dull mess",
+                           "--target", "neutral"), "unknown target class 'neutral'")
+    usage = run_cli("-m", "textdeconv", "influence", "--run", "builtin:sst2", "--self-influence", "a dull mess")
+    assert usage.returncode == 2
+    assert "--self-influence ranks the training sentences and takes no sentences" in usage.stderr
