@@ -202,7 +202,8 @@ def influence(run, texts, k: int = 5, target=None, layers: str = "output", check
     if layers == "output":
         scores = tracin.tracin_output(cks, train_seqs, ts.labels, seqs, targets, _cache(run).setdefault("tracin", {}))
     else:
-        scores = tracin.tracin_all(cks, train_seqs, ts.labels, seqs, targets)
+        scores = tracin.tracin_all(cks, train_seqs, ts.labels, seqs, targets,
+                                   cache=_cache(run).setdefault("tracin_all", {}))
     pro, opp = tracin.ranked(scores, k)
     rows = []
     for q in range(len(seqs)):

@@ -94,8 +94,10 @@ def _gradient(net, losses, ids, label):
     return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for v, g in zip(variables, grads)]
 
 
-def tracin_all(checkpoints, train_seqs, train_labels, test_seqs, test_labels, batch_size: int = 256) -> np.ndarray:
-    """(m test, n train) TracIn over every trainable weight, by forward-mode directional derivatives."""
+def tracin_all(checkpoints, train_seqs, train_labels, test_seqs, test_labels, batch_size: int = 256,
+               cache=None) -> np.ndarray:
+    """(m test, n train) TracIn over every trainable weight, by forward-mode directional derivatives.
+    ``cache``: a dict kept between calls (each checkpoint's model and traced graph)."""
     import tensorflow as tf
 
     from textdeconv.data.vocab import length_batches, pad_batch
@@ -103,11 +105,13 @@ def tracin_all(checkpoints, train_seqs, train_labels, test_seqs, test_labels, ba
     total = np.zeros((len(test_seqs), len(train_seqs)))
     order = length_batches([len(s) for s in train_seqs], batch_size, None)
     labels = np.asarray(train_labels, dtype=np.int32)
+    cache = {} if cache is None else cache
     for ck in checkpoints:
-        net = load_net(ck.path)
-        losses = _loss_fn(net)
-        variables = net.model.trainable_variables
-        jvp = _jvp_fn(losses, variables)
+        if ck.path not in cache:
+            net = load_net(ck.path)
+            losses = _loss_fn(net)
+            cache[ck.path] = (net, losses, _jvp_fn(losses, net.model.trainable_variables))
+        net, losses, jvp = cache[ck.path]
         for q, (seq, label) in enumerate(zip(test_seqs, test_labels)):
             tangent = _gradient(net, losses, pad_batch([seq], net.pad), int(label))
             for b in order:
