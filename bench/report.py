@@ -7,7 +7,7 @@ ever copied by hand.
 
 Reads accuracy.json, train_speed.json, explain_speed.json, explain_latency.json,
 explain_stream.json, explain_stream_parquet.json, explain_beam.json, serve_latency.json,
-engine_speed.json, keras_examples.json, deep_textcnn.json, embedding_drift.json and every
+engine_speed.json, keras_examples.json, deep_textcnn.json, embedding_drift.json, influence.json and every
 evaluation-*/ folder (table.csv, randomization.csv, meta.json). Every section names the file it
 came from and the command, machine and date recorded in it. Accuracy entries whose command has no
 --set or --extend are the shipped configs (the headline); every other entry is an experiment,
@@ -15,7 +15,8 @@ compared with its base on the same seeds.
 
 The README block sits between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the rest of
 the README is left as it is. docs/any-model.md's deep text CNN figures (deep_textcnn.json) sit
-between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way. Standard
+between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way, and
+docs/influence.md's (influence.json) between ``<!-- influence:begin -->`` and ``<!-- influence:end -->``. Standard
 library only (json, csv): fast, and no TensorFlow.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 DEEP_BEGIN, DEEP_END = "<!-- deep-textcnn:begin -->", "<!-- deep-textcnn:end -->"
+INFLUENCE_BEGIN, INFLUENCE_END = "<!-- influence:begin -->", "<!-- influence:end -->"
 SRC = "bench/results"  # how pages name the inputs, wherever --results points
 
 # Kim (2014), Table 2: test accuracy of his CNN variants (pretrained ones: word2vec 300d)
@@ -440,6 +442,18 @@ def deep_textcnn_section(data: dict) -> str:
                       deep_textcnn_block(data), ""]) + "\n"
 
 
+def influence_block(data: dict) -> str:
+    """bench/influence.py's figures, rendered by that script's own ``markdown``."""
+    return "\n".join([recorded(data, "influence.json"), "", _bench_module("influence").markdown(data)])
+
+
+def influence_section(data: dict) -> str:
+    return "\n".join(["## Training-data influence: TracIn and planted label noise", "",
+                      "Self-influence against flipped labels, a planted mislabelled copy, and the cost of "
+                      "`similar` and TracIn ([influence.md](influence.md)).", "",
+                      influence_block(data), ""]) + "\n"
+
+
 def stream_section(data: dict, name: str = "explain_stream.json") -> str:
     cfg, r = data.get("config", {}), data.get("results", {})
     parquet = cfg.get("format") == "parquet"
@@ -590,7 +604,7 @@ def build(results: Path) -> tuple[str, str]:
                          ("explain_beam.json", beam_section), ("engine_speed.json", engine_section),
                          ("keras_examples.json", keras_examples_section),
                          ("deep_textcnn.json", deep_textcnn_section),
-                         ("embedding_drift.json", drift_section)):
+                         ("embedding_drift.json", drift_section), ("influence.json", influence_section)):
         data = load_json(results, name)
         if data:
             page.append(render(data))
@@ -662,6 +676,12 @@ def main(argv=None) -> int:
         text = with_block(any_model.read_text(encoding="utf-8"), deep_textcnn_block(deep), DEEP_BEGIN, DEEP_END)
         if text is not None:
             wanted[any_model] = text
+    influence_page, influence = Path(args.docs) / "influence.md", load_json(results, "influence.json")
+    if influence and influence_page.is_file():  # the page shows bench/influence.py's figures between its markers
+        text = with_block(influence_page.read_text(encoding="utf-8"), influence_block(influence), INFLUENCE_BEGIN,
+                          INFLUENCE_END)
+        if text is not None:
+            wanted[influence_page] = text
     stale = [path for path, text in wanted.items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if args.check:
