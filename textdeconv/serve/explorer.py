@@ -287,20 +287,20 @@ class Explorer:
         none uses model.keras alone, and the answer's ``checkpoints`` says which ("every" or "final")."""
         from textdeconv.influence.sources import kept_checkpoints
 
-        ids, sentences, _ = self.sentences(k, [(1, text)], 1)
+        self.sentences(k, [(1, text)], 1)  # the request's limits (tokens per sentence), checked as /api/explain's
         loaded = self.runs[k]
         run = loaded.run
         with loaded.lock:
             try:
                 if mode == "similar":
-                    found = run.similar([sentences[0]], top)
+                    found = run.similar([text], top)
                 else:
                     try:
                         kept_checkpoints(run.path, "every")
                         used = "every"
                     except UserError:
                         used = "final"
-                    found = run.influence([sentences[0]], top, target, "output", used)
+                    found = run.influence([text], top, target, "output", used)
             except UserError as e:
                 raise RequestError(str(e), 409) from None
         (item,) = found.records()
