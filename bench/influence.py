@@ -275,7 +275,7 @@ def main(argv=None) -> int:
         studies.append(study("sst2", work / f"sst2-{args.sst_train}-{args.seed}", train_rows, dev_rows, args.noise,
                              args.epochs, args.seed))
         print(json.dumps(studies[-1]), file=sys.stderr)
-    data = {"study": "influence", "command": "python bench/influence.py " + shlex.join(argv or sys.argv[1:]),
+    data = {"study": "influence", "command": shlex.join(["python", "bench/influence.py", *(argv or sys.argv[1:])]),
             "date": now(), "machine": machine(load),
             "config": {**{k: v for k, v in vars(args).items() if k not in ("out", "work")}, "model": "tiny.yaml",
                        "keep_every_epoch": True},
