@@ -104,6 +104,7 @@ def test_output_layer_formula_by_hand():
     assert by_parts == -1.0
 
 
+@pytest.mark.slow
 @pytest.mark.numerics
 def test_tracin_over_every_weight_equals_gradient_tape_dot_products(tmp_path):
     """Forward-mode directional derivatives (all weights) and the per-sentence backward passes of
