@@ -372,6 +372,9 @@ def test_influence_command_prints_json_and_writes_csv(planted, tmp_path):
     assert text.stdout.splitlines()[2].split()[1:] == [f"#{planted_id}", "negative", *PROBE.split()]
     self_inf = run_cli("-m", "textdeconv", "influence", "--run", str(run.path), "--self-influence", "--top", "3")
     assert self_inf.returncode == 0 and len(self_inf.stdout.splitlines()) == 3
+    as_json = run_cli("-m", "textdeconv", "influence", "--run", str(run.path), "--self-influence", "--top", "3",
+                      "--json")
+    assert json.loads(as_json.stdout) == run.self_influence().head(3).to_dict("records")  # every digit
     vocab = run.path / "vocab.txt"
     before = vocab.read_bytes()
     one_line_error(run_cli("-m", "textdeconv", "influence", "--run", str(run.path), PROBE, "--csv", str(vocab)),

@@ -80,13 +80,13 @@ def run(args):
         plan.check()
 
     from textdeconv.api import Run
-    from textdeconv.influence.query import render, render_self
+    from textdeconv.influence.query import render, render_self, self_influence_json
     from textdeconv.reports.export import write_csv
 
     loaded = Run(run_dir)
     if args.self_influence:
         frame = loaded.self_influence(args.layers, args.checkpoints).head(args.top)
-        text = frame.to_json(orient="records", force_ascii=False, indent=1) if args.json else render_self(frame)
+        text = self_influence_json(frame) if args.json else render_self(frame)
     else:
         found = (loaded.similar(args.sentences, args.top, args.filters) if args.similar
                  else loaded.influence(args.sentences, args.top, args.target, args.layers, args.checkpoints))

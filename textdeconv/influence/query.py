@@ -266,3 +266,9 @@ def render_self(frame: pd.DataFrame) -> str:
     """Plain text of ``self_influence()`` rows."""
     return "\n".join(f"{r.rank:>4}  {r.self_influence:.4g}  #{r.train_id} {r.label} (predicted {r.predicted})  {r.text}"
                      for r in frame.itertuples())
+
+
+def self_influence_json(frame: pd.DataFrame) -> str:
+    """``self_influence()`` rows as JSON (full float precision)."""
+    keys = ("rank", "train_id", "text", "label", "predicted", "self_influence")
+    return json.dumps([_row(r, keys) for r in frame.to_dict("records")], ensure_ascii=False, indent=1)
