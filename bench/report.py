@@ -8,7 +8,7 @@ ever copied by hand.
 Reads accuracy.json, train_speed.json, explain_speed.json, explain_latency.json,
 explain_stream.json, explain_stream_parquet.json, explain_beam.json, serve_latency.json,
 engine_speed.json, keras_examples.json, deep_textcnn.json, filters_sst2.json, embedding_drift.json,
-peer_parity.json and every
+peer_parity.json, influence.json and every
 evaluation-*/ folder (table.csv, randomization.csv, meta.json). Every section names the file it
 came from and the command, machine and date recorded in it. Accuracy entries whose command has no
 --set or --extend are the shipped configs (the headline); every other entry is an experiment,
@@ -18,8 +18,9 @@ The README block sits between ``<!-- results:begin -->`` and ``<!-- results:end 
 the README is left as it is. docs/any-model.md's deep text CNN figures (deep_textcnn.json) sit
 between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way, its peer
 parity figures (peer_parity.json) between ``<!-- peer-parity:begin -->`` and ``<!-- peer-parity:end -->``,
-and docs/filters.md's SST-2 filter figures (filters_sst2.json) between ``<!-- filters:begin -->`` and
-``<!-- filters:end -->`` (``PAGE_BLOCKS``). Standard
+docs/filters.md's SST-2 filter figures (filters_sst2.json) between ``<!-- filters:begin -->`` and
+``<!-- filters:end -->``, and docs/influence.md's (influence.json) between ``<!-- influence:begin -->`` and
+``<!-- influence:end -->`` (``page_blocks``). Standard
 library only (json, csv): fast, and no TensorFlow.
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 DEEP_BEGIN, DEEP_END = "<!-- deep-textcnn:begin -->", "<!-- deep-textcnn:end -->"
 FILTERS_BEGIN, FILTERS_END = "<!-- filters:begin -->", "<!-- filters:end -->"
 PEER_BEGIN, PEER_END = "<!-- peer-parity:begin -->", "<!-- peer-parity:end -->"
+INFLUENCE_BEGIN, INFLUENCE_END = "<!-- influence:begin -->", "<!-- influence:end -->"
 SRC = "bench/results"  # how pages name the inputs, wherever --results points
 
 # Kim (2014), Table 2: test accuracy of his CNN variants (pretrained ones: word2vec 300d)
@@ -462,6 +464,18 @@ def filters_section(data: dict) -> str:
                       "([filters.md](filters.md)).", "", filters_block(data), ""]) + "\n"
 
 
+def influence_block(data: dict) -> str:
+    """bench/influence.py's figures, rendered by that script's own ``markdown``."""
+    return "\n".join([recorded(data, "influence.json"), "", _bench_module("influence").markdown(data)])
+
+
+def influence_section(data: dict) -> str:
+    return "\n".join(["## Training-data influence: TracIn and planted label noise", "",
+                      "Self-influence against flipped labels, a planted mislabelled copy, and the cost of "
+                      "`similar` and TracIn ([influence.md](influence.md)).", "",
+                      influence_block(data), ""]) + "\n"
+
+
 def stream_section(data: dict, name: str = "explain_stream.json") -> str:
     cfg, r = data.get("config", {}), data.get("results", {})
     parquet = cfg.get("format") == "parquet"
@@ -613,7 +627,7 @@ def build(results: Path) -> tuple[str, str]:
                          ("keras_examples.json", keras_examples_section),
                          ("deep_textcnn.json", deep_textcnn_section),
                          ("filters_sst2.json", filters_section),
-                         ("embedding_drift.json", drift_section)):
+                         ("embedding_drift.json", drift_section), ("influence.json", influence_section)):
         data = load_json(results, name)
         if data:
             page.append(render(data))
@@ -665,6 +679,7 @@ def page_blocks() -> dict:
         "any-model.md": [("deep_textcnn.json", deep_textcnn_block, DEEP_BEGIN, DEEP_END),
                          ("peer_parity.json", peer_parity_block, PEER_BEGIN, PEER_END)],
         "filters.md": [("filters_sst2.json", filters_block, FILTERS_BEGIN, FILTERS_END)],
+        "influence.md": [("influence.json", influence_block, INFLUENCE_BEGIN, INFLUENCE_END)],
     }
 
 

@@ -132,7 +132,7 @@ def test_the_page_commands_run(page, world, real_data_dir, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(world, home)
     text = page.read_text(encoding="utf-8")
-    for line, code, skip in bash_blocks(page):  # a run the page trains itself starts absent
+    for _, code, skip in bash_blocks(page):  # a run the page trains itself starts absent
         for run_dir in re.findall(r"--run-dir (\S+)", code) if skip is None else ():
             shutil.rmtree(home / run_dir, ignore_errors=True)
     for m in YAML_FILE.finditer(text):

@@ -17,6 +17,7 @@ ALLOWED = {
     "attribution": {"data", "model", "attribution"},
     "evaluation": {"data", "model", "attribution", "evaluation"},
     "reports": {"data", "model", "attribution", "reports"},
+    "influence": {"data", "model", "attribution", "influence"},
 }
 SHARED = {"config", "errors", "files", "locks", "outputs", "runtime"}  # the small modules every stage may use
 

@@ -235,6 +235,56 @@ class Run:
             raise InputError("the sentence has no tokens")
         return fired_filters(self.net, self.vocab, cache[key], self.class_names, tokens[0])
 
+    def similar(self, texts, k: int = 5, filters: int = 5):
+        """The ``k`` training sentences nearest each sentence in the pooled-feature space.
+
+        The space is the max-over-time filter activations the output layer reads; nearness is
+        their cosine (non-negative features: 0 to 1; the dot product would favour long
+        sentences). The cosine splits exactly over the filters active in both sentences: each
+        one's share h_j h'_j / (|h| |h'|), largest first (``filters`` kept per pair).
+
+        Args:
+            texts: strings or token lists, as ``explain`` takes them.
+        Returns:
+            ``textdeconv.influence.query.Neighbours``: ``to_frame()`` (sentence_id, text, predicted,
+            rank, train_id, train_text, train_label, similarity), ``filters_frame()``
+            (sentence_id, rank, train_id, width, filter, share, activation, train_activation).
+        Raises:
+            MissingFileError: the run's training data is not where its config says (never downloaded).
+        """
+        from textdeconv.influence.query import similar
+
+        return similar(self, texts, k, filters)
+
+    def influence(self, texts, k: int = 5, target=None, layers: str = "output", checkpoints: str = "every"):
+        """TracIn (Pruthi et al. 2020): the ``k`` training sentences whose gradient steps helped
+        (proponents, influence > 0) and hurt (opponents, < 0) the loss of each sentence's ``target``
+        class (default: the predicted class) the most, summed over the run's checkpoints.
+
+        Args:
+            layers: ``"output"`` (the output layer's weights and bias, closed form) or ``"all"``
+                (every trainable weight; one forward pass over the training set per sentence and
+                checkpoint).
+            checkpoints: ``"every"``: the checkpoints ``train.keep_every_epoch`` kept, each weighted
+                by its learning rate; ``"final"``: model.keras alone, weight 1 (an approximation
+                that works on any run, the bundled model too).
+        Returns:
+            ``Neighbours``; ``to_frame()``: sentence_id, text, target, kind (proponent or opponent),
+            rank, train_id, train_text, train_label, influence.
+        Raises:
+            MissingFileError: no kept checkpoints (with "every"), or no training data.
+        """
+        from textdeconv.influence.query import influence
+
+        return influence(self, texts, k, target, layers, checkpoints)
+
+    def self_influence(self, layers: str = "output", checkpoints: str = "every"):
+        """Every training sentence's TracIn with itself, largest first: where mislabelled sentences
+        collect. A DataFrame: rank, train_id, text, label, predicted, self_influence."""
+        from textdeconv.influence.query import self_influence
+
+        return self_influence(self, layers, checkpoints)
+
 
 def _save(path, name: str, write, run=None) -> Path:
     """``write(temporary path)`` under an output plan (``run``'s files declared as its inputs, as

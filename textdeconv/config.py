@@ -96,6 +96,8 @@ class TrainConfig:
     tensorboard: bool = True
     keep_checkpoints: bool = False   # keep checkpoints/ (last epoch with its optimizer state, and the best) once the
                                      # run finishes: needed to continue a finished run (bench/accuracy.py --extend)
+    keep_every_epoch: bool = False   # keep every evaluation's weights (checkpoints/weights_NNN.keras, float32, no
+                                     # optimizer state) and learning rate (state.json "tracin"): for TracIn
     # where it trains (distribute.py); batch_size stays the global batch, split across the replicas
     strategy: str = "default"        # default (one device) | mirrored (local GPUs) | multiworker (TF_CONFIG)
     devices: tuple[str, ...] | None = None  # mirrored only: e.g. [/gpu:0, /gpu:1]; None: every local GPU

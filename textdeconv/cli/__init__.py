@@ -23,7 +23,7 @@ from textdeconv.errors import InputError, UserError
 from textdeconv.runtime import load_tensorflow  # noqa: F401  (sets TF's log level before TF loads)
 
 COMMANDS = ("train", "explain", "evaluate", "filters", "lexicon", "download", "serve", "groundtruth", "roar",
-            "randomization")
+            "randomization", "influence")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

@@ -227,6 +227,17 @@ def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
         top = int_of(data.get("top", 10), "top", 1, limits.max_neighbours)
         return JSONResponse(await call(explorer.word_filters, k, text, token, target_of(data, explorer, k), top))
 
+    async def training_sentences(request):
+        data = await read_json(request, ("text", "mode", "k", "target", "run"))
+        k = explorer.run_index(data.get("run"))
+        (text,) = texts_of({"texts": [data.get("text")]})
+        mode = data.get("mode", "similar")
+        if mode not in ("similar", "tracin"):
+            raise RequestError(f"'mode' must be 'similar' or 'tracin', got {str(mode)[:40]!r}")
+        top = int_of(data.get("k", 5), "k", 1, limits.max_neighbours)
+        return JSONResponse(await call(explorer.training_sentences, k, text, mode, top,
+                                       target_of(data, explorer, k)))
+
     async def filter_card(request):
         q = request.query_params
         k = explorer.run_index(run_ref(q.get("run")))
@@ -274,6 +285,7 @@ def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
         Route("/api/predict", predict, methods=["POST"]), Route("/api/explain", explain, methods=["POST"]),
         Route("/api/word-filters", word_filters, methods=["POST"]), Route("/api/filter-card", filter_card),
         Route("/api/neighbours", neighbours), Route("/api/table", table, methods=["POST"]),
+        Route("/api/training-sentences", training_sentences, methods=["POST"]),
         Route("/api/csv", csv, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(static_dir())), name="static"),
     ]

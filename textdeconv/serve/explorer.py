@@ -285,6 +285,32 @@ class Explorer:
                 loaded.dictionary = (filter_dictionary(run.net, run.vocab, sentences, ids), len(sentences))
         return loaded.dictionary
 
+    # -- training sentences: nearest neighbours and TracIn ---------------------------------------
+    def training_sentences(self, k: int, text, mode: str = "similar", top: int = 5, target=None) -> dict:
+        """The training sentences nearest one sentence (``Run.similar``) or most influential on it
+        (``Run.influence``, output layer). TracIn sums over the run's kept checkpoints; a run that kept
+        none uses model.keras alone, and the answer's ``checkpoints`` says which ("every" or "final")."""
+        from textdeconv.influence.sources import kept_checkpoints
+
+        self.sentences(k, [(1, text)], 1)  # the request's limits (tokens per sentence), checked as /api/explain's
+        loaded = self.runs[k]
+        run = loaded.run
+        with loaded.lock:
+            try:
+                if mode == "similar":
+                    found = run.similar([text], top)
+                else:
+                    try:
+                        kept_checkpoints(run.path, "every")
+                        used = "every"
+                    except UserError:
+                        used = "final"
+                    found = run.influence([text], top, target, "output", used)
+            except UserError as e:
+                raise RequestError(str(e), 409) from None
+        (item,) = found.records()
+        return {"run": k, "mode": mode, "settings": found.settings, **item}
+
     # -- what-if suggestions --------------------------------------------------------------------
     def neighbours(self, k: int, word: str, count: int = 8) -> dict:
         """The ``count`` vocabulary words nearest ``word`` by cosine in the run's embedding (every

@@ -17,6 +17,8 @@ A run directory holds:
     checkpoints/       while training: the last epoch's model with its optimizer state (mixed
                        precision: in mixed precision; model.keras is always float32) and the best
                        epoch's; deleted when the run finishes unless train.keep_checkpoints
+                       with train.keep_every_epoch also weights_NNN.keras, every evaluation's
+                       float32 weights (state.json "tracin": file and learning rate), kept for TracIn
     tensorboard/       TensorBoard logs
 """
 from __future__ import annotations
@@ -235,9 +237,11 @@ class RunRecorder(keras.callbacks.Callback):
     and ``patience`` still counts passes (k * patience evaluations).
     """
 
-    def __init__(self, run_dir: Path, patience: int, state: dict, evals_per_epoch: int = 1, shift=None):
+    def __init__(self, run_dir: Path, patience: int, state: dict, evals_per_epoch: int = 1, shift=None,
+                 keep_every_epoch: bool = False):
         super().__init__()
         self.run_dir, self.state, self.k, self.shift = run_dir, state, evals_per_epoch, shift
+        self.keep_every_epoch = keep_every_epoch
         self.patience = patience * evals_per_epoch
         self.ckpt_dir = run_dir / "checkpoints"
 
@@ -260,6 +264,15 @@ class RunRecorder(keras.callbacks.Callback):
             with atomic_path(self.ckpt_dir / f"best_{epoch + 1:03d}.keras") as tmp, \
                     shifted_output_bias(self.model, self.shift):
                 float32_copy(self.model).save(tmp)
+        if self.keep_every_epoch:
+            # TracIn's checkpoint: the weights training reached (float32, unshifted: the training loss's
+            # weights), with the step size that led there. Written before the commit; a resumed run
+            # redoing this evaluation writes the same file again
+            name = f"weights_{epoch + 1:03d}.keras"
+            with atomic_path(self.ckpt_dir / name) as tmp:
+                float32_copy(self.model).save(tmp)
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            st["tracin"] = [*st.get("tracin", []), {"epoch": row["epoch"], "weights": name, "learning_rate": lr}]
         with atomic_path(self.run_dir / "metrics.csv") as tmp:
             pd.DataFrame(st["history"]).to_csv(tmp, index=False)
         st.update(epoch=epoch + 1, checkpoint=ckpt.name, wait=0 if improved else st["wait"] + 1,
@@ -303,7 +316,7 @@ def interactive() -> bool:
         return False
 
 
-CHECKPOINT_NAME = re.compile(r"(epoch|best)_\d{3,}\.keras")  # RunRecorder's names
+CHECKPOINT_NAME = re.compile(r"(epoch|best)_\d{3,}\.keras")  # RunRecorder's names (weights_NNN.keras stay)
 
 
 def own_checkpoints(folder: Path) -> list[Path]:
@@ -408,7 +421,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, verbose="auto"
 
     k = cfg.train.evals_per_epoch  # Keras epochs (state["epoch"], "wait") count evaluations: k per pass
     shift = prior_shift(cfg, enc["train"][1], len(class_names)) if cfg.train.prior_correction else None
-    recorder = RunRecorder(run_dir, cfg.train.patience, state, k, shift)
+    recorder = RunRecorder(run_dir, cfg.train.patience, state, k, shift, cfg.train.keep_every_epoch)
     callbacks = [recorder] if shift is None else [PriorShift(shift), recorder]
     if cfg.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))

@@ -19,7 +19,7 @@
     focus: null,            // the clicked word: {k, run, method, t}
     table: null, sort: null
   };
-  var seq = {explain: 0, panel: 0, card: 0};
+  var seq = {explain: 0, panel: 0, card: 0, training: 0};
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -234,6 +234,9 @@
     $("word-filters").textContent = "";
     $("filters-note").textContent = "…";
     $("suggestions").textContent = "";
+    $("training-table").textContent = "";
+    $("training-note").textContent = "";
+    seq.training++;
     api("/api/word-filters", {text: e.tokens, token: f.t, target: targetFor(f.run), run: f.run}).then(function (res) {
       if (mine !== seq.panel) return;
       showFilters(res, f.run);
@@ -250,6 +253,41 @@
         box.appendChild(b);
       });
     });
+  }
+  // -- the panel's training sentences: nearest (pooled features) or TracIn ----------------------------
+  function showTraining(mode) {
+    var f = state.focus, s = f && state.sentences[f.k], e = s && get(f.run, f.method, s.input);
+    if (!e) return;
+    var mine = ++seq.training, table = $("training-table");
+    table.textContent = "";
+    $("training-note").textContent = "… (the first request reads the run's training sentences)";
+    api("/api/training-sentences", {text: e.tokens, mode: mode, k: 5, target: targetFor(f.run), run: f.run})
+      .then(function (res) {
+        if (mine !== seq.training) return;
+        var rows = mode === "similar" ? res.neighbours.map(function (n) { return ["near", n]; }) :
+          res.proponents.map(function (n) { return ["proponent", n]; })
+            .concat(res.opponents.map(function (n) { return ["opponent", n]; }));
+        $("training-note").textContent = mode === "similar" ?
+          "Nearest of " + res.settings.train_sentences + " training sentences by cosine of the pooled features; " +
+          "shared filters (width/filter: share of the cosine) in the tooltip." :
+          "TracIn for " + res.target + ", output layer, " + (res.settings.checkpoints === "every" ?
+            res.settings.checkpoint_epochs.length + " kept checkpoints" :
+            "model.keras alone (the run kept no per-epoch checkpoints)") + ": proponents lowered its loss, " +
+          "opponents raised it.";
+        var head = table.createTHead().insertRow();
+        ["", "score", "label", "training sentence"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+        var body = table.createTBody();
+        rows.forEach(function (kn) {
+          var n = kn[1], tr = body.insertRow();
+          tr.className = "training-row";
+          tr.appendChild(el("td", null, kn[0]));
+          tr.appendChild(el("td", null, H.fmt(mode === "similar" ? n.similarity : n.influence)));
+          tr.appendChild(el("td", null, n.train_label));
+          tr.appendChild(el("td", null, "#" + n.train_id + " " + n.train_text));
+          if (n.shared_filters) tr.title = n.shared_filters.map(function (x) {
+            return x.width + "/" + x.filter + ": " + x.share.toFixed(3); }).join(", ");
+        });
+      }, function (err) { if (mine === seq.training) $("training-note").textContent = err.message; });
   }
   function showFilters(res, run) {
     var table = $("word-filters");
@@ -507,6 +545,8 @@
       tr.classList.add("active");
       showCard(Number(tr.dataset.run), Number(tr.dataset.width), Number(tr.dataset.filter));
     });
+    $("training-similar").addEventListener("click", function () { showTraining("similar"); });
+    $("training-tracin").addEventListener("click", function () { showTraining("tracin"); });
     $("delete-word").addEventListener("click", function () { edit(null); });
     $("replace-word").addEventListener("click", function () { edit($("replace-text").value); });
     $("replace-text").addEventListener("keydown", function (ev) { if (ev.key === "Enter") edit($("replace-text").value); });
