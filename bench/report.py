@@ -54,7 +54,8 @@ METRICS = {
     "randomized_all_spearman": ("ρ after all randomized", "↓"),
     "class_spearman": ("ρ between classes", "↓"), "sentences_per_s": ("sentences/s", "↑"),
     "loo_kendall_tau": ("LOO τ", "↑"), "eraser_auprc": ("ERASER AUPRC", "↑"), "token_f1": ("token-F1", "↑"),
-    "iou_f1": ("IOU-F1", "↑"), "infidelity": ("infidelity", "↓"), "max_sensitivity": ("max-sensitivity", "↓"),
+    "iou_f1": ("IOU-F1", "↑"), "infidelity": ("infidelity", "↓"), "mufidelity": ("MuFidelity", "↑"),
+    "max_sensitivity": ("max-sensitivity", "↓"),
     "independent_max_spearman": ("ρ after one layer randomized (max)", "↓"),
     "ms_per_sentence": ("ms / sentence", "↓"),
 }

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from textdeconv.attribution import METHOD_NAMES
+from textdeconv.attribution import DEFAULT_METHODS, METHOD_NAMES, get_method
 from textdeconv.cli import HelpFormatter, require_positive
 
 EXAMPLES = """examples:
@@ -40,8 +40,8 @@ def add(sub):
     p.add_argument("--run", help="run directory or builtin:sst2 (default: the latest under ./runs, else builtin:sst2)")
     p.add_argument("--split", default="test", choices=("dev", "test"), help="sentences to evaluate on (default test)")
     p.add_argument("--methods", nargs="+", choices=METHOD_NAMES, metavar="METHOD",
-                   help=f"methods to compare (default: all of {', '.join(METHOD_NAMES)}; with --model: the "
-                        "engine's)")
+                   help=f"methods to compare (default: all of {', '.join(DEFAULT_METHODS)}, i.e. every method but "
+                        "those needing an optional library; with --model: the engine's)")
     p.add_argument("--limit", type=int, help="evaluate on at most N sentences (taken at an even stride)")
     p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"),
                    help="how removed tokens are replaced in the faithfulness metrics and occlusion (default pad)")
@@ -77,7 +77,9 @@ def run(args):
         return run_model(args)
     if args.vocab or args.data or args.classes or args.tokenizer:
         args.parser.error("--vocab, --data, --classes and --tokenizer go with --model FILE")
-    args.methods = args.methods or list(METHOD_NAMES)
+    args.methods = args.methods or list(DEFAULT_METHODS)
+    for method in args.methods:
+        get_method(method).require()  # a missing optional library, before any work
     run_dir, cfg, _ = pick_run(args.run)
     out = Path(args.out) if args.out else report_home(run_dir) / "evaluation" / f"{args.split}-{args.replacement}"
     from textdeconv.outputs import OutputPlan
@@ -101,7 +103,9 @@ def run(args):
           file=sys.stderr)
     steps = bar(2 * len(args.methods), unit="step", desc="evaluating")
     options = {"integrated-gradients": {"steps": args.ig_steps}, "occlusion": {"replacement": args.replacement},
-               "random": {"seed": args.seed}}
+               "random": {"seed": args.seed}, "occlusion-window": {"replacement": args.replacement},
+               "shap": {"replacement": args.replacement, "seed": args.seed},
+               "lime": {"replacement": args.replacement, "seed": args.seed}}
     t0 = time.perf_counter()
 
     def progress(step):
