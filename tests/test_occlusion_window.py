@@ -56,3 +56,15 @@ def test_batched_equals_one_by_one_and_width_is_checked():
     for width in (1, 6, True):
         with raises_exactly(InputError, f"occlusion-window: width must be one of 2, 3, 4, 5, got {width!r}"):
             make_explainer("occlusion-window", net, v, CLASSES, width=width)
+
+
+def test_rows_of_padding_alone_have_no_scores():
+    """reports.stream.warm_up traces every explainer on rows of padding alone (n = 0 words)."""
+    from tiny_models import tiny_net, tiny_vocab
+
+    from textdeconv.data.vocab import pad_batch
+
+    net = tiny_net()  # widths 2, 3: pad 2 (a width-1 model has no row of padding alone)
+    res = make_explainer("occlusion-window", net, tiny_vocab(), CLASSES).attribute_ids(
+        pad_batch([[]] * 2, net.pad), np.full(2, -1, np.int32))
+    assert res["scores"].shape == (2, 4) and not res["scores"].any()

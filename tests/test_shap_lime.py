@@ -229,3 +229,12 @@ def test_option_values_are_checked():
         make_explainer("lime", net, v, CLASSES, seed=-1)
     with raises_exactly(InputError, "shap: replacement must be one of pad, unk, delete, got 'mask'"):
         make_explainer("shap", net, v, CLASSES, replacement="mask")
+
+
+@pytest.mark.parametrize("method", ["shap", "lime"])
+def test_rows_of_padding_alone_have_no_scores(method):
+    """reports.stream.warm_up traces every explainer on rows of padding alone (n = 0 words)."""
+    net, v = pairwise_net(), vocab()
+    explainer = make_explainer(method, net, v, CLASSES)
+    res = explainer.attribute_ids(pad_batch([[]] * 2, net.pad), np.full(2, -1, np.int32))
+    assert res["scores"].shape == (2, 2 * net.pad) and not res["scores"].any()

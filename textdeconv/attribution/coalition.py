@@ -94,6 +94,8 @@ class CoalitionExplainer(Explainer):
         scores = np.zeros(ids.shape, np.float32)
         for i, row in enumerate(ids):
             n = int((row != 0).sum())  # PAD is never a word
+            if n == 0:  # a row of padding alone (reports.stream.warm_up traces with those): no word to score
+                continue
             words = row[pad:pad + n]
             value = self.value_function(words, int(target[i]))
             scores[i, pad:pad + n] = self.sentence_scores(value, n, sentence_seed(self.seed, words), int(target[i]))
