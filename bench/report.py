@@ -15,7 +15,9 @@ compared with its base on the same seeds.
 
 The README block sits between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the rest of
 the README is left as it is. docs/any-model.md's deep text CNN figures (deep_textcnn.json) sit
-between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way. Standard
+between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way, and
+docs/perturbation-methods.md's cost table (evaluation-sst2-test-shap-lime/) between
+``<!-- method-costs:begin -->`` and ``<!-- method-costs:end -->``. Standard
 library only (json, csv): fast, and no TensorFlow.
 """
 from __future__ import annotations
@@ -33,6 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 DEEP_BEGIN, DEEP_END = "<!-- deep-textcnn:begin -->", "<!-- deep-textcnn:end -->"
+COSTS_BEGIN, COSTS_END = "<!-- method-costs:begin -->", "<!-- method-costs:end -->"
+COSTS_FOLDER = "evaluation-sst2-test-shap-lime"  # docs/perturbation-methods.md's cost table (issue 34)
+README_EVALUATIONS = ("evaluation-sst2-test",)  # the evaluation tables the README shows (it stays <= 12 KB)
+COSTS_METRICS = ("ms_per_sentence", "comprehensiveness_aopc", "loo_kendall_tau", "infidelity", "mufidelity",
+                 "plausibility_auroc", "randomized_logits_spearman")
 SRC = "bench/results"  # how pages name the inputs, wherever --results points
 
 # Kim (2014), Table 2: test accuracy of his CNN variants (pretrained ones: word2vec 300d)
@@ -434,6 +441,22 @@ def deep_textcnn_block(data: dict) -> str:
     return "\n".join([recorded(data, "deep_textcnn.json"), "", _bench_module("deep_textcnn").markdown(data)])
 
 
+def costs_block(folder: Path) -> str:
+    """docs/perturbation-methods.md's table: time per sentence and a few metrics of every method in
+    ``folder`` (a ``textdeconv evaluate`` output), with its command, machine and load."""
+    rows = load_csv(folder / "table.csv")
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8")) if (folder / "meta.json").is_file() else {}
+    cols = [c for c in COSTS_METRICS if rows and c in rows[0]]
+    m = meta.get("machine")
+    return "\n".join([
+        f"Source: `{SRC}/{folder.name}/` (written by `textdeconv evaluate`); command: "
+        f"`{meta.get('command', 'not recorded')}`; run `{meta.get('run', '?')}`, {num(meta.get('sentences'), 0)} "
+        f"{meta.get('split', '?')} sentences, sanity checks on {meta.get('sanity_n', '?')}; machine: "
+        f"{machine_text(m)}, load average at start {load_text(m)}, date {meta.get('date', 'not recorded')}.", "",
+        table(["method"] + [f"{METRICS[c][0]} {METRICS[c][1]}" for c in cols],
+              [[f"`{r['method']}`"] + [metric_cell(r, c) for c in cols] for r in rows])])
+
+
 def deep_textcnn_section(data: dict) -> str:
     return "\n".join(["## Any Keras model: deep text CNNs with skip connections on SST-2", "",
                       "A DPCNN and a VDCNN-style stack through the reverse engine "
@@ -532,7 +555,9 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
            f"- Source: `{name}/` (`table.csv`, `randomization.csv`, `meta.json`, `curves.png`), written by "
            "`textdeconv evaluate`.",
            f"- Command: `{meta.get('command', 'not recorded')}`.",
-           "- Machine and date: not recorded in `meta.json`.",
+           (f"- Machine: {machine_text(meta['machine'])}; load average at start {load_text(meta['machine'])}; "
+            f"date {meta.get('date', 'not recorded')}." if meta.get("machine")
+            else "- Machine and date: not recorded in `meta.json`."),
            f"- Run `{meta.get('run', '?')}`, {meta.get('split', '?')} split, {num(meta.get('sentences'), 0)} "
            f"sentences; removal = `{meta.get('replacement', '?')}`; integrated gradients with "
            f"{meta.get('ig_steps', '?')} steps; randomization and class checks on {meta.get('sanity_n', '?')} "
@@ -599,7 +624,8 @@ def build(results: Path) -> tuple[str, str]:
         section, compact = evaluation_section(folder)
         if section:
             page.append(section)
-            block += [compact, ""]
+            if folder.name in README_EVALUATIONS:
+                block += [compact, ""]
     block.append("Every table with its command, machine and date, and the experiments not adopted: "
                  "[docs/results.md](docs/results.md).")
     return "\n\n".join(part.strip("\n") for part in page) + "\n", "\n".join(block)
@@ -663,6 +689,11 @@ def main(argv=None) -> int:
         text = with_block(any_model.read_text(encoding="utf-8"), deep_textcnn_block(deep), DEEP_BEGIN, DEEP_END)
         if text is not None:
             wanted[any_model] = text
+    methods_page, costs = Path(args.docs) / "perturbation-methods.md", results / COSTS_FOLDER
+    if (costs / "table.csv").is_file() and methods_page.is_file():
+        text = with_block(methods_page.read_text(encoding="utf-8"), costs_block(costs), COSTS_BEGIN, COSTS_END)
+        if text is not None:
+            wanted[methods_page] = text
     stale = [path for path, text in wanted.items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if args.check:

@@ -114,6 +114,9 @@ def run(args):
     print(f"{len(sentences)} {args.split} sentences, {len(args.methods)} methods, replacement={args.replacement}",
           file=sys.stderr)
     steps = bar(2 * len(args.methods), unit="step", desc="evaluating")
+    from textdeconv.evaluation.retrain import machine, now
+
+    started = {"date": now(), "machine": machine()}  # per-sentence times need the load they ran under
     t0 = time.perf_counter()
 
     def progress(step):
@@ -131,7 +134,7 @@ def run(args):
             "sanity_n": min(args.sanity_n, len(sentences)), "ig_steps": args.ig_steps, "seed": args.seed,
             **{k: getattr(args, k) for k, m in (("width", "occlusion-window"), ("max_evals", "shap"),
                                                 ("num_samples", "lime")) if m in args.methods},
-            "methods": args.methods, "seconds_total": round(time.perf_counter() - t0, 2)}
+            "methods": args.methods, "seconds_total": round(time.perf_counter() - t0, 2), **started}
     with plan:
         written = write_report(report, plan.temp(out), meta, title=f"{run.name}: {args.split} "
                                f"({len(sentences)} sentences), replacement={args.replacement}")
