@@ -68,3 +68,17 @@ def test_rows_of_padding_alone_have_no_scores():
     res = make_explainer("occlusion-window", net, tiny_vocab(), CLASSES).attribute_ids(
         pad_batch([[]] * 2, net.pad), np.full(2, -1, np.int32))
     assert res["scores"].shape == (2, 4) and not res["scores"].any()
+
+
+def test_a_method_flag_no_chosen_method_takes_is_refused():
+    """Refused before TensorFlow loads, instead of being ignored."""
+    from conftest import run_cli
+
+    proc = run_cli("-m", "textdeconv", "explain", "a fine film", "--method", "deconv", "--width", "2")
+    assert proc.returncode == 2 and "error: --width applies to occlusion-window only, not deconv" in proc.stderr
+    proc = run_cli("-m", "textdeconv", "explain", "a fine film", "--method", "occlusion", "--html", "x.html",
+                   "--html-methods", "occlusion", "gradient", "--seed", "1")
+    assert proc.returncode == 2 and "error: --seed applies to random, shap, lime only, not occlusion, gradient" \
+        in proc.stderr
+    proc = run_cli("-m", "textdeconv", "explain", "a fine film", "--method", "occlusion-window", "--width", "7")
+    assert proc.returncode == 2 and "occlusion-window: width must be one of 2, 3, 4, 5, got 7" in proc.stderr
