@@ -82,3 +82,12 @@ def test_a_method_flag_no_chosen_method_takes_is_refused():
         in proc.stderr
     proc = run_cli("-m", "textdeconv", "explain", "a fine film", "--method", "occlusion-window", "--width", "7")
     assert proc.returncode == 2 and "occlusion-window: width must be one of 2, 3, 4, 5, got 7" in proc.stderr
+
+
+def test_methods_needing_an_optional_library_are_named_not_defaulted():
+    from textdeconv.attribution import DEFAULT_METHODS, METHOD_NAMES, get_method
+
+    assert {"shap", "lime", "occlusion-window"} <= set(METHOD_NAMES)
+    assert "occlusion-window" in DEFAULT_METHODS and not {"shap", "lime"} & set(DEFAULT_METHODS)
+    assert [get_method(m).extra for m in ("shap", "lime", "occlusion-window")] == ["shap", "lime", ""]
+    assert get_method("occlusion-window").family == get_method("shap").family == "perturbation"
