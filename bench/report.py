@@ -19,8 +19,9 @@ the README is left as it is. docs/any-model.md's deep text CNN figures (deep_tex
 between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the same way, its peer
 parity figures (peer_parity.json) between ``<!-- peer-parity:begin -->`` and ``<!-- peer-parity:end -->``,
 docs/filters.md's SST-2 filter figures (filters_sst2.json) between ``<!-- filters:begin -->`` and
-``<!-- filters:end -->``, and docs/influence.md's (influence.json) between ``<!-- influence:begin -->`` and
-``<!-- influence:end -->`` (``page_blocks``). Standard
+``<!-- filters:end -->``, docs/influence.md's (influence.json) between ``<!-- influence:begin -->`` and
+``<!-- influence:end -->``, and docs/perturbation-methods.md's cost table (evaluation-sst2-test-shap-lime/)
+between ``<!-- method-costs:begin -->`` and ``<!-- method-costs:end -->`` (``page_blocks``). Standard
 library only (json, csv): fast, and no TensorFlow.
 """
 from __future__ import annotations
@@ -41,6 +42,13 @@ DEEP_BEGIN, DEEP_END = "<!-- deep-textcnn:begin -->", "<!-- deep-textcnn:end -->
 FILTERS_BEGIN, FILTERS_END = "<!-- filters:begin -->", "<!-- filters:end -->"
 PEER_BEGIN, PEER_END = "<!-- peer-parity:begin -->", "<!-- peer-parity:end -->"
 INFLUENCE_BEGIN, INFLUENCE_END = "<!-- influence:begin -->", "<!-- influence:end -->"
+
+
+COSTS_BEGIN, COSTS_END = "<!-- method-costs:begin -->", "<!-- method-costs:end -->"
+COSTS_FOLDER = "evaluation-sst2-test-shap-lime"  # docs/perturbation-methods.md's cost table (issue 34)
+README_EVALUATIONS = ("evaluation-sst2-test",)  # the evaluation tables the README shows (it stays <= 12 KB)
+COSTS_METRICS = ("ms_per_sentence", "comprehensiveness_aopc", "loo_kendall_tau", "infidelity", "mufidelity",
+                 "plausibility_auroc", "randomized_logits_spearman")
 SRC = "bench/results"  # how pages name the inputs, wherever --results points
 
 # Kim (2014), Table 2: test accuracy of his CNN variants (pretrained ones: word2vec 300d)
@@ -62,7 +70,8 @@ METRICS = {
     "randomized_all_spearman": ("ρ after all randomized", "↓"),
     "class_spearman": ("ρ between classes", "↓"), "sentences_per_s": ("sentences/s", "↑"),
     "loo_kendall_tau": ("LOO τ", "↑"), "eraser_auprc": ("ERASER AUPRC", "↑"), "token_f1": ("token-F1", "↑"),
-    "iou_f1": ("IOU-F1", "↑"), "infidelity": ("infidelity", "↓"), "max_sensitivity": ("max-sensitivity", "↓"),
+    "iou_f1": ("IOU-F1", "↑"), "infidelity": ("infidelity", "↓"), "mufidelity": ("MuFidelity", "↑"),
+    "max_sensitivity": ("max-sensitivity", "↓"),
     "independent_max_spearman": ("ρ after one layer randomized (max)", "↓"),
     "ms_per_sentence": ("ms / sentence", "↓"),
 }
@@ -446,6 +455,22 @@ def peer_parity_block(data: dict) -> str:
     return "\n".join([recorded(data, "peer_parity.json"), "", _bench_module("peer_parity").markdown(data)])
 
 
+def costs_block(folder: Path) -> str:
+    """docs/perturbation-methods.md's table: time per sentence and a few metrics of every method in
+    ``folder`` (a ``textdeconv evaluate`` output), with its command, machine and load."""
+    rows = load_csv(folder / "table.csv")
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8")) if (folder / "meta.json").is_file() else {}
+    cols = [c for c in COSTS_METRICS if rows and c in rows[0]]
+    m = meta.get("machine")
+    return "\n".join([
+        f"Source: `{SRC}/{folder.name}/` (written by `textdeconv evaluate`); command: "
+        f"`{meta.get('command', 'not recorded')}`; run `{meta.get('run', '?')}`, {num(meta.get('sentences'), 0)} "
+        f"{meta.get('split', '?')} sentences, sanity checks on {meta.get('sanity_n', '?')}; machine: "
+        f"{machine_text(m)}, load average at start {load_text(m)}, date {meta.get('date', 'not recorded')}.", "",
+        table(["method"] + [f"{METRICS[c][0]} {METRICS[c][1]}" for c in cols],
+              [[f"`{r['method']}`"] + [metric_cell(r, c) for c in cols] for r in rows])])
+
+
 def deep_textcnn_section(data: dict) -> str:
     return "\n".join(["## Any Keras model: deep text CNNs with skip connections on SST-2", "",
                       "A DPCNN and a VDCNN-style stack through the reverse engine "
@@ -567,7 +592,9 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
            f"- Source: `{name}/` (`table.csv`, `randomization.csv`, `meta.json`, `curves.png`), written by "
            "`textdeconv evaluate`.",
            f"- Command: `{meta.get('command', 'not recorded')}`.",
-           "- Machine and date: not recorded in `meta.json`.",
+           (f"- Machine: {machine_text(meta['machine'])}; load average at start {load_text(meta['machine'])}; "
+            f"date {meta.get('date', 'not recorded')}." if meta.get("machine")
+            else "- Machine and date: not recorded in `meta.json`."),
            f"- Run `{meta.get('run', '?')}`, {meta.get('split', '?')} split, {num(meta.get('sentences'), 0)} "
            f"sentences; removal = `{meta.get('replacement', '?')}`; integrated gradients with "
            f"{meta.get('ig_steps', '?')} steps; randomization and class checks on {meta.get('sanity_n', '?')} "
@@ -635,7 +662,8 @@ def build(results: Path) -> tuple[str, str]:
         section, compact = evaluation_section(folder)
         if section:
             page.append(section)
-            block += [compact, ""]
+            if folder.name in README_EVALUATIONS:
+                block += [compact, ""]
     block.append("Every table with its command, machine and date, and the experiments not adopted: "
                  "[docs/results.md](docs/results.md).")
     return "\n\n".join(part.strip("\n") for part in page) + "\n", "\n".join(block)
@@ -673,13 +701,14 @@ def write(path: Path, text: str) -> None:
 
 
 def page_blocks() -> dict:
-    """docs page -> [(results file, renderer, begin marker, end marker)]: the figures each page
-    shows between its markers, regenerated like results.md."""
+    """docs page -> [(results file, or ``folder/`` of an evaluation, renderer, begin marker, end
+    marker)]: the figures each page shows between its markers, regenerated like results.md."""
     return {
         "any-model.md": [("deep_textcnn.json", deep_textcnn_block, DEEP_BEGIN, DEEP_END),
                          ("peer_parity.json", peer_parity_block, PEER_BEGIN, PEER_END)],
         "filters.md": [("filters_sst2.json", filters_block, FILTERS_BEGIN, FILTERS_END)],
         "influence.md": [("influence.json", influence_block, INFLUENCE_BEGIN, INFLUENCE_END)],
+        "perturbation-methods.md": [(COSTS_FOLDER + "/", costs_block, COSTS_BEGIN, COSTS_END)],
     }
 
 
@@ -711,7 +740,10 @@ def main(argv=None) -> int:
             continue
         text = page.read_text(encoding="utf-8")
         for name, render, begin, end_marker in blocks:
-            data = load_json(results, name)
+            if name.endswith("/"):  # a `textdeconv evaluate` folder
+                data = results / name.rstrip("/") if (results / name / "table.csv").is_file() else None
+            else:
+                data = load_json(results, name)
             filled = with_block(text, render(data), begin, end_marker) if data else None
             text = filled if filled is not None else text
         wanted[page] = text

@@ -12,9 +12,10 @@ Another package adds a method with ``register(Method(...))``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass, field
 
-from textdeconv.errors import InputError
+from textdeconv.errors import InputError, MissingExtraError
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,17 @@ class Method:
     options: dict = field(default_factory=dict)
     fixed: dict = field(default_factory=dict)
     family: str = "gradient"  # "deconv", "gradient", "perturbation" or "baseline"
+    extra: str = ""  # the pip extra (and module) the method needs beyond textdeconv's dependencies
+
+    def available(self) -> bool:
+        """False when the method's optional library is not installed (``pip install <extra>``)."""
+        return not self.extra or importlib.util.find_spec(self.extra) is not None
+
+    def require(self) -> None:
+        """MissingExtraError, before any work, when the method's optional library is missing."""
+        if not self.available():
+            raise MissingExtraError(f"the {self.name} method needs the {self.extra} library: pip install "
+                                    f"{self.extra} (textdeconv's {self.extra} extra)", name=self.extra)
 
     def build(self, net, vocab, class_names, **options):
         module, attr = self.factory.split(":")
@@ -147,7 +159,9 @@ def method_options(method: str, **given) -> dict:
 
 
 def make_explainer(name: str, net, vocab, class_names, **options):
-    """Build the named method with its options (checked). Raises InputError for an unknown name."""
+    """Build the named method with its options (checked). Raises InputError for an unknown name,
+    MissingExtraError for a method whose optional library is not installed."""
+    get_method(name).require()
     return get_method(name).build(net, vocab, class_names, **check_options(name, options))
 
 
@@ -174,3 +188,28 @@ for _m in (
 ):
     register(_m)
 METHOD_NAMES = tuple(METHODS)  # DECONV_METHODS stays the filter-table methods: the engine has no filter table
+
+# ---- issue 34: the methods users know from other libraries (docs/perturbation-methods.md) ----
+SEED = Option(0, "random seed; each sentence draws from its own seed derived from it and the sentence", minimum=0)
+for _m in (
+    Method("occlusion-window", "textdeconv.attribution.occlusion:WindowOcclusion",
+           "sliding-window occlusion (Captum's, stride 1): every run of `width` consecutive words removed once; "
+           "a word's score is the mean drop of the target logit over the windows covering it",
+           {"width": Option(3, "words per window (the filter widths)", choices=(2, 3, 4, 5)),
+            "replacement": REPLACEMENT}, family="perturbation"),
+    Method("shap", "textdeconv.attribution.shapley:Shap",
+           "Shapley values of the target logit over the words, by the shap library (partition: Owen values over "
+           "a balanced tree of positions; permutation: antithetic permutations); words removed as occlusion's",
+           {"explainer": Option("partition", "shap's explainer", choices=("partition", "permutation")),
+            "max_evals": Option(500, "model evaluations per sentence", minimum=3),
+            "replacement": REPLACEMENT, "seed": SEED}, family="perturbation", extra="shap"),
+    Method("lime", "textdeconv.attribution.lime_words:Lime",
+           "LIME by the lime library: a kernel-weighted ridge fit of the target logit on which words are kept "
+           "(bow=False: every position its own feature); words removed as occlusion's",
+           {"num_samples": Option(5000, "perturbed sentences per sentence", minimum=2),
+            "replacement": REPLACEMENT, "seed": SEED}, family="perturbation", extra="lime"),
+):
+    register(_m)
+METHOD_NAMES = tuple(METHODS)
+# what a command runs when no method is named: every method whose optional library is not needed
+DEFAULT_METHODS = tuple(n for n, m in METHODS.items() if not m.extra)

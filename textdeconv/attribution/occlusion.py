@@ -68,3 +68,69 @@ class Occlusion(Explainer):
             occluded_c[i, pad:pad + n] = occluded[start:start + n, target[i]]
             start += n
         return {"scores": logit_c[:, None] - occluded_c, "logits": logits, "target": target}
+
+
+WIDTHS = (2, 3, 4, 5)
+
+
+def windows(n: int, width: int) -> np.ndarray:
+    """(k, n) bool: the stride-1 windows of ``width`` consecutive words, k = n - width + 1 (Captum's
+    windows that fit inside the input); a sentence shorter than ``width`` has one window, all of it."""
+    w = min(width, n)
+    starts, positions = np.arange(n - w + 1)[:, None], np.arange(n)[None, :]
+    return (positions >= starts) & (positions < starts + w)
+
+
+class WindowOcclusion(Explainer):
+    """Sliding-window occlusion as Captum's ``Occlusion`` with ``sliding_window_shapes=(width,)``,
+    ``strides=1`` over the tokens: every window of ``width`` consecutive words is removed once, and a
+    word's score is the *mean* drop of the target logit over the windows that cover it
+
+        score_t = mean_{s : s <= t < s + width} [z_c(x) - z_c(x without words s .. s+width-1)],
+
+    (Captum sums the drops of the windows covering a feature and divides by their count). Words
+    near the ends are covered by fewer windows. A sentence shorter than ``width`` has one window,
+    the whole sentence, and every word gets its drop. Width 1 would be ``occlusion``.
+
+    Args:
+        net, vocab, class_names: as for ``Explainer``.
+        width: words per window, 2-5 (the filter widths).
+        replacement: ``pad``, ``unk`` or ``delete``, as occlusion's.
+        internal_batch_size: perturbed sentences per forward pass.
+    """
+
+    name = "occlusion-window"
+
+    def __init__(self, net, vocab, class_names, width: int = 3, replacement: str = "pad",
+                 internal_batch_size: int = 512):
+        super().__init__(net, vocab, class_names)
+        check_replacement(replacement)
+        if isinstance(width, bool) or width not in WIDTHS:
+            raise InputError(f"occlusion-window: width must be one of {', '.join(map(str, WIDTHS))}, got {width!r}")
+        if internal_batch_size < 1:
+            raise InputError(f"internal_batch_size must be >= 1, got {internal_batch_size!r}")
+        self.width, self.replacement = int(width), replacement
+        self.perturber = Perturber(net, replacement, batch_size=int(internal_batch_size))
+        self._forward = tf.function(lambda ids: net.forward(ids).logits, reduce_retracing=True)
+
+    def attribute_ids(self, ids, target) -> dict:
+        """ids (batch, time) int32; target (batch,), -1 = predicted. Returns numpy ``scores``
+        (batch, time) (zero on padding), ``logits`` (batch, classes), ``target`` (batch,)."""
+        ids = np.asarray(ids, np.int32)
+        logits = self._forward(tf.constant(ids)).numpy()
+        target = np.where(np.asarray(target) < 0, logits.argmax(axis=-1), target).astype(np.int32)
+        pad = self.net.pad
+        lengths = (ids != 0).sum(axis=1)
+        masks = [windows(int(n), self.width) for n in lengths]
+        rows, drops = [], []
+        for row, n, m in zip(ids, lengths, masks):
+            rows += [row[pad:pad + n]] * len(m)
+            drops += list(m)
+        occluded = self.perturber.logits(rows, drops)
+        scores = np.zeros(ids.shape, np.float32)
+        start = 0
+        for i, (n, m) in enumerate(zip(lengths, masks)):
+            drop = logits[i, target[i]] - occluded[start:start + len(m), target[i]]  # (k,) one per window
+            scores[i, pad:pad + n] = (drop @ m) / m.sum(axis=0)
+            start += len(m)
+        return {"scores": scores, "logits": logits, "target": target}

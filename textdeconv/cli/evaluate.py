@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from textdeconv.attribution import METHOD_NAMES
+from textdeconv.attribution import DEFAULT_METHODS, METHOD_NAMES, check_options, get_method
 from textdeconv.cli import HelpFormatter, require_positive
 
 EXAMPLES = """examples:
@@ -40,14 +40,20 @@ def add(sub):
     p.add_argument("--run", help="run directory or builtin:sst2 (default: the latest under ./runs, else builtin:sst2)")
     p.add_argument("--split", default="test", choices=("dev", "test"), help="sentences to evaluate on (default test)")
     p.add_argument("--methods", nargs="+", choices=METHOD_NAMES, metavar="METHOD",
-                   help=f"methods to compare (default: all of {', '.join(METHOD_NAMES)}; with --model: the "
-                        "engine's)")
+                   help=f"methods to compare (default: all of {', '.join(DEFAULT_METHODS)}, i.e. every method but "
+                        "those needing an optional library; with --model: the engine's)")
     p.add_argument("--limit", type=int, help="evaluate on at most N sentences (taken at an even stride)")
     p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"),
                    help="how removed tokens are replaced in the faithfulness metrics and occlusion (default pad)")
     p.add_argument("--sanity-n", type=int, default=200, help="sentences for the randomization checks (default 200)")
     p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients quadrature steps (default 50)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the randomization checks and the random method")
+    p.add_argument("--seed", type=int, default=0, help="seed of the randomization checks and the random, shap and "
+                                                       "lime methods")
+    p.add_argument("--width", type=int, default=3, choices=(2, 3, 4, 5),
+                   help="occlusion-window: words per window (default 3)")
+    p.add_argument("--max-evals", type=int, default=500, help="shap: model evaluations per sentence (default 500)")
+    p.add_argument("--num-samples", type=int, default=5000,
+                   help="lime: perturbed sentences per sentence (default 5000)")
     p.add_argument("--out", help="output directory (default: RUN/evaluation/<split>-<replacement>; with --model: "
                                  "./evaluation/<model>-<replacement>)")
     other = p.add_argument_group("any Keras text CNN (instead of --run; docs/any-model.md)")
@@ -69,7 +75,7 @@ def run(args):
     from textdeconv.builtin import report_home
     from textdeconv.training.rundir import pick_run
 
-    require_positive(args, "limit", "sanity_n", "ig_steps")
+    require_positive(args, "limit", "sanity_n", "ig_steps", "max_evals", "num_samples")
     if args.model:
         from textdeconv.cli.evaluate_model import check_args, run_model
 
@@ -77,7 +83,15 @@ def run(args):
         return run_model(args)
     if args.vocab or args.data or args.classes or args.tokenizer:
         args.parser.error("--vocab, --data, --classes and --tokenizer go with --model FILE")
-    args.methods = args.methods or list(METHOD_NAMES)
+    args.methods = args.methods or list(DEFAULT_METHODS)
+    options = {"integrated-gradients": {"steps": args.ig_steps}, "occlusion": {"replacement": args.replacement},
+               "random": {"seed": args.seed},
+               "occlusion-window": {"replacement": args.replacement, "width": args.width},
+               "shap": {"replacement": args.replacement, "seed": args.seed, "max_evals": args.max_evals},
+               "lime": {"replacement": args.replacement, "seed": args.seed, "num_samples": args.num_samples}}
+    for method in args.methods:  # a bad option value or a missing optional library, before any work
+        check_options(method, options.get(method, {}))
+        get_method(method).require()
     run_dir, cfg, _ = pick_run(args.run)
     out = Path(args.out) if args.out else report_home(run_dir) / "evaluation" / f"{args.split}-{args.replacement}"
     from textdeconv.outputs import OutputPlan
@@ -100,8 +114,9 @@ def run(args):
     print(f"{len(sentences)} {args.split} sentences, {len(args.methods)} methods, replacement={args.replacement}",
           file=sys.stderr)
     steps = bar(2 * len(args.methods), unit="step", desc="evaluating")
-    options = {"integrated-gradients": {"steps": args.ig_steps}, "occlusion": {"replacement": args.replacement},
-               "random": {"seed": args.seed}}
+    from textdeconv.evaluation.retrain import machine, now
+
+    started = {"date": now(), "machine": machine()}  # per-sentence times need the load they ran under
     t0 = time.perf_counter()
 
     def progress(step):
@@ -117,7 +132,9 @@ def run(args):
                                 else [Path(sys.argv[0]).name] + sys.argv[1:]),
             "run": str(run_dir), "split": args.split, "sentences": len(sentences), "replacement": args.replacement,
             "sanity_n": min(args.sanity_n, len(sentences)), "ig_steps": args.ig_steps, "seed": args.seed,
-            "methods": args.methods, "seconds_total": round(time.perf_counter() - t0, 2)}
+            **{k: getattr(args, k) for k, m in (("width", "occlusion-window"), ("max_evals", "shap"),
+                                                ("num_samples", "lime")) if m in args.methods},
+            "methods": args.methods, "seconds_total": round(time.perf_counter() - t0, 2), **started}
     with plan:
         written = write_report(report, plan.temp(out), meta, title=f"{run.name}: {args.split} "
                                f"({len(sentences)} sentences), replacement={args.replacement}")

@@ -74,7 +74,13 @@ def add(sub):
     p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients: quadrature steps (default 50)")
     p.add_argument("--epsilon", type=float, help="lrp-epsilon: the stabiliser (default 0.01; 0 = LRP-0)")
     p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"),
-                   help="occlusion: how a word is removed (default pad)")
+                   help="occlusion, occlusion-window, shap, lime: how a word is removed (default pad)")
+    p.add_argument("--width", type=int, help="occlusion-window: words per window, 2-5 (default 3)")
+    p.add_argument("--explainer", choices=("partition", "permutation"),
+                   help="shap: shap's explainer (default partition)")
+    p.add_argument("--max-evals", type=int, help="shap: model evaluations per sentence (default 500)")
+    p.add_argument("--num-samples", type=int, help="lime: perturbed sentences per sentence (default 5000)")
+    p.add_argument("--seed", type=int, help="shap, lime, random: random seed (default 0)")
     p.add_argument("--csv", metavar="PATH", help="write one row per token")
     p.add_argument("--output", metavar="PATH.parquet", help="write --csv's rows as Parquet (dictionary-encoded, "
                    "zstd; streamed and resumed as --csv is)")
@@ -128,7 +134,31 @@ def warn(msg: str) -> None:
 def options_for(method: str, args) -> dict:
     """The method's options among the command's flags."""
     return method_options(method, saliency=args.saliency, steps=args.ig_steps, replacement=args.replacement,
-                          epsilon=args.epsilon)
+                          epsilon=args.epsilon, width=args.width, explainer=args.explainer,
+                          max_evals=args.max_evals, num_samples=args.num_samples, seed=args.seed)
+
+
+METHOD_FLAGS = {"--width": "width", "--explainer": "explainer", "--max-evals": "max_evals",
+                "--num-samples": "num_samples", "--seed": "seed"}
+
+
+def check_method_flags(args) -> None:
+    """A method flag no chosen method takes is refused (it would be ignored); the chosen methods'
+    option values and optional libraries are checked before the model loads."""
+    from textdeconv.attribution import METHODS, check_options
+
+    methods = list(dict.fromkeys([args.method, *(args.html_methods or [])]))
+    for flag, key in METHOD_FLAGS.items():
+        if getattr(args, key) is None:
+            continue
+        takers = [n for n, m in METHODS.items() if key in m.options]
+        if args.model or not any(key in get_method(m).options for m in methods):
+            args.parser.error(f"{flag} applies to {', '.join(takers)} only, not {', '.join(methods)}"
+                              + (" with --model" if args.model else ""))
+    if not args.model:
+        for m in methods:
+            check_options(m, options_for(m, args))
+            get_method(m).require()
 
 
 def typed_items(sentences) -> list[tuple[int, str]]:
@@ -166,6 +196,7 @@ def run(args):
         p.error(f"--saliency applies to the deconv methods (and deconvnet) only, not {args.method}")
     if args.html_methods and not args.html:
         p.error("--html-methods needs --html PATH")
+    check_method_flags(args)
     if args.ig_steps < 1:
         p.error("--ig-steps must be at least 1")
     if args.batch_size < 1 or args.chunk_size < 1:

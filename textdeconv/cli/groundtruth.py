@@ -57,7 +57,7 @@ def run(args):
     cfg, plan = prepare(args)
     started = time.perf_counter()
 
-    from textdeconv.attribution import METHOD_NAMES
+    from textdeconv.attribution import DEFAULT_METHODS
     from textdeconv.evaluation.groundtruth import groundtruth_study
 
     result = groundtruth_study(cfg, args.runs_dir, variants=args.variants, seeds=args.seeds, methods=args.methods,
@@ -67,7 +67,7 @@ def run(args):
     settings = {"variants": args.variants, "methods": args.methods, "fraction": args.fraction,
                 "threshold": args.threshold, "target_class": "positive", "max_cases": args.max_cases,
                 "ig_steps": args.ig_steps, "occlusion_replacement": args.replacement, "runs_dir": args.runs_dir,
-                **full_size(cfg, args, METHOD_NAMES)}
+                **full_size(cfg, args, DEFAULT_METHODS)}
     out = write_results(plan, "groundtruth", result, cfg, args, started, settings)
     print(summary(result))
     log(f"wrote {out}")

@@ -41,7 +41,7 @@ def run(args):
     cfg, plan = prepare(args)
     started = time.perf_counter()
 
-    from textdeconv.attribution import METHOD_NAMES
+    from textdeconv.attribution import DEFAULT_METHODS
     from textdeconv.evaluation.data_randomization import data_randomization_study
 
     result = data_randomization_study(cfg, args.runs_dir, args.methods, seeds=args.seeds, n_sentences=args.sentences,
@@ -50,7 +50,7 @@ def run(args):
     settings = {"methods": args.methods, "sentences": args.sentences, "top_fraction": args.top,
                 "permuted_epochs": args.permuted_epochs, "ig_steps": args.ig_steps,
                 "occlusion_replacement": args.replacement, "runs_dir": args.runs_dir,
-                **full_size(cfg, args, METHOD_NAMES)}
+                **full_size(cfg, args, DEFAULT_METHODS)}
     out = write_results(plan, "randomization", result, cfg, args, started, settings)
     print(summary(result))
     log(f"wrote {out}")

@@ -47,7 +47,7 @@ def add(sub):
 
 
 def run(args):
-    from textdeconv.attribution import METHOD_NAMES
+    from textdeconv.attribution import DEFAULT_METHODS, METHOD_NAMES
     from textdeconv.errors import InputError
 
     args.methods = every(args.methods, METHOD_NAMES)
@@ -74,7 +74,7 @@ def run(args):
                 "recursive_seeds": recursive_seeds, "target": args.target,
                 "removal": "delete (the sentence closes up); at least one word stays",
                 "ig_steps": args.ig_steps, "occlusion_replacement": args.replacement, "runs_dir": args.runs_dir,
-                **full_size(cfg, args, METHOD_NAMES)}  # full size = every registered method, 3 seeds
+                **full_size(cfg, args, DEFAULT_METHODS)}  # full size = every default method, 3 seeds
     out = write_results(plan, "roar", result, cfg, args, started, settings)
     print(summary(result, fractions))
     log(f"wrote {out}")

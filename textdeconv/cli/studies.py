@@ -15,7 +15,7 @@ from textdeconv.errors import InputError
 
 def add_common(p, study: str, default_seeds, default_methods=None) -> None:
     """--config, --set, --seeds, --methods, --runs-dir, --out, --ig-steps, --replacement, --offline."""
-    from textdeconv.attribution import METHOD_NAMES
+    from textdeconv.attribution import DEFAULT_METHODS, METHOD_NAMES
 
     p.add_argument("--config", default="sst.yaml", help="the model and training to study (default sst.yaml, "
                    "trained on sentences for at most 10 epochs, patience 3)")
@@ -23,7 +23,7 @@ def add_common(p, study: str, default_seeds, default_methods=None) -> None:
                    help="override a config key, e.g. --set data.max_train=2000 (repeatable)")
     p.add_argument("--seeds", type=int, nargs="+", default=list(default_seeds), metavar="SEED",
                    help=f"model seeds (default {' '.join(map(str, default_seeds))})")
-    methods = list(default_methods or METHOD_NAMES)
+    methods = list(default_methods or DEFAULT_METHODS)  # shap and lime when named
     p.add_argument("--methods", nargs="+", default=methods, choices=(*METHOD_NAMES, "all"), metavar="METHOD",
                    help=f"methods to score, or all (default: {', '.join(methods)})")
     p.add_argument("--runs-dir", default=f"runs/{study}", help=f"folder of the study's models, reused when "
@@ -41,12 +41,14 @@ def prepare(args):
     """Check the options, the output (``outputs.OutputPlan``: not an input, writable, not a
     folder) and the config, then load TensorFlow: ``(config, plan)``. Writes nothing. The
     --runs-dir folder is not in the plan: it keeps its models when a study fails, to be reused."""
-    from textdeconv.attribution import METHOD_NAMES
+    from textdeconv.attribution import METHOD_NAMES, get_method
     from textdeconv.data.splits import check_data
     from textdeconv.evaluation.retrain import study_config
     from textdeconv.outputs import OutputPlan
 
     args.methods = every(args.methods, METHOD_NAMES)
+    for method in args.methods:
+        get_method(method).require()  # a missing optional library, before any training
     require_positive(args, "ig_steps")
     if any(s < 0 for s in args.seeds):
         raise InputError(f"--seeds must be non-negative, got {args.seeds}")

@@ -2,7 +2,7 @@
 
 - ``faithfulness``: ERASER comprehensiveness / sufficiency, deletion and insertion curves;
 - ``agreement``: Kendall tau with leave-one-out (as ferret);
-- ``robustness``: infidelity and max-sensitivity (Yeh et al., as Captum);
+- ``robustness``: infidelity and max-sensitivity (Yeh et al., as Captum), MuFidelity (Bhatt et al.);
 - ``sanity``: cascading and independent parameter randomization, class sensitivity (Adebayo et al., 2018);
 - ``plausibility``: agreement with the treebank's word-level sentiment labels; ``rationales``: the
   same labels scored as ERASER scores rationales (AUPRC, token-F1, IOU-F1);
@@ -23,7 +23,7 @@ _EXPORTS = {
     "eraser": "faithfulness", "deletion_insertion": "faithfulness",
     "cascading_randomization": "sanity", "independent_randomization": "sanity", "class_sensitivity": "sanity",
     "eraser_plausibility": "rationales", "loo_agreement": "agreement",
-    "infidelity": "robustness", "max_sensitivity": "robustness",
+    "infidelity": "robustness", "max_sensitivity": "robustness", "mufidelity": "robustness",
 }
 
 __all__ = ["plausibility", "word_labels", *_EXPORTS]

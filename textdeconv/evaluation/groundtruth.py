@@ -273,9 +273,9 @@ def groundtruth_study(cfg, runs_dir, *, variants=VARIANTS, seeds=(0, 1, 2), meth
         clean test split, the planted counts, the checks, training seconds), ``minutes`` and
         ``sizes``.
     """
-    from textdeconv.attribution import METHOD_NAMES
+    from textdeconv.attribution import DEFAULT_METHODS
 
-    methods = list(methods or METHOD_NAMES)
+    methods = list(methods or DEFAULT_METHODS)
     seeds = list(seeds)
     if not seeds:
         raise InputError("need at least one seed")

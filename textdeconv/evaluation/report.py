@@ -15,7 +15,7 @@ from textdeconv.evaluation.agreement import loo_agreement
 from textdeconv.evaluation.faithfulness import deletion_insertion, eraser
 from textdeconv.evaluation.plausibility import plausibility
 from textdeconv.evaluation.rationales import eraser_plausibility
-from textdeconv.evaluation.robustness import infidelity, max_sensitivity
+from textdeconv.evaluation.robustness import infidelity, max_sensitivity, mufidelity
 from textdeconv.evaluation.sanity import cascading_randomization, class_sensitivity, independent_randomization
 
 # columns of the summary table, with the direction that means "better"
@@ -28,7 +28,8 @@ COLUMNS = {
     # issue 25: ferret's LOO agreement, ERASER's rationale scores, Yeh et al.'s robustness, the
     # independent layer randomization and the explaining time per sentence
     "loo_kendall_tau": "higher", "eraser_auprc": "higher", "token_f1": "higher", "iou_f1": "higher",
-    "infidelity": "lower", "max_sensitivity": "lower", "independent_max_spearman": "lower",
+    "infidelity": "lower", "mufidelity": "higher",  # issue 34: Bhatt et al.'s MuFidelity beside infidelity
+    "max_sensitivity": "lower", "independent_max_spearman": "lower",
     "ms_per_sentence": "lower",
 }
 
@@ -79,6 +80,7 @@ def evaluate_methods(net, vocab, class_names, sentences, word_labels, methods, *
         rationale = eraser_plausibility(expls, word_labels)
         loo = loo_agreement(expls, perturber)
         infid = infidelity(expls, perturber, seed=seed)
+        mufid = mufidelity(expls, perturber, seed=seed)
         _step(progress, f"{name}: faithfulness, plausibility")
         rand = cascading_randomization(net, make, subset, seed=seed)
         indep = independent_randomization(net, make, subset, seed=seed)
@@ -102,7 +104,8 @@ def evaluate_methods(net, vocab, class_names, sentences, word_labels, methods, *
             "sentences_per_s": len(sentences) / explain_s,
             "loo_kendall_tau": loo["kendall_tau_mean"], "eraser_auprc": rationale["auprc"],
             "token_f1": rationale["token_f1"], "iou_f1": rationale["iou_f1"],
-            "infidelity": infid["infidelity_mean"], "max_sensitivity": robust["max_sensitivity_mean"],
+            "infidelity": infid["infidelity_mean"], "mufidelity": mufid["mufidelity_mean"],
+            "max_sensitivity": robust["max_sensitivity_mean"],
             "independent_max_spearman": float(indep["spearman_mean"].iloc[1:].max()),
             "ms_per_sentence": 1000.0 * explain_s / len(sentences),
             "replacement": replacement,

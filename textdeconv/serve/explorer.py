@@ -122,7 +122,8 @@ class Explorer:
     def methods_info() -> list[dict]:
         from textdeconv.attribution import METHODS
 
-        return [{"name": m.name, "summary": m.summary, "family": m.family,
+        return [{"name": m.name, "summary": m.summary, "family": m.family, "available": m.available(),
+                 "extra": m.extra or None,
                  "options": {k: {"default": o.default, "help": o.help, "choices": list(o.choices) or None,
                                  "minimum": o.minimum} for k, o in m.options.items()}}
                 for m in METHODS.values()]

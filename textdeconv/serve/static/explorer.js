@@ -353,6 +353,10 @@
       var label = el("label"), box2 = el("input");
       box2.type = "checkbox"; box2.value = m.name; box2.checked = state.selected.indexOf(m.name) >= 0;
       label.title = m.summary;
+      if (m.available === false) {  // its optional library is not installed: shown, not offered
+        box2.disabled = true;
+        label.title = m.summary + " (not installed: pip install " + m.extra + ")";
+      }
       label.appendChild(box2);
       label.appendChild(document.createTextNode(" " + m.name));
       box.appendChild(label);
