@@ -89,7 +89,7 @@ def test_reports_of_the_bundled_model_go_to_the_working_folder(real_data_dir, tm
         main(["filters", "--run", "builtin:sst2", "--split", "dev", "--top-k", "2"])
     assert stop.value.code in (0, None), capsys.readouterr().err
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    files = ("filters-words.csv", "filters.csv", "filters.html")
+    files = ("filters-analysis.csv", "filters-words.csv", "filters.csv", "filters.html")
     assert written == [f"runs/builtin-sst2/filters/dev/{f}" for f in files]
     assert digest(BUNDLE) == before
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import TREES
 
 from textdeconv.config import DataConfig
-from textdeconv.data.download import download_sst
+from textdeconv.data.download import download_sst, ensure_sst
 from textdeconv.data.splits import load_sst
 from textdeconv.data.treebank import SST_FILES, read_trees
 from textdeconv.errors import DataError
@@ -195,8 +195,6 @@ def test_a_run_records_its_sst_folder_as_an_absolute_data_dir(tiny_run, monkeypa
     # from another folder and a shell without $TEXTDECONV_DATA the run still finds its trees
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TEXTDECONV_DATA", raising=False)
-    from textdeconv.data.download import ensure_sst
-
     assert ensure_sst(load_config(tiny_run / "config.yaml").data) == Path(recorded) / "trees"
 
 
@@ -211,23 +209,35 @@ def test_pin_resolves_the_environment_folder_for_sst(tmp_path, monkeypatch):
     assert pin(DataConfig(dataset="sst2", dir="elsewhere"), ()).dir == str(tmp_path / "elsewhere")
 
 
-def test_a_recorded_folder_without_trees_falls_back_to_the_environment_and_creates_nothing(
-        tiny_trees_dir, tmp_path, monkeypatch, capsys):
-    from textdeconv.data.download import ensure_sst
+def test_a_run_whose_recorded_folder_lost_its_trees_uses_the_environment_saying_so(
+        tiny_run, tiny_trees_dir, tmp_path, monkeypatch, capsys):
+    import shutil
 
-    gone = tmp_path / "moved-away" / "sst"
+    import yaml
+
+    from textdeconv.training.rundir import read_run
+
+    moved = tmp_path / "moved-run"
+    shutil.copytree(tiny_run, moved)
+    cfg = yaml.safe_load((moved / "config.yaml").read_text(encoding="utf-8"))
+    gone = tmp_path / "elsewhere" / "sst"
+    cfg["data"]["dir"] = str(gone)  # as recorded on another machine
+    (moved / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     monkeypatch.setenv("TEXTDECONV_DATA", str(tiny_trees_dir))
-    assert ensure_sst(DataConfig(dir=str(gone), download=False)) == tiny_trees_dir / "trees"
-    assert capsys.readouterr().err == f"note: data.dir {gone} holds no SST trees; using {tiny_trees_dir}\n"
+    data = read_run(moved)[0].data
+    assert data.dir is None and ensure_sst(data) == tiny_trees_dir / "trees"
+    assert capsys.readouterr().err == (f"note: the run's data.dir {gone} holds no SST trees; "
+                                       f"using {tiny_trees_dir}\n")
     assert not gone.parent.exists()
+    monkeypatch.setenv("TEXTDECONV_DATA", str(tmp_path / "empty"))  # nowhere to fall back: the record stays
+    monkeypatch.chdir(tmp_path)
+    assert read_run(moved)[0].data.dir == str(gone)
 
 
-def test_a_recorded_folder_without_trees_and_no_fallback_is_refused_naming_it(tmp_path, monkeypatch):
-    from textdeconv.data.download import ensure_sst
+def test_a_configured_folder_without_trees_is_never_second_guessed(tiny_trees_dir, tmp_path, monkeypatch):
     from textdeconv.errors import MissingFileError
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TEXTDECONV_DATA", raising=False)
+    monkeypatch.setenv("TEXTDECONV_DATA", str(tiny_trees_dir))  # trees there, but data.dir says elsewhere
     gone = tmp_path / "moved-away"
     with pytest.raises(MissingFileError, match=rf"^SST trees not found in {gone} .*download disabled"):
         ensure_sst(DataConfig(dir=str(gone), download=False))

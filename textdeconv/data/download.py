@@ -34,6 +34,24 @@ def resolve_data_dir(configured: str | None = None) -> Path:
     return DEFAULT_DIR
 
 
+def relocated(cfg):
+    """A run's data config, with the SST folder it recorded (``data.dir``, absolute) replaced by the
+    usual search ($TEXTDECONV_DATA, else ./data/sst) when that folder no longer holds the trees
+    and the search finds them (the run moved to another machine, or its data did), said on stderr;
+    otherwise unchanged, so a missing folder is still named in the error. Only for a run's saved
+    config: a folder the user configures is never second-guessed."""
+    import dataclasses
+
+    if cfg.dataset == "custom" or not cfg.dir or find_tree_dir(Path(cfg.dir).expanduser()) is not None:
+        return cfg
+    found = find_tree_dir(resolve_data_dir(None))
+    if found is None:
+        return cfg
+    print(f"note: the run's data.dir {cfg.dir} holds no SST trees; using {resolve_data_dir(None)}",
+          file=sys.stderr)
+    return dataclasses.replace(cfg, dir=None)
+
+
 def find_tree_dir(root: Path) -> Path | None:
     """The folder holding train/dev/test.txt: ``root/trees`` (as the archive unpacks) or ``root``."""
     for d in (root / "trees", root):
@@ -138,22 +156,11 @@ def _remove_empty(folders) -> None:
 
 
 def ensure_sst(cfg: DataConfig) -> Path:
-    """Return the tree folder, downloading it when missing and ``cfg.download`` allows.
-
-    A ``data.dir`` that no longer holds the trees (a run's recorded folder, moved or on another
-    machine) falls back to $TEXTDECONV_DATA, then ./data/sst, where they are found (said on
-    stderr), before anything is downloaded into it: the treebank is the same archive wherever it
-    lies."""
+    """Return the tree folder, downloading it when missing and ``cfg.download`` allows."""
     root = resolve_data_dir(cfg.dir)
     found = find_tree_dir(root)
     if found is not None:
         return found
-    if cfg.dir:
-        for other in dict.fromkeys((resolve_data_dir(None), DEFAULT_DIR)):
-            if (found := find_tree_dir(other)) is not None:
-                print(f"note: data.dir {root} holds no SST trees; using {found.parent if found.name == 'trees' else found}",
-                      file=sys.stderr)
-                return found
     if not cfg.download:
         raise MissingFileError(missing_data_message(root) + " (download disabled: data.download=false / --offline)")
     return download_sst(root)

@@ -238,7 +238,9 @@ def read_run(run_dir: str | Path):
         raise DataError(f"{run_dir}: vocab.txt has {len(vocab)} entries but the model's embedding has "
                          f"{net.tables[0].input_dim}; the files come from different runs")
     check_model_matches(cfg, net, class_names, run_dir)
-    return cfg, vocab, net, class_names
+    from textdeconv.data.download import relocated
+
+    return cfg.replace(data=relocated(cfg.data)), vocab, net, class_names
 
 
 def check_model_matches(cfg: Config, net, class_names, run_dir) -> None:
