@@ -248,9 +248,13 @@ def change_text(e: Entry) -> str:
 
 
 def training_minutes(entry: dict) -> str:
-    """'sst.yaml trains in ... min' from an accuracy.json entry that records whole-command wall times."""
+    """'sst.yaml trains in ... min' from an accuracy.json entry that records whole-command wall times;
+    nothing when the entry was measured with other jobs on the machine (a load average, at the start
+    or after a seed, above its core count): such minutes would be read as what training costs."""
     runs = [r for r in entry.get("per_seed", []) if r.get("wall_seconds_this_invocation")]
-    if not runs:
+    m = entry.get("machine") or {}
+    loads = [(m.get("load_average_at_start") or [0])[0], *((r.get("load_average_after") or [0])[0] for r in runs)]
+    if not runs or max(loads) > (m.get("cpus") or 1):
         return ""
     wall = [r["wall_seconds_this_invocation"] / 60 for r in runs]
     return (f"`sst.yaml` trains to its early-stopping point in {num(sum(wall) / len(wall), 1)} min on average "
