@@ -1,23 +1,32 @@
 #!/usr/bin/env python
 """Mutation testing of the attribution code and the metric modules with cosmic-ray; writes
-bench/results/mutation.json. A dev tool, not in CI.
+bench/results/mutation.json. A dev tool, not in CI; run it under ``nice -n 19`` on a shared machine.
 
     pip install -e ".[mutation]"
-    python bench/mutation.py                                            # every module below: hours
-    python bench/mutation.py --modules textdeconv/evaluation/faithfulness.py --sample 40
+    nice -n 19 python bench/mutation.py                                 # every module below
+    nice -n 19 python bench/mutation.py --modules textdeconv/evaluation/faithfulness.py --sample 40
 
 Each module is mutated in a copy of the repository (the files git tracks, so the work tree is
 never touched) by cosmic-ray's operators, one mutant at a time, and the module's own test
-selection (``TESTS``: the files whose subject it is, not the whole suite) runs against each
-mutant; a failing or timed-out selection kills it. A selection that fails on the unmutated copy
-stops the script (every mutant would look killed). ``--sample N`` runs N mutants per module drawn
-with ``--seed`` (the rest are recorded as not run); ``--exclude`` drops operator families by
-regular expression (default: the bitwise and shift replacements of arithmetic operators).
+selection (``TESTS``: the files whose subject it is, not the whole suite) judges each mutant; a
+failing or timed-out test kills it. ``--sample N`` runs N mutants per module drawn with ``--seed``
+(the rest are recorded as not run); ``--exclude`` drops operator families by regular expression
+(default: the bitwise and shift replacements of arithmetic operators).
+
+The fork runner (default; docs/development.md, "Mutation testing"): one unmutated run of all
+selections under coverage with per-test contexts maps each line to the tests that execute it (a
+failing test stops the script: every mutant would look killed); this process imports TensorFlow,
+textdeconv and the test modules once; per mutant a forked child patches the mutated source into
+the loaded module and runs only the tests of the mutated line, quickest first, with ``-x``.
+Survivors, timeouts and mutants the patching cannot place are run again in a child importing the
+mutated file afresh. ``--runner cosmic-ray``: ``cosmic-ray exec``, a new pytest process running the
+whole selection per mutant.
 
 mutation.json: per module the test selection, mutants generated and run, killed, survivors
 (file, line, change), equivalents (``EQUIVALENT``: a survivor judged to change no behaviour, with
-its one-line reason) and minutes; in total the same and the score killed / (run - equivalent).
-A later run with other ``--modules`` keeps the modules it does not run.
+its one-line reason), minutes, mutants per minute and CPU minutes, ``complete``; in total the same
+and the score killed / (run - equivalent). A later run with other ``--modules`` keeps the modules
+it does not run; ``--merge`` gathers runs made side by side.
 """
 import argparse
 import importlib
@@ -480,12 +489,19 @@ def main():
                         "patching the mutant into the modules the parent loaded; survivors are always confirmed so")
     p.add_argument("--verbose", action="store_true", help="a line per mutant on stderr")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                   help="run nothing: copy the modules of these results (runs made side by side) into --out")
     args = p.parse_args()
     args.out = args.out.resolve()  # the script works in the copy
     import cosmic_ray  # noqa: F401  (fail early, with pip's message, when the extra is missing)
 
     start, t0 = now(), time.perf_counter()
     result = json.loads(args.out.read_text()) if args.out.exists() else {"modules": {}}
+    if args.merge:
+        for other in args.merge:
+            result["modules"] |= json.loads(other.read_text())["modules"]
+        args.out.write_text(json.dumps(summary(result, sys.argv[1:], start, t0), indent=2) + "\n")
+        return
     chosen = [(module, args.tests or tests) for module, tests in modules(args.modules)]
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
         work = Path(tmp)
