@@ -384,8 +384,12 @@ def run_module(work: Path, module: str, tests: str, args, cover=None) -> dict:
                 timeout = 30 + 5 * sum(seconds.get(t, 0.0) for t in ids)
                 code, t_mutant = 98, time.perf_counter()
                 if not args.fresh:
-                    code, run = forked_pytest(work, [*PYTEST, *options, *ids], timeout, work / "mutant.log",
-                                              patch=(name, mutated))
+                    path.write_text(mutated)  # AutoGraph converts a tf.function from its source file
+                    try:
+                        code, run = forked_pytest(work, [*PYTEST, *options, *ids], timeout, work / "mutant.log",
+                                                  patch=(name, mutated))
+                    finally:
+                        path.write_text(original)
                     patched += code != 98
                 if code in (0, 98, None):  # a survivor, a mutant not patched or a timeout: confirmed afresh
                     path.write_text(mutated)
