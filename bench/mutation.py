@@ -49,17 +49,18 @@ sys.path.insert(0, str(ROOT / "bench"))
 import numpy as np  # noqa: E402
 from benchlib import machine, now  # noqa: E402
 
-ATTRIBUTION = "tests/test_attribution.py tests/test_deconv.py"
-METRICS = "tests/test_evaluation.py tests/test_metrics_extra.py"
+KILLS = "tests/test_mutation_kills_attribution.py"  # tests written for the survivors of earlier runs
+ATTRIBUTION = f"tests/test_attribution.py tests/test_deconv.py {KILLS}"
+METRICS = "tests/test_evaluation.py tests/test_metrics_extra.py tests/test_mutation_kills_evaluation.py"
 TESTS = {  # module -> the pytest arguments that test it
     "textdeconv/attribution/deconv.py": "tests/test_deconv.py",
     "textdeconv/attribution/explanation.py": ATTRIBUTION,
     "textdeconv/attribution/gradient.py": "tests/test_attribution.py",
     "textdeconv/attribution/guided_backprop.py": "tests/test_attribution.py",
     "textdeconv/attribution/integrated_gradients.py": "tests/test_attribution.py",
-    "textdeconv/attribution/occlusion.py": "tests/test_attribution.py",
-    "textdeconv/attribution/perturb.py": f"tests/test_attribution.py {METRICS}",
-    "textdeconv/attribution/random_baseline.py": "tests/test_attribution.py",
+    "textdeconv/attribution/occlusion.py": f"tests/test_attribution.py {KILLS}",
+    "textdeconv/attribution/perturb.py": f"tests/test_attribution.py {KILLS} {METRICS}",
+    "textdeconv/attribution/random_baseline.py": f"tests/test_attribution.py {KILLS}",
     "textdeconv/attribution/engine": "tests/test_engine.py tests/test_engine_faithfulness.py",
     "textdeconv/evaluation/agreement.py": METRICS,
     "textdeconv/evaluation/faithfulness.py": METRICS,
@@ -359,7 +360,7 @@ def run_module(work: Path, module: str, tests: str, args, cover=None) -> dict:
         name = module.removesuffix(".py").replace("/", ".")
         patched = fresh = 0
         if not args.fresh and anywhere:  # the unmutated source through the patching: every test must pass
-            code, _ = forked_pytest(work, [*PYTEST, *options, *anywhere], args.timeout, work / "null.log",
+            code, _ = forked_pytest(work, [*PYTEST, *options, *anywhere], args.timeout * 10, work / "null.log",
                                     patch=(name, original))
             if code != 0:
                 raise SystemExit(f"error: patching {module} unmutated fails its tests (exit {code}):\n"

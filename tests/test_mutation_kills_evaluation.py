@@ -18,9 +18,9 @@ from textdeconv.evaluation.sanity import correlations, spearman
 
 def expl(scores, target=1):
     n = len(scores)
-    return Explanation(tokens=[f"w{i}" for i in range(n)], token_ids=np.arange(2, 2 + n), scores=np.asarray(scores, float),
-                       target=target, target_name="", predicted=target, predicted_name="", probs=np.array([0.5, 0.5]),
-                       method="hand")
+    return Explanation(tokens=[f"w{i}" for i in range(n)], token_ids=np.arange(2, 2 + n),
+                       scores=np.asarray(scores, float), target=target, target_name="", predicted=target,
+                       predicted_name="", probs=np.array([0.5, 0.5]), method="hand")
 
 
 TWO_CLASSES = types.SimpleNamespace(net=types.SimpleNamespace(num_classes=2))  # only its class count is read
