@@ -322,6 +322,8 @@ def run_module(work: Path, module: str, tests: str, args, cover=None) -> dict:
         lines, seconds = cover
         mine = {n: [t for t in ids if t.split("::")[0] in test_files] for n, ids in lines.get(module, {}).items()}
         anywhere = sorted({t for ids in mine.values() for t in ids})  # every test that runs a line of the module
+        if args.recheck is not None:  # no coverage run: the whole selection
+            anywhere = test_files
         baseline_seconds = sum(seconds.get(t, 0.0) for t in anywhere)
         test_command = " ".join(["pytest", *PYTEST, *map(shlex.quote, options), "<the tests that run the line>"])
     else:
@@ -346,7 +348,21 @@ def run_module(work: Path, module: str, tests: str, args, cover=None) -> dict:
                                   w.mutations[0].occurrence))
         kept = [w for w in items if not any(p.search(w.mutations[0].operator_name) for p in excluded)]
         n_excluded = len(items) - len(kept)
-        if args.sample is not None and args.sample < len(kept):
+        if args.recheck is not None:  # only the survivors recorded for this module, by their change
+            import cosmic_ray.plugins
+            from cosmic_ray.mutating import _make_diff, mutate_code
+
+            source = (work / module).read_text()
+
+            def change(w):
+                spec = w.mutations[0]
+                mutated = mutate_code(source, cosmic_ray.plugins.get_operator(spec.operator_name)(), spec.occurrence)
+                return mutated and change_of("\n".join(_make_diff(source, mutated, module)))
+
+            wanted = {(s["line"], s["operator"], s["change"]) for s in args.recheck}
+            kept = [w for w in kept if (int(w.mutations[0].start_pos[0]), w.mutations[0].operator_name, change(w))
+                    in wanted]
+        elif args.sample is not None and args.sample < len(kept):
             kept = random.Random(args.seed).sample(kept, args.sample)
         skip = {w.job_id for w in items} - {w.job_id for w in kept}
         db.set_multiple_results(sorted(skip), WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
@@ -382,7 +398,7 @@ def run_module(work: Path, module: str, tests: str, args, cover=None) -> dict:
                                                           output="no test runs this line"))
                     continue
                 ids.sort(key=lambda t: seconds.get(t, 0.0))  # the quick tests first: -x stops at the first failure
-                timeout = 30 + 5 * sum(seconds.get(t, 0.0) for t in ids)
+                timeout = 30 + 5 * sum(seconds.get(t, 0.0) for t in ids) if seconds else args.timeout
                 code, t_mutant = 98, time.perf_counter()
                 if not args.fresh:
                     path.write_text(mutated)  # AutoGraph converts a tf.function from its source file
@@ -494,6 +510,9 @@ def main():
                         "patching the mutant into the modules the parent loaded; survivors are always confirmed so")
     p.add_argument("--verbose", action="store_true", help="a line per mutant on stderr")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--recheck", action="store_true",
+                   help="run again only the survivors --out records for --modules, with today's tests (after "
+                        "tests were added for them); the module's counts are updated")
     p.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
                    help="run nothing: copy the modules of these results (runs made side by side) into --out")
     args = p.parse_args()
@@ -508,6 +527,11 @@ def main():
         args.out.write_text(json.dumps(summary(result, sys.argv[1:], start, t0), indent=2) + "\n")
         return
     chosen = [(module, args.tests or tests) for module, tests in modules(args.modules)]
+    recheck, args.recheck = args.recheck, None
+    if recheck:
+        chosen = [(module, tests) for module, tests in chosen if result["modules"].get(module, {}).get("survived")]
+        if not chosen:
+            raise SystemExit("error: --out records no survivor in these modules")
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
         work = Path(tmp)
         copy_repo(work)
@@ -522,15 +546,27 @@ def main():
             files = sorted({f for _, tests in chosen for f in split_tests(tests)[0]})
             print(f"coverage of {' '.join(files)}", file=sys.stderr, flush=True)
             t_cover = time.perf_counter()
-            cover = coverage_map(work, files, args)
+            cover = ({}, {}) if args.recheck else coverage_map(work, files, args)
             if not args.fresh:
                 warm(work, [m.removesuffix(".py").replace("/", ".") for m, _ in chosen], files)
             share = (time.perf_counter() - t_cover) / 60 / len(chosen)  # each module's part of the one coverage run
             print(f"  {share * len(chosen):.1f} min", file=sys.stderr, flush=True)
         for module, tests in chosen:
             print(f"{module}: {tests}", file=sys.stderr, flush=True)
-            m = run_module(work, module, tests, args, cover) | {
-                "sample": args.sample, "seed": args.seed, "exclude": args.exclude, "date": start}
+            if recheck:
+                before = result["modules"][module]
+                args.recheck = before["survived"]
+                again = run_module(work, module, tests, args, cover)
+                m = before | {"killed": before["killed"] + again["killed"], "survived": again["survived"],
+                              "equivalent": before["equivalent"] + again["equivalent"],
+                              "incompetent": before["incompetent"] + again["incompetent"],
+                              "minutes": round(before["minutes"] + again["minutes"], 1),
+                              "cpu_minutes": round(before.get("cpu_minutes", 0) + again["cpu_minutes"], 1),
+                              "rechecked": {k: again[k] for k in ("tests", "run", "killed", "minutes", "date")
+                                            if k in again} | {"date": start}}
+            else:
+                m = run_module(work, module, tests, args, cover) | {
+                    "sample": args.sample, "seed": args.seed, "exclude": args.exclude, "date": start}
             m["minutes"] = round(m["minutes"] + share, 1)
             result["modules"][module] = m
             print(f"  {m['killed']}/{m['run']} killed, {len(m['survived'])} survived, {m['minutes']} min, "
