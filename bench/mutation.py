@@ -546,7 +546,7 @@ def main():
             files = sorted({f for _, tests in chosen for f in split_tests(tests)[0]})
             print(f"coverage of {' '.join(files)}", file=sys.stderr, flush=True)
             t_cover = time.perf_counter()
-            cover = ({}, {}) if args.recheck else coverage_map(work, files, args)
+            cover = ({}, {}) if recheck else coverage_map(work, files, args)
             if not args.fresh:
                 warm(work, [m.removesuffix(".py").replace("/", ".") for m, _ in chosen], files)
             share = (time.perf_counter() - t_cover) / 60 / len(chosen)  # each module's part of the one coverage run
