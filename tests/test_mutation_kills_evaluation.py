@@ -13,7 +13,7 @@ from textdeconv.evaluation.faithfulness import check_explanations, target_probs
 from textdeconv.evaluation.plausibility import plausibility
 from textdeconv.evaluation.rationales import eraser_plausibility
 from textdeconv.evaluation.robustness import infidelity, max_sensitivity
-from textdeconv.evaluation.sanity import correlations, spearman
+from textdeconv.evaluation.sanity import class_sensitivity, correlations, spearman
 
 
 def expl(scores, target=1):
@@ -88,3 +88,11 @@ def test_spearman_and_correlations_refuse_unaligned_inputs():
         correlations([expl([1.0])], [expl([1.0]), expl([2.0])])
     assert spearman([1, 2], [2, 1]) == pytest.approx(-1.0)  # two tokens are enough for a ranking
     assert np.isnan(spearman([1], [1])) and np.isnan(spearman([1, 1], [1, 2])) and np.isnan(spearman([1, 2], [3, 3]))
+
+
+def test_class_sensitivity_refuses_one_class_twice_at_any_index():
+    """Past index 256 two equal ints are not the same object: the check compares values."""
+    explainer = types.SimpleNamespace(class_names=[f"c{i}" for i in range(300)])  # read before any explanation
+    for a, b in ((299, 299), ("c280", 280), (None, 1), (1, None)):
+        with raises_exactly(InputError, f"class_sensitivity needs two different classes, got {a!r} and {b!r}"):
+            class_sensitivity(explainer, [["good"]], a, b)
