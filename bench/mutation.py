@@ -77,6 +77,8 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
         "low_ok and values <= 1 are NumPy bool arrays: their product is their logical and",
     ("textdeconv/evaluation/sanity.py", 50, "core/ReplaceUnaryOperator_USub_Invert"):
         "~w == -w - 1 for the integer filter widths: the same widest-first order as -w",
+    ("textdeconv/attribution/random_baseline.py", 47, "core/ReplaceUnaryOperator_USub_UAdd"):
+        "logits are (batch, classes): axis +1 is axis -1",
 }
 DEFAULT_EXCLUDE = [r"ReplaceBinaryOperator_\w+_(BitOr|BitAnd|BitXor|LShift|RShift)$"]
 OUT = ROOT / "bench" / "results" / "mutation.json"
