@@ -479,8 +479,13 @@ def run_module(work: Path, module: str, tests: str, args, cover=None) -> dict:
 
 
 def summary(result: dict, argv: list[str], start: str, t0: float) -> dict:
-    """The totals over every module recorded (this run's and earlier ones')."""
+    """The totals over every module recorded (this run's and earlier ones'); a survivor judged since
+    its run (in ``EQUIVALENT`` now) is moved to the equivalents with its reason."""
     mods = result["modules"].values()
+    for m in mods:
+        judged = [s for s in m["survived"] if (s["file"], s["line"], s["operator"]) in EQUIVALENT]
+        m["survived"] = [s for s in m["survived"] if s not in judged]
+        m["equivalent"] += [s | {"reason": EQUIVALENT[s["file"], s["line"], s["operator"]]} for s in judged]
     judged = sum(m["run"] - len(m["equivalent"]) - m["incompetent"] for m in mods)
     minutes = sum(m["minutes"] for m in mods)
     return result | {
