@@ -2,6 +2,7 @@
 their lines unexecuted): each input is refused with its exact type and message, and the value
 just inside each boundary is accepted. No model: every check runs before one would be used."""
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from textdeconv.evaluation.faithfulness import check_explanations, target_probs
 from textdeconv.evaluation.plausibility import plausibility
 from textdeconv.evaluation.rationales import eraser_plausibility
 from textdeconv.evaluation.robustness import infidelity, max_sensitivity
-from textdeconv.evaluation.sanity import class_sensitivity, correlations, spearman
+from textdeconv.evaluation.sanity import class_sensitivity, correlations, spearman, summarize
 
 
 def expl(scores, target=1):
@@ -96,3 +97,16 @@ def test_class_sensitivity_refuses_one_class_twice_at_any_index():
     for a, b in ((299, 299), ("c280", 280), (None, 1), (1, None)):
         with raises_exactly(InputError, f"class_sensitivity needs two different classes, got {a!r} and {b!r}"):
             class_sensitivity(explainer, [["good"]], a, b)
+
+
+def test_summarize_by_hand():
+    res = summarize(np.array([0.5, np.nan, -0.5, 1.0]))  # mean 1/3; squared deviations 1/36 + 25/36 + 16/36
+    assert res["spearman_mean"] == pytest.approx(1 / 3) and res["spearman_sd"] == pytest.approx(np.sqrt(7 / 12))
+    assert res["abs_spearman_mean"] == pytest.approx(2 / 3) and (res["n_nan"], res["n_sentences"]) == (1, 4)
+    assert summarize(np.array([0.2, 0.4]))["spearman_sd"] == pytest.approx(np.sqrt(0.02))  # ddof=1: over n - 1 = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no sd is taken of one value (NumPy would warn: degrees of freedom <= 0)
+        one = summarize(np.array([0.3, np.nan]))
+        none = summarize(np.array([np.nan, np.nan]))
+    assert one["spearman_mean"] == pytest.approx(0.3) and np.isnan(one["spearman_sd"])
+    assert all(np.isnan(none[k]) for k in ("spearman_mean", "spearman_sd", "abs_spearman_mean")) and none["n_nan"] == 2
