@@ -14,7 +14,7 @@ from textdeconv.evaluation.faithfulness import check_explanations, target_probs
 from textdeconv.evaluation.plausibility import plausibility
 from textdeconv.evaluation.rationales import eraser_plausibility
 from textdeconv.evaluation.robustness import infidelity, max_sensitivity
-from textdeconv.evaluation.sanity import class_sensitivity, correlations, spearman, summarize
+from textdeconv.evaluation.sanity import class_sensitivity, correlations, reinitialize, spearman, summarize
 
 
 def expl(scores, target=1):
@@ -110,3 +110,39 @@ def test_summarize_by_hand():
         none = summarize(np.array([np.nan, np.nan]))
     assert one["spearman_mean"] == pytest.approx(0.3) and np.isnan(one["spearman_sd"])
     assert all(np.isnan(none[k]) for k in ("spearman_mean", "spearman_sd", "abs_spearman_mean")) and none["n_nan"] == 2
+
+
+class Variable:
+    """What ``reinitialize`` uses of a Keras variable: ``numpy()`` and ``assign``."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values, np.float32)
+
+    def numpy(self):
+        return self.values
+
+    def assign(self, values):
+        self.values = np.asarray(values)
+
+
+def test_reinitialize_draws_at_the_std_or_the_rms_of_a_constant():
+    for values, scale in (([1.0, 3.0], 1.0), ([3.0, 3.0, 3.0], 3.0), ([-2.0], 2.0)):
+        v = Variable(values)
+        reinitialize(v, np.random.default_rng(7))
+        expected = np.random.default_rng(7).normal(0.0, scale, size=len(values))  # float64, as reinitialize draws
+        np.testing.assert_array_equal(v.values, expected)
+    zero = Variable([0.0, 0.0])
+    reinitialize(zero, np.random.default_rng(7))
+    np.testing.assert_array_equal(zero.values, [0.0, 0.0])  # an all-zero variable stays zero
+
+
+def test_class_sensitivity_takes_the_classes_in_either_order():
+    from tiny_models import tiny_net, tiny_vocab
+
+    from textdeconv.attribution import make_explainer
+
+    explainer = make_explainer("random", tiny_net(), tiny_vocab(), ["negative", "positive"])
+    for a, b in ((1, 0), ("negative", "positive")):
+        res = class_sensitivity(explainer, [["good", "movie", "plot"], ["bad", "fun"]], a, b)
+        # the random baseline's scores do not depend on the class: both explanations are equal
+        assert res["identical_fraction"] == 1.0 and res["spearman_mean"] == pytest.approx(1.0)
