@@ -67,3 +67,16 @@ def test_bad_settings_of_the_perturbation_methods_are_refused():
         with raises_exactly(InputError, f"seed must be a non-negative integer, got {seed!r}"):
             RandomAttribution(net, tiny_vocab(), ["negative", "positive"], seed=seed)
     assert RandomAttribution(net, tiny_vocab(), ["negative", "positive"], seed=0).seed == 0
+
+
+def test_reduce_scores_by_hand_for_a_reduction_name_built_at_run_time():
+    import tensorflow as tf
+
+    from textdeconv.attribution.gradient import reduce_scores
+
+    grad = tf.constant([[[3.0, -4.0], [1.0, 0.0]]])
+    emb = tf.constant([[[2.0, 1.0], [5.0, 7.0]]])
+    l2 = "".join(["l", "2"])  # equal to "l2", not the same object: names are compared by value
+    np.testing.assert_array_equal(reduce_scores(grad, emb, l2).numpy(), [[5.0, 1.0]])
+    np.testing.assert_array_equal(reduce_scores(grad, emb, "".join(["s", "um"])).numpy(), [[-1.0, 1.0]])
+    np.testing.assert_array_equal(reduce_scores(grad, emb, "dot").numpy(), [[2.0, 5.0]])
