@@ -77,6 +77,16 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
         "low_ok and values <= 1 are NumPy bool arrays: their product is their logical and",
     ("textdeconv/evaluation/sanity.py", 50, "core/ReplaceUnaryOperator_USub_Invert"):
         "~w == -w - 1 for the integer filter widths: the same widest-first order as -w",
+    # kendall's guard `a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0` only spares scipy a case it answers alike
+    ("textdeconv/evaluation/agreement.py", 24, "core/ReplaceComparisonOperator_Eq_LtE"):
+        "np.ptp is never negative: ptp <= 0 is ptp == 0",
+    ("textdeconv/evaluation/agreement.py", 24, "core/ReplaceComparisonOperator_Eq_Lt"):
+        "a constant vector then reaches scipy's kendalltau, which returns the same NaN, silently",
+    ("textdeconv/evaluation/agreement.py", 24, "core/ReplaceOrWithAnd"):
+        "a constant vector (n < 2 is constant too) then reaches kendalltau: the same NaN, silently",
+    ("textdeconv/evaluation/agreement.py", 24, "core/NumberReplacer"):
+        "size < 1 and ptp == -1 (size < 3 and ptp == 1 are killed): n < 2 is constant, ptp is never -1, "
+        "and kendalltau gives a constant vector the same NaN",
     ("textdeconv/attribution/random_baseline.py", 47, "core/ReplaceUnaryOperator_USub_UAdd"):
         "logits are (batch, classes): axis +1 is axis -1",
 }

@@ -146,3 +146,11 @@ def test_class_sensitivity_takes_the_classes_in_either_order():
         res = class_sensitivity(explainer, [["good", "movie", "plot"], ["bad", "fun"]], a, b)
         # the random baseline's scores do not depend on the class: both explanations are equal
         assert res["identical_fraction"] == 1.0 and res["spearman_mean"] == pytest.approx(1.0)
+
+
+def test_kendall_of_two_tokens_and_of_a_score_range_of_one():
+    from textdeconv.evaluation.agreement import kendall
+
+    assert kendall([0, 1], [0, 1]) == pytest.approx(1.0) and kendall([0, 1], [1, 0]) == pytest.approx(-1.0)
+    # tau-b of (0, 1, 1) and (1, 2, 3): concordant 2, discordant 0, one tie in a only: 2 / sqrt(2 * 3)
+    assert kendall([0, 1, 1], [1, 2, 3]) == pytest.approx(2 / np.sqrt(6))
