@@ -220,3 +220,19 @@ def test_loo_scores_equal_forward_passes_with_each_word_replaced():
         np.testing.assert_allclose(loo, p[0] - p[1:], rtol=1e-5, atol=1e-7)
         rises += int((p[1:] > p[0]).sum())
     assert rises > 0  # a removal that raises p_c: p_c(x) - p tells a difference from other combinations
+
+
+def test_loo_agreement_sd_over_sentences_by_hand():
+    import warnings
+
+    net, vocab = good_model()
+    perturber = Perturber(net, "pad")
+    a, b = SENTENCES[0], SENTENCES[2]
+    mixed = [expl(a, [float(t == "good") for t in a], vocab), expl(b, [-float(t == "good") for t in b], vocab)]
+    res = loo_agreement(mixed, perturber)  # taus +1 and -1: mean 0, sample sd sqrt(2)
+    assert res["kendall_tau_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert res["kendall_tau_sd"] == pytest.approx(np.sqrt(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no sd is taken of one tau
+        one = loo_agreement(mixed[:1], perturber)
+    assert one["kendall_tau_mean"] == pytest.approx(1.0) and np.isnan(one["kendall_tau_sd"]) and one["n_nan"] == 0
