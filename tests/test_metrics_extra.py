@@ -201,3 +201,38 @@ def test_the_table_has_the_new_columns():
     assert table.loc["random", "independent_max_spearman"] == 1.0  # model-blind scores survive every layer
     assert set(report.independent) == {"random"}
     assert "ms_per_sentence (↓)" in to_markdown(report.table)
+
+
+def test_loo_scores_equal_forward_passes_with_each_word_replaced():
+    """On a random model, where some removals raise p_c: each LOO score is p_c(x) minus p_c of the
+    sentence with that one word replaced by the unknown word, computed here row by row."""
+    net, vocab = tiny_net(seed=3), tiny_vocab()
+    perturber = Perturber(net, "unk")
+    unk = vocab.encode([UNK])[0]
+    sentences = [["good", "movie", "not", "fun"], ["dull", "plot"], ["a", "great", "bad", "the", "movie"]]
+    expls = [expl(s, np.arange(len(s), dtype=float), vocab, target=t) for s, t in zip(sentences, (1, 0, 1))]
+    rises = 0
+    for e, loo in zip(expls, loo_scores(expls, perturber)):
+        ids = list(e.token_ids)
+        rows = [np.array(ids)] + [np.array(ids[:k] + [unk] + ids[k + 1:]) for k in range(len(ids))]
+        logits = perturber.logits(rows).astype(np.float64)
+        p = np.exp(logits[:, e.target]) / np.exp(logits).sum(axis=1)
+        np.testing.assert_allclose(loo, p[0] - p[1:], rtol=1e-5, atol=1e-7)
+        rises += int((p[1:] > p[0]).sum())
+    assert rises > 0  # a removal that raises p_c: p_c(x) - p tells a difference from other combinations
+
+
+def test_loo_agreement_sd_over_sentences_by_hand():
+    import warnings
+
+    net, vocab = good_model()
+    perturber = Perturber(net, "pad")
+    a, b = SENTENCES[0], SENTENCES[2]
+    mixed = [expl(a, [float(t == "good") for t in a], vocab), expl(b, [-float(t == "good") for t in b], vocab)]
+    res = loo_agreement(mixed, perturber)  # taus +1 and -1: mean 0, sample sd sqrt(2)
+    assert res["kendall_tau_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert res["kendall_tau_sd"] == pytest.approx(np.sqrt(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no sd is taken of one tau
+        one = loo_agreement(mixed[:1], perturber)
+    assert one["kendall_tau_mean"] == pytest.approx(1.0) and np.isnan(one["kendall_tau_sd"]) and one["n_nan"] == 0
