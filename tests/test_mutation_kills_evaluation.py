@@ -154,3 +154,20 @@ def test_kendall_of_two_tokens_and_of_a_score_range_of_one():
     assert kendall([0, 1], [0, 1]) == pytest.approx(1.0) and kendall([0, 1], [1, 0]) == pytest.approx(-1.0)
     # tau-b of (0, 1, 1) and (1, 2, 3): concordant 2, discordant 0, one tie in a only: 2 / sqrt(2 * 3)
     assert kendall([0, 1, 1], [1, 2, 3]) == pytest.approx(2 / np.sqrt(6))
+
+
+def test_loo_agreement_counts_undefined_taus_and_never_warns(monkeypatch):
+    """Sentences whose tau is undefined (one word) are counted, not averaged; with none defined the
+    mean and sd are NaN without a NumPy warning (two survivors of bench/mutation.py on agreement.py)."""
+    from textdeconv.evaluation import agreement
+
+    drops = {3: np.array([0.3, 0.1, 0.2]), 1: np.array([0.5])}
+    monkeypatch.setattr(agreement, "loo_scores", lambda expls, perturber: [drops[len(e.scores)] for e in expls])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = agreement.loo_agreement([expl([3.0, 1.0, 2.0]), expl([1.0]), expl([2.0])], TWO_CLASSES)
+        assert (res["n_nan"], res["n_sentences"], res["kendall_tau_mean"]) == (2, 3, 1.0)
+        assert np.isnan(res["kendall_tau_sd"])  # one defined tau: no sample sd
+        none = agreement.loo_agreement([expl([1.0]), expl([2.0])], TWO_CLASSES)
+    assert (none["n_nan"], none["n_sentences"]) == (2, 2)
+    assert np.isnan(none["kendall_tau_mean"]) and np.isnan(none["kendall_tau_sd"])
