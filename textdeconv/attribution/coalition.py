@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 
 import numpy as np
-import tensorflow as tf
 
 from textdeconv.attribution.explanation import Explainer
 from textdeconv.attribution.perturb import Perturber, check_replacement
@@ -63,7 +62,6 @@ class CoalitionExplainer(Explainer):
             raise InputError(f"internal_batch_size must be an integer >= 1, got {internal_batch_size!r}")
         self.replacement, self.seed = replacement, check_seed(seed)
         self.perturber = Perturber(net, replacement, batch_size=internal_batch_size)
-        self._forward = tf.function(lambda ids: net.forward(ids).logits, reduce_retracing=True)
 
     def value_function(self, words, target: int):
         """``value(keep)``: keep (m, n) 0/1 -> (m,) float64 target logits of ``words`` (n,) with the
@@ -87,9 +85,7 @@ class CoalitionExplainer(Explainer):
     def attribute_ids(self, ids, target) -> dict:
         """ids (batch, time) int32; target (batch,), -1 = predicted. Returns numpy ``scores``
         (batch, time) (zero on padding), ``logits`` (batch, classes), ``target`` (batch,)."""
-        ids = np.asarray(ids, np.int32)
-        logits = self._forward(tf.constant(ids)).numpy()
-        target = np.where(np.asarray(target) < 0, logits.argmax(axis=-1), target).astype(np.int32)
+        ids, logits, target = self.logits_and_targets(ids, target)
         pad = self.net.pad
         scores = np.zeros(ids.shape, np.float32)
         for i, row in enumerate(ids):

@@ -93,6 +93,18 @@ class Explainer:
         ``target`` (batch,), and any per-example extras with a leading batch axis."""
         raise NotImplementedError
 
+    def logits_and_targets(self, ids, target):
+        """For methods that read only the model's outputs: ``ids`` as int32, the batch's logits (one
+        compiled forward pass, built on first use) and each row's target (-1 = the predicted class)."""
+        import tensorflow as tf
+
+        if getattr(self, "_forward", None) is None:
+            net = self.net
+            self._forward = tf.function(lambda x: net.forward(x).logits, reduce_retracing=True)
+        ids = np.asarray(ids, np.int32)
+        logits = self._forward(tf.constant(ids)).numpy()
+        return ids, logits, np.where(np.asarray(target) < 0, logits.argmax(axis=-1), target).astype(np.int32)
+
     def explain(self, sentences, target=None, batch_size: int = 128) -> list[Explanation]:
         """Explain token lists (one list per sentence).
 

@@ -16,7 +16,6 @@ few large forward passes rather than n small ones.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from textdeconv.attribution.explanation import Explainer
 from textdeconv.attribution.perturb import Perturber, check_replacement
@@ -41,7 +40,6 @@ class Occlusion(Explainer):
             raise InputError(f"internal_batch_size must be >= 1, got {internal_batch_size!r}")
         self.replacement = replacement
         self.perturber = Perturber(net, replacement, batch_size=int(internal_batch_size))
-        self._forward = tf.function(lambda ids: net.forward(ids).logits, reduce_retracing=True)
 
     def attribute_ids(self, ids, target) -> dict:
         """ids (batch, time) int32 as laid out by ``pad_batch``; target (batch,), -1 = predicted.
@@ -49,9 +47,7 @@ class Occlusion(Explainer):
         Returns numpy ``scores`` (batch, time) (zero on padding), ``logits`` (batch, classes) and
         ``target`` (batch,). logit_c with word t removed is ``logit_c(x) - score_t``.
         """
-        ids = np.asarray(ids, np.int32)
-        logits = self._forward(tf.constant(ids)).numpy()
-        target = np.where(np.asarray(target) < 0, logits.argmax(axis=-1), target).astype(np.int32)
+        ids, logits, target = self.logits_and_targets(ids, target)
         pad = self.net.pad
         # PAD is never a word, so a row's word count is its non-PAD count (as the window mask has it)
         lengths = (ids != 0).sum(axis=1)
@@ -111,14 +107,11 @@ class WindowOcclusion(Explainer):
             raise InputError(f"internal_batch_size must be >= 1, got {internal_batch_size!r}")
         self.width, self.replacement = int(width), replacement
         self.perturber = Perturber(net, replacement, batch_size=int(internal_batch_size))
-        self._forward = tf.function(lambda ids: net.forward(ids).logits, reduce_retracing=True)
 
     def attribute_ids(self, ids, target) -> dict:
         """ids (batch, time) int32; target (batch,), -1 = predicted. Returns numpy ``scores``
         (batch, time) (zero on padding), ``logits`` (batch, classes), ``target`` (batch,)."""
-        ids = np.asarray(ids, np.int32)
-        logits = self._forward(tf.constant(ids)).numpy()
-        target = np.where(np.asarray(target) < 0, logits.argmax(axis=-1), target).astype(np.int32)
+        ids, logits, target = self.logits_and_targets(ids, target)
         pad = self.net.pad
         lengths = (ids != 0).sum(axis=1)
         masks = [windows(int(n), self.width) for n in lengths]

@@ -9,7 +9,6 @@ prediction.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from textdeconv.attribution.explanation import Explainer
 from textdeconv.errors import InputError
@@ -37,14 +36,11 @@ class RandomAttribution(Explainer):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise InputError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
-        self._forward = tf.function(lambda ids: net.forward(ids).logits, reduce_retracing=True)
 
     def attribute_ids(self, ids, target) -> dict:
         """ids (batch, time) int32; target (batch,), -1 = predicted. Returns numpy ``scores``
         (batch, time) (zero on padding), ``logits`` (batch, classes), ``target`` (batch,)."""
-        ids = np.asarray(ids, np.int32)
-        logits = self._forward(tf.constant(ids)).numpy()
-        target = np.where(np.asarray(target) < 0, logits.argmax(axis=-1), target).astype(np.int32)
+        ids, logits, target = self.logits_and_targets(ids, target)
         pad = self.net.pad
         scores = np.zeros(ids.shape, np.float32)
         for i, row in enumerate(ids):
