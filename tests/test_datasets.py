@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ from conftest import script_in_process
 
 from textdeconv.config import ConfigError, load_config
 from textdeconv.data.custom import read_records
+from textdeconv.data.download import resolve_data_dir
 from textdeconv.data.splits import check_data, class_names, clean_splits, load_split, load_splits, pin
 from textdeconv.errors import DataError
 
@@ -141,7 +143,8 @@ def test_pin_makes_paths_absolute_and_keeps_the_classes(tmp_path, monkeypatch):
     pinned = pin(cfg, ("neg", "pos"))
     assert pinned.train == pinned.test == str(tmp_path.resolve() / "t.csv") and pinned.dev is None
     assert class_names(pinned) == ("neg", "pos")
-    assert pin(load_config().data, ("x", "y")) == load_config().data  # SST configs are left alone
+    sst = load_config().data  # SST: only the folder is pinned, resolved as the data was found
+    assert pin(sst, ("x", "y")) == replace(sst, dir=str(resolve_data_dir(None).resolve()))
     with pytest.raises(ValueError, match="data.classes is not set"):
         class_names(cfg)
 
