@@ -214,12 +214,13 @@ def draw_command(rng: random.Random, work: Path, run: Path):
     elif kind == "filters":
         script = "inspect_filters.py"
         argv += ["--split", "dev", "--top-k", 2, "--neighbours", 2]
-        for option in ("--csv", "--words-csv", "--html"):
+        for option in ("--csv", "--words-csv", "--analysis-csv", "--html"):
             if rng.random() < 0.6:
                 argv += [option, out()]
-        if "--csv" in argv and "--words-csv" not in argv:  # its default: <csv stem>-words.csv beside it
-            csv = argv[argv.index("--csv") + 1]
-            drawn.append(csv.with_name(f"{csv.stem}-words.csv"))
+        for option, suffix in (("--words-csv", "words"), ("--analysis-csv", "analysis")):
+            if "--csv" in argv and option not in argv:  # its default: <csv stem>-<suffix>.csv beside it
+                csv = argv[argv.index("--csv") + 1]
+                drawn.append(csv.with_name(f"{csv.stem}-{suffix}.csv"))
     elif kind == "lexicon":
         script = "lexicon.py"
         argv += ["--split", "dev", "--top", 3]
