@@ -420,12 +420,20 @@ def test_ctrl_c_right_after_a_temporary_file_is_made_leaves_none(tmp_path, monke
         return made
 
     monkeypatch.setattr(os, "open", then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        if where == "plan":
-            plan = OutputPlan()
-            plan.write("--csv", tmp_path / "f.csv")
-            with plan:
-                pass
-        else:
-            atomic_write_text(tmp_path / "f.csv", "rows")
+    # Ctrl-C as a terminal delivers it: Python's own handler, SIGINT not blocked. In the full suite an
+    # earlier test (not traced) left SIGINT not raising KeyboardInterrupt here; the file alone passed.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            if where == "plan":
+                plan = OutputPlan()
+                plan.write("--csv", tmp_path / "f.csv")
+                with plan:
+                    pass
+            else:
+                atomic_write_text(tmp_path / "f.csv", "rows")
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.signal(signal.SIGINT, previous)
     assert listing(tmp_path) == set()
