@@ -65,6 +65,21 @@ def infidelity_from_samples(attr_dot_perturb, output_drops, normalize: bool = Tr
     return (beta ** 2 * aa - 2 * beta * ad + dd) / a.shape[1]
 
 
+def removal_samples(expls, perturber, draw) -> tuple[np.ndarray, np.ndarray]:
+    """Each explanation under S random removals ``draw(n)`` gives it ((S, n) bool, called once per
+    sentence, in order): the (N, S) sums of its scores over the removed words and the (N, S) drops
+    of its target logit when they are removed, all sentences in one batched call."""
+    ids, drops, sums = [], [], []
+    for e in expls:
+        masks = draw(len(e.token_ids))
+        sums.append(masks.astype(np.float64) @ np.asarray(e.scores, np.float64))
+        ids += [e.token_ids] * (len(masks) + 1)
+        drops += [np.zeros(len(e.token_ids), bool)] + list(masks)
+    logits = perturber.logits(ids, drops).astype(np.float64).reshape(len(expls), len(sums[0]) + 1, -1)
+    f = logits[np.arange(len(expls)), :, np.array([e.target for e in expls])]  # (N, S + 1)
+    return np.array(sums), f[:, :1] - f[:, 1:]
+
+
 def infidelity(expls, perturber, n_samples: int = 10, drop_prob: float = 0.5, normalize: bool = True,
                seed: int = 0) -> dict:
     """Infidelity of explanations of the perturber's model under random token removal.
@@ -77,17 +92,8 @@ def infidelity(expls, perturber, n_samples: int = 10, drop_prob: float = 0.5, no
     if n_samples < 1 or not 0 < drop_prob < 1:
         raise InputError(f"need n_samples >= 1 and drop_prob in (0, 1), got {n_samples} and {drop_prob}")
     rng = np.random.default_rng(seed)
-    ids, drops, dots = [], [], np.zeros((len(expls), n_samples))
-    for i, e in enumerate(expls):
-        n = len(e.token_ids)
-        masks = rng.random((n_samples, n)) < drop_prob
-        dots[i] = masks.astype(np.float64) @ np.asarray(e.scores, np.float64)
-        ids += [e.token_ids] * (n_samples + 1)
-        drops += [np.zeros(n, bool)] + list(masks)
-    logits = perturber.logits(ids, drops).astype(np.float64).reshape(len(expls), n_samples + 1, -1)
-    targets = np.array([e.target for e in expls])
-    f = logits[np.arange(len(expls)), :, targets]  # (N, S + 1)
-    per = infidelity_from_samples(dots, f[:, :1] - f[:, 1:], normalize)
+    dots, target_drops = removal_samples(expls, perturber, lambda n: rng.random((n_samples, n)) < drop_prob)
+    per = infidelity_from_samples(dots, target_drops, normalize)
     return {"infidelity_mean": float(per.mean()), "infidelity_median": float(np.median(per)),
             "n_sentences": len(expls), "n_samples": n_samples, "drop_prob": drop_prob, "normalize": normalize,
             "replacement": perturber.replacement, "per_sentence": per}
@@ -118,20 +124,15 @@ def mufidelity(expls, perturber, n_samples: int = 50, subset_fraction: float = 0
         raise InputError(f"need n_samples >= 2 and subset_fraction in (0, 1), got {n_samples} and "
                          f"{subset_fraction}")
     rng = np.random.default_rng(seed)
-    ids, drops, sums = [], [], np.zeros((len(expls), n_samples))
-    for i, e in enumerate(expls):
-        n = len(e.token_ids)
-        k = max(1, int(round(subset_fraction * n)))
+
+    def subsets(n):  # n_samples random subsets of max(1, round(fraction * n)) words
         masks = np.zeros((n_samples, n), bool)
         for j in range(n_samples):
-            masks[j, rng.choice(n, size=k, replace=False)] = True
-        sums[i] = masks.astype(np.float64) @ np.asarray(e.scores, np.float64)
-        ids += [e.token_ids] * (n_samples + 1)
-        drops += [np.zeros(n, bool)] + list(masks)
-    logits = perturber.logits(ids, drops).astype(np.float64).reshape(len(expls), n_samples + 1, -1)
-    targets = np.array([e.target for e in expls])
-    f = logits[np.arange(len(expls)), :, targets]  # (N, S + 1)
-    per = pearson_rows(sums, f[:, :1] - f[:, 1:])
+            masks[j, rng.choice(n, size=max(1, int(round(subset_fraction * n))), replace=False)] = True
+        return masks
+
+    sums, target_drops = removal_samples(expls, perturber, subsets)
+    per = pearson_rows(sums, target_drops)
     defined = per[~np.isnan(per)]
     return {"mufidelity_mean": float(defined.mean()) if len(defined) else float("nan"),
             "mufidelity_median": float(np.median(defined)) if len(defined) else float("nan"),
