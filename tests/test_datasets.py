@@ -149,6 +149,19 @@ def test_pin_makes_paths_absolute_and_keeps_the_classes(tmp_path, monkeypatch):
         class_names(cfg)
 
 
+def test_a_home_relative_path_is_read_checked_and_pinned(tmp_path, monkeypatch):
+    """``~/...`` as the documented custom-data example writes it: checked, read and pinned from $HOME."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write(tmp_path / "t.csv", "text,label\ngood,pos\nbad,neg\n")
+    cfg = custom("~/t.csv", "data.test=~/t.csv")
+    warnings = []
+    check_data(cfg, warn=warnings.append)  # found, and train = test is noticed through the ~
+    assert warnings == ["data.test is data.train (~/t.csv): the test scores measure how well the model "
+                        "remembers its train sentences, not how it generalises"]
+    assert [(r.tokens, r.label) for r in read_records("~/t.csv", cfg)] == [(("good",), "pos"), (("bad",), "neg")]
+    assert pin(cfg, ("neg", "pos")).train == str(tmp_path.resolve() / "t.csv")
+
+
 # --------------------------------------------------------------------------------------------
 # Stratified dev split and k-fold cross-validation
 

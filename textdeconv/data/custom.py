@@ -63,10 +63,11 @@ def file_format(path: str, configured: str | None = None) -> str:
 
 
 def data_files(path: str, fmt: str) -> list[tuple[Path, str | None]]:
-    """``(file, label)`` pairs to read: the file itself (labels inside), or a .pos/.neg pair."""
+    """``(file, label)`` pairs to read: the file itself (labels inside), or a .pos/.neg pair
+    (``~`` expanded, as in every other configured path)."""
+    p = Path(path).expanduser()
     if fmt != "pos-neg":
-        return [(Path(path), None)]
-    p = Path(path)
+        return [(p, None)]
     prefix = p.with_suffix("") if p.suffix in (".pos", ".neg") else p
     return [(prefix.with_name(prefix.name + suffix), label) for suffix, label in POLARITY]
 

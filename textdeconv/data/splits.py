@@ -96,7 +96,7 @@ def check_data(cfg: DataConfig, warn=None) -> None:
 
 def _same(a, b) -> bool:
     try:
-        return os.path.samefile(a, b)
+        return os.path.samefile(os.path.expanduser(a), os.path.expanduser(b))
     except OSError:
         return False
 
