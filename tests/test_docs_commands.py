@@ -2,7 +2,7 @@
 would type it: in one folder per page, with the real treebank at $TEXTDECONV_DATA, so a command,
 an option, a file name or a run name that drifts from the code fails here. Marker ``docs``: these
 start some thirty processes (minutes), so the default ``pytest`` leaves them out: run them with
-``pytest -m docs`` (not yet a step of .ci/run).
+``pytest -m docs``, as .ci/run does in a step of its own.
 
 A block that cannot run here says why on the line before it, as
 ``<!-- docs-test: skip: REASON -->`` (installs, servers, GPUs, clusters, the web, hours of

@@ -14,7 +14,7 @@ from conftest import ROOT
 from helpers.exact import raises_exactly
 
 from textdeconv.config import ModelConfig
-from textdeconv.errors import InputError, MissingFileError
+from textdeconv.errors import InputError, MissingFileError, OutputError
 from textdeconv.influence import tracin
 from textdeconv.influence.similar import cosine_matrix, filter_names, nearest
 from textdeconv.influence.sources import Checkpoint
@@ -290,7 +290,7 @@ def test_save_csv_refuses_the_runs_own_files(planted):
     vocab = run.path / "vocab.txt"
     before = hashlib.sha256(vocab.read_bytes()).hexdigest()
     found = run.similar(["great fun"], k=2)
-    with pytest.raises(Exception, match="vocab.txt"):
+    with raises_exactly(OutputError, f"save_csv: {vocab} is the run's vocab.txt"):
         found.save_csv(vocab)
     assert hashlib.sha256(vocab.read_bytes()).hexdigest() == before
 
