@@ -144,6 +144,35 @@ def test_a_word_shows_its_filters_and_a_filter_its_card(page, server):
     assert page.locator("#card-words tr").count() == 1 + want[0]["width"]
 
 
+def test_word_panel_shows_the_filters_above_their_thresholds(page, server):
+    tokens = ["a", "gripping", ",", "funny", "movie"]
+    explain_in_page(page, server, " ".join(tokens))
+    page.click('.tok[data-method="deconv"][data-t="1"]')
+    settle(page)
+    assert page.locator(".fired-row").count() == 0  # asked for, not computed with every panel
+    page.click("#thresholds-go")
+    settle(page)
+    res = api(server, "/api/word-filters", {"text": tokens, "token": 1, "target": None, "run": 0, "thresholds": True})
+    rows = page.eval_on_selector_all(".fired-row", "els => els.map(e => [Number(e.dataset.width), "
+                                                   "Number(e.dataset.filter), Number(e.dataset.pattern), "
+                                                   "Number(e.dataset.contribution), e.classList.contains('covers')])")
+    assert rows == [[f["width"], f["filter"], f["pattern"], f["contribution"], f["covers_token"]]
+                    for f in res["fired"]] and rows
+    votes = page.eval_on_selector_all(".fired-row td:nth-child(4)", "els => els.map(e => e.textContent)")
+    assert [v.split()[0] for v in votes] == [f["class_vote"] for f in res["fired"]]
+    above = page.eval_on_selector_all(".filter-row", "els => els.map(e => e.dataset.above === '1')")
+    assert above == [f["above_threshold"] for f in res["filters"]]
+    page.click(".fired-row >> nth=0")
+    settle(page)
+    assert page.is_visible("#card") and f"{res['fired'][0]['width']}/{res['fired'][0]['filter']}" in page.text_content(
+        "#card-title")
+    page.click('.tok[data-method="deconv"][data-t="3"]')  # another word: the thresholds stay on
+    settle(page)
+    res = api(server, "/api/word-filters", {"text": tokens, "token": 3, "target": None, "run": 0, "thresholds": True})
+    assert page.eval_on_selector_all(".fired-row", "els => els.map(e => e.classList.contains('covers'))") == [
+        f["covers_token"] for f in res["fired"]]
+
+
 def test_what_if_delete_and_replace_a_word(page, server):
     explain_in_page(page, server, "a dull , lifeless mess")
     page.click('.tok[data-t="1"]')  # "dull"
