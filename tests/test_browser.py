@@ -144,6 +144,35 @@ def test_a_word_shows_its_filters_and_a_filter_its_card(page, server):
     assert page.locator("#card-words tr").count() == 1 + want[0]["width"]
 
 
+def test_word_panel_shows_the_filters_above_their_thresholds(page, server):
+    tokens = ["a", "gripping", ",", "funny", "movie"]
+    explain_in_page(page, server, " ".join(tokens))
+    page.click('.tok[data-method="deconv"][data-t="1"]')
+    settle(page)
+    assert page.locator(".fired-row").count() == 0  # asked for, not computed with every panel
+    page.click("#thresholds-go")
+    settle(page)
+    res = api(server, "/api/word-filters", {"text": tokens, "token": 1, "target": None, "run": 0, "thresholds": True})
+    rows = page.eval_on_selector_all(".fired-row", "els => els.map(e => [Number(e.dataset.width), "
+                                                   "Number(e.dataset.filter), Number(e.dataset.pattern), "
+                                                   "Number(e.dataset.contribution), e.classList.contains('covers')])")
+    assert rows == [[f["width"], f["filter"], f["pattern"], f["contribution"], f["covers_token"]]
+                    for f in res["fired"]] and rows
+    votes = page.eval_on_selector_all(".fired-row td:nth-child(4)", "els => els.map(e => e.textContent)")
+    assert [v.split()[0] for v in votes] == [f["class_vote"] for f in res["fired"]]
+    above = page.eval_on_selector_all(".filter-row", "els => els.map(e => e.dataset.above === '1')")
+    assert above == [f["above_threshold"] for f in res["filters"]]
+    page.click(".fired-row >> nth=0")
+    settle(page)
+    assert page.is_visible("#card") and f"{res['fired'][0]['width']}/{res['fired'][0]['filter']}" in page.text_content(
+        "#card-title")
+    page.click('.tok[data-method="deconv"][data-t="3"]')  # another word: the thresholds stay on
+    settle(page)
+    res = api(server, "/api/word-filters", {"text": tokens, "token": 3, "target": None, "run": 0, "thresholds": True})
+    assert page.eval_on_selector_all(".fired-row", "els => els.map(e => e.classList.contains('covers'))") == [
+        f["covers_token"] for f in res["fired"]]
+
+
 def test_what_if_delete_and_replace_a_word(page, server):
     explain_in_page(page, server, "a dull , lifeless mess")
     page.click('.tok[data-t="1"]')  # "dull"
@@ -273,3 +302,60 @@ def test_javascript_and_python_colour_maps_agree(page, server):
              (0.61, 1.0), (0.6, 1.0), (1e-9, 1.0), (0.5, 0.0), (-0.1234, 0.4321)]
     js = page.evaluate("cases => cases.map(c => TDHeat.colour(c[0], c[1]))", cases)
     assert [list(colour(x, s)) for x, s in cases] == js
+
+
+def test_filter_page_pages_searches_and_sorts_hostile_text_safely(page, tmp_path):
+    import pandas as pd
+    from helpers.filter_page import NASTY, hostile_dictionary
+
+    from textdeconv.reports.filter_page import write_html
+
+    fd, analysis = hostile_dictionary()  # filters 0 and 1 (hostile), then 58 plain ones
+    n = 60
+    fd.ngrams = pd.concat([fd.ngrams, pd.DataFrame([(2, j, 1, f"good {j}", 1.0, j, 1) for j in range(2, n)],
+                                                   columns=fd.ngrams.columns)], ignore_index=True)
+    fd.words = pd.concat([fd.words, pd.DataFrame([(2, j, k, "embedding", 1, f"w{j}", 0.3) for j in range(2, n)
+                                                  for k in range(2)], columns=fd.words.columns)], ignore_index=True)
+    fd.summary = pd.DataFrame({"width": [2] * n, "filter": range(n), "fires": 0.5, "mean_activation": 1.0, "bias": 0.0})
+    rest = range(2, n)
+    plain = pd.DataFrame({"width": 2, "filter": rest, "class_vote": ["pos" if j % 2 else "neg" for j in rest],
+                          "vote": [(-1) ** j * j / 1000 for j in rest],
+                          "threshold": [(n - j) / 100 for j in range(2, n)], "purity": 0.8,
+                          "above_threshold_share": 0.1,
+                          "patterns": [[{"size": 1, "slots": [0.1, -0.001], "ngrams": [f"good {j}"]}] for j in rest],
+                          "negative_words": [[] for _ in rest]})
+    table = pd.concat([analysis, plain], ignore_index=True)
+    out = tmp_path / "filters.html"
+    write_html(out, fd, "<img src=x onerror=window.__pwned=1>", "t", analysis=table)
+    page.goto(out.as_uri())
+
+    def fids():
+        return page.eval_on_selector_all("#filters tbody tr.f .fid", "els => els.map(e => e.textContent)")
+
+    assert page.text_content("#page") == "page 1 of 3 (60 filters)" and fids() == [f"2/{j}" for j in range(25)]
+    first = page.locator("#filters tbody tr.f >> nth=0")
+    assert first.locator("td:nth-child(4) .ng").text_content() == NASTY  # top n-gram, as text
+    assert first.locator("td:nth-child(3) .ng").text_content() == NASTY  # its pattern's n-gram
+    assert first.locator("td:nth-child(3) b").first.text_content() == "<i>"
+    assert first.locator("td:nth-child(3) ul.neg b").text_content() == "</script><b>x"
+    assert "<b>1" in first.locator("td:nth-child(5)").text_content()
+    assert page.locator("#filters img, #filters i, #filters td.fid b").count() == 0
+    third = page.locator("#filters tbody tr.f >> nth=2").text_content()
+    assert "1× [+0.10 -0.00]" in third and "50%" in third and "b +0.000" in third  # as Python's %+.2f would
+    page.click("#next")
+    page.click("#next")
+    assert page.text_content("#page") == "page 3 of 3 (60 filters)" and fids() == [f"2/{j}" for j in range(50, 60)]
+    page.click("#next")
+    assert page.text_content("#page") == "page 3 of 3 (60 filters)"
+    page.fill("#q", "good 4")  # good 4, good 40-49
+    assert page.text_content("#page") == "page 1 of 1 (11 filters)"
+    assert fids() == ["2/4"] + [f"2/{j}" for j in range(40, 50)]
+    page.fill("#q", "")
+    page.select_option("#sort", "threshold")
+    thr = {j: t for j, t in zip(table["filter"], table["threshold"])}
+    order = sorted(range(n), key=lambda j: (thr[j] if thr[j] == thr[j] else float("inf"), j))
+    assert fids() == [f"2/{j}" for j in order[:25]]
+    page.select_option("#sort", "vote")
+    vote = {j: (c, -abs(v)) for j, c, v in zip(table["filter"], table["class_vote"], table["vote"])}
+    assert fids() == [f"2/{j}" for j in sorted(range(n), key=lambda j: (vote[j], j))[:25]]
+    assert page.evaluate("window.__pwned") is None and page.dialogs == []

@@ -250,7 +250,11 @@ def test_filters_json_csv_page_and_api_agree(tiny_run, tmp_path, monkeypatch, ca
     assert csv["class_vote"].tolist() == table["class_vote"].tolist()
     assert [json.loads(p) for p in csv["patterns"]] == table["patterns"].tolist()
     page = (run / "filters" / "train" / "filters.html").read_text(encoding="utf-8")
-    assert page.count("data-threshold=") == len(table) and '<select id="sort">' in page
+    from helpers.filter_page import page_json
+
+    rows = page_json(page)["filters"]
+    assert [np.nan if r[7][2] is None else r[7][2] for r in rows] == pytest.approx(
+        table["threshold"].tolist(), rel=1e-5, nan_ok=True) and '<select id="sort">' in page
     sentence = " ".join(doc["filters"][0]["ngrams"][0].split()) if doc["filters"][0]["ngrams"] else "good"
     view = loaded.filters(sentence, min_purity=0.6)
     assert (view["activation"] >= view["threshold"]).all()

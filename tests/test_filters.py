@@ -8,17 +8,16 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from conftest import one_line_error, run_cli, script_in_process
+from helpers.filter_page import NASTY, hostile_dictionary, page_json
 from tiny_models import random_sentences, tiny_net, tiny_vocab
 
+from textdeconv.reports.filter_page import page_data, render_html, write_html
 from textdeconv.reports.filters import (
-    FilterDictionary,
     filter_dictionary,
     filter_reconstruction,
     max_activations,
     nearest_words,
-    render_html,
     top_ngrams,
-    write_html,
 )
 
 pytestmark = pytest.mark.numerics  # run with oneDNN on and off by .ci/run
@@ -159,21 +158,34 @@ def test_multichannel_compares_each_half_with_its_own_table():
 
 
 def test_html_escapes_every_text(tmp_path):
-    nasty = "<script>alert('x')</script> & \"q\""
-    fd = FilterDictionary(
-        ngrams=pd.DataFrame([(2, 0, 1, nasty, 1.5, 7, 2)],
-                            columns=["width", "filter", "rank", "ngram", "activation", "sentence_id", "sentences"]),
-        words=pd.DataFrame([(2, 0, k, "embedding", 1, f"<b>{k}", 0.5) for k in range(2)] +
-                           [(2, 1, k, "embedding", 1, "w", 0.1) for k in range(2)],
-                           columns=["width", "filter", "position", "channel", "rank", "word", "cosine"]),
-        summary=pd.DataFrame({"width": [2, 2], "filter": [0, 1], "fires": [0.5, 0.0], "mean_activation": [1.0, 0.0],
-                              "bias": [0.1, -0.2]}))
-    page = render_html(fd, "run <1>", "note & more")
-    assert page.count("<script") == 1 and "<b>0" not in page  # the page's own search/sort/pager script only
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;q&quot;" in page
-    assert "&lt;b&gt;0" in page and "run &lt;1&gt;" in page and "dead on every sentence" in page
+    fd, analysis = hostile_dictionary()
+    for extra in (None, analysis):
+        page = render_html(fd, "run <1>", "note & more", extra)
+        # the data element and the page's own search/sort/pager script, nothing a text could open or close
+        assert page.count("<script") == 2 and page.count("</script>") == 2
+        assert "<b>" not in page.replace("<b>bold</b>", "") and "<i>" not in page and "alert('x')</script>" not in page
+        assert "run &lt;1&gt;" in page and "note &amp; more" in page
+        data = page_json(page)
+        assert data == page_data(fd, extra)  # the page carries page_data, nothing else
+        lex = data["lexicon"]
+        ngram = data["filters"][0][5][0]
+        assert " ".join(lex[i] for i in ngram[0]) == NASTY and ngram[1:] == [1.5, 7, 2]  # exactly, after parsing
+        assert [lex[w] for w, _ in data["filters"][0][6][1][0]] == ["<b>1"] and data["filters"][1][5] == []
+    a = data["filters"][0][7]
+    assert data["classes"][a[0]] == "<i>" and a[1:5] == [0.5, 1.25, 0.9, 0.2]
+    assert [" ".join(lex[i] for i in g) for g in a[5][0][2]] == [NASTY] and a[5][0][:2] == [3, [0.5, -0.25]]
+    assert a[7] == [[0, [[lex.index("</script><b>x"), -0.5, 4]]]]
+    assert data["filters"][1][7][2:4] == [None, None]  # no threshold: null, never NaN
     write_html(tmp_path / "out" / "f.html", fd, "t")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["f.html"]  # no temporary file left
+
+
+def test_page_data_is_compact_and_rounded_as_shown():
+    fd, analysis = hostile_dictionary()
+    fd.summary.loc[0, ["fires", "mean_activation", "bias"]] = [0.123456, 1.23456, -0.98765]
+    f = page_data(fd, analysis)["filters"][0]
+    assert f[:5] == [2, 0, 0.123456, 1.235, -0.988]  # shown as 12%: kept whole, rounded once on the page
+    assert len(page_data(fd, analysis)["lexicon"]) == len({"<b>0", "<b>1", "w", "</script><b>x", *NASTY.split(" ")})
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +221,7 @@ def test_inspect_filters_writes_csvs_and_page(tiny_run, tmp_path, monkeypatch, c
     assert (ngrams.groupby(["width", "filter"])["rank"].max() <= 3).all()
     assert len(words) == sum(w * int(c.filters) * 2 for w, c in zip(net.widths, net.convs))
     page = (out / "filters.html").read_text(encoding="utf-8")
-    assert page.count('class="fid"') == sum(int(c.filters) for c in net.convs)
+    assert len(page_json(page)["filters"]) == sum(int(c.filters) for c in net.convs)
 
     csv, page2 = tmp_path / "x" / "f.csv", tmp_path / "p.html"
     code, err = script(monkeypatch, capsys, "--run", str(run), "--split", "dev", "--top-k", "1", "--csv", str(csv),

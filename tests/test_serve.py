@@ -103,6 +103,45 @@ def test_word_filters_are_the_deconvnet_filters_covering_the_word(client, explor
     assert res["total_contribution"] == pytest.approx(float(live["contribution"].sum()), abs=1e-6)
 
 
+def test_word_filters_with_thresholds_are_the_prediction_view(client, explorer):
+    from textdeconv.reports.filter_analysis import class_votes
+
+    run = run_of(explorer)
+    tokens = ["a", "gripping", ",", "funny", "movie"]
+    plain = post(client, "/api/word-filters", {"text": tokens, "token": 1, "top": 50}).json()
+    assert "fired" not in plain and "threshold" not in plain["filters"][0]  # the analysis only when asked
+    votes = class_votes(run.net, run.class_names).set_index(["width", "filter"])
+    for f in plain["filters"]:
+        assert (f["class_vote"], f["vote"]) == (votes.loc[(f["width"], f["filter"]), "class_vote"],
+                                                pytest.approx(votes.loc[(f["width"], f["filter"]), "vote"]))
+    res = post(client, "/api/word-filters", {"text": tokens, "token": 1, "top": 50, "thresholds": True}).json()
+    cached = explorer.runs[0].analysis
+    view = run.filters(tokens)  # the Python API's prediction view: same split and settings
+    assert [(f["width"], f["filter"], f["ngram"], f["pattern"], f["class_vote"]) for f in res["fired"]] == list(
+        zip(view["width"], view["filter"], view["ngram"], view["pattern"], view["class_vote"]))
+    assert [f["contribution"] for f in res["fired"]] == pytest.approx(list(view["contribution"]))
+    assert res["fired"] and res["predicted"] == view["predicted"].iloc[0]
+    table = run.filters()
+    for f in res["fired"]:
+        pats = table[(table["width"] == f["width"]) & (table["filter"] == f["filter"])].iloc[0]["patterns"]
+        assert f["patterns"] == len(pats) and f["pattern_ngrams"] == pats[f["pattern"]]["ngrams"]
+        assert f["activation"] >= f["threshold"]
+        assert f["covers_token"] == (f["switch"] <= 1 < f["switch"] + f["width"])
+    fired = {(f["width"], f["filter"]): f for f in res["fired"]}
+    assert [(f["width"], f["filter"]) for f in res["filters"]] == [(f["width"], f["filter"]) for f in plain["filters"]]
+    for f in res["filters"]:
+        assert f["above_threshold"] == ((f["width"], f["filter"]) in fired)
+        assert f["pattern"] == (fired[(f["width"], f["filter"])]["pattern"] if f["above_threshold"] else -1)
+        assert f["above_threshold"] == (f["threshold"] is not None and f["activation"] >= f["threshold"])
+    assert {(w, j) for (w, j), f in fired.items() if f["covers_token"]} == {
+        (f["width"], f["filter"]) for f in res["filters"] if f["above_threshold"]}  # top=50 lists every live one
+    assert res["analysis"]["min_purity"] == 0.5 and res["analysis"]["labels"] == "predicted"
+    post(client, "/api/word-filters", {"text": tokens, "token": 0, "thresholds": True})
+    assert explorer.runs[0].analysis is cached  # analysed once per run
+    r = post(client, "/api/word-filters", {"text": tokens, "token": 1, "thresholds": "yes"})
+    assert r.status_code == 400 and r.json() == {"error": "'thresholds' must be true or false"}
+
+
 def test_filter_card_is_the_filter_dictionary_of_the_train_split(client, explorer):
     from textdeconv.data.splits import split_sentences
     from textdeconv.reports.filters import filter_dictionary

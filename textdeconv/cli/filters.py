@@ -96,7 +96,8 @@ def run(args):
     from textdeconv.errors import DataError
     from textdeconv.reports import export
     from textdeconv.reports.filter_analysis import analysis_frame, analysis_records, analyze_filters
-    from textdeconv.reports.filters import filter_dictionary, max_activations, write_html
+    from textdeconv.reports.filter_page import write_html
+    from textdeconv.reports.filters import filter_dictionary, max_activations
     from textdeconv.reports.progress import bar
 
     run = Run(run_dir)

@@ -349,10 +349,11 @@ def fired_filters(net, vocab, analysis: FilterAnalysis, class_names, tokens) -> 
     threshold, strongest contribution first.
 
     Returns:
-        columns ``width, filter, ngram, activation, threshold, class_vote, vote, pattern, slots,
-        contribution``: ``pattern`` is the index (in ``patterns``) of the pattern whose mean slot
-        vector is nearest (Euclidean) to this n-gram's slot vector; ``contribution`` = W[j,c] p_j
-        towards the predicted class c (``predicted`` column).
+        columns ``width, filter, switch, ngram, activation, threshold, class_vote, vote, pattern, slots,
+        contribution, predicted``: ``switch`` is the n-gram's first token (0-based; negative when the
+        window starts in the left padding); ``pattern`` is the index (in ``patterns``) of the pattern
+        whose mean slot vector is nearest (Euclidean) to this n-gram's slot vector; ``contribution`` =
+        W[j,c] p_j towards the predicted class c (``predicted`` column).
     """
     tokens = vocab.prepare(tokens)
     pooled, switch = max_activations(net, vocab, [tokens])
@@ -373,9 +374,9 @@ def fired_filters(net, vocab, analysis: FilterAnalysis, class_names, tokens) -> 
         pattern = int(np.argmin(((cent - slots) ** 2).sum(axis=1))) if cent is not None and len(cent) else -1
         ngram = " ".join(tokens[t] if 0 <= t < len(tokens) else "<pad>" for t in range(start, start + w))
         r = analysis.table.iloc[c]
-        rows.append((w, j, ngram, float(p[c]), float(thr[c]), r["class_vote"], float(r["vote"]), pattern,
+        rows.append((w, j, start, ngram, float(p[c]), float(thr[c]), r["class_vote"], float(r["vote"]), pattern,
                      [round(float(x), 4) for x in slots], float(weights[c, predicted] * p[c])))
-    frame = pd.DataFrame(rows, columns=["width", "filter", "ngram", "activation", "threshold", "class_vote",
+    frame = pd.DataFrame(rows, columns=["width", "filter", "switch", "ngram", "activation", "threshold", "class_vote",
                                         "vote", "pattern", "slots", "contribution"])
     frame["predicted"] = class_names[predicted]
     return frame.sort_values("contribution", key=np.abs, ascending=False, kind="stable").reset_index(drop=True)

@@ -20,7 +20,6 @@ For filter j of width w:  z[t,j] = sum_{k<w} emb[t+k] . K_w[k,:,j] + b_j,  p_j =
 from __future__ import annotations
 
 from dataclasses import dataclass
-from html import escape
 
 import numpy as np
 import pandas as pd
@@ -28,7 +27,6 @@ import tensorflow as tf
 
 from textdeconv.data.vocab import PAD_ID, UNK_ID, length_batches, pad_batch
 from textdeconv.errors import InputError
-from textdeconv.files import atomic_write_text
 
 NGRAM_COLUMNS = ("width", "filter", "rank", "ngram", "activation", "sentence_id", "sentences")
 WORD_COLUMNS = ("width", "filter", "position", "channel", "rank", "word", "cosine")
@@ -191,148 +189,3 @@ def filter_dictionary(net, vocab, sentences, sentence_ids=None, top_k: int = 10,
                             "fires": (acts[0] > 0).mean(axis=0), "mean_activation": acts[0].mean(axis=0),
                             "bias": bias})
     return FilterDictionary(ngrams, nearest_words(net, vocab, neighbours), summary)
-
-
-def _analysis_cell(r) -> tuple[str, dict]:
-    """One filter's analysis (``filter_analysis`` table row) as HTML, and its sort keys."""
-    if r is None:
-        return "<td></td>", {}
-    thr = r["threshold"]
-    thr_text = "never pure enough" if not np.isfinite(thr) else f"{thr:.3f}"
-    pats = "".join(
-        f'<li><span class="num">{p["size"]}&times; [{" ".join(f"{v:+.2f}" for v in p["slots"])}]</span> '
-        + ", ".join(f'<span class="ng">{escape(g)}</span>' for g in p["ngrams"][:3]) + "</li>"
-        for p in r["patterns"][:4])
-    more = f'<li class="sid">+{len(r["patterns"]) - 4} more</li>' if len(r["patterns"]) > 4 else ""
-    negs = "".join(
-        f"<li>slot {n['slot']}: " + ", ".join(
-            (f'<b title="deliberately negative: switched off {x["blocked"]} windows">{escape(x["word"])}</b>'
-             if x["kind"] == "deliberate" else escape(x["word"])) + f' <span class="num">{x["value"]:+.2f}</span>'
-            for x in n["words"][:3]) + "</li>"
-        for n in r["negative_words"])
-    cell = (f'<td><b>{escape(str(r["class_vote"]))}</b> <span class="num">{r["vote"]:+.3f}</span><br>'
-            f'<span class="sid">threshold {thr_text}<br>purity {r["purity"]:.0%}, '
-            f'above {r["above_threshold_share"]:.0%}'
-            f'</span><ul class="pat">{pats}{more}</ul><ul class="neg">{negs}</ul></td>'
-            if np.isfinite(thr) else
-            f'<td><b>{escape(str(r["class_vote"]))}</b> <span class="num">{r["vote"]:+.3f}</span><br>'
-            f'<span class="sid">threshold: {thr_text}</span><ul class="neg">{negs}</ul></td>')
-    keys = {"vote": f"{escape(str(r['class_vote']))}|{r['vote']:.6f}",
-            "threshold": f"{thr:.6f}" if np.isfinite(thr) else "inf"}
-    return cell, keys
-
-
-def render_html(fd: FilterDictionary, title: str, note: str = "", analysis: pd.DataFrame | None = None) -> str:
-    """A self-contained page (no network): one row per filter with its top n-grams, its nearest words
-    per position and, given ``filter_analysis``' table, its class vote, threshold, patterns and
-    negative words. A small inline script searches, sorts (class vote, threshold) and shows 25
-    filters a page; without scripts every row shows. Every text is HTML-escaped."""
-    ngrams = {key: g for key, g in fd.ngrams.groupby(["width", "filter"], sort=False)}
-    words = {key: g for key, g in fd.words.groupby(["width", "filter", "position", "channel"], sort=False)}
-    extra = {} if analysis is None else {(int(r["width"]), int(r["filter"])): r for _, r in analysis.iterrows()}
-    channels = list(dict.fromkeys(fd.words["channel"]))
-    rows = []
-    for order, r in enumerate(fd.summary.itertuples()):
-        w = r.width
-        g = ngrams.get((w, r.filter))
-        if g is None:
-            top = '<span class="dead">dead on every sentence</span>'
-        else:
-            top = "<ol>" + "".join(
-                f'<li><span class="ng">{escape(x.ngram)}</span> <span class="num">{x.activation:.3f}</span>'
-                f' <span class="sid">#{escape(str(x.sentence_id))}'
-                f'{f" &times;{x.sentences}" if x.sentences > 1 else ""}</span></li>'
-                for x in g.itertuples()) + "</ol>"
-        pos = []
-        for k in range(w):
-            cells = []
-            for ch in channels:
-                near = words.get((w, r.filter, k, ch))
-                text = ", ".join(f'{escape(x.word)} <span class="num">{x.cosine:.2f}</span>'
-                                 for x in near.itertuples()) if near is not None else ""
-                cells.append(f"<td>{text}</td>")
-            pos.append(f"<tr><th>{k}</th>{''.join(cells)}</tr>")
-        head = "<tr><th>k</th>" + "".join(f"<th>{escape(ch)}</th>" for ch in channels) + "</tr>"
-        cell, keys = _analysis_cell(extra.get((int(w), int(r.filter)))) if extra else ("", {})
-        data = "".join(f' data-{k}="{v}"' for k, v in keys.items())
-        rows.append(f'<tr class="f" data-order="{order}"{data}><td class="fid">{w}/{r.filter}</td>'
-                    f'<td class="num">{r.fires:.0%}<br>'
-                    f'<span class="sid">mean {r.mean_activation:.3f}<br>b {r.bias:+.3f}</span></td>{cell}'
-                    f'<td>{top}</td><td><table class="pos">{head}{"".join(pos)}</table></td></tr>')
-    head = ("<tr><th>filter</th><th>fires</th>" + ("<th>class vote, threshold, patterns, negative words</th>"
-                                                    if extra else "")
-            + "<th>top n-grams (activation, sentence)</th><th>nearest words per position (cosine)</th></tr>")
-    controls = ('<p class="controls"><input id="q" type="search" placeholder="search n-grams, words, filter 3/17"> '
-                '<select id="sort"><option value="order">width, filter</option>'
-                + ('<option value="vote">class vote</option><option value="threshold">threshold</option>'
-                   if extra else "") + '</select> <button id="prev">&larr;</button> <span id="page"></span> '
-                '<button id="next">&rarr;</button></p>')
-    body = f'{controls}<table class="filters" id="filters"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
-    return _PAGE.format(title=escape(title), note=escape(note), css=_CSS, body=body, script=_SCRIPT)
-
-
-def write_html(path, fd: FilterDictionary, title: str, note: str = "", analysis: pd.DataFrame | None = None) -> None:
-    """Write ``render_html``'s page atomically."""
-    atomic_write_text(path, render_html(fd, title, note, analysis))
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-<h1>{title}</h1>
-<p class="note">{note}</p>
-<p class="note">Top n-grams: the window at each sentence's max-over-time switch, strongest first, each distinct
-window once (&times;N: N sentences share it). Nearest words: the vocabulary words closest (cosine) to the
-deconvnet reconstruction of each filter position k = 0..w-1, which is the kernel row K[k,:,j]. Fires: share of sentences
-with a non-zero activation. Class vote: the class of the filter's largest output weight (that weight minus the mean over
-classes); threshold: the smallest activation whose sentences are pure enough for that class; patterns: clusters of the
-per-slot contributions of its above-threshold n-grams; negative words per slot, <b>bold</b> = deliberately negative
-(it switched off windows that would reach the threshold without it). See docs/filters.md.</p>
-{body}
-<script>{script}</script>
-</body>
-</html>
-"""
-
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:0 1.5em 3em;color:#222}
-h1{font-size:1.25em}h2{font-size:1.1em;margin-top:1.5em}
-.note{color:#555;font-size:.9em;max-width:60em}
-table.filters{border-collapse:collapse;width:100%}
-table.filters>tbody>tr>td,table.filters>tbody>tr>th{border-top:1px solid #ddd;padding:.3em .5em;
- vertical-align:top;text-align:left}
-table.pos{border-collapse:collapse;font-size:.9em}table.pos td,table.pos th{padding:0 .4em;text-align:left}
-ol{margin:0;padding-left:1.6em}
-.ng{font-family:ui-monospace,monospace;background:#eef3fa;padding:0 .2em;border-radius:3px;unicode-bidi:isolate}
-.num,.sid{color:#555;font-size:.85em}.fid{font-weight:600;white-space:nowrap}.dead{color:#999}
-ul.pat,ul.neg{margin:.2em 0;padding-left:1.1em;font-size:.9em}ul.neg{color:#733}
-.controls{position:sticky;top:0;background:#fff;padding:.4em 0;margin:0}
-"""
-
-_SCRIPT = """
-(function(){
-  var body=document.querySelector('#filters tbody'), rows=[].slice.call(body.rows), per=25, page=0, shown=rows;
-  var q=document.getElementById('q'), sort=document.getElementById('sort'), label=document.getElementById('page');
-  function key(r,k){var v=r.dataset[k]; if(k==='order')return +v; if(k==='threshold')return v==='inf'?Infinity:+v;
-    var p=(v||'|0').split('|'); return [p[0],-Math.abs(+p[1])];}
-  function cmp(a,b){var k=sort.value,x=key(a,k),y=key(b,k);
-    if(k==='vote'){if(x[0]!==y[0])return x[0]<y[0]?-1:1; x=x[1]; y=y[1];}
-    return x<y?-1:x>y?1:(+a.dataset.order)-(+b.dataset.order);}
-  function draw(){var n=Math.max(1,Math.ceil(shown.length/per)); page=Math.min(page,n-1);
-    rows.forEach(function(r){r.style.display='none';});
-    shown.slice(page*per,(page+1)*per).forEach(function(r){r.style.display='';});
-    label.textContent='page '+(page+1)+' of '+n+' ('+shown.length+' filters)';}
-  function update(){var t=q.value.trim().toLowerCase(); rows.sort(cmp); rows.forEach(function(r){body.appendChild(r);});
-    shown=rows.filter(function(r){return !t||r.textContent.toLowerCase().indexOf(t)>=0;}); page=0; draw();}
-  q.addEventListener('input',update); sort.addEventListener('change',update);
-  document.getElementById('prev').onclick=function(){if(page>0){page--;draw();}};
-  document.getElementById('next').onclick=function(){page++;draw();};
-  update();
-})();
-"""

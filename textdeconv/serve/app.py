@@ -220,12 +220,16 @@ def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
         return JSONResponse(await call(explorer.explain, k, texts, method, target_of(data, explorer, k), options))
 
     async def word_filters(request):
-        data = await read_json(request, ("text", "token", "target", "top", "run"))
+        data = await read_json(request, ("text", "token", "target", "top", "thresholds", "run"))
         k = explorer.run_index(data.get("run"))
         (text,) = texts_of({"texts": [data.get("text")]})
         token = int_of(data.get("token"), "token", 0, limits.max_tokens)
         top = int_of(data.get("top", 10), "top", 1, limits.max_neighbours)
-        return JSONResponse(await call(explorer.word_filters, k, text, token, target_of(data, explorer, k), top))
+        thresholds = data.get("thresholds", False)
+        if not isinstance(thresholds, bool):
+            raise RequestError("'thresholds' must be true or false")
+        return JSONResponse(await call(explorer.word_filters, k, text, token, target_of(data, explorer, k), top,
+                                       thresholds))
 
     async def training_sentences(request):
         data = await read_json(request, ("text", "mode", "k", "target", "run"))

@@ -62,6 +62,8 @@ class Loaded:
     dictionary_lock: threading.Lock
     explainers: OrderedDict = field(default_factory=OrderedDict)  # (method, options) -> warm explainer
     dictionary: object = None       # (FilterDictionary of the train split, sentences), built on first request
+    analysis: object = None         # (FilterAnalysis of the train split, sentences), built on first request
+    analysis_lock: threading.Lock = field(default_factory=threading.Lock)
     unit_embeddings: object = None  # (V, E) row-normalised embedding, for nearest words
 
 
@@ -216,27 +218,65 @@ class Explorer:
         return {"run": k, "predictions": rows, "warnings": warnings}
 
     # -- the deconvnet's filters ------------------------------------------------------------------
-    def word_filters(self, k: int, text, token: int, target=None, top: int = 10) -> dict:
+    def word_filters(self, k: int, text, token: int, target=None, top: int = 10, thresholds: bool = False) -> dict:
         """The live filters whose winning window (switch) covers word ``token`` of one sentence,
-        largest |contribution| (w_cj * p_j, the filter's share of the target logit) first."""
+        largest |contribution| (w_cj * p_j, the filter's share of the target logit) first, each with
+        its class vote.
+
+        With ``thresholds`` (Jacovi et al. 2018; docs/filters.md; the run's train split is analysed on
+        the first such request, with ``textdeconv filters``' defaults) each row also has its
+        ``threshold`` (null: the filter has none), ``above_threshold`` and ``pattern``, and the answer
+        has ``fired``: every filter of the sentence above its threshold (``fired_filters``' rows, the
+        pattern's size and n-grams, ``covers_token``), strongest contribution to the predicted class first.
+        """
         from textdeconv.attribution.deconv import filter_table
+        from textdeconv.reports.filter_analysis import class_votes, fired_filters
 
         ids, sentences, _ = self.sentences(k, [(1, text)], 1)
         tokens = sentences[0]
         if not 0 <= token < len(tokens):
             raise RequestError(f"token {token} is out of range: the sentence has {len(tokens)} tokens (0-based)")
         (e,) = self.explanations(k, ids, sentences, "deconv", target, {})
-        table = filter_table(e, self.runs[k].run.net)
+        run = self.runs[k].run
+        table = filter_table(e, run.net)
+        votes = class_votes(run.net, run.class_names).set_index(["width", "filter"])
         live = table[table["alive"] & (table["switch"] <= token) & (token < table["switch"] + table["width"])]
         live = live.iloc[np.argsort(-np.abs(live["contribution"].to_numpy(np.float64)), kind="stable")][:top]
         rows = [{"width": int(r.width), "filter": int(r.filter), "switch": int(r.switch), "ngram": r.ngram,
-                 "activation": a, "contribution": c}
+                 "activation": a, "contribution": c, "class_vote": votes.loc[(r.width, r.filter), "class_vote"],
+                 "vote": float(votes.loc[(r.width, r.filter), "vote"])}
                 for r, a, c in zip(live.itertuples(), json_numbers(live["activation"].to_numpy()),
                                    json_numbers(live["contribution"].to_numpy()))]
         total = float(table.loc[table["alive"], "contribution"].sum())
-        return {"run": k, "tokens": tokens, "token": token, "word": tokens[token], "target": e.target_name,
-                "target_index": int(e.target), "live_filters": int(table["alive"].sum()),
-                "total_contribution": total, "filters": rows}
+        out = {"run": k, "tokens": tokens, "token": token, "word": tokens[token], "target": e.target_name,
+               "target_index": int(e.target), "live_filters": int(table["alive"].sum()),
+               "total_contribution": total, "filters": rows}
+        if not thresholds:
+            return out
+        fa, scanned = self.analysis(k)
+        with self.runs[k].lock:
+            view = fired_filters(run.net, run.vocab, fa, run.class_names, tokens)
+        pattern = {(int(w), int(j)): int(p) for w, j, p in zip(view["width"], view["filter"], view["pattern"])}
+        for r in rows:
+            thr = fa.row(r["width"], r["filter"])["threshold"]
+            r["threshold"] = json_numbers([thr])[0]
+            r["above_threshold"] = (r["width"], r["filter"]) in pattern
+            r["pattern"] = pattern.get((r["width"], r["filter"]), -1)
+        fired = []
+        for f in view.itertuples():
+            pats = fa.row(f.width, f.filter)["patterns"]
+            pat = pats[f.pattern] if 0 <= f.pattern < len(pats) else None
+            fired.append({"width": int(f.width), "filter": int(f.filter), "switch": int(f.switch), "ngram": f.ngram,
+                          "covers_token": bool(f.switch <= token < f.switch + f.width),
+                          "activation": float(f.activation), "threshold": float(f.threshold),
+                          "class_vote": f.class_vote, "vote": float(f.vote), "pattern": int(f.pattern),
+                          "patterns": len(pats), "pattern_size": pat["size"] if pat else 0,
+                          "pattern_ngrams": pat["ngrams"] if pat else [], "slots": list(f.slots),
+                          "contribution": float(f.contribution)})
+        out.update(fired=fired, predicted=view["predicted"].iloc[0] if len(view) else e.predicted_name,
+                   analysis={**{key: fa.settings[key] for key in ("labels", "min_purity", "max_ngrams")
+                                if key in fa.settings}, "split": "train", "sentences_scanned": scanned})
+        return out
 
     def filter_card(self, k: int, width: int, j: int) -> dict:
         """One filter's dictionary card: top n-grams on the train split and the nearest vocabulary
@@ -269,22 +309,45 @@ class Explorer:
 
     def dictionary(self, k: int):
         """``(FilterDictionary of the run's train split, sentences scanned)``, built once."""
-        from textdeconv.data.splits import split_sentences
         from textdeconv.reports.filters import filter_dictionary
 
         loaded = self.runs[k]
         with loaded.dictionary_lock:
             if loaded.dictionary is None:
                 run = loaded.run
-                data = replace(run.config.data, download=False)  # a web request never starts a download
-                try:
-                    ids, sentences, _ = split_sentences(data, "train", run.config.vocab.clean)
-                except UserError as e:
-                    raise RequestError(f"the filter dictionary needs the run's training data: {e}", 409) from None
-                if not sentences:
-                    raise RequestError("the run's train split holds no sentences", 409)
+                ids, sentences, _ = self.train_split(loaded)
                 loaded.dictionary = (filter_dictionary(run.net, run.vocab, sentences, ids), len(sentences))
         return loaded.dictionary
+
+    def analysis(self, k: int):
+        """``(FilterAnalysis of the run's train split, sentences scanned)``: thresholds, patterns and
+        negative words with ``textdeconv filters``' defaults (purity 0.5, predicted labels), built once."""
+        from textdeconv.reports.filter_analysis import analyze_filters
+
+        loaded = self.runs[k]
+        with loaded.analysis_lock:
+            if loaded.analysis is None:
+                run = loaded.run
+                ids, sentences, gold = self.train_split(loaded, "the filters' thresholds")
+                # as the dictionary: not under the model lock, so a long first analysis does not stall explanations
+                fa = analyze_filters(run.net, run.vocab, run.class_names, sentences, gold)
+                loaded.analysis = (fa, len(sentences))
+        return loaded.analysis
+
+    @staticmethod
+    def train_split(loaded: Loaded, what: str = "the filter dictionary"):
+        """The run's training sentences ``(ids, token lists, gold)``; never downloads (a 409 when absent)."""
+        from textdeconv.data.splits import split_sentences
+
+        run = loaded.run
+        data = replace(run.config.data, download=False)  # a web request never starts a download
+        try:
+            ids, sentences, gold = split_sentences(data, "train", run.config.vocab.clean)
+        except UserError as e:
+            raise RequestError(f"{what} needs the run's training data: {e}", 409) from None
+        if not sentences:
+            raise RequestError("the run's train split holds no sentences", 409)
+        return ids, sentences, gold
 
     # -- training sentences: nearest neighbours and TracIn ---------------------------------------
     def training_sentences(self, k: int, text, mode: str = "similar", top: int = 5, target=None) -> dict:

@@ -17,9 +17,10 @@
     sentences: [],          // [{input: text or token list, history: [{input, text, predicted, p}]}]
     cache: {},              // explanation per (run, method, options, target, input)
     focus: null,            // the clicked word: {k, run, method, t}
+    thresholds: false,      // the word panel asks for the filters' thresholds (once asked: the run's analysis is cached)
     table: null, sort: null
   };
-  var seq = {explain: 0, panel: 0, card: 0, training: 0};
+  var seq = {explain: 0, panel: 0, card: 0, training: 0, filters: 0};
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -233,14 +234,13 @@
     $("replace-text").value = "";
     $("word-filters").textContent = "";
     $("filters-note").textContent = "…";
+    $("fired-filters").textContent = "";
+    $("fired-note").textContent = "";
     $("suggestions").textContent = "";
     $("training-table").textContent = "";
     $("training-note").textContent = "";
     seq.training++;
-    api("/api/word-filters", {text: e.tokens, token: f.t, target: targetFor(f.run), run: f.run}).then(function (res) {
-      if (mine !== seq.panel) return;
-      showFilters(res, f.run);
-    }, function (err) { if (mine === seq.panel) $("filters-note").textContent = err.message; });
+    wordFilters(f, e);
     api("/api/neighbours?run=" + f.run + "&k=8&word=" + encodeURIComponent(word)).then(function (res) {
       if (mine !== seq.panel) return;
       var box = $("suggestions");
@@ -289,8 +289,61 @@
         });
       }, function (err) { if (mine === seq.training) $("training-note").textContent = err.message; });
   }
+  function wordFilters(f, e) {
+    var panel = seq.panel, mine = ++seq.filters;
+    function current() { return panel === seq.panel && mine === seq.filters; }
+    if (state.thresholds) $("fired-note").textContent = "… (the first request analyses the run's training sentences)";
+    api("/api/word-filters", {text: e.tokens, token: f.t, target: targetFor(f.run), run: f.run,
+                              thresholds: state.thresholds}).then(function (res) {
+      if (!current()) return;
+      showFilters(res, f.run);
+      if (res.fired) showFired(res, f.run);
+    }, function (err) {
+      if (!current()) return;
+      $("filters-note").textContent = err.message;
+      if (state.thresholds) $("fired-note").textContent = err.message;
+    });
+  }
+  function showThresholds() {
+    var f = state.focus, s = f && state.sentences[f.k], e = s && get(f.run, f.method, s.input);
+    if (!e) return;
+    state.thresholds = true;
+    $("word-filters").textContent = "";
+    $("fired-filters").textContent = "";
+    wordFilters(f, e);
+  }
+  function voteText(f) { return f.class_vote + " " + H.fmt(f.vote); }
+  function showFired(res, run) {
+    var table = $("fired-filters"), a = res.analysis;
+    table.textContent = "";
+    $("fired-note").textContent = (res.fired.length ? res.fired.length + " filters of this sentence fired above " +
+      "their thresholds (Jacovi et al. 2018: the smallest activation above which at least " +
+      Math.round(100 * a.min_purity) + "% of the " + a.sentences_scanned + " training sentences are of the " +
+      "filter's class vote, " + a.labels + " labels), largest |contribution| to the predicted class " +
+      res.predicted + " first; marked rows cover this word. Pattern: the nearest of the filter's slot " +
+      "activation patterns (its size and n-grams in the tooltip). Click a filter for its dictionary card." :
+      "No filter of this sentence reaches its threshold.");
+    if (!res.fired.length) return;
+    var head = el("tr");
+    ["filter", "n-gram", "pattern", "votes", "contribution"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+    table.appendChild(head);
+    res.fired.forEach(function (f) {
+      var tr = el("tr", "clickable fired-row" + (f.covers_token ? " covers" : ""));
+      tr.dataset.width = f.width; tr.dataset.filter = f.filter; tr.dataset.run = run;
+      tr.dataset.pattern = f.pattern; tr.dataset.contribution = String(f.contribution);
+      tr.appendChild(el("td", null, f.width + "/" + f.filter));
+      var ng = el("td"); ng.appendChild(el("span", "ng", f.ngram)); tr.appendChild(ng);
+      var pat = el("td", null, f.pattern < 0 ? "–" : (f.pattern + 1) + " of " + f.patterns);
+      if (f.pattern >= 0) pat.title = f.pattern_size + " n-grams, e.g. " + f.pattern_ngrams.join(", ");
+      tr.appendChild(pat);
+      tr.appendChild(el("td", null, voteText(f)));
+      tr.appendChild(el("td", "num", H.fmt(f.contribution)));
+      table.appendChild(tr);
+    });
+  }
   function showFilters(res, run) {
     var table = $("word-filters");
+    table.textContent = "";
     $("filters-note").textContent = res.filters.length ?
       "Live filters whose max-pooling window covers the word, largest |contribution| first. Contribution = " +
       "w·p, the filter's share of the " + res.target + " logit (all " + res.live_filters + " live filters: " +
@@ -298,16 +351,24 @@
       "No live filter's winning window covers this word: it does not reach the " + res.target + " logit.";
     if (!res.filters.length) return;
     var head = el("tr");
-    ["filter", "n-gram", "activation", "contribution"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+    var cols = ["filter", "n-gram", "activation", "votes", "contribution"];
+    if (res.fired) cols.push("threshold");
+    cols.forEach(function (h) { head.appendChild(el("th", null, h)); });
     table.appendChild(head);
     res.filters.forEach(function (f) {
-      var tr = el("tr", "clickable filter-row");
+      var tr = el("tr", "clickable filter-row" + (f.above_threshold ? " above" : ""));
       tr.dataset.width = f.width; tr.dataset.filter = f.filter; tr.dataset.run = run;
       tr.dataset.contribution = String(f.contribution);
       tr.appendChild(el("td", null, f.width + "/" + f.filter));
       var ng = el("td"); ng.appendChild(el("span", "ng", f.ngram)); tr.appendChild(ng);
       tr.appendChild(el("td", "num", f.activation.toFixed(3)));
+      tr.appendChild(el("td", null, voteText(f)));
       tr.appendChild(el("td", "num", H.fmt(f.contribution)));
+      if (res.fired) {
+        tr.dataset.above = f.above_threshold ? "1" : "0";
+        tr.appendChild(el("td", "num", f.threshold === null ? "none" :
+          f.threshold.toFixed(3) + (f.above_threshold ? " ✓ pattern " + (f.pattern + 1) : "")));
+      }
       table.appendChild(tr);
     });
   }
@@ -549,6 +610,14 @@
       tr.classList.add("active");
       showCard(Number(tr.dataset.run), Number(tr.dataset.width), Number(tr.dataset.filter));
     });
+    $("fired-filters").addEventListener("click", function (ev) {
+      var tr = ev.target.closest(".fired-row");
+      if (!tr) return;
+      Array.prototype.forEach.call($("fired-filters").querySelectorAll("tr"), function (x) { x.classList.remove("active"); });
+      tr.classList.add("active");
+      showCard(Number(tr.dataset.run), Number(tr.dataset.width), Number(tr.dataset.filter));
+    });
+    $("thresholds-go").addEventListener("click", showThresholds);
     $("training-similar").addEventListener("click", function () { showTraining("similar"); });
     $("training-tracin").addEventListener("click", function () { showTraining("tracin"); });
     $("delete-word").addEventListener("click", function () { edit(null); });
