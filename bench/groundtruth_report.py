@@ -449,10 +449,13 @@ def reading(gt, roar, rand, metrics=None) -> str:
         same = identical_groups(gt["methods"])
         if same:
             groups = "; ".join(" = ".join(f"`{m}`" for m in g) for g in same)
+            lrp_alike = any({"lrp-alpha-beta", "lrp-zplus"} <= set(g) for g in same)
             out.append(f"- **The same numbers** (every metric within 1e-4, every row): {groups}"
                        + ". `deconv` is gradient x input on this architecture (an identity the tests check), and "
-                       "with one convolution layer the rectified deconvnet rule and guided backprop coincide; LRP-αβ "
-                       "with its default α = 1, β = 0 is the z+ rule.")
+                       "with one convolution layer the rectified deconvnet rule and guided backprop coincide"
+                       + ("; LRP-αβ with α = 1, β = 0 is not the z+ rule (it keeps the positive bias b⁺ in its "
+                          "denominator, z+ does not), but on these models the difference moves no metric by 1e-4"
+                          if lrp_alike else "") + ".")
     if roar:
         pcts = [f"{round(100 * f)}" for f in roar["settings"]["fractions"]]
         low, top = pcts[0], pcts[-1]
