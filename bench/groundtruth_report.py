@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = "bench/results"
 RANKS_PNG, ROAR_PNG = "groundtruth-ranks.png", "roar-curves.png"
 CLASS_AGNOSTIC = 0.5  # counter_first at or above this: the method names the trigger for either class
+SIGN_LOTTERY = {"gradient"}  # signed sum over embedding dimensions: its direction is arbitrary (issue 35)
 UNSIGNED = {"gradient-l2", "deconv-activation", "random"}  # scores that do not say for or against a class
 LEAK_TOLERANCE = 0.02  # a ROAR model this much worse on the swapped removal learnt part of the removal
+PASS_MARGIN = 0.2  # data randomization passes when mean |ρ| vs the permuted model is this far below two real models'
 CHANCE = 0.5  # SST-2 test accuracy of a constant guess (912 of 1,821 sentences are negative: 0.501)
 
 
@@ -276,6 +278,11 @@ def plot_roar(roar: dict, path: Path) -> None:
 
 # ------------------------------------------------------------------------------ data randomization
 
+def abs_rho(comparison: dict):
+    """The mean |ρ| of one comparison (``abs_rho``; older results call it ``abs_spearman``)."""
+    return comparison.get("abs_rho", comparison.get("abs_spearman"))
+
+
 def randomization_section(rand: dict | None) -> str:
     if not rand:
         return ("## Data randomization\n\nNot run yet: `textdeconv randomization` writes "
@@ -291,10 +298,14 @@ def randomization_section(rand: dict | None) -> str:
             "over seeds). High = the explanation barely depends on what the model learnt: the check fails. "
             "*other seed*: the same comparison between two real models of different seeds, the change to expect "
             "from initialisation alone.", ""]
-    out += [table(["method", "ρ real vs permuted", "top-k overlap real vs permuted", "ρ real vs other seed",
-                   "top-k overlap real vs other seed"],
-                  [[f"`{m}`", pm(r["permuted"]["spearman"], 3), pm(r["permuted"]["topk_overlap"], 3),
-                    pm(r.get("other_seed", {}).get("spearman"), 3), pm(r.get("other_seed", {}).get("topk_overlap"), 3)]
+    out += ["Mean |ρ| (the mean of each sentence's |ρ|): a method whose maps flip sign as a whole (one-signed maps "
+            "of a logit that changes sign) averages ρ near 0 while ranking the words alike; only a low |ρ| says "
+            "the explanation changed, read against the |ρ| between two real models (*other seed*).", "",
+            table(["method", "ρ real vs permuted", "\\|ρ\\| real vs permuted", "top-k overlap real vs permuted",
+                   "ρ real vs other seed", "\\|ρ\\| real vs other seed", "top-k overlap real vs other seed"],
+                  [[f"`{m}`", pm(r["permuted"]["spearman"], 3), pm(abs_rho(r["permuted"]), 3),
+                    pm(r["permuted"]["topk_overlap"], 3), pm(r.get("other_seed", {}).get("spearman"), 3),
+                    pm(abs_rho(r.get("other_seed", {})), 3), pm(r.get("other_seed", {}).get("topk_overlap"), 3)]
                    for m, r in rand["methods"].items()]), ""]
     return "\n".join(out) + "\n"
 
@@ -303,7 +314,10 @@ def randomization_section(rand: dict | None) -> str:
 
 NEW_METRICS = {"loo_kendall_tau": "LOO τ ↑", "eraser_auprc": "AUPRC ↑", "token_f1": "token-F1 ↑",
                "iou_f1": "IOU-F1 ↑", "infidelity": "infidelity ↓", "max_sensitivity": "max-sens. ↓",
-               "independent_max_spearman": "indep. rand. max ρ ↓", "randomized_all_spearman": "cascading ρ ↓",
+               "max_sensitivity_median": "max-sens. median ↓",
+               "independent_max_spearman": "indep. rand. max ρ ↓",
+               "independent_max_abs_rho": "indep. rand. max \\|ρ\\| ↓",
+               "randomized_all_spearman": "cascading ρ ↓", "randomized_all_abs_rho": "cascading \\|ρ\\| ↓",
                "ms_per_sentence": "ms / sentence ↓"}
 
 
@@ -393,6 +407,8 @@ def reading(gt, roar, rand, metrics=None) -> str:
                    "rule `deconv-rectified` (" + fact("deconv-rectified") + ") sits between the two.")
     if gt:
         token = {m: r["token"] for m, r in gt["methods"].items() if "token" in r}
+        lottery = sorted(m for m in token if m in SIGN_LOTTERY)
+        token = {m: r for m, r in token.items() if m not in SIGN_LOTTERY}  # in the tables, not the rankings
         found = sorted(m for m, r in token.items() if (mean(r["p_at_1"]) or 0) >= 0.95)
         agnostic = sorted(m for m, r in token.items() if (mean(r["counter_first"]) or 0) >= CLASS_AGNOSTIC)
         flips = ", ".join(f"{row} {pm(r['flip_rate'])}" for row, r in gt["rows"].items())
@@ -404,6 +420,12 @@ def reading(gt, roar, rand, metrics=None) -> str:
         if misses:
             out.append("- Below that: " + ", ".join(f"`{m}` (p@1 {pm(token[m]['p_at_1'])})" for m in misses)
                        + "; `random` sits at " + pm(token.get("random", {}).get("p_at_1")) + ".")
+        for m in lottery:
+            per_seed = gt["methods"][m]["token"]["p_at_1"].get("per_seed") or []
+            out.append(f"- `{m}` is in the tables but not in these rankings: it sums the gradient over the embedding "
+                       "dimensions, the derivative along one arbitrary direction, whose sign no training fixes "
+                       "(p@1 per seed: " + (", ".join(f"{v:.2f}" for v in per_seed) or "n/a") + "). Its unsigned "
+                       "form, Grad-L2 (Bastings et al.), is `gradient-l2`.")
         if agnostic:
             out.append(f"- **Class specificity separates the methods.** Asked to explain the *other* class, "
                        f"{', '.join(f'`{m}`' for m in agnostic)} still rank the trigger first in at least "
@@ -411,7 +433,7 @@ def reading(gt, roar, rand, metrics=None) -> str:
                        "counts for the class asked about. The class-agnostic reconstruction `deconv-activation` "
                        f"does so in {pm(token.get('deconv-activation', {}).get('counter_first'))} of them, the "
                        f"class-evidence `deconv` in {pm(token.get('deconv', {}).get('counter_first'))}.")
-        neg = {m: r["negation"] for m, r in gt["methods"].items() if "negation" in r}
+        neg = {m: r["negation"] for m, r in gt["methods"].items() if "negation" in r and m not in SIGN_LOTTERY}
         if neg:
             pair = sorted(neg, key=lambda m: -(mean(neg[m]["first"]) or 0))
             out.append("- **Negation** (`not zqx` explained for the class it decides): both words on top in "
@@ -499,28 +521,48 @@ def reading(gt, roar, rand, metrics=None) -> str:
                 out.append(text)
     if rand:
         rho = {m: mean(r["permuted"]["spearman"]) for m, r in rand["methods"].items()}
-        high = sorted(m for m, v in rho.items() if v is not None and v >= 0.5 and m != "random")
-        out.append("- **Data randomization**: Spearman ρ between the real and the permuted-label model: "
-                   + ", ".join(f"`{m}` {v:.2f}" for m, v in sorted(rho.items(), key=lambda kv: -(kv[1] or 0))
-                               if v is not None) + " (`random` is 1 by construction: it never looks at the model)."
-                   + (f" At ρ ≥ 0.5 ({', '.join(f'`{m}`' for m in high)}) the explanation of a model that learnt "
+        mag = {m: mean(abs_rho(r["permuted"])) for m, r in rand["methods"].items()}
+        has_abs = all(v is not None for v in mag.values())
+        key = mag if has_abs else rho  # mean |ρ| where recorded: a whole-map sign flip is no change
+        sym = "|ρ|" if has_abs else "ρ"
+        high = sorted(m for m, v in key.items() if v is not None and v >= 0.5 and m != "random")
+        out.append(f"- **Data randomization**: Spearman {sym} between the real and the permuted-label model: "
+                   + ", ".join(f"`{m}` {v:.2f}" + (f" (signed ρ {rho[m]:.2f})" if has_abs else "")
+                               for m, v in sorted(key.items(), key=lambda kv: -(kv[1] or 0)) if v is not None)
+                   + " (`random` is 1 by construction: it never looks at the model)."
+                   + (f" At {sym} ≥ 0.5 ({', '.join(f'`{m}`' for m in high)}) the explanation of a model that learnt "
                       "nothing about sentiment still ranks the words much as the real model's does: it says more "
                       "about the sentence and the architecture than about what was learnt." if high else ""))
-        other = {m: mean(r.get("other_seed", {}).get("spearman")) for m, r in rand["methods"].items()}
-        alike = sorted(m for m in high if other.get(m) is not None and rho[m] >= other[m] - 0.05)
+        other = {m: mean((abs_rho if has_abs else (lambda c: c.get("spearman")))(r.get("other_seed", {})))
+                 for m, r in rand["methods"].items()}
+        alike = sorted(m for m in high if other.get(m) is not None and key[m] >= other[m] - 0.05)
         if alike:
-            out.append("  " + ", ".join(f"`{m}` ({rho[m]:.2f} vs {other[m]:.2f})" for m in alike)
+            out.append("  " + ", ".join(f"`{m}` ({key[m]:.2f} vs {other[m]:.2f})" for m in alike)
                        + " correlate as much with the permuted-label model as with a real model of another "
                        "seed: for them, training on the true labels leaves no trace the check can see.")
-        low = sorted(m for m, v in rho.items() if v is not None and abs(v) < 0.1 and (other.get(m) or 0) >= 0.2)
-        if low:
-            out.append("  " + ", ".join(f"`{m}`" for m in low) + " drop to |ρ| < 0.1 against the permuted-label "
-                       "model while two real models agree at ρ " + ", ".join(f"{other[m]:.2f}" for m in low)
-                       + ": they pass the check.")
-        unstable = sorted(m for m, v in other.items() if v is not None and abs(v) < 0.2 and m != "random")
+        if has_abs:
+            flips = sorted(m for m in rho if rho[m] is not None and abs(rho[m]) < 0.1 and key[m] >= 0.5)
+            if flips:
+                out.append("  " + ", ".join(f"`{m}` (ρ {rho[m]:.2f}, |ρ| {key[m]:.2f})" for m in flips)
+                           + ": a signed ρ near 0 with a high |ρ| is a map that flips sign as a whole, not a map "
+                           "that changed; it does not pass the check.")
+            low = sorted(m for m in key if m != "random" and other.get(m) is not None and key[m] is not None
+                         and other[m] - key[m] >= PASS_MARGIN)
+            if low:
+                out.append("  " + ", ".join(f"`{m}`" for m in low) + f" lose at least {PASS_MARGIN} of mean |ρ| "
+                           "against the permuted-label model compared with two real models ("
+                           + ", ".join(f"{key[m]:.2f} vs {other[m]:.2f}" for m in low) + "): they pass the check.")
+        else:
+            low = sorted(m for m, v in rho.items() if v is not None and abs(v) < 0.1 and (other.get(m) or 0) >= 0.2)
+            if low:
+                out.append("  " + ", ".join(f"`{m}`" for m in low) + " drop to |ρ| < 0.1 against the permuted-label "
+                           "model while two real models agree at ρ " + ", ".join(f"{other[m]:.2f}" for m in low)
+                           + ": they pass the check.")
+        signed_other = {m: mean(r.get("other_seed", {}).get("spearman")) for m, r in rand["methods"].items()}
+        unstable = sorted(m for m, v in signed_other.items() if v is not None and abs(v) < 0.2 and m != "random")
         if unstable:
-            out.append("  " + ", ".join(f"`{m}` (ρ {other[m]:.2f})" for m in unstable) + " does not even agree "
-                       "between two real models, so the check cannot tell what it depends on.")
+            out.append("  " + ", ".join(f"`{m}` (ρ {signed_other[m]:.2f})" for m in unstable) + " does not even "
+                       "agree in sign between two real models, so the check cannot tell what it depends on.")
     if metrics and "deconv" in metrics and "deconv-activation" in metrics:
         def col(name):
             return {m: v[name] for m, v in metrics.items() if name in v and v[name] == v[name]}
@@ -536,10 +578,14 @@ def reading(gt, roar, rand, metrics=None) -> str:
                        f"`deconv` {infid['deconv']:.3f} against `deconv-activation` {infid['deconv-activation']:.3f} "
                        f"and `random` {infid.get('random', float('nan')):.3f}); the reconstruction does not.")
         if sens:
-            calm = sorted(sens, key=lambda m: sens[m])[:3]
+            median = col("max_sensitivity_median")
+            calm = sorted(sens, key=lambda m: median.get(m, sens[m]))[:3]
             out.append("- **Max-sensitivity rewards not looking**: the steadiest explanations under embedding noise "
-                       "are " + ", ".join(f"`{m}` {sens[m]:.3f}" for m in calm) + "; robustness alone cannot tell "
-                       "an explanation that ignores the model from one that is faithful to it.")
+                       "are " + ", ".join(f"`{m}` {sens[m]:.3f}" + (f" (median {median[m]:.3f})" if m in median else "")
+                                          for m in calm)
+                       + "; robustness alone cannot tell an explanation that ignores the model from one that is "
+                       "faithful to it." + ("" if median else " (Means only: a few whole-map sign flips can set a "
+                                            "mean, and this table has no median column.)"))
     if len(out) == 2:
         out.append("No study has been run yet.")
     return "\n".join(out) + "\n"

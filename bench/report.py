@@ -74,9 +74,15 @@ METRICS = {
     "max_sensitivity": ("max-sensitivity", "↓"),
     "independent_max_spearman": ("ρ after one layer randomized (max)", "↓"),
     "ms_per_sentence": ("ms / sentence", "↓"),
+    # issue 35: mean |ρ| beside the signed mean ρ, the median beside the mean (absent from older tables: omitted)
+    "randomized_logits_abs_rho": ("\\|ρ\\| after output layer randomized", "↓"),
+    "randomized_all_abs_rho": ("\\|ρ\\| after all randomized", "↓"),
+    "class_abs_rho": ("\\|ρ\\| between classes", "↓"),
+    "independent_max_abs_rho": ("\\|ρ\\| after one layer randomized (max)", "↓"),
+    "max_sensitivity_median": ("max-sensitivity median", "↓"),
 }
 HEADLINE_METRICS = ("comprehensiveness_aopc", "sufficiency_aopc", "plausibility_auroc", "loo_kendall_tau",
-                    "randomized_logits_spearman", "class_spearman", "ms_per_sentence")
+                    "randomized_logits_spearman", "randomized_logits_abs_rho", "class_spearman", "ms_per_sentence")
 HEADLINE_ROWS = 8
 
 # two-sided 95% Student t quantiles by degrees of freedom (beyond 30: 1.96)
@@ -571,6 +577,12 @@ def metric_cell(row: dict, col: str) -> str:
     return num(value, 1) if col == "sentences_per_s" else num(value, 2) if col == "ms_per_sentence" else f"{value:.3f}"
 
 
+def rho_cell(row: dict) -> str:
+    """'ρ (|ρ|)' of one randomization stage; the signed mean alone where no |ρ| was recorded."""
+    text = f"{float(row['spearman_mean']):.3f}"
+    return text + (f" ({float(row['abs_spearman_mean']):.3f})" if row.get("abs_spearman_mean") else "")
+
+
 def evaluation_section(folder: Path) -> tuple[str, str]:
     """(the results.md section, the README's compact table); ('', '') without the folder."""
     rows = load_csv(folder / "table.csv")
@@ -589,7 +601,7 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
     by = {(s["method"], s["stage"]): s for s in stages}
     methods = list(dict.fromkeys(s["method"] for s in stages))
     casc = table(["method"] + [f"`{s}`" for s in order],
-                 [[f"`{m}`"] + [f"{float(by[m, s]['spearman_mean']):.3f}" if (m, s) in by else "" for s in order]
+                 [[f"`{m}`"] + [rho_cell(by[m, s]) if (m, s) in by else "" for s in order]
                   for m in methods]) if stages else ""
     seconds = meta.get("seconds_per_method", {})
     out = ["## Explanation quality: methods × metrics", "",
@@ -611,7 +623,8 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
             full, ""]
     if casc:
         out += ["Cascading randomization (`randomization.csv`): mean Spearman correlation with the original "
-                "scores after re-drawing the layers from the top down, cumulatively.", "", casc, ""]
+                "scores after re-drawing the layers from the top down, cumulatively; in brackets the mean |ρ| "
+                "(a method whose maps flip sign as a whole averages ρ near 0 but keeps |ρ| high).", "", casc, ""]
     if seconds:
         out += ["Seconds per method, every metric included (`meta.json`): "
                 + ", ".join(f"`{m}` {num(s, 1)}" for m, s in seconds.items()) + ".", ""]
