@@ -114,6 +114,9 @@ def groundtruth_section(gt: dict | None) -> str:
             controls.append(f"words apart: {pm(r['apart_flip_rate'])}")
         if "trigger_flip_rate" in r:
             controls.append(f"plain trigger: {pm(r['trigger_flip_rate'])}")
+        for key in r:  # the shortcut variants' controls (issue 35): each word alone
+            if key.endswith("-alone_flip_rate"):
+                controls.append(f"{key[:-len('_flip_rate')].replace('-', ' ')}: {pm(r[key])}")
         if "decoy_change_rate" in r:
             controls.append(f"decoy changes {pm(r['decoy_change_rate'])}")
         check_rows.append([f"`{row}`", r["status"], pm(r["flip_rate"]), ", ".join(map(str, r["n_scored"])),
@@ -152,11 +155,52 @@ def groundtruth_section(gt: dict | None) -> str:
         alarm_rows.append(["chance", f"{chance:.3f}", "—", "—"])
     out += [table(["method", "decoy share (token models)", "decoy first", "apart words share (phrase models)"],
                   alarm_rows), "",
+            *shortcut_tables(rows, methods),
             f"![best rank of the trigger per method](img/{RANKS_PNG})", "",
             "The trigger's rank (1 = top; 10+ = tenth or lower) in the single-token sentences, all seeds pooled: "
             "blue when the trigger's class is explained, orange when the other class is. A class-specific method "
             "has its blue bar at 1 and its orange mass at the far end.", ""]
     return "\n".join(out) + "\n"
+
+
+SHORTCUT_ROWS = {"and": "`zqe` … `zqf` ≥ 5 apart", "context": "`zqt` next to `zqk`", "opposing": "`zqp` over `zqn`",
+                 "partial": "`zqw` (70% predictive)", "partial-strength": "`zqs` over `zqw`",
+                 "vocab-word": "an ordinary word", "reversed-phrase": "`zqa zqb`",
+                 "reversed-phrase-reversed": "`zqb zqa` (other class)"}
+BIMODAL_SD = 0.25  # a per-seed p@k spread this wide is shown seed by seed
+
+
+def seeds_or_mean(stat, digits: int = 2) -> str:
+    """mean ± sd, or every seed's value where the seeds disagree (sd >= BIMODAL_SD)."""
+    if stat and (stat.get("sd") or 0) >= BIMODAL_SD and stat.get("per_seed"):
+        return "seeds " + " / ".join(f"{v:.{digits}f}" for v in stat["per_seed"])
+    return pm(stat, digits)
+
+
+def shortcut_tables(rows: dict, methods: dict) -> list[str]:
+    """The shortcut variants' table (issue 35) when the results hold any of their rows; [] otherwise."""
+    present = [r for r in SHORTCUT_ROWS if r in rows and rows[r]["status"] == "scored"]
+    if not present:
+        return []
+    head = ["method"] + [f"`{r}` p@k / rank" for r in present]
+    body = []
+    for m, by_row in methods.items():
+        cells = []
+        for r in present:
+            got = by_row.get(r)
+            if not got:
+                cells.append("—")
+                continue
+            cell = f"{seeds_or_mean(got.get('p_at_k'))} / {pm(got.get('rank'), 1)}"
+            if "above_rival" in got:
+                cell += f"; above rival {pm(got['above_rival'])}"
+            cells.append(cell)
+        body.append([f"`{m}`"] + cells)
+    causes = ", ".join(f"`{r}`: {SHORTCUT_ROWS[r]}" for r in present)
+    return ["**Shortcuts that need more than one filter** (issue 35; " + causes + "): precision@k with k the "
+            "number of cause tokens and their mean rank (Bastings et al.), per sentence, mean ± sd over seeds "
+            f"(seed by seed where the seeds disagree by sd ≥ {BIMODAL_SD}); *above rival*: every cause token "
+            "ranks above the planted word it outweighs.", "", table(head, body), ""]
 
 
 def plot_ranks(gt: dict, path: Path) -> None:
@@ -468,6 +512,19 @@ def reading(gt, roar, rand, metrics=None) -> str:
                        + (f" (random: {apart['random']:.2f})" if "random" in apart else "")
                        + ": the class-agnostic and rectified signals light up the trigger's words wherever they "
                        "are, well beyond what they do to the prediction.")
+        for row in SHORTCUT_ROWS:
+            scored = {m: mean(r[row].get("p_at_k")) for m, r in gt["methods"].items()
+                      if row in r and m not in SIGN_LOTTERY and m != "random"}
+            scored = {m: v for m, v in scored.items() if v is not None}
+            if gt["rows"].get(row, {}).get("status") != "scored" or not scored:
+                continue
+            hit = sorted(m for m, v in scored.items() if v >= 0.9)
+            miss = sorted(m for m, v in scored.items() if v < 0.5)
+            out.append(f"- **`{row}`** ({SHORTCUT_ROWS[row]}, flip rate {pm(gt['rows'][row]['flip_rate'])}): "
+                       f"p@k ≥ 0.9 for {', '.join(f'`{m}`' for m in hit) or 'no method'}; below 0.5 for "
+                       f"{', '.join(f'`{m}` {scored[m]:.2f}' for m in miss) or 'no method'}"
+                       + (f"; `random` {mean(gt['methods']['random'][row]['p_at_k']):.2f}"
+                          if row in gt["methods"].get("random", {}) else "") + ".")
         same = identical_groups(gt["methods"])
         if same:
             groups = "; ".join(" = ".join(f"`{m}`" for m in g) for g in same)
