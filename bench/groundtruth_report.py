@@ -546,8 +546,7 @@ def reading(gt, roar, rand, metrics=None) -> str:
             out.append(f"- **ROAR at {top}%** (test accuracy after retraining, lower = the removed words mattered): "
                        + ", ".join(f"`{m}` {final[m]:.3f}" for m in order)
                        + f" (all words: {roar['base']['test_accuracy']['mean']:.3f})"
-                       + (f"; {sum(v < rnd for m, v in final.items() if m != 'random')} of "
-                          f"{len(final) - 1} methods fall below `random`." if rnd is not None else "."))
+                       + (roar_against_random(kinds, top) if rnd is not None else "."))
             first = order[0]
             if first in UNSIGNED:
                 out.append(f"- Taken at face value, ROAR ranks `{first}` first. Its ranking ignores the sign: it "
@@ -571,10 +570,12 @@ def reading(gt, roar, rand, metrics=None) -> str:
                 text = (f"- **Recursive ROAR** (each step re-explained by the model retrained at the step before) "
                         f"at {top}%: {pairs}.")
                 below = [m for m in rec if m != "random" and "random" in rec and rec[m] < rec["random"]]
+                n_rec = max((kinds[m]["recursive"][top].get("n") or 1) for m in rec)
                 if below:
                     text += (" Re-explaining before each removal takes " + ", ".join(f"`{m}`" for m in below)
                              + " below `random`, each step removing the words the model retrained at the step "
-                             "before relies on (Madsen et al.'s reason for the recursion).")
+                             "before relies on (Madsen et al.'s reason for the recursion)"
+                             + (f"; on {n_rec} seed, with no spread to tell a gap from noise." if n_rec == 1 else "."))
                 out.append(text)
     if rand:
         rho = {m: mean(r["permuted"]["spearman"]) for m, r in rand["methods"].items()}
@@ -646,6 +647,25 @@ def reading(gt, roar, rand, metrics=None) -> str:
     if len(out) == 2:
         out.append("No study has been run yet.")
     return "\n".join(out) + "\n"
+
+
+def roar_against_random(kinds: dict, top: str) -> str:
+    """'; N of M methods fall below `random` by more than a seed sd ...': a gap counts only when it
+    is wider than the larger of the two methods' sd over seeds (a tie or a gap inside the seed
+    spread is named as such)."""
+    rnd = kinds["random"]["roar"][top]
+    below, within = [], []
+    for m, k in kinds.items():
+        got = k.get("roar", {}).get(top)
+        if m == "random" or mean(got) is None:
+            continue
+        spread = max(got.get("sd") or 0.0, rnd.get("sd") or 0.0)
+        (below if got["mean"] < rnd["mean"] - spread else within).append(m)
+    text = (f"; {len(below)} of {len(below) + len(within)} methods fall below `random` by more than the larger "
+            "of the two seed sds")
+    if within:
+        text += " (within it, or above: " + ", ".join(f"`{m}`" for m in within) + ")"
+    return text + "."
 
 
 def leakage_reading(kinds: dict, top: str) -> list[str]:
