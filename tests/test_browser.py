@@ -273,3 +273,16 @@ def test_javascript_and_python_colour_maps_agree(page, server):
              (0.61, 1.0), (0.6, 1.0), (1e-9, 1.0), (0.5, 0.0), (-0.1234, 0.4321)]
     js = page.evaluate("cases => cases.map(c => TDHeat.colour(c[0], c[1]))", cases)
     assert [list(colour(x, s)) for x, s in cases] == js
+
+
+def test_a_true_false_option_reaches_the_api_as_a_boolean(page, server):
+    # the select shows "true" / "false"; the request must carry the boolean the registry checks
+    text = "warm and engaging"
+    explain_in_page(page, server, text)
+    page.check('#methods input[value="lrp-zplus"]')
+    settle(page)
+    page.select_option('#options label:has-text("lrp-zplus contrast") select', "false")
+    settle(page)
+    e = api(server, "/api/explain", {"texts": [text], "method": "lrp-zplus",
+                                     "options": {"contrast": False}})["explanations"][0]
+    assert_row_matches(shown(page, 0, "lrp-zplus"), e)
