@@ -577,6 +577,27 @@ def metric_cell(row: dict, col: str) -> str:
     return num(value, 1) if col == "sentences_per_s" else num(value, 2) if col == "ms_per_sentence" else f"{value:.3f}"
 
 
+def with_abs_rho(rows: list[dict], stages: list[dict]) -> list[dict]:
+    """``rows`` (table.csv) with ``randomized_logits_abs_rho`` / ``randomized_all_abs_rho`` read from
+    randomization.csv's ``abs_spearman_mean`` (its ``logits`` and last stage) where table.csv,
+    written before those columns, lacks them; unchanged when either file lacks the figure."""
+    by = {}
+    for st in stages:
+        if st.get("abs_spearman_mean"):
+            by.setdefault(st["method"], {})[st["stage"]] = st["abs_spearman_mean"]
+            by[st["method"]]["_last"] = st["abs_spearman_mean"]
+    out = []
+    for r in rows:
+        got = by.get(r["method"], {})
+        extra = {}
+        if "randomized_logits_abs_rho" not in r and "logits" in got:
+            extra["randomized_logits_abs_rho"] = got["logits"]
+        if "randomized_all_abs_rho" not in r and "_last" in got:
+            extra["randomized_all_abs_rho"] = got["_last"]
+        out.append({**r, **extra})
+    return out
+
+
 def rho_cell(row: dict) -> str:
     """'ρ (|ρ|)' of one randomization stage; the signed mean alone where no |ρ| was recorded."""
     text = f"{float(row['spearman_mean']):.3f}"
@@ -588,6 +609,8 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
     rows = load_csv(folder / "table.csv")
     if not rows:
         return "", ""
+    stages = load_csv(folder / "randomization.csv")
+    rows = with_abs_rho(rows, stages)
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8")) if (folder / "meta.json").is_file() else {}
     name = f"{SRC}/{folder.name}"
     cols = [c for c in METRICS if c in rows[0]]
@@ -596,7 +619,6 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
     compact_cols = [c for c in HEADLINE_METRICS if c in rows[0]]
     compact = table(["method"] + [f"{METRICS[c][0]} {METRICS[c][1]}" for c in compact_cols],
                     [[f"`{r['method']}`"] + [metric_cell(r, c) for c in compact_cols] for r in rows])
-    stages = load_csv(folder / "randomization.csv")
     order = list(dict.fromkeys(s["stage"] for s in stages))
     by = {(s["method"], s["stage"]): s for s in stages}
     methods = list(dict.fromkeys(s["method"] for s in stages))
