@@ -50,8 +50,8 @@ def test_the_logit_inverts_the_ranking_and_the_contrast_does_not(method):
     want = {"lrp-zplus": 7.0, "lrp-alpha-beta": 3.0}[method]
     np.testing.assert_allclose(e.scores, [want, 0.0], atol=1e-5)
     assert e.scores.sum() + e.extras["absorbed"] == pytest.approx(7.0, abs=1e-5)
-    assert trigger_scores(e.scores, [0]) == {"rank": 1.0, "best_rank": 1, "p_at_1": 1.0, "recall_at_k": 1.0,
-                                             "ap": 1.0, "first": 1.0}
+    assert trigger_scores(e.scores, [0]) == {"rank": 1.0, "best_rank": 1, "p_at_1": 1.0, "p_at_k": 1.0,
+                                             "recall_at_k": 1.0, "ap": 1.0, "first": 1.0}
 
 
 def test_alpha_beta_1_0_is_not_zplus_when_the_bias_is_positive():
