@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = "bench/results"
 RANKS_PNG, ROAR_PNG = "groundtruth-ranks.png", "roar-curves.png"
 CLASS_AGNOSTIC = 0.5  # counter_first at or above this: the method names the trigger for either class
+SIGN_LOTTERY = {"gradient"}  # signed sum over embedding dimensions: its direction is arbitrary (issue 35)
 UNSIGNED = {"gradient-l2", "deconv-activation", "random"}  # scores that do not say for or against a class
 LEAK_TOLERANCE = 0.02  # a ROAR model this much worse on the swapped removal learnt part of the removal
+PASS_MARGIN = 0.2  # data randomization passes when mean |ρ| vs the permuted model is this far below two real models'
 CHANCE = 0.5  # SST-2 test accuracy of a constant guess (912 of 1,821 sentences are negative: 0.501)
 
 
@@ -112,6 +114,9 @@ def groundtruth_section(gt: dict | None) -> str:
             controls.append(f"words apart: {pm(r['apart_flip_rate'])}")
         if "trigger_flip_rate" in r:
             controls.append(f"plain trigger: {pm(r['trigger_flip_rate'])}")
+        for key in r:  # the shortcut variants' controls (issue 35): each word alone
+            if key.endswith("-alone_flip_rate"):
+                controls.append(f"{key[:-len('_flip_rate')].replace('-', ' ')}: {pm(r[key])}")
         if "decoy_change_rate" in r:
             controls.append(f"decoy changes {pm(r['decoy_change_rate'])}")
         check_rows.append([f"`{row}`", r["status"], pm(r["flip_rate"]), ", ".join(map(str, r["n_scored"])),
@@ -150,11 +155,52 @@ def groundtruth_section(gt: dict | None) -> str:
         alarm_rows.append(["chance", f"{chance:.3f}", "—", "—"])
     out += [table(["method", "decoy share (token models)", "decoy first", "apart words share (phrase models)"],
                   alarm_rows), "",
+            *shortcut_tables(rows, methods),
             f"![best rank of the trigger per method](img/{RANKS_PNG})", "",
             "The trigger's rank (1 = top; 10+ = tenth or lower) in the single-token sentences, all seeds pooled: "
             "blue when the trigger's class is explained, orange when the other class is. A class-specific method "
             "has its blue bar at 1 and its orange mass at the far end.", ""]
     return "\n".join(out) + "\n"
+
+
+SHORTCUT_ROWS = {"and": "`zqe` … `zqf` ≥ 5 apart", "context": "`zqt` next to `zqk`", "opposing": "`zqp` over `zqn`",
+                 "partial": "`zqw` (70% predictive)", "partial-strength": "`zqs` over `zqw`",
+                 "vocab-word": "an ordinary word", "reversed-phrase": "`zqa zqb`",
+                 "reversed-phrase-reversed": "`zqb zqa` (other class)"}
+BIMODAL_SD = 0.25  # a per-seed p@k spread this wide is shown seed by seed
+
+
+def seeds_or_mean(stat, digits: int = 2) -> str:
+    """mean ± sd, or every seed's value where the seeds disagree (sd >= BIMODAL_SD)."""
+    if stat and (stat.get("sd") or 0) >= BIMODAL_SD and stat.get("per_seed"):
+        return "seeds " + " / ".join(f"{v:.{digits}f}" for v in stat["per_seed"])
+    return pm(stat, digits)
+
+
+def shortcut_tables(rows: dict, methods: dict) -> list[str]:
+    """The shortcut variants' table (issue 35) when the results hold any of their rows; [] otherwise."""
+    present = [r for r in SHORTCUT_ROWS if r in rows and rows[r]["status"] == "scored"]
+    if not present:
+        return []
+    head = ["method"] + [f"`{r}` p@k / rank" for r in present]
+    body = []
+    for m, by_row in methods.items():
+        cells = []
+        for r in present:
+            got = by_row.get(r)
+            if not got:
+                cells.append("—")
+                continue
+            cell = f"{seeds_or_mean(got.get('p_at_k'))} / {pm(got.get('rank'), 1)}"
+            if "above_rival" in got:
+                cell += f"; above rival {pm(got['above_rival'])}"
+            cells.append(cell)
+        body.append([f"`{m}`"] + cells)
+    causes = ", ".join(f"`{r}`: {SHORTCUT_ROWS[r]}" for r in present)
+    return ["**Shortcuts that need more than one filter** (issue 35; " + causes + "): precision@k with k the "
+            "number of cause tokens and their mean rank (Bastings et al.), per sentence, mean ± sd over seeds "
+            f"(seed by seed where the seeds disagree by sd ≥ {BIMODAL_SD}); *above rival*: every cause token "
+            "ranks above the planted word it outweighs.", "", table(head, body), ""]
 
 
 def plot_ranks(gt: dict, path: Path) -> None:
@@ -276,6 +322,11 @@ def plot_roar(roar: dict, path: Path) -> None:
 
 # ------------------------------------------------------------------------------ data randomization
 
+def abs_rho(comparison: dict):
+    """The mean |ρ| of one comparison (``abs_rho``; older results call it ``abs_spearman``)."""
+    return comparison.get("abs_rho", comparison.get("abs_spearman"))
+
+
 def randomization_section(rand: dict | None) -> str:
     if not rand:
         return ("## Data randomization\n\nNot run yet: `textdeconv randomization` writes "
@@ -291,10 +342,14 @@ def randomization_section(rand: dict | None) -> str:
             "over seeds). High = the explanation barely depends on what the model learnt: the check fails. "
             "*other seed*: the same comparison between two real models of different seeds, the change to expect "
             "from initialisation alone.", ""]
-    out += [table(["method", "ρ real vs permuted", "top-k overlap real vs permuted", "ρ real vs other seed",
-                   "top-k overlap real vs other seed"],
-                  [[f"`{m}`", pm(r["permuted"]["spearman"], 3), pm(r["permuted"]["topk_overlap"], 3),
-                    pm(r.get("other_seed", {}).get("spearman"), 3), pm(r.get("other_seed", {}).get("topk_overlap"), 3)]
+    out += ["Mean |ρ| (the mean of each sentence's |ρ|): a method whose maps flip sign as a whole (one-signed maps "
+            "of a logit that changes sign) averages ρ near 0 while ranking the words alike; only a low |ρ| says "
+            "the explanation changed, read against the |ρ| between two real models (*other seed*).", "",
+            table(["method", "ρ real vs permuted", "\\|ρ\\| real vs permuted", "top-k overlap real vs permuted",
+                   "ρ real vs other seed", "\\|ρ\\| real vs other seed", "top-k overlap real vs other seed"],
+                  [[f"`{m}`", pm(r["permuted"]["spearman"], 3), pm(abs_rho(r["permuted"]), 3),
+                    pm(r["permuted"]["topk_overlap"], 3), pm(r.get("other_seed", {}).get("spearman"), 3),
+                    pm(abs_rho(r.get("other_seed", {})), 3), pm(r.get("other_seed", {}).get("topk_overlap"), 3)]
                    for m, r in rand["methods"].items()]), ""]
     return "\n".join(out) + "\n"
 
@@ -303,7 +358,10 @@ def randomization_section(rand: dict | None) -> str:
 
 NEW_METRICS = {"loo_kendall_tau": "LOO τ ↑", "eraser_auprc": "AUPRC ↑", "token_f1": "token-F1 ↑",
                "iou_f1": "IOU-F1 ↑", "infidelity": "infidelity ↓", "max_sensitivity": "max-sens. ↓",
-               "independent_max_spearman": "indep. rand. max ρ ↓", "randomized_all_spearman": "cascading ρ ↓",
+               "max_sensitivity_median": "max-sens. median ↓",
+               "independent_max_spearman": "indep. rand. max ρ ↓",
+               "independent_max_abs_rho": "indep. rand. max \\|ρ\\| ↓",
+               "randomized_all_spearman": "cascading ρ ↓", "randomized_all_abs_rho": "cascading \\|ρ\\| ↓",
                "ms_per_sentence": "ms / sentence ↓"}
 
 
@@ -393,6 +451,8 @@ def reading(gt, roar, rand, metrics=None) -> str:
                    "rule `deconv-rectified` (" + fact("deconv-rectified") + ") sits between the two.")
     if gt:
         token = {m: r["token"] for m, r in gt["methods"].items() if "token" in r}
+        lottery = sorted(m for m in token if m in SIGN_LOTTERY)
+        token = {m: r for m, r in token.items() if m not in SIGN_LOTTERY}  # in the tables, not the rankings
         found = sorted(m for m, r in token.items() if (mean(r["p_at_1"]) or 0) >= 0.95)
         agnostic = sorted(m for m, r in token.items() if (mean(r["counter_first"]) or 0) >= CLASS_AGNOSTIC)
         flips = ", ".join(f"{row} {pm(r['flip_rate'])}" for row, r in gt["rows"].items())
@@ -404,6 +464,12 @@ def reading(gt, roar, rand, metrics=None) -> str:
         if misses:
             out.append("- Below that: " + ", ".join(f"`{m}` (p@1 {pm(token[m]['p_at_1'])})" for m in misses)
                        + "; `random` sits at " + pm(token.get("random", {}).get("p_at_1")) + ".")
+        for m in lottery:
+            per_seed = gt["methods"][m]["token"]["p_at_1"].get("per_seed") or []
+            out.append(f"- `{m}` is in the tables but not in these rankings: it sums the gradient over the embedding "
+                       "dimensions, the derivative along one arbitrary direction, whose sign no training fixes "
+                       "(p@1 per seed: " + (", ".join(f"{v:.2f}" for v in per_seed) or "n/a") + "). Its unsigned "
+                       "form, Grad-L2 (Bastings et al.), is `gradient-l2`.")
         if agnostic:
             out.append(f"- **Class specificity separates the methods.** Asked to explain the *other* class, "
                        f"{', '.join(f'`{m}`' for m in agnostic)} still rank the trigger first in at least "
@@ -411,7 +477,7 @@ def reading(gt, roar, rand, metrics=None) -> str:
                        "counts for the class asked about. The class-agnostic reconstruction `deconv-activation` "
                        f"does so in {pm(token.get('deconv-activation', {}).get('counter_first'))} of them, the "
                        f"class-evidence `deconv` in {pm(token.get('deconv', {}).get('counter_first'))}.")
-        neg = {m: r["negation"] for m, r in gt["methods"].items() if "negation" in r}
+        neg = {m: r["negation"] for m, r in gt["methods"].items() if "negation" in r and m not in SIGN_LOTTERY}
         if neg:
             pair = sorted(neg, key=lambda m: -(mean(neg[m]["first"]) or 0))
             out.append("- **Negation** (`not zqx` explained for the class it decides): both words on top in "
@@ -446,13 +512,29 @@ def reading(gt, roar, rand, metrics=None) -> str:
                        + (f" (random: {apart['random']:.2f})" if "random" in apart else "")
                        + ": the class-agnostic and rectified signals light up the trigger's words wherever they "
                        "are, well beyond what they do to the prediction.")
+        for row in SHORTCUT_ROWS:
+            scored = {m: mean(r[row].get("p_at_k")) for m, r in gt["methods"].items()
+                      if row in r and m not in SIGN_LOTTERY and m != "random"}
+            scored = {m: v for m, v in scored.items() if v is not None}
+            if gt["rows"].get(row, {}).get("status") != "scored" or not scored:
+                continue
+            hit = sorted(m for m, v in scored.items() if v >= 0.9)
+            miss = sorted(m for m, v in scored.items() if v < 0.5)
+            out.append(f"- **`{row}`** ({SHORTCUT_ROWS[row]}, flip rate {pm(gt['rows'][row]['flip_rate'])}): "
+                       f"p@k ≥ 0.9 for {', '.join(f'`{m}`' for m in hit) or 'no method'}; below 0.5 for "
+                       f"{', '.join(f'`{m}` {scored[m]:.2f}' for m in miss) or 'no method'}"
+                       + (f"; `random` {mean(gt['methods']['random'][row]['p_at_k']):.2f}"
+                          if row in gt["methods"].get("random", {}) else "") + ".")
         same = identical_groups(gt["methods"])
         if same:
             groups = "; ".join(" = ".join(f"`{m}`" for m in g) for g in same)
+            lrp_alike = any({"lrp-alpha-beta", "lrp-zplus"} <= set(g) for g in same)
             out.append(f"- **The same numbers** (every metric within 1e-4, every row): {groups}"
                        + ". `deconv` is gradient x input on this architecture (an identity the tests check), and "
-                       "with one convolution layer the rectified deconvnet rule and guided backprop coincide; LRP-αβ "
-                       "with its default α = 1, β = 0 is the z+ rule.")
+                       "with one convolution layer the rectified deconvnet rule and guided backprop coincide"
+                       + ("; LRP-αβ with α = 1, β = 0 is not the z+ rule (it keeps the positive bias b⁺ in its "
+                          "denominator, z+ does not), but on these models the difference moves no metric by 1e-4"
+                          if lrp_alike else "") + ".")
     if roar:
         pcts = [f"{round(100 * f)}" for f in roar["settings"]["fractions"]]
         low, top = pcts[0], pcts[-1]
@@ -464,8 +546,7 @@ def reading(gt, roar, rand, metrics=None) -> str:
             out.append(f"- **ROAR at {top}%** (test accuracy after retraining, lower = the removed words mattered): "
                        + ", ".join(f"`{m}` {final[m]:.3f}" for m in order)
                        + f" (all words: {roar['base']['test_accuracy']['mean']:.3f})"
-                       + (f"; {sum(v < rnd for m, v in final.items() if m != 'random')} of "
-                          f"{len(final) - 1} methods fall below `random`." if rnd is not None else "."))
+                       + (roar_against_random(kinds, top) if rnd is not None else "."))
             first = order[0]
             if first in UNSIGNED:
                 out.append(f"- Taken at face value, ROAR ranks `{first}` first. Its ranking ignores the sign: it "
@@ -489,35 +570,57 @@ def reading(gt, roar, rand, metrics=None) -> str:
                 text = (f"- **Recursive ROAR** (each step re-explained by the model retrained at the step before) "
                         f"at {top}%: {pairs}.")
                 below = [m for m in rec if m != "random" and "random" in rec and rec[m] < rec["random"]]
+                n_rec = max((kinds[m]["recursive"][top].get("n") or 1) for m in rec)
                 if below:
                     text += (" Re-explaining before each removal takes " + ", ".join(f"`{m}`" for m in below)
                              + " below `random`, each step removing the words the model retrained at the step "
-                             "before relies on (Madsen et al.'s reason for the recursion).")
+                             "before relies on (Madsen et al.'s reason for the recursion)"
+                             + (f"; on {n_rec} seed, with no spread to tell a gap from noise." if n_rec == 1 else "."))
                 out.append(text)
     if rand:
         rho = {m: mean(r["permuted"]["spearman"]) for m, r in rand["methods"].items()}
-        high = sorted(m for m, v in rho.items() if v is not None and v >= 0.5 and m != "random")
-        out.append("- **Data randomization**: Spearman ρ between the real and the permuted-label model: "
-                   + ", ".join(f"`{m}` {v:.2f}" for m, v in sorted(rho.items(), key=lambda kv: -(kv[1] or 0))
-                               if v is not None) + " (`random` is 1 by construction: it never looks at the model)."
-                   + (f" At ρ ≥ 0.5 ({', '.join(f'`{m}`' for m in high)}) the explanation of a model that learnt "
+        mag = {m: mean(abs_rho(r["permuted"])) for m, r in rand["methods"].items()}
+        has_abs = all(v is not None for v in mag.values())
+        key = mag if has_abs else rho  # mean |ρ| where recorded: a whole-map sign flip is no change
+        sym = "|ρ|" if has_abs else "ρ"
+        high = sorted(m for m, v in key.items() if v is not None and v >= 0.5 and m != "random")
+        out.append(f"- **Data randomization**: Spearman {sym} between the real and the permuted-label model: "
+                   + ", ".join(f"`{m}` {v:.2f}" + (f" (signed ρ {rho[m]:.2f})" if has_abs else "")
+                               for m, v in sorted(key.items(), key=lambda kv: -(kv[1] or 0)) if v is not None)
+                   + " (`random` is 1 by construction: it never looks at the model)."
+                   + (f" At {sym} ≥ 0.5 ({', '.join(f'`{m}`' for m in high)}) the explanation of a model that learnt "
                       "nothing about sentiment still ranks the words much as the real model's does: it says more "
                       "about the sentence and the architecture than about what was learnt." if high else ""))
-        other = {m: mean(r.get("other_seed", {}).get("spearman")) for m, r in rand["methods"].items()}
-        alike = sorted(m for m in high if other.get(m) is not None and rho[m] >= other[m] - 0.05)
+        other = {m: mean((abs_rho if has_abs else (lambda c: c.get("spearman")))(r.get("other_seed", {})))
+                 for m, r in rand["methods"].items()}
+        alike = sorted(m for m in high if other.get(m) is not None and key[m] >= other[m] - 0.05)
         if alike:
-            out.append("  " + ", ".join(f"`{m}` ({rho[m]:.2f} vs {other[m]:.2f})" for m in alike)
+            out.append("  " + ", ".join(f"`{m}` ({key[m]:.2f} vs {other[m]:.2f})" for m in alike)
                        + " correlate as much with the permuted-label model as with a real model of another "
                        "seed: for them, training on the true labels leaves no trace the check can see.")
-        low = sorted(m for m, v in rho.items() if v is not None and abs(v) < 0.1 and (other.get(m) or 0) >= 0.2)
-        if low:
-            out.append("  " + ", ".join(f"`{m}`" for m in low) + " drop to |ρ| < 0.1 against the permuted-label "
-                       "model while two real models agree at ρ " + ", ".join(f"{other[m]:.2f}" for m in low)
-                       + ": they pass the check.")
-        unstable = sorted(m for m, v in other.items() if v is not None and abs(v) < 0.2 and m != "random")
+        if has_abs:
+            flips = sorted(m for m in rho if rho[m] is not None and abs(rho[m]) < 0.1 and key[m] >= 0.5)
+            if flips:
+                out.append("  " + ", ".join(f"`{m}` (ρ {rho[m]:.2f}, |ρ| {key[m]:.2f})" for m in flips)
+                           + ": a signed ρ near 0 with a high |ρ| is a map that flips sign as a whole, not a map "
+                           "that changed; it does not pass the check.")
+            low = sorted(m for m in key if m != "random" and other.get(m) is not None and key[m] is not None
+                         and other[m] - key[m] >= PASS_MARGIN)
+            if low:
+                out.append("  " + ", ".join(f"`{m}`" for m in low) + f" lose at least {PASS_MARGIN} of mean |ρ| "
+                           "against the permuted-label model compared with two real models ("
+                           + ", ".join(f"{key[m]:.2f} vs {other[m]:.2f}" for m in low) + "): they pass the check.")
+        else:
+            low = sorted(m for m, v in rho.items() if v is not None and abs(v) < 0.1 and (other.get(m) or 0) >= 0.2)
+            if low:
+                out.append("  " + ", ".join(f"`{m}`" for m in low) + " drop to |ρ| < 0.1 against the permuted-label "
+                           "model while two real models agree at ρ " + ", ".join(f"{other[m]:.2f}" for m in low)
+                           + ": they pass the check.")
+        signed_other = {m: mean(r.get("other_seed", {}).get("spearman")) for m, r in rand["methods"].items()}
+        unstable = sorted(m for m, v in signed_other.items() if v is not None and abs(v) < 0.2 and m != "random")
         if unstable:
-            out.append("  " + ", ".join(f"`{m}` (ρ {other[m]:.2f})" for m in unstable) + " does not even agree "
-                       "between two real models, so the check cannot tell what it depends on.")
+            out.append("  " + ", ".join(f"`{m}` (ρ {signed_other[m]:.2f})" for m in unstable) + " does not even "
+                       "agree in sign between two real models, so the check cannot tell what it depends on.")
     if metrics and "deconv" in metrics and "deconv-activation" in metrics:
         def col(name):
             return {m: v[name] for m, v in metrics.items() if name in v and v[name] == v[name]}
@@ -533,13 +636,36 @@ def reading(gt, roar, rand, metrics=None) -> str:
                        f"`deconv` {infid['deconv']:.3f} against `deconv-activation` {infid['deconv-activation']:.3f} "
                        f"and `random` {infid.get('random', float('nan')):.3f}); the reconstruction does not.")
         if sens:
-            calm = sorted(sens, key=lambda m: sens[m])[:3]
+            median = col("max_sensitivity_median")
+            calm = sorted(sens, key=lambda m: median.get(m, sens[m]))[:3]
             out.append("- **Max-sensitivity rewards not looking**: the steadiest explanations under embedding noise "
-                       "are " + ", ".join(f"`{m}` {sens[m]:.3f}" for m in calm) + "; robustness alone cannot tell "
-                       "an explanation that ignores the model from one that is faithful to it.")
+                       "are " + ", ".join(f"`{m}` {sens[m]:.3f}" + (f" (median {median[m]:.3f})" if m in median else "")
+                                          for m in calm)
+                       + "; robustness alone cannot tell an explanation that ignores the model from one that is "
+                       "faithful to it." + ("" if median else " (Means only: a few whole-map sign flips can set a "
+                                            "mean, and this table has no median column.)"))
     if len(out) == 2:
         out.append("No study has been run yet.")
     return "\n".join(out) + "\n"
+
+
+def roar_against_random(kinds: dict, top: str) -> str:
+    """'; N of M methods fall below `random` by more than a seed sd ...': a gap counts only when it
+    is wider than the larger of the two methods' sd over seeds (a tie or a gap inside the seed
+    spread is named as such)."""
+    rnd = kinds["random"]["roar"][top]
+    below, within = [], []
+    for m, k in kinds.items():
+        got = k.get("roar", {}).get(top)
+        if m == "random" or mean(got) is None:
+            continue
+        spread = max(got.get("sd") or 0.0, rnd.get("sd") or 0.0)
+        (below if got["mean"] < rnd["mean"] - spread else within).append(m)
+    text = (f"; {len(below)} of {len(below) + len(within)} methods fall below `random` by more than the larger "
+            "of the two seed sds")
+    if within:
+        text += " (within it, or above: " + ", ".join(f"`{m}`" for m in within) + ")"
+    return text + "."
 
 
 def leakage_reading(kinds: dict, top: str) -> list[str]:

@@ -74,9 +74,15 @@ METRICS = {
     "max_sensitivity": ("max-sensitivity", "↓"),
     "independent_max_spearman": ("ρ after one layer randomized (max)", "↓"),
     "ms_per_sentence": ("ms / sentence", "↓"),
+    # issue 35: mean |ρ| beside the signed mean ρ, the median beside the mean (absent from older tables: omitted)
+    "randomized_logits_abs_rho": ("\\|ρ\\| after output layer randomized", "↓"),
+    "randomized_all_abs_rho": ("\\|ρ\\| after all randomized", "↓"),
+    "class_abs_rho": ("\\|ρ\\| between classes", "↓"),
+    "independent_max_abs_rho": ("\\|ρ\\| after one layer randomized (max)", "↓"),
+    "max_sensitivity_median": ("max-sensitivity median", "↓"),
 }
 HEADLINE_METRICS = ("comprehensiveness_aopc", "sufficiency_aopc", "plausibility_auroc", "loo_kendall_tau",
-                    "randomized_logits_spearman", "class_spearman", "ms_per_sentence")
+                    "randomized_logits_spearman", "randomized_logits_abs_rho", "class_spearman", "ms_per_sentence")
 HEADLINE_ROWS = 8
 
 # two-sided 95% Student t quantiles by degrees of freedom (beyond 30: 1.96)
@@ -571,11 +577,40 @@ def metric_cell(row: dict, col: str) -> str:
     return num(value, 1) if col == "sentences_per_s" else num(value, 2) if col == "ms_per_sentence" else f"{value:.3f}"
 
 
+def with_abs_rho(rows: list[dict], stages: list[dict]) -> list[dict]:
+    """``rows`` (table.csv) with ``randomized_logits_abs_rho`` / ``randomized_all_abs_rho`` read from
+    randomization.csv's ``abs_spearman_mean`` (its ``logits`` and last stage) where table.csv,
+    written before those columns, lacks them; unchanged when either file lacks the figure."""
+    by = {}
+    for st in stages:
+        if st.get("abs_spearman_mean"):
+            by.setdefault(st["method"], {})[st["stage"]] = st["abs_spearman_mean"]
+            by[st["method"]]["_last"] = st["abs_spearman_mean"]
+    out = []
+    for r in rows:
+        got = by.get(r["method"], {})
+        extra = {}
+        if "randomized_logits_abs_rho" not in r and "logits" in got:
+            extra["randomized_logits_abs_rho"] = got["logits"]
+        if "randomized_all_abs_rho" not in r and "_last" in got:
+            extra["randomized_all_abs_rho"] = got["_last"]
+        out.append({**r, **extra})
+    return out
+
+
+def rho_cell(row: dict) -> str:
+    """'ρ (|ρ|)' of one randomization stage; the signed mean alone where no |ρ| was recorded."""
+    text = f"{float(row['spearman_mean']):.3f}"
+    return text + (f" ({float(row['abs_spearman_mean']):.3f})" if row.get("abs_spearman_mean") else "")
+
+
 def evaluation_section(folder: Path) -> tuple[str, str]:
     """(the results.md section, the README's compact table); ('', '') without the folder."""
     rows = load_csv(folder / "table.csv")
     if not rows:
         return "", ""
+    stages = load_csv(folder / "randomization.csv")
+    rows = with_abs_rho(rows, stages)
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8")) if (folder / "meta.json").is_file() else {}
     name = f"{SRC}/{folder.name}"
     cols = [c for c in METRICS if c in rows[0]]
@@ -584,12 +619,11 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
     compact_cols = [c for c in HEADLINE_METRICS if c in rows[0]]
     compact = table(["method"] + [f"{METRICS[c][0]} {METRICS[c][1]}" for c in compact_cols],
                     [[f"`{r['method']}`"] + [metric_cell(r, c) for c in compact_cols] for r in rows])
-    stages = load_csv(folder / "randomization.csv")
     order = list(dict.fromkeys(s["stage"] for s in stages))
     by = {(s["method"], s["stage"]): s for s in stages}
     methods = list(dict.fromkeys(s["method"] for s in stages))
     casc = table(["method"] + [f"`{s}`" for s in order],
-                 [[f"`{m}`"] + [f"{float(by[m, s]['spearman_mean']):.3f}" if (m, s) in by else "" for s in order]
+                 [[f"`{m}`"] + [rho_cell(by[m, s]) if (m, s) in by else "" for s in order]
                   for m in methods]) if stages else ""
     seconds = meta.get("seconds_per_method", {})
     out = ["## Explanation quality: methods × metrics", "",
@@ -611,7 +645,8 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
             full, ""]
     if casc:
         out += ["Cascading randomization (`randomization.csv`): mean Spearman correlation with the original "
-                "scores after re-drawing the layers from the top down, cumulatively.", "", casc, ""]
+                "scores after re-drawing the layers from the top down, cumulatively; in brackets the mean |ρ| "
+                "(a method whose maps flip sign as a whole averages ρ near 0 but keeps |ρ| high).", "", casc, ""]
     if seconds:
         out += ["Seconds per method, every metric included (`meta.json`): "
                 + ", ".join(f"`{m}` {num(s, 1)}" for m, s in seconds.items()) + ".", ""]

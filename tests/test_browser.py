@@ -359,3 +359,16 @@ def test_filter_page_pages_searches_and_sorts_hostile_text_safely(page, tmp_path
     vote = {j: (c, -abs(v)) for j, c, v in zip(table["filter"], table["class_vote"], table["vote"])}
     assert fids() == [f"2/{j}" for j in sorted(range(n), key=lambda j: (vote[j], j))[:25]]
     assert page.evaluate("window.__pwned") is None and page.dialogs == []
+
+
+def test_a_true_false_option_reaches_the_api_as_a_boolean(page, server):
+    # the select shows "true" / "false"; the request must carry the boolean the registry checks
+    text = "warm and engaging"
+    explain_in_page(page, server, text)
+    page.check('#methods input[value="lrp-zplus"]')
+    settle(page)
+    page.select_option('#options label:has-text("lrp-zplus contrast") select', "false")
+    settle(page)
+    e = api(server, "/api/explain", {"texts": [text], "method": "lrp-zplus",
+                                     "options": {"contrast": False}})["explanations"][0]
+    assert_row_matches(shown(page, 0, "lrp-zplus"), e)

@@ -160,7 +160,8 @@ def test_test_cases_know_their_causes():
     assert all(tuple(c.tokens[i] for i in c.cause) == (NEGATOR, TRIGGER) and c.pushes_to == 0 and c.gold == 1
                for c in negation["negated"])
     assert set(negation) == {"trigger", "negated", "decoy"}
-    assert set(VARIANTS) == {"token", "phrase", "negation"}
+    assert set(VARIANTS) == {"token", "phrase", "negation", "and", "context", "opposing", "partial", "vocab-word",
+                             "reversed-phrase"}
 
 
 # ---------------------------------------------------------------------------------- metrics by hand
@@ -169,10 +170,10 @@ def test_trigger_scores_by_hand():
     from textdeconv.evaluation.groundtruth import score_share, trigger_scores
 
     s = [0.1, 0.9, 0.3, 0.9]  # ranking: 1, 3 (tie broken by position), 2, 0
-    assert trigger_scores(s, (1,)) == {"rank": 1.0, "best_rank": 1, "p_at_1": 1.0, "recall_at_k": 1.0, "ap": 1.0,
-                                       "first": 1.0}
-    assert trigger_scores(s, (3,)) == {"rank": 2.0, "best_rank": 2, "p_at_1": 0.0, "recall_at_k": 0.0, "ap": 0.5,
-                                       "first": 0.0}
+    assert trigger_scores(s, (1,)) == {"rank": 1.0, "best_rank": 1, "p_at_1": 1.0, "p_at_k": 1.0, "recall_at_k": 1.0,
+                                       "ap": 1.0, "first": 1.0}
+    assert trigger_scores(s, (3,)) == {"rank": 2.0, "best_rank": 2, "p_at_1": 0.0, "p_at_k": 0.0, "recall_at_k": 0.0,
+                                       "ap": 0.5, "first": 0.0}
     got = trigger_scores(s, (0, 2))  # ranks 4 and 3
     assert got["rank"] == 3.5 and got["best_rank"] == 3 and got["recall_at_k"] == 0.0
     assert got["ap"] == pytest.approx((1 / 3 + 2 / 4) / 2)
@@ -294,7 +295,9 @@ def test_groundtruth_command_end_to_end(synthetic, tmp_path, monkeypatch, capsys
 def test_groundtruth_command_errors(tmp_path, capsys):
     from textdeconv.cli import main
 
-    for argv, fragment in ((["--fraction", "0.7"], "at most 0.5 with the negation variant"),
+    for argv, fragment in ((["--fraction", "0.7", "--variants", "token", "negation"],
+                            "at most 0.5 with the negation variant"),
+                           (["--fraction", "0.4"], "at most 0.3333 with the and, context, opposing variants"),
                            (["--threshold", "2"], "--threshold must lie in [0, 1]"),
                            (["--seeds", "0", "0"], "--seeds repeats a seed"),
                            (["--out", str(tmp_path)], "is a directory; give a file path"),

@@ -116,3 +116,16 @@ def test_committed_page_is_current():
     assert shutil.which(sys.executable)
     proc = run("--check", "--results", copy)
     assert proc.returncode == 0, proc.stderr  # stale: run `python bench/groundtruth_report.py`
+
+
+def test_shortcut_rows_render_seed_by_seed_where_the_seeds_disagree():
+    mod = runpy.run_path(str(GENERATOR))
+    assert mod["shortcut_tables"]({"token": {"status": "scored"}}, {}) == []  # older results: no table
+    rows = {"opposing": {"status": "scored", "flip_rate": stat(0.9)}, "and": {"status": "ignored"}}
+    methods = {"occlusion": {"opposing": {"p_at_k": {"mean": 1 / 3, "sd": 0.58, "n": 3, "per_seed": [0.0, 1.0, 0.0]},
+                                          "rank": stat(2.0), "above_rival": stat(0.5)}},
+               "deconv": {}}
+    text = "\n".join(mod["shortcut_tables"](rows, methods))
+    assert "| `occlusion` | seeds 0.00 / 1.00 / 0.00 / 2.0; above rival 0.50 |" in text
+    assert "| `deconv` | — |" in text and "`and`" not in text  # an ignored row is not tabled
+    assert mod["seeds_or_mean"](stat(0.8, 0.1)) == "0.80 ± 0.10"

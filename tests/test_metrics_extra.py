@@ -193,12 +193,16 @@ def test_the_table_has_the_new_columns():
     report = evaluate_methods(net, vocab, ["neg", "pos"], sentences, labels, ["random"], sanity_n=3,
                               positive_class=1, sensitivity_samples=1)
     new = ("loo_kendall_tau", "eraser_auprc", "token_f1", "iou_f1", "infidelity", "max_sensitivity",
-           "independent_max_spearman", "ms_per_sentence")
+           "independent_max_spearman", "ms_per_sentence", "randomized_logits_abs_rho", "randomized_all_abs_rho",
+           "class_abs_rho", "independent_max_abs_rho", "max_sensitivity_median")
     assert set(new) <= set(COLUMNS) and set(new) <= set(report.table.columns)
     table = report.table.set_index("method")
     assert table.loc["random", "max_sensitivity"] == 0.0 and table.loc["random", "ms_per_sentence"] > 0
     assert -1 <= table.loc["random", "loo_kendall_tau"] <= 1 and table.loc["random", "infidelity"] >= 0
     assert table.loc["random", "independent_max_spearman"] == 1.0  # model-blind scores survive every layer
+    assert table.loc["random", "independent_max_abs_rho"] == 1.0
+    assert table.loc["random", "randomized_all_abs_rho"] == 1.0
+    assert table.loc["random", "max_sensitivity_median"] == 0.0
     assert set(report.independent) == {"random"}
     assert "ms_per_sentence (↓)" in to_markdown(report.table)
 

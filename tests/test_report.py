@@ -95,3 +95,18 @@ def test_an_experiment_goes_to_results_md_only(tmp_path):
     assert f"**{PLANTED:.2f}**" in experiments.split("\n### ")[0]
     assert f"`{key}`" in page
     assert f"**{PLANTED:.2f}**" not in (tmp_path / "README.md").read_text(encoding="utf-8")
+
+
+def test_abs_rho_comes_from_the_stages_file_only_where_the_table_lacks_it():
+    import runpy
+
+    mod = runpy.run_path(str(REPORT))
+    stages = [{"method": "a", "stage": "original", "spearman_mean": "1.0", "abs_spearman_mean": "1.0"},
+              {"method": "a", "stage": "logits", "spearman_mean": "-0.5", "abs_spearman_mean": "0.7"},
+              {"method": "a", "stage": "embeddings", "spearman_mean": "0.0", "abs_spearman_mean": "0.2"},
+              {"method": "b", "stage": "logits", "spearman_mean": "0.1", "abs_spearman_mean": ""}]
+    rows = [{"method": "a"}, {"method": "b"}, {"method": "c", "randomized_logits_abs_rho": "0.3"}]
+    got = mod["with_abs_rho"](rows, stages)
+    assert got[0] == {"method": "a", "randomized_logits_abs_rho": "0.7", "randomized_all_abs_rho": "0.2"}
+    assert got[1] == {"method": "b"} and got[2] == rows[2]  # nothing recorded: nothing invented
+    assert mod["rho_cell"](stages[1]) == "-0.500 (0.700)" and mod["rho_cell"](stages[3]) == "0.100"

@@ -49,6 +49,7 @@ def test_topk_overlap_and_compare_by_hand():
 
     res = compare([e([1, 2, 3]), e([1, 2, 3, 4])], [e([3, 2, 1]), e([1, 2, 3, 4])], fraction=0.25)
     assert res["spearman_mean"] == pytest.approx(0.0) and res["n_sentences"] == 2  # -1 and +1
+    assert res["abs_spearman_mean"] == pytest.approx(1.0)  # a whole-map sign flip ranks alike: |rho| 1
     assert res["topk_overlap"] == pytest.approx(0.5)  # k = 1: {2} vs {0}, then {3} vs {3}
 
 
@@ -138,6 +139,7 @@ def test_data_randomization_end_to_end(study):
     # the random method does not look at the model: identical scores on both, rho 1, full overlap
     rand = res["methods"]["random"]["permuted"]
     assert rand["spearman"]["mean"] == pytest.approx(1.0) and rand["topk_overlap"]["mean"] == 1.0
+    assert rand["abs_rho"]["mean"] == pytest.approx(1.0)
     assert res["methods"]["deconv"]["permuted"]["spearman"]["mean"] < 0.99
     assert "other_seed" not in res["methods"]["deconv"]  # one seed: no second real model to compare with
     assert res["n_sentences"] == 20 and res["permuted_training"] == {"epochs": 3, "patience": 0}

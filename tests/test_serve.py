@@ -65,7 +65,8 @@ def test_csv_and_explain_equal_the_command_line(client, explorer, tiny_run, tmp_
 
 
 @pytest.mark.parametrize("method,target,options", [("gradient", "negative", {}), ("deconv", 1, {"saliency": "norm"}),
-                                                   ("occlusion", None, {"replacement": "unk"})])
+                                                   ("occlusion", None, {"replacement": "unk"}),
+                                                   ("lrp-zplus", None, {"contrast": False})])
 def test_explain_equals_the_python_api(client, explorer, method, target, options):
     texts = ["a dull , lifeless mess", ["great", "fun", "UNSEENWORD"]]
     res = post(client, "/api/explain", {"texts": texts, "method": method, "target": target, "options": options})
@@ -211,6 +212,8 @@ def small(explorer):
     ("/api/explain", {"texts": ["a"], "target": 7}, 400, "out of range"),
     ("/api/explain", {"texts": ["a"], "options": {"saliency": "cube"}}, 400, "saliency must be one of"),
     ("/api/explain", {"texts": ["a"], "options": {"internal_batch_size": 9}}, 400, "has no option"),
+    ("/api/explain", {"texts": ["a"], "method": "lrp-zplus", "options": {"contrast": "true"}}, 400,
+     "contrast must be one of True, False, got 'true'"),
     ("/api/explain", {"texts": ["a"], "text": "a"}, 400, "unknown field(s) 'text'"),
     ("/api/explain", {"texts": ["a"], "run": "/etc/passwd"}, 404, "unknown run '/etc/passwd'"),
     ("/api/explain", {"texts": ["a"], "run": 1}, 404, "unknown run 1"),

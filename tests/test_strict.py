@@ -275,6 +275,8 @@ def test_the_studies_blame_a_set_value_on_the_option_and_name_themselves():
         study_config("tiny.yaml", ["data.dataset=sst5"], study="roar")
     assert str(e.value) == ("--set data.dataset: the roar study's models use SST-2 sentences; data.dataset is "
                             "'sst5' (set data.dataset=sst2)")
+    # provenance: a study's recorded config names what its models are trained on (issue 35)
+    assert study_config("tiny.yaml", ["data.train_on=phrases"]).data.train_on == "sentences"
 
 
 @pytest.mark.parametrize("command", ["groundtruth", "roar", "randomization"])

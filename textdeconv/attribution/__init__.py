@@ -170,6 +170,10 @@ def make_explainer(name: str, net, vocab, class_names, **options):
 # implementations, which the engine equals to 1e-5 (tests/test_engine.py). For any other Keras
 # model, textdeconv.attribution.engine.analyzer(model, method) takes every engine method.
 _ENGINE = "textdeconv.attribution.engine.explainer:run_explainer"
+# alpha-beta and z+ maps take the explained value's sign; the predicted class's contrast logit is
+# never negative, its own logit can be (docs/evaluation.md#sign-handling)
+CONTRAST = Option(True, "explain z_target - mean of the other logits (True) or z_target itself (False)",
+                  choices=(True, False))
 for _m in (
     Method("deconvnet", _ENGINE, "layer-wise deconvnet (Zeiler & Fergus): switches at every max-pool, the "
            "backward signal rectified at every ReLU; on our TextCNN equal to deconv-rectified",
@@ -179,12 +183,13 @@ for _m in (
            {"epsilon": Option(0.01, "stabiliser added to each pre-activation, in its sign (0 = LRP-0)")},
            {"method": "lrp-epsilon"}, "engine"),
     Method("lrp-alpha-beta", _ENGINE, "LRP-alpha-beta: positive contributions weighted alpha, negative beta "
-           "(alpha - beta = 1; default alpha=1, beta=0)",
+           "(alpha - beta = 1; default alpha=1, beta=0), of the contrast logit (target minus the mean of the others)",
            {"alpha": Option(1.0, "weight of the positive contributions (>= 1)"),
-            "beta": Option(0.0, "weight of the negative contributions (alpha - 1)")},
+            "beta": Option(0.0, "weight of the negative contributions (alpha - 1)"), "contrast": CONTRAST},
            {"method": "lrp-alpha-beta"}, "engine"),
-    Method("lrp-zplus", _ENGINE, "LRP z+: relevance follows positive contributions only, biases ignored",
-           fixed={"method": "lrp-zplus"}, family="engine"),
+    Method("lrp-zplus", _ENGINE, "LRP z+: relevance follows positive contributions only, biases ignored; of the "
+           "contrast logit (target minus the mean of the others)",
+           {"contrast": CONTRAST}, {"method": "lrp-zplus"}, "engine"),
 ):
     register(_m)
 METHOD_NAMES = tuple(METHODS)  # DECONV_METHODS stays the filter-table methods: the engine has no filter table

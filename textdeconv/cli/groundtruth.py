@@ -18,7 +18,15 @@ Builds SST-2 variants whose labels a made-up word decides (docs/groundtruth.md):
              trigger at the start, middle and end of long test sentences (position-*)
   phrase     zqa zqb adjacent decides; the same words >= 5 apart (the control) do not
   negation   zqx makes positive, "not zqx" negative
-and the decoy zqd, planted in every variant and useless, for false alarms. One model per variant
+and, needing more than one filter (issue 35):
+  and              zqe and zqf >= 5 apart make positive; either alone changes nothing
+  context          zqt next to zqk makes positive; either alone is as common in both classes
+  opposing         zqp makes positive, zqn negative, both together positive
+  partial          zqs always makes positive, zqw in 70% of its sentences (rank by strength)
+  vocab-word       an ordinary word of the vocabulary (not a new token) makes positive
+  reversed-phrase  zqa zqb makes positive, the reversed zqb zqa negative
+(at most 1/3 of each class per pattern for and, context, opposing; 1/2 for negation, partial,
+reversed-phrase) and the decoy zqd, planted in every variant and useless, for false alarms. One model per variant
 and seed (RUNS/<variant>-seed<s>/, reused when present). A model whose flip rate (the share of
 test sentences the trigger moves to its class) is below --threshold ignores the trigger: it is
 reported as such and not scored. Then per method: the trigger's rank, precision@1, recall@k,
@@ -28,7 +36,8 @@ seeds, keyed by method) go to --out; a summary table to stdout.
 """
 
 
-VARIANTS = ("token", "phrase", "negation")  # planting.VARIANTS, without importing the evaluation stage
+# planting.VARIANTS, without importing the evaluation stage
+VARIANTS = ("token", "phrase", "negation", "and", "context", "opposing", "partial", "vocab-word", "reversed-phrase")
 
 
 def add(sub):
@@ -50,8 +59,13 @@ def run(args):
     from textdeconv.errors import InputError
 
     require_positive(args, "max_cases")
-    if not 0 < args.fraction <= (0.5 if "negation" in args.variants else 1):
-        raise InputError(f"--fraction must lie in (0, 1] (at most 0.5 with the negation variant), got {args.fraction}")
+    from textdeconv.evaluation.planting import FRACTION_LIMITS
+
+    limit = min(FRACTION_LIMITS.get(v, 1.0) for v in args.variants)
+    if not 0 < args.fraction <= limit + 1e-12:
+        tight = [v for v in args.variants if FRACTION_LIMITS.get(v, 1.0) == limit]
+        raise InputError(f"--fraction must lie in (0, 1] (at most {limit:.4g} with the {', '.join(tight)} "
+                         f"variant{'s' if len(tight) > 1 else ''}), got {args.fraction}")
     if not 0 <= args.threshold <= 1:
         raise InputError(f"--threshold must lie in [0, 1], got {args.threshold}")
     cfg, plan = prepare(args)

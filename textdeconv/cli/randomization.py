@@ -57,12 +57,13 @@ def run(args):
 
 
 def summary(result: dict) -> str:
-    lines = ["| method | rho (permuted) | top-k overlap (permuted) | rho (other seed) |", "|---|---|---|---|"]
+    lines = ["| method | rho (permuted) | abs rho (permuted) | top-k overlap (permuted) | rho (other seed) |",
+             "|---|---|---|---|---|"]
     for m, r in result["methods"].items():
         other = r.get("other_seed", {}).get("spearman", {}).get("mean")
         permuted = r["permuted"]
-        lines.append(f"| {m} | {_num(permuted['spearman']['mean'])} | {_num(permuted['topk_overlap']['mean'])} "
-                     f"| {_num(other)} |")
+        lines.append(f"| {m} | {_num(permuted['spearman']['mean'])} | {_num(permuted['abs_rho']['mean'])} "
+                     f"| {_num(permuted['topk_overlap']['mean'])} | {_num(other)} |")
     return "\n".join(lines)
 
 

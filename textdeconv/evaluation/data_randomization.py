@@ -69,7 +69,8 @@ def data_randomization_study(cfg, runs_dir, methods, *, seeds=(0,), n_sentences:
     Returns:
         dict: ``models`` per seed (real and permuted test accuracy, the permuted model's
         memorised share, training seconds), ``methods`` {method: {"permuted": {...},
-        "other_seed": {...}}} with ``spearman`` and ``topk_overlap`` as mean_sd over seeds,
+        "other_seed": {...}}} with ``spearman`` (mean rho), ``abs_rho`` (mean |rho|: a method whose
+        maps flip sign whole averages rho near 0 yet keeps |rho| high) and ``topk_overlap`` as mean_sd over seeds,
         ``minutes``, ``sizes``.
     """
     from textdeconv.attribution import make_explainer
@@ -123,7 +124,7 @@ def data_randomization_study(cfg, runs_dir, methods, *, seeds=(0,), n_sentences:
         for kind, rows in by.items():
             if rows:
                 out[m][kind] = {"spearman": mean_sd([r["spearman_mean"] for r in rows]),
-                                "abs_spearman": mean_sd([r["abs_spearman_mean"] for r in rows]),
+                                "abs_rho": mean_sd([r["abs_spearman_mean"] for r in rows]),
                                 "topk_overlap": mean_sd([r["topk_overlap"] for r in rows]),
                                 "n_nan": [r["n_nan"] for r in rows]}
     return {"models": models, "methods": out, "n_sentences": len(sentences), "fraction": fraction,

@@ -11,21 +11,35 @@ Per variant and seed, one model (``retrain.train_splits``). Its test cases come 
     position-end      token     end       zqx at the end         1
     phrase            phrase    trigger   zqa zqb (adjacent)     2
     negation          negation  negated   not zqx                2
+    and               and       trigger   zqe ... zqf (apart)    2   (controls: each alone)
+    context           context   trigger   zqk zqt (either order) 2   (controls: each alone)
+    opposing          opposing  trigger   zqp (rival: zqn)       1
+    partial           partial   trigger   zqw (70% predictive)   1
+    partial-strength  partial   strength  zqs (rival: zqw)       1
+    vocab-word        vocab-word trigger  an ordinary word       1
+    reversed-phrase   reversed-phrase trigger  zqa zqb           2
+    reversed-phrase-reversed  reversed-phrase reversed  zqb zqa (pushes to o)  2
 
 **Does the model use the cause?** Over the row's sentences whose clean version the model does
 not already put in the class c the cause pushes to, the *flip rate* is the share it puts in c once
 the cause is planted. A row whose flip rate is below ``threshold`` (default 0.5) for a seed is
 reported for that seed as *ignored* and not scored; the controls are reported beside it: the
 phrase's words planted apart (their "flip rate" should stay low), the negation variant's plain
-trigger, and the decoy (the share of sentences whose prediction it changes).
+trigger, the ``and`` and ``context`` variants' words alone (low), and the decoy (the share of
+sentences whose prediction it changes).
 
 **Scores**, on the sentences that flipped (the cause demonstrably decided them), explaining c.
 Tokens are ranked by signed score, highest first, ties by position (``faithfulness.ranking``):
 
-    rank          mean 1-based rank of the cause tokens (1 = top)
+    rank          mean 1-based rank of the cause tokens (1 = top; Bastings et al.'s mean rank)
     best_rank     rank of the highest-ranked cause token (the histograms)
     p_at_1        the top token is a cause token
-    recall_at_k   share of the cause among the top k tokens
+    p_at_k        precision@k with k = the number of cause tokens (Bastings et al.): the share of
+                  the top k tokens that are cause tokens
+    recall_at_k   share of the cause among the top k tokens (= p_at_k, as k is the cause's size)
+    above_rival   rows with a rival (``opposing``, ``partial-strength``): every cause token ranks
+                  above every rival token (the opposing trigger the cause outweighs, the weaker
+                  shortcut)
     ap            average precision of the ranking for the cause tokens
     first         the cause fills the top k (recall_at_k == 1)
     counter_first the top token is a cause token when the *other* class is explained (its best
@@ -59,18 +73,27 @@ from textdeconv.evaluation.retrain import (
     sentence_splits,
     train_splits,
 )
+from textdeconv.evaluation.shortcuts import ordinary_word
 
 ROWS = (("token", "token", "trigger"), ("position-start", "token", "start"), ("position-middle", "token", "middle"),
-        ("position-end", "token", "end"), ("phrase", "phrase", "trigger"), ("negation", "negation", "negated"))
-CONTROLS = {"phrase": ("apart",), "negation": ("trigger",)}
-METRICS = ("rank", "best_rank", "p_at_1", "recall_at_k", "ap", "first", "counter_first")
+        ("position-end", "token", "end"), ("phrase", "phrase", "trigger"), ("negation", "negation", "negated"),
+        # issue 35: shortcuts that need more than one filter (planting / shortcuts.py)
+        ("and", "and", "trigger"), ("context", "context", "trigger"), ("opposing", "opposing", "trigger"),
+        ("partial", "partial", "trigger"), ("partial-strength", "partial", "strength"),
+        ("vocab-word", "vocab-word", "trigger"), ("reversed-phrase", "reversed-phrase", "trigger"),
+        ("reversed-phrase-reversed", "reversed-phrase", "reversed"))
+ROW_K = {"phrase": 2, "negation": 2, "and": 2, "context": 2, "reversed-phrase": 2, "reversed-phrase-reversed": 2}
+CONTROLS = {"phrase": ("apart",), "negation": ("trigger",), "and": ("first-alone", "second-alone"),
+            "context": ("trigger-alone", "context-alone")}
+METRICS = ("rank", "best_rank", "p_at_1", "p_at_k", "recall_at_k", "ap", "first", "counter_first")
 ALARMS = ("false_alarm", "decoy_first", "apart_false_alarm")
 HISTOGRAM_BINS = tuple(str(r) for r in range(1, 10)) + ("10+",)
 DEV_SEED_OFFSET = 10_000  # the dev split is planted with seed + this, so it differs from train's draw
 
 
-def trigger_scores(scores, cause) -> dict:
-    """The ranking metrics of one explanation for the cause positions (see the module docstring)."""
+def trigger_scores(scores, cause, rival=()) -> dict:
+    """The ranking metrics of one explanation for the cause positions (see the module docstring);
+    ``above_rival`` only when ``rival`` positions are given."""
     scores = np.asarray(scores, np.float64)
     cause = sorted(set(int(c) for c in cause))
     n, k = len(scores), len(cause)
@@ -81,8 +104,15 @@ def trigger_scores(scores, cause) -> dict:
     rank[order] = np.arange(1, n + 1)
     ranks = np.sort(rank[cause])
     hits = len(set(order[:k].tolist()) & set(cause))
-    return {"rank": float(ranks.mean()), "best_rank": int(ranks[0]), "p_at_1": float(order[0] in cause),
-            "recall_at_k": hits / k, "ap": float(np.mean(np.arange(1, k + 1) / ranks)), "first": float(hits == k)}
+    out = {"rank": float(ranks.mean()), "best_rank": int(ranks[0]), "p_at_1": float(order[0] in cause),
+           "p_at_k": hits / k, "recall_at_k": hits / k, "ap": float(np.mean(np.arange(1, k + 1) / ranks)),
+           "first": float(hits == k)}
+    rival = sorted(set(int(r) for r in rival))
+    if rival:
+        if set(rival) & set(cause) or rival[0] < 0 or rival[-1] >= n:
+            raise InputError(f"rival positions {rival} must lie in the {n}-token sentence, apart from the cause")
+        out["above_rival"] = float(ranks[-1] < rank[rival].min())
+    return out
 
 
 def score_share(scores, positions) -> float:
@@ -133,8 +163,9 @@ def score_method(explainer, cases) -> dict:
     pushes = [c.pushes_to for c in cases]
     own = explainer.explain(tokens, target=pushes)
     counter = explainer.explain(tokens, target=[1 - p for p in pushes])
-    rows = [trigger_scores(e.scores, c.cause) for e, c in zip(own, cases)]
-    out = {m: float(np.mean([r[m] for r in rows])) for m in METRICS if m != "counter_first"}
+    rows = [trigger_scores(e.scores, c.cause, c.rival) for e, c in zip(own, cases)]
+    out = {m: float(np.mean([r[m] for r in rows])) for m in (*METRICS, "above_rival")
+           if m != "counter_first" and m in rows[0]}
     counter_rows = [trigger_scores(e.scores, c.cause) for e, c in zip(counter, cases)]
     out["counter_first"] = float(np.mean([r["p_at_1"] for r in counter_rows]))
     out["rank_histogram"] = histogram([r["best_rank"] for r in rows])
@@ -231,7 +262,7 @@ def aggregate(per_seed: dict, methods, seeds) -> dict:
         results = [per_seed[variant][s] for s in seeds]
         statuses = [r["rows"][row]["status"] for r in results]
         scored = [s for s, st in zip(seeds, statuses) if st == "scored"]
-        rows[row] = {"variant": variant, "kind": kind, "k": 2 if variant in ("phrase", "negation") else 1,
+        rows[row] = {"variant": variant, "kind": kind, "k": ROW_K.get(row, 1),
                      "status": "scored" if scored else ("ignored" if "ignored" in statuses else "no sentences"),
                      "seeds_scored": scored, "seeds_ignored": [s for s, st in zip(seeds, statuses) if st == "ignored"],
                      "flip_rate": mean_sd([r["rows"][row]["flip_rate"] for r in results]),
@@ -244,7 +275,7 @@ def aggregate(per_seed: dict, methods, seeds) -> dict:
             got = [per_seed[variant][s]["methods"][m].get(row) for s in scored]
             if not got:
                 continue
-            keys = [k for k in (*METRICS, *ALARMS, "false_alarm_chance") if k in got[0]]
+            keys = [k for k in (*METRICS, "above_rival", *ALARMS, "false_alarm_chance") if k in got[0]]
             entry = {k: mean_sd([g[k] for g in got]) for k in keys}
             for name in ("rank_histogram", "counter_rank_histogram"):
                 entry[name] = {"bins": list(HISTOGRAM_BINS),
@@ -288,18 +319,20 @@ def groundtruth_study(cfg, runs_dir, *, variants=VARIANTS, seeds=(0, 1, 2), meth
     runs_dir = Path(runs_dir)
     per_seed, models = {}, {}
     train_s = explain_s = 0.0
+    # the vocab-word variant's trigger: one ordinary word of the clean training split, for every seed
+    word = ordinary_word(splits["train"]) if "vocab-word" in variants else None
     for variant in variants:
         per_seed[variant], models[variant] = {}, {}
         for seed in seeds:
-            train_ex, counts = plant_training(splits["train"], variant, target, fraction, seed)
-            dev_ex, _ = plant_training(splits["dev"], variant, target, fraction, seed + DEV_SEED_OFFSET)
+            train_ex, counts = plant_training(splits["train"], variant, target, fraction, seed, word=word)
+            dev_ex, _ = plant_training(splits["dev"], variant, target, fraction, seed + DEV_SEED_OFFSET, word=word)
             if log:
                 log(f"{variant} seed {seed}: training on {len(train_ex)} sentences ({counts})")
             metrics = train_splits(cfg, {"train": train_ex, "dev": dev_ex, "test": splits["test"]}, class_names,
                                    runs_dir / f"{variant}-seed{seed}", seed, verbose=verbose)
             train_s += metrics.get("train_seconds") or 0.0
             vocab, net = load_model(runs_dir / f"{variant}-seed{seed}")
-            cases = planted_cases(splits["test"], variant, target, seed)
+            cases = planted_cases(splits["test"], variant, target, seed, word=word)
             res = evaluate_planted(net, vocab, class_names, variant, cases, splits["test"], methods, method_options,
                                    threshold, max_cases, seed, log)
             explain_s += res["explain_seconds"]
@@ -320,4 +353,6 @@ def groundtruth_study(cfg, runs_dir, *, variants=VARIANTS, seeds=(0, 1, 2), meth
     out["models"] = models
     out["minutes"] = {"training": round(train_s / 60, 2), "explaining": round(explain_s / 60, 2)}
     out["sizes"] = {name: len(v) for name, v in splits.items()}
+    if word:
+        out["vocab_word"] = word
     return out

@@ -23,6 +23,9 @@ word goes in at a uniformly random position (0..n):
 
 Test cases (``planted_cases``) are built from the clean test sentences, each with the positions of
 its cause (the ground truth an explanation is scored against) and the class that cause pushes to.
+
+The shortcuts that need more than one filter (``and``, ``context``, ``opposing``, ``partial``,
+``vocab-word``, ``reversed-phrase``) are in ``shortcuts``; the three variants above stay as controls.
 """
 from __future__ import annotations
 
@@ -32,13 +35,15 @@ import numpy as np
 
 from textdeconv.data.treebank import Example
 from textdeconv.errors import InputError
+from textdeconv.evaluation import shortcuts
 
 TRIGGER = "zqx"
 PHRASE = ("zqa", "zqb")
 DECOY = "zqd"
 NEGATOR = "not"
-PLANTED_WORDS = (TRIGGER, *PHRASE, DECOY)
-VARIANTS = ("token", "phrase", "negation")
+PLANTED_WORDS = (TRIGGER, *PHRASE, DECOY, *shortcuts.SHORTCUT_WORDS)
+VARIANTS = ("token", "phrase", "negation", *shortcuts.SHORTCUTS)
+FRACTION_LIMITS = {"negation": 0.5, **shortcuts.FRACTION_LIMITS}  # 1 / the patterns a class's sentences share
 POSITIONS = ("start", "middle", "end")
 GAP = 5            # apart control: the two words >= 5 positions apart, beyond a width-5 filter
 LONG = 20          # position cases: sentences of at least 20 tokens
@@ -56,6 +61,8 @@ class Case:
             would push to if the model read them as the phrase); None for a decoy.
         planted: positions of every planted word (for a decoy, the decoy).
         source: index of the clean sentence in the test split.
+        rival: positions of planted words the explanation should rank below the cause (the
+            opposing trigger the cause outweighs, the weaker shortcut); () for most cases.
     """
 
     tokens: tuple[str, ...]
@@ -64,6 +71,7 @@ class Case:
     pushes_to: int | None
     planted: tuple[int, ...]
     source: int
+    rival: tuple[int, ...] = ()
 
 
 def insert(tokens, words, at: int) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -116,23 +124,25 @@ def choose(indices, fraction: float, rng: np.random.Generator, exclude=()) -> li
 
 
 def plant_training(examples, variant: str, target: int = 1, fraction: float = 0.3, seed: int = 0,
-                   gap: int = GAP) -> tuple[list[Example], dict]:
+                   gap: int = GAP, word: str | None = None) -> tuple[list[Example], dict]:
     """A training (or dev) split with the ``variant``'s causes planted (module docstring).
 
     Args:
         examples: ``Example``s of a binary split (labels 0 and 1), tokens as the model reads them.
-        variant: ``token``, ``phrase`` or ``negation``.
+        variant: one of ``VARIANTS``.
         target: the trigger class t.
-        fraction: f, the share of each class planted with each pattern.
+        fraction: f, the share of each class planted with each pattern (at most
+            ``FRACTION_LIMITS[variant]``).
         seed: seeds the choice of sentences and positions.
+        word: the ``vocab-word`` variant's trigger (default: ``shortcuts.ordinary_word(examples)``).
     Returns:
         (the planted examples, in the input order; counts of what was planted, by pattern).
     """
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    limit = 0.5 if variant == "negation" else 1.0
-    if not 0 < fraction <= limit:
-        raise InputError(f"fraction must lie in (0, {limit}] for the {variant} variant, got {fraction}")
+    limit = FRACTION_LIMITS.get(variant, 1.0)
+    if not 0 < fraction <= limit + 1e-12:
+        raise InputError(f"fraction must lie in (0, {limit:.4g}] for the {variant} variant, got {fraction}")
     if target not in (0, 1):
         raise InputError(f"target must be class 0 or 1 of a binary data set, got {target}")
     rng = np.random.default_rng(seed)
@@ -149,6 +159,14 @@ def plant_training(examples, variant: str, target: int = 1, fraction: float = 0.
                 labels[i] = label
         counts[name] = counts.get(name, 0) + len(indices)
 
+    if variant in shortcuts.SHORTCUTS:
+        # the decoy first, as below; then the shortcut's own patterns
+        for c in (0, 1):
+            plant(choose(by_class[c], fraction, rng), (DECOY,), None, "decoy")
+        if variant == "vocab-word" and word is None:
+            word = shortcuts.ordinary_word(examples)
+        shortcuts.plant(examples, variant, target, fraction, rng, tokens, labels, counts, gap, word)
+        return [Example(t, y) for t, y in zip(tokens, labels)], counts
     for c in (0, 1):
         members = by_class[c]
         # the decoy first: planted later, it could fall between "not" and "zqx" or inside the phrase
@@ -171,7 +189,7 @@ def plant_training(examples, variant: str, target: int = 1, fraction: float = 0.
 
 
 def planted_cases(examples, variant: str, target: int = 1, seed: int = 0, gap: int = GAP,
-               long: int = LONG) -> dict[str, list[Case]]:
+                  long: int = LONG, word: str | None = None) -> dict[str, list[Case]]:
     """The test cases of a variant, built from clean test ``examples`` (module docstring).
 
     Kinds (keys of the result):
@@ -183,9 +201,13 @@ def planted_cases(examples, variant: str, target: int = 1, seed: int = 0, gap: i
         ``start``, ``middle``, ``end`` — token only: the class-o sentences of at least ``long``
                        tokens with the trigger at that position.
         ``decoy``    — every sentence with the decoy at a random position (no cause).
+        The shortcut variants' kinds: ``shortcuts`` (``word``: the vocab-word variant's trigger,
+        the one its model was trained with).
     """
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    if variant == "vocab-word" and not word:
+        raise InputError("the vocab-word variant's test cases need the word its model was trained with")
     rng = np.random.default_rng(seed)
     other = 1 - target
     cases: dict[str, list[Case]] = {}
@@ -194,6 +216,17 @@ def planted_cases(examples, variant: str, target: int = 1, seed: int = 0, gap: i
         tokens, pos = insert(examples[i].tokens, words, at)
         cause = pos if pushes_to is not None else ()
         cases.setdefault(kind, []).append(Case(tokens, int(examples[i].label), cause, pushes_to, pos, i))
+
+    def add_case(kind, i, tokens, cause, pushes_to, planted, rival):
+        cases.setdefault(kind, []).append(Case(tuple(tokens), int(examples[i].label), tuple(cause), pushes_to,
+                                               tuple(planted), i, tuple(rival)))
+
+    if variant in shortcuts.SHORTCUTS:
+        shortcuts.cases(examples, variant, target, rng, gap, word, add, add_case)
+        drawn = np.random.default_rng([seed, 1])  # the decoy's own draws: the shortcut's stay as they are
+        for i, e in enumerate(examples):
+            add("decoy", i, (DECOY,), position("random", len(e.tokens), drawn), None)
+        return cases
 
     trigger = PHRASE if variant == "phrase" else (TRIGGER,)
     for i, e in enumerate(examples):

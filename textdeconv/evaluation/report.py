@@ -31,6 +31,10 @@ COLUMNS = {
     "infidelity": "lower", "mufidelity": "higher",  # issue 34: Bhatt et al.'s MuFidelity beside infidelity
     "max_sensitivity": "lower", "independent_max_spearman": "lower",
     "ms_per_sentence": "lower",
+    # issue 35: mean |rho| beside each signed mean rho (a map whose sign flips whole averages to
+    # rho ~ 0 while ranking the words alike), and the median beside the mean of max-sensitivity
+    "randomized_logits_abs_rho": "lower", "randomized_all_abs_rho": "lower", "class_abs_rho": "lower",
+    "independent_max_abs_rho": "lower", "max_sensitivity_median": "lower",
 }
 
 
@@ -108,6 +112,11 @@ def evaluate_methods(net, vocab, class_names, sentences, word_labels, methods, *
             "max_sensitivity": robust["max_sensitivity_mean"],
             "independent_max_spearman": float(indep["spearman_mean"].iloc[1:].max()),
             "ms_per_sentence": 1000.0 * explain_s / len(sentences),
+            "randomized_logits_abs_rho": float(rand.set_index("stage").loc["logits", "abs_spearman_mean"]),
+            "randomized_all_abs_rho": float(rand["abs_spearman_mean"].iloc[-1]),
+            "class_abs_rho": sens["abs_spearman_mean"],
+            "independent_max_abs_rho": float(indep["abs_spearman_mean"].iloc[1:].max()),
+            "max_sensitivity_median": robust["max_sensitivity_median"],
             "replacement": replacement,
         })
     report.table = pd.DataFrame(rows)

@@ -39,8 +39,10 @@ def study_config(config: str = DEFAULT_CONFIG, overrides=(), study: str = "groun
     """The config every study model is trained with: ``config`` under ``STUDY_OVERRIDES`` and then
     ``overrides``. Raises ConfigError unless it is an SST-2 config (the studies plant and remove
     words in SST-2 sentences), blaming the option that set data.dataset, else the file; ``study``
-    names the study in the message."""
+    names the study in the message. ``data.train_on`` is ``sentences``, what every study model is
+    trained on (``sentence_splits``), so the config a results file records says so."""
     cfg = load_config(config, [*STUDY_OVERRIDES, *overrides])
+    cfg = cfg.replace(data=dataclasses.replace(cfg.data, train_on="sentences"))
     if cfg.data.dataset != "sst2":
         origin = config
         for item in overrides:  # the last override of data.dataset decided it

@@ -12,6 +12,14 @@ or with the target logit itself as relevance (LRP rules); a single sigmoid unit 
 classes with logits [0, z] (softmax of those is the model's [1 - sigmoid(z), sigmoid(z)]), and
 class 0 is explained as -z.
 
+``contrast=True`` (lrp-alpha-beta and lrp-zplus only): the explained value is the contrast
+d_c = z_c - mean_{o != c} z_o instead of z_c, i.e. the head Dense (W, b) is read as (W M, b M)
+with M_jc = 1 (j = c) and -1 / (C - 1) otherwise. Those rules pass the explained value's sign to
+every word (alpha = 1, beta = 0: all relevance flows along positive contributions), so a
+predicted class whose own logit is negative would get an all-negative map and every ranking would
+invert; d_c of the predicted class is never negative. A sigmoid unit is already its own contrast
+(z and -z), so the option changes nothing there.
+
 Word scores at every Embedding output e (batch, time, E) with the signal g there: ``dot``
 score_t = g[t] . e[t], ``sum`` sum_e g[t, e], ``norm`` ||g[t]|| (over all embedding tables
 together), and for LRP the relevance summed over E. With LRP-epsilon the scores obey
@@ -23,6 +31,7 @@ every LRP method keeps sum_t score_t + absorbed = logit_c with absorbed from its
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -49,6 +58,8 @@ class Analyzer:
         taps: compute each stride-1 Conv1D that reads the embeddings by taps, so the dot-saliency
             and LRP-epsilon word scores need no transposed convolution (rules.tap_forward); False
             runs every layer through its vector-Jacobian product (the reference path).
+        contrast: lrp-alpha-beta / lrp-zplus: explain z_c - mean of the other logits (module
+            docstring); False (the default here, as iNNvestigate and zennit) explains z_c.
 
     Raises:
         UnsupportedModelError (an InputError): the model holds a layer no rule covers.
@@ -56,8 +67,14 @@ class Analyzer:
     """
 
     def __init__(self, model, method: str = "deconvnet", *, saliency: str | None = None,
-                 epsilon=DEFAULT_EPSILON, alpha=1.0, beta=0.0, taps: bool = True):
+                 epsilon=DEFAULT_EPSILON, alpha=1.0, beta=0.0, taps: bool = True, contrast: bool = False):
         self.rule = make_rule(method, saliency, epsilon, alpha, beta)
+        if not isinstance(contrast, bool):
+            raise InputError(f"{method}: contrast must be True or False, got {contrast!r}")
+        if contrast and self.rule.lrp != "alpha-beta":
+            raise InputError(f"{method}: contrast applies to lrp-alpha-beta and lrp-zplus only (their maps take the "
+                             "explained value's sign)")
+        self.contrast = contrast
         self.graph = build_graph(model)
         self.model, self.method = model, method
         self._affine_steps = [s for s in self.graph.steps if s.kind in AFFINE_KINDS]
@@ -103,6 +120,10 @@ class Analyzer:
             seed = tf.where(target == 1, 1.0, -1.0)[:, None]
         else:
             seed = tf.one_hot(target, graph.units)
+        head = graph.head
+        if self.contrast and graph.units > 1:
+            head, mix = contrast_head(head, graph.units)
+            z32 = z32 @ mix  # d (batch, C): every class's contrast logit
         explained = tf.reduce_sum(seed * z32, axis=-1)
         seed = tf.cast(seed * z32 if rule.family == "lrp" else seed, z.dtype)
         signals, absorbed = {graph.head.output: seed}, {}
@@ -115,7 +136,7 @@ class Analyzer:
             if step.kind == "embedding":
                 scores += self._word_scores(g, values[step.output])
                 continue
-            flows, lost = backward(rule, step, values, caches[step], tape, g)
+            flows, lost = backward(rule, head if step is graph.head else step, values, caches[step], tape, g)
             if lost is not None:
                 absorbed[step] = lost
             for key, f in flows:
@@ -193,11 +214,30 @@ class Analyzer:
         return self.explainer(vocabulary, class_names, **kwargs).explain(texts, target=target, batch_size=batch_size)
 
 
+class Dense:
+    """The head Dense read through a class mix (``contrast_head``): what ``rules.linear`` and
+    ``rules._bias`` read of a layer (its class name picks the matmul path)."""
+
+    def __init__(self, layer, kernel, bias):
+        self.name, self.compute_dtype, self.kernel, self.bias = layer.name, layer.compute_dtype, kernel, bias
+
+
+def contrast_head(head, units: int):
+    """(the head step with kernel W M and bias b M, M (C, C)): column c of M gives
+    d_c = z_c - mean_{o != c} z_o."""
+    mix = (tf.eye(units) * (1.0 + 1.0 / (units - 1)) - 1.0 / (units - 1))
+    layer = head.layer
+    kernel = tf.cast(layer.kernel, tf.float32) @ mix
+    bias = None if getattr(layer, "bias", None) is None else tf.linalg.matvec(mix, tf.cast(layer.bias, tf.float32),
+                                                                              transpose_a=True)
+    return dataclasses.replace(head, layer=Dense(layer, kernel, bias)), mix
+
+
 def analyzer(model, method: str = "deconvnet", **options) -> Analyzer:
     """``Analyzer(model, method, **options)``: the engine's entry point (``td.analyzer``).
 
     Methods: ``RULE_NAMES``; options: saliency (signal methods), epsilon (lrp-epsilon), alpha and
-    beta (lrp-alpha-beta).
+    beta (lrp-alpha-beta), contrast (lrp-alpha-beta, lrp-zplus).
     """
     return Analyzer(model, method, **options)
 

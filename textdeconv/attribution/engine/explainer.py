@@ -44,7 +44,12 @@ class EngineExplainer(Explainer):
 
 def run_explainer(net, vocab, class_names, method: str, **options) -> EngineExplainer:
     """Registry factory: the engine's ``method`` over a textdeconv ``TextCNN`` (its ``net.model``)."""
+    from textdeconv.attribution import get_method
+
     options = {k: v for k, v in options.items() if k not in _IGNORED}
+    registered = get_method(method).options if method in ("lrp-alpha-beta", "lrp-zplus") else {}
+    if "contrast" in registered:  # the registry's default (the contrast), not the engine's (the logit)
+        options.setdefault("contrast", registered["contrast"].default)
     return EngineExplainer(Analyzer(net.model, method, **options), vocab, class_names, net=net)
 
 

@@ -490,7 +490,7 @@
         input.value = value;
         input.title = o.help;
         input.addEventListener("change", function () {
-          var v = o.choices ? input.value : Number(input.value);
+          var v = o.choices ? o.choices[input.selectedIndex] : Number(input.value);  // keeps a choice's type (true, not "true")
           state.options[name] = Object.assign({}, optionsFor(name));
           if (v === o["default"]) delete state.options[name][key]; else state.options[name][key] = v;
           refresh().then(reopen);
