@@ -89,3 +89,35 @@ def test_contrast_is_refused_where_the_map_is_signed():
         Analyzer(negative_logit_net().model, "lrp-epsilon", contrast=True)
     with raises_exactly(InputError, "lrp-zplus: contrast must be one of True, False, got 'yes'"):
         make_explainer("lrp-zplus", negative_logit_net(), vocab(), CLASSES, contrast="yes")
+
+
+def test_every_user_path_explains_the_contrast_unless_told_the_logit(tmp_path):
+    """td.explain_model and `explain --model` explain what `explain --run` does (the contrast);
+    only the low-level analyzer() keeps the logit by default, for the peer comparisons."""
+    import argparse
+
+    from textdeconv import explain_model
+    from textdeconv.cli.explain_model import engine_options
+
+    net, words = negative_logit_net(), vocab().itos  # width-1 filters: no Kim padding to add
+    for method, a_score in (("lrp-zplus", 7.0), ("lrp-alpha-beta", 3.0)):
+        (e,) = explain_model(net.model, [["a", "b"]], vocabulary=words, method=method, class_names=CLASSES)
+        assert e.scores.tolist() == pytest.approx([a_score, 0.0]) and e.extras["target_logit"] == pytest.approx(7)
+        (e,) = explain_model(net.model, [["a", "b"]], vocabulary=words, method=method, class_names=CLASSES,
+                             contrast=False)
+        assert e.scores.tolist() == pytest.approx([-0.75, -0.25])
+        assert engine_options(method, argparse.Namespace(contrast=None)) == {"contrast": True}
+        assert engine_options(method, argparse.Namespace(contrast=False)) == {"contrast": False}
+    assert Analyzer(net.model, "lrp-zplus").contrast is False
+
+
+def test_the_logit_flag_is_refused_where_no_chosen_method_takes_it():
+    from conftest import run_cli
+
+    proc = run_cli("-m", "textdeconv", "explain", "a fine film", "--method", "deconv", "--logit")
+    assert proc.returncode == 2 and "error: --logit applies to lrp-alpha-beta, lrp-zplus only, not deconv" \
+        in proc.stderr
+    proc = run_cli("-m", "textdeconv", "explain", "--model", "m.keras", "--vocab", "v.txt", "a fine film",
+                   "--method", "deconvnet", "--logit")
+    assert proc.returncode == 2 and "error: --logit applies to lrp-alpha-beta, lrp-zplus only, not deconvnet\n" \
+        in proc.stderr

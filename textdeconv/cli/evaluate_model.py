@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from textdeconv.cli.explain_model import MODEL_METHODS
+from textdeconv.cli.explain_model import CONTRAST_METHODS, MODEL_METHODS
 
 FILES = ("table.csv", "table.md", "meta.json")
 BASELINES = ("occlusion", "random")  # always scored (evaluation.model_report); accepted in --methods
@@ -88,7 +88,8 @@ def run_model(args) -> None:
             shown.update()
 
         table, reference = evaluate_model(
-            lambda m: ModelExplainer(Analyzer(model, m), tokens, args.classes, tokenizer=args.tokenizer),
+            lambda m: ModelExplainer(Analyzer(model, m, **({"contrast": True} if m in CONTRAST_METHODS else {})),
+                                     tokens, args.classes, tokenizer=args.tokenizer),
             texts, methods, replacement=args.replacement, seed=args.seed, progress=progress)
     # the labels name classes as --classes does; without --classes there is nothing to compare them with
     accuracy = (sum(e.predicted_name == r.label for e, r in zip(reference, records)) / len(records)

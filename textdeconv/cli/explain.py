@@ -73,6 +73,9 @@ def add(sub):
                         "the engine's deconvnet (and, with --model, its gradient-style methods) also sum")
     p.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients: quadrature steps (default 50)")
     p.add_argument("--epsilon", type=float, help="lrp-epsilon: the stabiliser (default 0.01; 0 = LRP-0)")
+    p.add_argument("--logit", dest="contrast", action="store_false", default=None,
+                   help="lrp-alpha-beta, lrp-zplus: explain the target logit itself, as iNNvestigate and zennit do "
+                        "(default: its contrast with the mean of the other logits, whose sign the map takes)")
     p.add_argument("--replacement", default="pad", choices=("pad", "unk", "delete"),
                    help="occlusion, occlusion-window, shap, lime: how a word is removed (default pad)")
     p.add_argument("--width", type=int, help="occlusion-window: words per window, 2-5 (default 3)")
@@ -135,11 +138,12 @@ def options_for(method: str, args) -> dict:
     """The method's options among the command's flags."""
     return method_options(method, saliency=args.saliency, steps=args.ig_steps, replacement=args.replacement,
                           epsilon=args.epsilon, width=args.width, explainer=args.explainer,
-                          max_evals=args.max_evals, num_samples=args.num_samples, seed=args.seed)
+                          max_evals=args.max_evals, num_samples=args.num_samples, seed=args.seed,
+                          contrast=args.contrast)
 
 
 METHOD_FLAGS = {"--width": "width", "--explainer": "explainer", "--max-evals": "max_evals",
-                "--num-samples": "num_samples", "--seed": "seed"}
+                "--num-samples": "num_samples", "--seed": "seed", "--logit": "contrast"}
 
 
 def check_method_flags(args) -> None:
@@ -152,9 +156,10 @@ def check_method_flags(args) -> None:
         if getattr(args, key) is None:
             continue
         takers = [n for n, m in METHODS.items() if key in m.options]
-        if args.model or not any(key in get_method(m).options for m in methods):
+        model_only = args.model and key != "contrast"  # the engine's methods take --logit with --model too
+        if model_only or not any(key in get_method(m).options for m in methods):
             args.parser.error(f"{flag} applies to {', '.join(takers)} only, not {', '.join(methods)}"
-                              + (" with --model" if args.model else ""))
+                              + (" with --model" if model_only else ""))
     if not args.model:
         for m in methods:
             check_options(m, options_for(m, args))

@@ -9,6 +9,7 @@ import sys
 # named here so that a wrong --method fails before TensorFlow loads
 MODEL_METHODS = ("deconvnet", "guided-backprop", "gradient", "grad-x-input", "lrp-epsilon", "lrp-alpha-beta",
                  "lrp-zplus")
+CONTRAST_METHODS = ("lrp-alpha-beta", "lrp-zplus")  # explain the contrast unless --logit, as the registry does
 RUN_ONLY = ("split", "filters_csv", "output", "resume", "restart")
 
 
@@ -30,6 +31,8 @@ def check_args(args) -> None:
 
 
 def engine_options(method: str, args) -> dict:
+    if method in CONTRAST_METHODS:  # as through the registry: the contrast unless --logit
+        return {"contrast": args.contrast is not False}
     if method == "lrp-epsilon" and args.epsilon is not None:
         return {"epsilon": args.epsilon}
     if method in ("deconvnet", "guided-backprop", "gradient", "grad-x-input") and args.saliency != "dot":

@@ -166,11 +166,14 @@ def explain_model(model, texts, vocabulary=None, method: str = "deconvnet", targ
         texts: a text, or texts and/or token lists.
         vocabulary: file path, token list or TextVectorization (default: the model's own).
         method: an engine method (``RULE_NAMES``); ``options`` its options (saliency, epsilon,
-            alpha, beta).
+            alpha, beta, contrast: True by default for lrp-alpha-beta and lrp-zplus, as through
+            the registry; ``analyzer()`` alone explains the logit by default).
         target, class_names, tokenizer, lowercase, sequence_length, batch_size: see ``ModelExplainer``.
     Returns:
         one ``Explanation`` per text.
     """
+    if method in ("lrp-alpha-beta", "lrp-zplus"):
+        options.setdefault("contrast", True)
     explainer = ModelExplainer(Analyzer(model, method, **options), vocabulary, class_names, tokenizer, lowercase,
                                sequence_length)
     return explainer.explain(texts, target=target, batch_size=batch_size)
