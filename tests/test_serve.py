@@ -535,3 +535,12 @@ def test_csv_spreadsheet_safe_is_an_option(client):
     assert safe["sentence"].iloc[0] == "'" + plain["sentence"].iloc[0]
     assert list(safe["score"]) == list(plain["score"])  # numbers stay numbers
     assert post(client, "/api/csv", {"text": text, "spreadsheet_safe": 1}).status_code == 400
+
+
+def test_tokenize_is_the_typed_text_tokenizer(client):
+    from textdeconv.data.vocab import tokenize
+
+    r = post(client, "/api/tokenize", {"text": "Great! (really)", "run": 0})
+    assert r.json() == {"tokens": tokenize("Great! (really)", lowercase=False)} == {
+        "tokens": ["Great", "!", "-LRB-", "really", "-RRB-"]}
+    assert post(client, "/api/tokenize", {"text": 3}).status_code == 400

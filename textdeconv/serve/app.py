@@ -147,7 +147,8 @@ class Guard:
 def error_response(exc) -> JSONResponse:
     status = getattr(exc, "status", 400)
     # a body that stopped arriving leaves the connection in no state to read another request
-    return JSONResponse({"error": str(exc)}, status_code=status, headers={"connection": "close"} if status == 408 else None)
+    headers = {"connection": "close"} if status == 408 else None
+    return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
 
 
 async def user_error(request, exc):
@@ -315,6 +316,16 @@ def create_app(explorer: Explorer, token: str | None = None, hosts=()) -> Starle
         target = target_of(data, explorer, k)
         return JSONResponse(await call(request, explorer.explain, k, texts, method, target, options))
 
+    async def tokenize(request):
+        from textdeconv.data.vocab import tokenize as split
+
+        data = await read_json(request, ("text", "run"))
+        explorer.run_index(data.get("run"))
+        text = data.get("text")
+        if not isinstance(text, str) or len(text) > 1000 or any("\ud800" <= ch <= "\udfff" for ch in text):
+            raise RequestError("'text' must be a string of at most 1,000 characters")
+        return JSONResponse({"tokens": split(text, lowercase=False)})
+
     async def word_filters(request):
         data = await read_json(request, ("text", "token", "target", "top", "thresholds", "run"))
         k = explorer.run_index(data.get("run"))
@@ -390,7 +401,7 @@ def create_app(explorer: Explorer, token: str | None = None, hosts=()) -> Starle
         Route("/api/word-filters", word_filters, methods=["POST"]), Route("/api/filter-card", filter_card),
         Route("/api/neighbours", neighbours), Route("/api/table", table, methods=["POST"]),
         Route("/api/training-sentences", training_sentences, methods=["POST"]),
-        Route("/api/csv", csv, methods=["POST"]),
+        Route("/api/csv", csv, methods=["POST"]), Route("/api/tokenize", tokenize, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(static_dir())), name="static"),
     ]
     middleware = [Middleware(Guard, limits=limits, token=token, hosts=hosts)]

@@ -215,7 +215,7 @@ class Explorer:
         ids, sentences, warnings, errors = self.sentences(k, list(enumerate(texts, 1)), self.limits.max_sentences)
         expls = self.explanations(k, ids, sentences, method, target, options or {})
         names = self.runs[k].run.class_names
-        return {"run": k, "method": method, "options": options or {},
+        return {"run": k, "method": method, "options": options or {}, "signed": signed_scores(method, options or {}),
                 "explanations": [explanation_json(e, sid, names) for sid, e in zip(ids, expls)],
                 "warnings": warnings + [errors[sid] + "; skipped" for sid in sorted(errors)],
                 "errors": self.refused(errors)}
@@ -458,6 +458,12 @@ class Explorer:
         ids, expls, _ = self.file_explanations(k, items, method, target, options or {})
         frame = token_frame(expls, ids)
         return (safe(frame) if spreadsheet_safe else frame).to_csv(index=False)
+
+
+def signed_scores(method: str, options: dict) -> bool:
+    """Whether the method's word scores have a sign (evidence for / against); norms
+    (``gradient-l2``, ``saliency=norm``) are magnitudes, >= 0, drawn with a one-colour map."""
+    return not (method == "gradient-l2" or options.get("saliency") == "norm")
 
 
 def explanation_json(e, sentence_id, class_names) -> dict:
