@@ -71,11 +71,12 @@ def explain_in_page(page, url, text):
 
 
 def shown(page, k, method="deconv", run=None):
-    """(token, data-score, background) of every word of sentence k in the method's row."""
+    """(token, data-score, background) of every word of sentence k in the method's row (the token as the
+    API sent it: the page shows treebank escapes as brackets)."""
     col = f'.run-col[data-run="{run}"] ' if run is not None else ""
     return page.eval_on_selector_all(
         f'.sent[data-k="{k}"] {col}.mrow[data-method="{method}"] .tok',
-        "els => els.map(e => [e.textContent, e.dataset.score, getComputedStyle(e).backgroundColor])")
+        "els => els.map(e => [e.dataset.token, e.dataset.score, getComputedStyle(e).backgroundColor])")
 
 
 def rgb(text):
@@ -488,3 +489,29 @@ def test_a_file_is_decoded_in_its_encoding_never_with_replacement_characters(pag
     settle(page)
     assert page.input_value("#paste") == "un film trop go\u00fbt\u00e9\n"
     assert "\ufffd" not in page.text_content("#table")
+
+
+def test_two_runs_each_clean_an_edit_their_own_way_and_say_what_cleaning_removed(page, tiny_run):
+    from textdeconv.serve.explorer import Explorer
+    from textdeconv.serve.server import ServerThread
+
+    explorer = Explorer.open([tiny_run, tiny_run], warm=False)
+    explorer.runs[1].run.vocab.clean = "kim"  # Kim's clean_str_sst: -LRB- -> LRB, "." vanishes
+    with ServerThread(explorer) as url:
+        explain_in_page(page, url, "the plot -LRB- is -RRB- thin .")
+        kim = [t for t, *_ in shown(page, 0, run=1)]
+        assert kim == ["the", "plot", "LRB", "is", "RRB", "thin"]
+        note = page.text_content('.run-col[data-run="1"] .clean-note')
+        assert "vocab.clean=kim" in note and "“-”" in note and "“.”" in note
+        assert page.locator('.run-col[data-run="0"] .clean-note').count() == 0
+        page.click('.run-col[data-run="1"] .mrow[data-method="deconv"] .tok[data-t="5"]')  # "thin", in the kim run
+        settle(page)
+        page.click("#delete-word")
+        settle(page)
+        edited = ["the", "plot", "-LRB-", "is", "-RRB-", "."]  # the source tokens, without "thin"
+        for r in (0, 1):
+            e = api(url, "/api/explain", {"texts": [edited], "run": r})["explanations"][0]
+            assert_row_matches(shown(page, 0, run=r), e)
+        words = page.eval_on_selector_all('.run-col[data-run="0"] .mrow[data-method="deconv"] .tok',
+                                          "els => els.map(e => e.textContent)")
+        assert words == ["the", "plot", "(", "is", ")", "."]

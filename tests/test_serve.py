@@ -544,3 +544,35 @@ def test_tokenize_is_the_typed_text_tokenizer(client):
     assert r.json() == {"tokens": tokenize("Great! (really)", lowercase=False)} == {
         "tokens": ["Great", "!", "-LRB-", "really", "-RRB-"]}
     assert post(client, "/api/tokenize", {"text": 3}).status_code == 400
+
+
+def test_explanations_carry_their_source_tokens(client, explorer):
+    e = post(client, "/api/explain", {"texts": ["a well-made film ."]}).json()["explanations"][0]
+    assert e["source"] == e["tokens"] == ["a", "well-made", "film", "."]
+    assert (e["source_index"], e["cleaned"]) == ([0, 1, 2, 3], "")
+    vocab = run_of(explorer).vocab
+    vocab.clean = "kim"
+    try:
+        e = post(client, "/api/explain", {"texts": ["a well-made film ."]}).json()["explanations"][0]
+    finally:
+        vocab.clean = None
+    assert e["tokens"] == ["a", "well", "made", "film"] and e["source"] == ["a", "well-made", "film", "."]
+    assert (e["source_index"], e["cleaned"]) == ([0, 1, 1, 2], "-.")
+
+
+def test_serve_off_loopback_prints_the_token_url_once_on_stderr(tiny_run, monkeypatch, capsys):
+    from textdeconv.serve import server
+
+    started = {}
+
+    def fake_make_server(explorer, sock, token, names):  # everything but uvicorn's loop
+        started.update(token=token, names=names)
+        return type("S", (), {"run": lambda self, sockets: None})()
+
+    monkeypatch.setattr(server, "make_server", fake_make_server)
+    urls = []
+    server.serve([tiny_run], "0.0.0.0", 0, say=urls.append, allow_hosts=["box.lan"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{urls[0]}?token={started['token']}" in err[0]
+    assert f"X-Textdeconv-Token: {started['token']}" in err[0] and started["names"][0] == "box.lan"
+    assert started["token"] not in urls[0]  # stdout's URL: no secret in logs that capture stdout

@@ -121,7 +121,8 @@ class Explorer:
             run, cfg = r.run, r.run.config
             out.append({"index": k, "name": r.name, "classes": list(run.class_names), "dataset": cfg.data.dataset,
                         "variant": cfg.model.variant, "vocabulary": len(run.vocab), "widths": list(run.net.widths),
-                        "filters": [int(c.filters) for c in run.net.convs], "channels": run.net.channels})
+                        "filters": [int(c.filters) for c in run.net.convs], "channels": run.net.channels,
+                        "clean": run.vocab.clean})
         return out
 
     @staticmethod
@@ -214,9 +215,12 @@ class Explorer:
         """``{"explanations": [...], "warnings": [...]}`` for a list of texts (strings or token lists)."""
         ids, sentences, warnings, errors = self.sentences(k, list(enumerate(texts, 1)), self.limits.max_sentences)
         expls = self.explanations(k, ids, sentences, method, target, options or {})
-        names = self.runs[k].run.class_names
+        names, vocab = self.runs[k].run.class_names, self.runs[k].run.vocab
+        out = [explanation_json(e, sid, names) for sid, e in zip(ids, expls)]
+        for item in out:
+            item.update(source_of(texts[item["sentence_id"] - 1], vocab.clean))
         return {"run": k, "method": method, "options": options or {}, "signed": signed_scores(method, options or {}),
-                "explanations": [explanation_json(e, sid, names) for sid, e in zip(ids, expls)],
+                "explanations": out,
                 "warnings": warnings + [errors[sid] + "; skipped" for sid in sorted(errors)],
                 "errors": self.refused(errors)}
 
@@ -458,6 +462,19 @@ class Explorer:
         ids, expls, _ = self.file_explanations(k, items, method, target, options or {})
         frame = token_frame(expls, ids)
         return (safe(frame) if spreadsheet_safe else frame).to_csv(index=False)
+
+
+def source_of(text, clean) -> dict:
+    """What the run's cleaning made of a sentence: ``source`` (its tokens before ``vocab.clean``: a
+    text tokenized, a token list as given), ``source_index`` (for each token the model read, the
+    source token it came from: an edit is made on the source, so each run cleans it its own way)
+    and ``cleaned`` (the characters the cleaning removed, "" when none)."""
+    from textdeconv.data.vocab import clean_aligned, tokenize
+
+    source = tokenize(text, lowercase=False) if isinstance(text, str) else [str(t) for t in text]
+    kept, index = clean_aligned(source, list(range(len(source))), clean)
+    removed = sorted(set("".join(source)) - set("".join(kept)))
+    return {"source": source, "source_index": index, "cleaned": "".join(removed)}
 
 
 def signed_scores(method: str, options: dict) -> bool:

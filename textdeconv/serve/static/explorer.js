@@ -160,6 +160,11 @@
         pred.dataset.target = first.target;
         col.appendChild(pred);
         col.appendChild(probsLine(first));
+        if (first.cleaned) {  // the run's vocab.clean dropped characters the user typed: say so
+          col.appendChild(el("div", "note clean-note", "run " + state.runs[r].name + "'s cleaning (vocab.clean=" +
+            state.runs[r].clean + ") removed " + Array.from(first.cleaned).map(function (c) { return "“" + c + "”"; })
+            .join(" ") + ": the model reads " + first.tokens.join(" ")));
+        }
         state.selected.forEach(function (m) {
           var e = get(r, m, s.input), row = el("div", "mrow"), toks = el("span", "toks"), one = unsigned(m);
           var scale = scales[r + "|" + m][k];
@@ -235,10 +240,12 @@
     if (!f) return;
     var s = state.sentences[f.k], e = get(f.run, f.method, s.input);
     if (!e) return;
-    var tokens = e.tokens.slice();
+    // edits are made on the sentence's tokens before the run's cleaning (e.source), so every run
+    // shown cleans the edited sentence its own way; the clicked word is the source token it came from
+    var tokens = (e.source || e.tokens).slice(), at = e.source_index ? e.source_index[f.t] : f.t;
     if (word === null) {
       if (tokens.length < 2) { status("a sentence needs at least one word", true); return; }
-      tokens.splice(f.t, 1);
+      tokens.splice(at, 1);
       state.focus = null;
       $("panel").hidden = true;
       apply(s, tokens);
@@ -248,7 +255,7 @@
     // the server's tokenizer, as for typed sentences: "Great!" is the two tokens "Great" and "!"
     api("/api/tokenize", {text: word, run: f.run}).then(function (res) {
       if (!res.tokens.length) { status("the replacement has no tokens", true); return; }
-      tokens.splice.apply(tokens, [f.t, 1].concat(res.tokens));
+      tokens.splice.apply(tokens, [at, 1].concat(res.tokens));
       apply(s, tokens);
     }, function (err) { status(err.message, true); });
   }
