@@ -576,3 +576,22 @@ def test_serve_off_loopback_prints_the_token_url_once_on_stderr(tiny_run, monkey
     assert len(err) == 1 and f"{urls[0]}?token={started['token']}" in err[0]
     assert f"X-Textdeconv-Token: {started['token']}" in err[0] and started["names"][0] == "box.lan"
     assert started["token"] not in urls[0]  # stdout's URL: no secret in logs that capture stdout
+
+
+def test_building_a_runs_cached_analysis_does_not_count_against_the_budget(explorer, monkeypatch):
+    import time
+
+    from textdeconv.reports import filter_analysis
+    from textdeconv.serve.budget import Budget
+
+    real = filter_analysis.analyze_filters
+
+    def slow_analysis(*args, **kwargs):
+        time.sleep(1.0)  # longer than the whole budget
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(filter_analysis, "analyze_filters", slow_analysis)
+    slow = Explorer([run_of(explorer)], Limits(time_budget=0.5))
+    slow.warm_up()
+    res = Budget(0.5).run(slow.word_filters, 0, "a gripping , funny movie", 1, None, 5, True)
+    assert "fired" in res and slow.runs[0].analysis is not None

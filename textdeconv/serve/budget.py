@@ -5,7 +5,8 @@ The app runs each model call in a worker thread under a ``Budget`` (``Budget.run
 side asks ``current()`` for it and calls ``check()`` before every batch (an explainer's
 ``attribute_ids``) and waits for a run's lock at most until the deadline (``hold``). A request
 over its budget, or whose client has disconnected, stops at the next batch with a ``RequestError``
-and frees the run's lock; the overshoot is at most one batch (128 sentences). Python callers
+and frees the run's lock; the overshoot is at most one batch (128 sentences). Building a run's
+cached filter dictionary or analysis is ``exempt``: it does not hold the model. Python callers
 (``Explorer`` used directly, the warm-up) have no budget and are never stopped.
 """
 from __future__ import annotations
@@ -80,6 +81,18 @@ def hold(lock: threading.Lock, name: str):
         yield
     finally:
         lock.release()
+
+
+@contextmanager
+def exempt():
+    """Time that does not count against the current budget: building a run's cached dictionary or
+    analysis (once per run, half a minute or more for SST-2) must not fail the request that waited for it."""
+    budget, start = current(), time.monotonic()
+    try:
+        yield
+    finally:
+        if budget is not None:
+            budget.deadline += time.monotonic() - start
 
 
 def checked(attribute_ids):

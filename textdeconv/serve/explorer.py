@@ -23,7 +23,7 @@ import numpy as np
 from textdeconv.errors import InputError, UserError
 from textdeconv.reports.html import json_numbers
 from textdeconv.reports.stream import CHUNK_LINES  # `explain --chunk-size`'s default: lines explained together
-from textdeconv.serve.budget import checked, hold
+from textdeconv.serve.budget import checked, exempt, hold
 
 
 class RequestError(InputError):
@@ -334,7 +334,7 @@ class Explorer:
         from textdeconv.reports.filters import filter_dictionary
 
         loaded = self.runs[k]
-        with loaded.dictionary_lock:
+        with exempt(), loaded.dictionary_lock:
             if loaded.dictionary is None:
                 run = loaded.run
                 ids, sentences, _ = self.train_split(loaded)
@@ -347,7 +347,7 @@ class Explorer:
         from textdeconv.reports.filter_analysis import analyze_filters
 
         loaded = self.runs[k]
-        with loaded.analysis_lock:
+        with exempt(), loaded.analysis_lock:
             if loaded.analysis is None:
                 run = loaded.run
                 ids, sentences, gold = self.train_split(loaded, "the filters' thresholds")
