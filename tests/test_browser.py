@@ -515,3 +515,23 @@ def test_two_runs_each_clean_an_edit_their_own_way_and_say_what_cleaning_removed
         words = page.eval_on_selector_all('.run-col[data-run="0"] .mrow[data-method="deconv"] .tok',
                                           "els => els.map(e => e.textContent)")
         assert words == ["the", "plot", "(", "is", ")", "."]
+
+
+def test_off_loopback_the_printed_url_opens_the_page_and_nothing_works_without_it(page, tiny_run):
+    from urllib.parse import urlsplit
+
+    from textdeconv.serve.explorer import Explorer
+    from textdeconv.serve.server import ServerThread
+
+    thread = ServerThread(Explorer.open([tiny_run], warm=False), host="0.0.0.0")
+    with thread as url:
+        base = f"http://127.0.0.1:{urlsplit(url).port}/"
+        r = page.goto(base)
+        assert r.status == 401 and "needs its token" in page.text_content("body")
+        page.goto(f"{base}?token={thread.token}")  # sets the cookie, then the page without the token in the URL
+        settle(page)
+        assert page.url == base
+        page.fill("#text", "great fun")
+        page.click("#go")
+        settle(page)
+        assert [t for t, *_ in shown(page, 0)] == ["great", "fun"]
