@@ -492,6 +492,7 @@
       }
       methodLimits();
       buildOptions();
+      saveUrl();
       refresh();
     });
     methodLimits();
@@ -502,8 +503,8 @@
     [["", "predicted class"]].concat(classes.map(function (c) { return [c, c]; })).forEach(function (o) {
       var opt = el("option", null, o[1]); opt.value = o[0]; target.appendChild(opt);
     });
-    target.addEventListener("change", function () { state.target = target.value; refresh().then(reopen); });
-    $("scale").addEventListener("change", function () { state.scale = $("scale").value; render(); });
+    target.addEventListener("change", function () { state.target = target.value; saveUrl(); refresh().then(reopen); });
+    $("scale").addEventListener("change", function () { state.scale = $("scale").value; saveUrl(); render(); });
     state.shown = state.runs.map(function (r) { return r.index; });
     if (state.runs.length > 1) {
       var choice = $("run-choice");
@@ -554,12 +555,37 @@
           var v = o.choices ? input.value : Number(input.value);
           state.options[name] = Object.assign({}, optionsFor(name));
           if (v === o["default"]) delete state.options[name][key]; else state.options[name][key] = v;
+          saveUrl();
           refresh().then(reopen);
         });
         label.appendChild(input);
         box.appendChild(label);
       });
     });
+  }
+  // the page's state in the URL's fragment (sentences, methods, options, target, scale): a reload or a
+  // shared link shows the same view; the fragment never reaches the server
+  function saveUrl() {
+    var q = new URLSearchParams();
+    q.set("text", $("text").value);
+    q.set("methods", state.selected.join(","));
+    if (Object.keys(state.options).length) q.set("options", JSON.stringify(state.options));
+    if (state.target) q.set("target", state.target);
+    if (state.scale !== "sentence") q.set("scale", state.scale);
+    history.replaceState(null, "", "#" + q.toString());
+  }
+  function loadUrl() {
+    var q = new URLSearchParams(location.hash.slice(1)), names = state.methods
+      .filter(function (m) { return m.available !== false; }).map(function (m) { return m.name; });
+    if (q.has("text")) $("text").value = q.get("text");
+    var picked = (q.get("methods") || "").split(",").filter(function (m) { return names.indexOf(m) >= 0; });
+    if (picked.length) state.selected = picked.slice(0, MAX_METHODS);
+    try {
+      var o = JSON.parse(q.get("options") || "{}");
+      if (o && typeof o === "object" && !Array.isArray(o)) state.options = o;
+    } catch (err) { /* a damaged link: the defaults */ }
+    if (q.has("target")) state.target = q.get("target");
+    if (q.get("scale") === "global") state.scale = "global";
   }
   function reopen() { if (state.focus && !$("panel").hidden) openPanel(); }
   function explainText() {
@@ -571,6 +597,7 @@
       return;
     }
     state.sentences = lines.map(function (l) { return {input: l, history: []}; });
+    saveUrl();
     state.focus = null;
     $("panel").hidden = true;
     refresh();
@@ -758,7 +785,11 @@
     state.runs = res[0].runs;
     state.limits = res[0].limits;
     state.methods = res[1].methods;
+    loadUrl();
     buildControls();
+    $("target").value = state.target;
+    if ($("target").value !== state.target) state.target = "";
+    $("scale").value = state.scale;
     wire();
     document.body.dataset.ready = "1";
     explainText();
