@@ -7,13 +7,16 @@ validation layer or code generation on top (FastAPI is Starlette plus those), an
 serves it. Model calls are blocking, so each runs in Starlette's thread pool while the event
 loop keeps accepting requests.
 
-Guards: a body over ``Limits.max_body_bytes`` is refused (413) before it is read whole; a POST
-must be ``application/json`` (so another web site cannot post to it with a plain form); the
-Host header must be a loopback name when the server binds a loopback address (no DNS
-rebinding); every answer carries a Content-Security-Policy that allows only the explorer's own
-scripts and styles. A ``UserError`` becomes ``{"error": message}`` with a 4xx status; any
-other exception is a bug: the client gets a 500 ``{"error": ...}`` without a traceback (the
-traceback goes to the server's log).
+Guards (``Guard``): the Host header must be a loopback name on a loopback bind (no DNS
+rebinding); off loopback every request needs the server's token (header or cookie) and the Host
+may also be an IP address or an allowed name; a body over ``Limits.max_body_bytes`` is refused
+(413) before it is read whole, chunked or not, and one that stalls for ``body_timeout`` is a 408;
+a POST must be ``application/json`` (so another web site cannot post to it with a plain form);
+every answer carries a Content-Security-Policy that allows only the explorer's own scripts and
+styles. Each model call runs under the request's time budget and stops when its client
+disconnects (``call``; textdeconv/serve/budget.py). A ``UserError`` becomes
+``{"error": message}`` with a 4xx status; any other exception is a bug: the client gets a 500
+``{"error": ...}`` without a traceback (the traceback goes to the server's log).
 """
 from __future__ import annotations
 
