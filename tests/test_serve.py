@@ -595,3 +595,26 @@ def test_building_a_runs_cached_analysis_does_not_count_against_the_budget(explo
     slow.warm_up()
     res = Budget(0.5).run(slow.word_filters, 0, "a gripping , funny movie", 1, None, 5, True)
     assert "fired" in res and slow.runs[0].analysis is not None
+
+
+def test_integrated_gradients_stops_between_its_chunks_of_steps(explorer):
+    from helpers.exact import raises_exactly
+
+    from textdeconv.serve.budget import Budget
+    from textdeconv.serve.explorer import RequestError
+
+    ig = Explorer([run_of(explorer)])
+    options = {"steps": 300, "internal_batch_size": 64}  # 64 // 2 sentences = 32 steps per call: 10 calls
+    ig.explain(0, ["warm", "up"], "integrated-gradients", None, options)
+    (e,) = ig.runs[0].explainers.values()
+    budget, calls, path = Budget(60), [], e._path
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        budget.cancel()  # the client goes away during the first chunk
+        return path(*args, **kwargs)
+
+    e._path = counted
+    with raises_exactly(RequestError, "the client disconnected; the request was stopped"):
+        budget.run(ig.explain, 0, ["a fine film", "a dull one"], "integrated-gradients", None, options)
+    assert len(calls) == 1 and not ig.runs[0].lock.locked()

@@ -5,7 +5,8 @@ The app runs each model call in a worker thread under a ``Budget`` (``Budget.run
 side asks ``current()`` for it and calls ``check()`` before every batch (an explainer's
 ``attribute_ids``) and waits for a run's lock at most until the deadline (``hold``). A request
 over its budget, or whose client has disconnected, stops at the next batch with a ``RequestError``
-and frees the run's lock; the overshoot is at most one batch (128 sentences). Building a run's
+and frees the run's lock; the overshoot is at most one batch (128 sentences), or for integrated
+gradients one chunk of its steps (``internal_batch_size`` interpolated inputs). Building a run's
 cached filter dictionary or analysis is ``exempt``: it does not hold the model. Python callers
 (``Explorer`` used directly, the warm-up) have no budget and are never stopped.
 """

@@ -189,6 +189,8 @@ class Explorer:
         explainer = make_explainer(method, run.net, run.vocab, run.class_names, **options)
         warm_up(explainer)
         explainer.attribute_ids = checked(explainer.attribute_ids)  # the request's time budget, before each batch
+        if callable(getattr(explainer, "_path", None)):  # integrated gradients: also between its chunks of steps
+            explainer._path = checked(explainer._path)
         loaded.explainers[key] = explainer
         if len(loaded.explainers) > MAX_EXPLAINERS:
             loaded.explainers.popitem(last=False)
