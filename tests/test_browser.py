@@ -71,11 +71,12 @@ def explain_in_page(page, url, text):
 
 
 def shown(page, k, method="deconv", run=None):
-    """(token, data-score, background) of every word of sentence k in the method's row."""
+    """(token, data-score, background) of every word of sentence k in the method's row (the token as the
+    API sent it: the page shows treebank escapes as brackets)."""
     col = f'.run-col[data-run="{run}"] ' if run is not None else ""
     return page.eval_on_selector_all(
         f'.sent[data-k="{k}"] {col}.mrow[data-method="{method}"] .tok',
-        "els => els.map(e => [e.textContent, e.dataset.score, getComputedStyle(e).backgroundColor])")
+        "els => els.map(e => [e.dataset.token, e.dataset.score, getComputedStyle(e).backgroundColor])")
 
 
 def rgb(text):
@@ -372,3 +373,201 @@ def test_a_true_false_option_reaches_the_api_as_a_boolean(page, server):
     e = api(server, "/api/explain", {"texts": [text], "method": "lrp-zplus",
                                      "options": {"contrast": False}})["explanations"][0]
     assert_row_matches(shown(page, 0, "lrp-zplus"), e)
+
+
+# -- issue 37: the page's defects ---------------------------------------------------------------------
+
+def test_unsigned_scores_get_a_one_colour_map_and_their_own_legend(page, server):
+    from textdeconv.reports.heatmap import colour as py_colour
+
+    text = "a gripping , funny movie"
+    explain_in_page(page, server, text)
+    page.check('#methods input[value="gradient-l2"]')
+    settle(page)
+    e = api(server, "/api/explain", {"texts": [text], "method": "gradient-l2"})
+    assert e["signed"] is False and api(server, "/api/explain", {"texts": [text]})["signed"] is True
+    words = shown(page, 0, "gradient-l2")
+    scale = max(e["explanations"][0]["scores"])
+    unsigned = page.evaluate("TDHeat.UNSIGNED")
+    for (_, score, background), s in zip(words, e["explanations"][0]["scores"]):
+        assert float(score) == s >= 0
+        a = min(abs(s) / scale, 1)  # white at 0 to UNSIGNED at the row's scale: one hue, never the signed ends
+        assert rgb(background) == tuple(round(255 + (c - 255) * a) for c in unsigned)
+        assert rgb(background) != rgb(py_colour(s, scale)[0]) or s == 0
+    legend = page.locator('.sent[data-k="0"] .mrow[data-method="gradient-l2"] .row-legend')
+    assert legend.locator(".num").all_text_contents() == ["0", f"+{scale:.3g}"]
+    assert page.get_attribute('.mrow[data-method="gradient-l2"]', "data-signed") == "0"
+    deconv = page.locator('.sent[data-k="0"] .mrow[data-method="deconv"] .row-legend .num').all_text_contents()
+    top = max(abs(s) for s in api(server, "/api/explain", {"texts": [text]})["explanations"][0]["scores"])
+    assert deconv == [f"-{top:.3g}", f"+{top:.3g}"]  # numbers on the signed legend too
+    assert "purple = an unsigned score" in page.text_content("#scale-note")
+
+
+def test_a_typed_replacement_is_tokenized_as_typed_text(page, server):
+    explain_in_page(page, server, "the plot is thin")
+    page.click('.tok[data-t="3"]')
+    settle(page)
+    page.fill("#replace-text", "Great!")
+    page.click("#replace-word")
+    settle(page)
+    typed = api(server, "/api/explain", {"texts": ["the plot is Great!"]})["explanations"][0]
+    assert typed["tokens"][-2:] == ["Great", "!"]
+    assert_row_matches(shown(page, 0), typed)
+
+
+def test_one_long_sentence_is_refused_alone_with_its_reason(page, server):
+    explain_in_page(page, server, "great fun\n" + "word " * 201 + "\nthe plot is thin")
+    assert_row_matches(shown(page, 0), api(server, "/api/explain", {"texts": ["great fun"]})["explanations"][0])
+    assert page.locator('.sent[data-k="2"] .tok').count() == 4
+    note = page.text_content('.sent[data-k="1"] .sent-error')
+    assert "sentence 2 has 201 tokens; the limit is 200" in note and "no tokens" not in note
+
+
+def test_treebank_escapes_are_shown_as_brackets_and_words_take_the_keyboard(page, server):
+    explain_in_page(page, server, "a ( gripping ) `` funny '' movie")
+    tokens = page.eval_on_selector_all('.mrow[data-method="deconv"] .tok', "els => els.map(e => [e.textContent, "
+                                       "e.dataset.token])")
+    assert tokens == [["a", "a"], ["(", "-LRB-"], ["gripping", "gripping"], [")", "-RRB-"], ["\u201c", "``"],
+                      ["funny", "funny"], ["\u201d", "''"], ["movie", "movie"]]
+    page.focus('.mrow[data-method="deconv"] .tok[data-t="2"]')
+    page.keyboard.press("Enter")  # a word opens its panel from the keyboard
+    settle(page)
+    assert page.is_visible("#panel") and "gripping" in page.text_content("#word-title")
+    assert page.evaluate("document.activeElement.dataset.t") == "2"
+    page.focus("#word-filters tr.filter-row >> nth=0")
+    page.keyboard.press("Enter")  # and a filter row its card
+    settle(page)
+    assert page.is_visible("#card")
+
+
+def test_a_3000_character_word_wraps_and_has_no_suggestions(page, server):
+    explain_in_page(page, server, "a " + "x" * 3000 + " film")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1200
+    page.click('.tok[data-t="1"]')
+    settle(page)
+    assert "no suggestions" in page.text_content("#suggestions")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1200
+
+
+def test_word_panel_at_420_px_does_not_cover_the_sentences(page, server):
+    page.set_viewport_size({"width": 420, "height": 800})
+    try:
+        explain_in_page(page, server, "a gripping , funny movie")
+        page.click('.tok[data-t="1"]')
+        settle(page)
+        panel = page.locator("#panel").bounding_box()
+        assert page.locator("#results").bounding_box()["width"] >= 300  # the sentences keep the page's width
+        for box in page.eval_on_selector_all(".tok", "els => els.map(e => e.getBoundingClientRect().toJSON())"):
+            apart_x = box["right"] <= panel["x"] or box["left"] >= panel["x"] + panel["width"]
+            apart_y = box["bottom"] <= panel["y"] or box["top"] >= panel["y"] + panel["height"]
+            assert apart_x or apart_y, box  # no word under the panel
+        assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    finally:
+        page.set_viewport_size({"width": 1200, "height": 900})
+
+
+def test_file_tab_names_the_run_and_downloads_what_is_shown(page, server, tmp_path):
+    lines = "=cmd fun\n-LRB- great -RRB-\n"
+    page.goto(server)
+    settle(page)
+    page.click("#tab-button-file")
+    assert "Run run, method deconv" in page.text_content("#file-run")
+    page.fill("#paste", lines)
+    page.click("#table-go")
+    page.wait_for_selector("#table tr[data-sentence-id]")
+    settle(page)
+    page.fill("#paste", "something else entirely\n")  # not explained: the CSV is still the table's
+    with page.expect_download() as download:
+        page.click("#csv-go")
+    assert open(download.value.path(), "rb").read() == api(server, "/api/csv", {"text": lines})
+    page.check("#csv-safe")
+    with page.expect_download() as download:
+        page.click("#csv-go")
+    safe = open(download.value.path(), "rb").read()
+    assert safe == api(server, "/api/csv", {"text": lines, "spreadsheet_safe": True}) and b"'-LRB-" in safe
+
+
+def test_a_file_is_decoded_in_its_encoding_never_with_replacement_characters(page, server, tmp_path):
+    src = tmp_path / "latin1.txt"
+    src.write_bytes("un film trop go\u00fbt\u00e9\n".encode("latin-1"))
+    page.goto(server)
+    settle(page)
+    page.click("#tab-button-file")
+    page.set_input_files("#file", str(src))
+    page.wait_for_function("() => document.getElementById('table-status').className === 'error'")
+    assert "is not valid UTF-8: choose its encoding" in page.text_content("#table-status")
+    assert page.input_value("#paste") == ""
+    page.select_option("#encoding", "windows-1252")
+    page.wait_for_selector("#table tr[data-sentence-id]")
+    settle(page)
+    assert page.input_value("#paste") == "un film trop go\u00fbt\u00e9\n"
+    assert "\ufffd" not in page.text_content("#table")
+
+
+def test_two_runs_each_clean_an_edit_their_own_way_and_say_what_cleaning_removed(page, tiny_run):
+    from textdeconv.serve.explorer import Explorer
+    from textdeconv.serve.server import ServerThread
+
+    explorer = Explorer.open([tiny_run, tiny_run], warm=False)
+    explorer.runs[1].run.vocab.clean = "kim"  # Kim's clean_str_sst: -LRB- -> LRB, "." vanishes
+    with ServerThread(explorer) as url:
+        explain_in_page(page, url, "the plot -LRB- is -RRB- thin .")
+        kim = [t for t, *_ in shown(page, 0, run=1)]
+        assert kim == ["the", "plot", "LRB", "is", "RRB", "thin"]
+        note = page.text_content('.run-col[data-run="1"] .clean-note')
+        assert "vocab.clean=kim" in note and "“-”" in note and "“.”" in note
+        assert page.locator('.run-col[data-run="0"] .clean-note').count() == 0
+        page.click('.run-col[data-run="1"] .mrow[data-method="deconv"] .tok[data-t="5"]')  # "thin", in the kim run
+        settle(page)
+        page.click("#delete-word")
+        settle(page)
+        edited = ["the", "plot", "-LRB-", "is", "-RRB-", "."]  # the source tokens, without "thin"
+        for r in (0, 1):
+            e = api(url, "/api/explain", {"texts": [edited], "run": r})["explanations"][0]
+            assert_row_matches(shown(page, 0, run=r), e)
+        words = page.eval_on_selector_all('.run-col[data-run="0"] .mrow[data-method="deconv"] .tok',
+                                          "els => els.map(e => e.textContent)")
+        assert words == ["the", "plot", "(", "is", ")", "."]
+
+
+def test_off_loopback_the_printed_url_opens_the_page_and_nothing_works_without_it(page, tiny_run):
+    from urllib.parse import urlsplit
+
+    from textdeconv.serve.explorer import Explorer
+    from textdeconv.serve.server import ServerThread
+
+    thread = ServerThread(Explorer.open([tiny_run], warm=False), host="0.0.0.0")
+    with thread as url:
+        base = f"http://127.0.0.1:{urlsplit(url).port}/"
+        r = page.goto(base)
+        assert r.status == 401 and "needs its token" in page.text_content("body")
+        page.goto(f"{base}?token={thread.token}")  # sets the cookie, then the page without the token in the URL
+        settle(page)
+        assert page.url.split("#")[0] == base
+        page.fill("#text", "great fun")
+        page.click("#go")
+        settle(page)
+        assert [t for t, *_ in shown(page, 0)] == ["great", "fun"]
+
+
+def test_the_view_is_kept_in_the_url(page, server, context):
+    explain_in_page(page, server, "great fun\nthe plot is thin")
+    page.check('#methods input[value="gradient"]')
+    settle(page)
+    page.select_option("#target", "negative")
+    page.select_option("#scale", "global")
+    settle(page)
+    link = page.url
+    assert "#" in link and "great+fun" in link
+    other = context.new_page()
+    try:
+        other.goto(link)
+        settle(other)
+        assert other.input_value("#text") == "great fun\nthe plot is thin"
+        assert all(other.is_checked(f'#methods input[value="{m}"]') for m in ("deconv", "gradient"))
+        assert other.input_value("#target") == "negative" and other.input_value("#scale") == "global"
+        e = api(server, "/api/explain", {"texts": ["great fun", "the plot is thin"], "method": "gradient",
+                                         "target": "negative"})  # the page asks for both sentences at once
+        assert [float(w[1]) for w in shown(other, 1, "gradient")] == e["explanations"][1]["scores"]
+    finally:
+        other.close()

@@ -334,3 +334,290 @@ def test_built_methods_are_cached_but_bounded(client, explorer):
         assert r.status_code == 200
     assert len(explorer.runs[0].explainers) == MAX_EXPLAINERS
     assert ("random", (("seed", MAX_EXPLAINERS + 3),)) in explorer.runs[0].explainers
+
+
+# -- issue 37: security and request defects ------------------------------------------------------------
+
+def test_off_loopback_every_request_needs_the_token_and_a_known_host(explorer):
+    token = "s3cret-token"
+    app = create_app(explorer, token=token, hosts=["box.lan"])
+    c = TestClient(app, base_url="http://10.1.2.3:8000", raise_server_exceptions=False, follow_redirects=False)
+    r = c.get("/api/runs")
+    assert r.status_code == 401 and "needs its token" in r.json()["error"]
+    assert c.get("/api/runs", headers={"x-textdeconv-token": "wrong"}).status_code == 401
+    assert c.get("/api/runs", headers={"x-textdeconv-token": token}).status_code == 200
+    for host in ("box.lan:8000", "127.0.0.1:8000", "[::1]:8000", "10.1.2.3"):  # names, loopback, addresses
+        assert c.get("/api/runs", headers={"x-textdeconv-token": token, "host": host}).status_code == 200, host
+    r = c.get("/api/runs", headers={"x-textdeconv-token": token, "host": "evil.example"})  # DNS rebinding
+    assert r.status_code == 400 and r.headers["content-type"] == "application/json"
+    assert r.json() == {"error": "Host header 'evil.example' is not a name of this server "
+                                 "(textdeconv serve --allow-host NAME adds a name)"}
+    assert c.get("/?token=wrong").status_code == 401
+    r = c.get(f"/?token={token}")  # the printed URL: a cookie, then the page without the token in its URL
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = r.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert c.get("/").status_code == 200  # the client keeps the cookie
+    assert post(c, "/api/predict", {"texts": ["great fun"]}).status_code == 200
+    assert c.get("/static/explorer.js").status_code == 200
+
+
+def test_host_refusal_is_a_json_error_on_loopback(client):
+    r = client.get("/api/runs", headers={"host": "evil.example"})
+    assert r.status_code == 400 and r.json() == {"error": "Host header 'evil.example' is not a name of this server"}
+
+
+def test_off_loopback_access_is_a_fresh_token_and_the_names_given():
+    from textdeconv.serve.server import access
+
+    assert access("127.0.0.1") == (None, []) and access("localhost")[0] is None
+    token, names = access("0.0.0.0", ["Box.LAN."])
+    assert len(token) >= 32 and names[0] == "box.lan" and access("0.0.0.0")[0] != token
+
+
+def slow_explorer(explorer, limits, pause=0.2):
+    """An Explorer over the tiny run whose 'random' method pauses ``pause`` s before every batch."""
+    slow = Explorer([run_of(explorer)], limits)
+    slow.explain(0, ["warm"], "random", None, {"seed": 5})
+    (e,) = slow.runs[0].explainers.values()
+    checked = e.attribute_ids
+
+    def attribute(*args, **kwargs):
+        import time
+        time.sleep(pause)
+        return checked(*args, **kwargs)
+
+    e.attribute_ids = attribute
+    return slow
+
+
+def test_a_request_over_its_time_budget_stops_and_frees_the_run(explorer):
+    import time
+
+    slow = slow_explorer(explorer, Limits(batch_size=1, time_budget=1.0))
+    c = TestClient(create_app(slow), base_url="http://127.0.0.1", raise_server_exceptions=False)
+    body = {"texts": [f"sentence {i}" for i in range(20)], "method": "random", "options": {"seed": 5}}
+    start = time.monotonic()
+    r = post(c, "/api/explain", body)  # 20 batches of 0.2 s: 4 s of work in a 1 s budget
+    assert r.status_code == 503 and "more than its time budget of 1 s" in r.json()["error"]
+    assert time.monotonic() - start < 2.5
+    assert not slow.runs[0].lock.locked()
+    assert post(c, "/api/explain", {**body, "texts": ["a"]}).status_code == 200
+
+
+def raw(url, data: bytes, wait: float = 5.0) -> bytes:
+    """Send ``data`` on a new connection to ``url``'s server; what came back before it closed (or ``wait`` s)."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    with socket.create_connection((u.hostname, u.port), timeout=wait) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except TimeoutError:
+            out += b"<still open>"
+    return out
+
+
+def test_disconnect_cancels_and_incomplete_requests_time_out(explorer):
+    import time
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from textdeconv.serve.server import ServerThread
+
+    slow = slow_explorer(explorer, Limits(batch_size=1, header_timeout=0.5, body_timeout=0.5, time_budget=30))
+    with ServerThread(slow) as url:
+        u = urlsplit(url)
+        body = json.dumps({"texts": [f"sentence {i}" for i in range(40)], "method": "random",
+                           "options": {"seed": 5}}).encode()
+        s = socket.create_connection((u.hostname, u.port))  # 40 batches of 0.2 s = 8 s, then the client goes
+        s.sendall(b"POST /api/explain HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        time.sleep(0.5)
+        s.close()
+        start = time.monotonic()
+        req = urllib.request.Request(url + "api/predict", json.dumps({"texts": ["a"]}).encode(),
+                                     {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200
+        assert time.monotonic() - start < 2.0  # the run was freed at the next batch, not after 8 s
+        start = time.monotonic()
+        assert raw(url, b"GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n") == b""  # headers never finished
+        assert time.monotonic() - start < 3.0
+        start = time.monotonic()
+        out = raw(url, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: 100\r\n\r\n{\"texts\": ")  # the body never finished
+        assert out.startswith(b"HTTP/1.1 408") and b"did not arrive within 0.5 s" in out
+        assert time.monotonic() - start < 3.0
+
+
+def test_chunked_body_over_the_limit_is_a_413(small):
+    r = small.post("/api/explain", content=iter([b'{"texts": ["' + b"x " * 800, b"x " * 800 + b'"]}']),
+                   headers={"content-type": "application/json"})
+    assert "content-length" not in {k.lower() for k in r.request.headers}
+    assert r.status_code == 413 and r.json() == {"error": "the request body is over the limit of 2,000 bytes"}
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 100_000])
+def test_deeply_nested_json_is_a_400_in_one_line(client, depth):
+    r = client.post("/api/explain", content=b'{"texts": ' + b"[" * depth + b"]" * depth + b"}",
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json() == {"error": "the body is nested too deeply (more than 32 levels of arrays and objects)"}
+
+
+@pytest.mark.parametrize("path,body,message", [
+    ("/api/word-filters", {"text": "a b", "token": "1"}, "'token' must be an integer, got '1'"),
+    ("/api/word-filters", {"text": "a b", "token": 1.7}, "'token' must be an integer, got 1.7"),
+    ("/api/word-filters", {"text": "a b", "token": True}, "'token' must be an integer, got True"),
+    ("/api/word-filters", {"text": "a b", "token": 0, "top": 2.0}, "'top' must be an integer, got 2.0"),
+    ("/api/training-sentences", {"text": "a b", "k": "3"}, "'k' must be an integer, got '3'"),
+    ("/api/table", {"texts": ["a"], "top": 1.5}, "'top' must be an integer, got 1.5"),
+])
+def test_integer_fields_are_strict(client, path, body, message):
+    r = post(client, path, body)
+    assert (r.status_code, r.json()) == (400, {"error": message})
+
+
+def test_integer_query_fields_are_strict(client, explorer):
+    width = run_of(explorer).net.widths[0]
+    for query, message in ((f"width={width}&filter=1.5", "'filter' must be an integer, got '1.5'"),
+                           (f"width={width}&filter=-1", "'filter' must be an integer, got '-1'"),
+                           (f"width={width}.0&filter=0", f"'width' must be an integer, got '{width}.0'")):
+        r = client.get(f"/api/filter-card?run=0&{query}")
+        assert (r.status_code, r.json()) == (400, {"error": message})
+    r = client.get("/api/neighbours?run=0&word=fun&k=2.5")
+    assert (r.status_code, r.json()) == (400, {"error": "'k' must be an integer, got '2.5'"})
+
+
+def test_a_run_still_training_is_refused(tiny_run, tmp_path):
+    import shutil
+
+    from helpers.exact import raises_exactly
+
+    from textdeconv.errors import InputError
+    from textdeconv.serve.server import check_runs
+
+    run = tmp_path / "training"
+    shutil.copytree(tiny_run, run)
+    state = json.loads((run / "state.json").read_text())
+    assert state["finished"] is True
+    check_runs([run])
+    (run / "state.json").write_text(json.dumps({**state, "finished": False}))
+    with raises_exactly(InputError, f"{run} is still training (its state.json says finished: false); serve it "
+                                    "once textdeconv train has finished, or resume it with textdeconv train --resume"):
+        check_runs([run])
+
+
+def test_one_sentence_over_the_limit_is_refused_alone(small):
+    long = "one two three four five six seven eight nine"
+    res = post(small, "/api/explain", {"texts": ["a fine film", long, "   "]})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert [e["sentence_id"] for e in body["explanations"]] == [1]
+    assert [e["sentence_id"] for e in body["errors"]] == [2, 3]
+    assert body["errors"][0]["error"] == ("sentence 2 has 9 tokens; the limit is 8 per sentence (textdeconv "
+                                          "explain --input takes longer texts)")
+    assert body["errors"][1]["error"].startswith("sentence 3: no tokens")
+    res = post(small, "/api/predict", {"texts": [long, "great"]}).json()
+    assert [p["sentence_id"] for p in res["predictions"]] == [2] and res["errors"][0]["sentence_id"] == 1
+    r = post(small, "/api/explain", {"texts": [long]})  # nothing left: the sentence's own reason
+    assert r.status_code == 413 and r.json()["error"].startswith("sentence 1 has 9 tokens")
+
+
+def test_csv_spreadsheet_safe_is_an_option(client):
+    text = "=SUM(A1) -LRB- @x +1 plain\n"
+    plain = pd.read_csv(__import__("io").StringIO(post(client, "/api/csv", {"text": text}).text))
+    assert list(plain["token"]) == ["=SUM", "-LRB-", "A1", "-RRB-", "-LRB-", "@", "x", "+1", "plain"]
+    r = post(client, "/api/csv", {"text": text, "spreadsheet_safe": True})
+    safe = pd.read_csv(__import__("io").StringIO(r.text))
+    assert list(safe["token"]) == ["'=SUM", "'-LRB-", "A1", "'-RRB-", "'-LRB-", "'@", "x", "'+1", "plain"]
+    assert safe["sentence"].iloc[0] == "'" + plain["sentence"].iloc[0]
+    assert list(safe["score"]) == list(plain["score"])  # numbers stay numbers
+    assert post(client, "/api/csv", {"text": text, "spreadsheet_safe": 1}).status_code == 400
+
+
+def test_tokenize_is_the_typed_text_tokenizer(client):
+    from textdeconv.data.vocab import tokenize
+
+    r = post(client, "/api/tokenize", {"text": "Great! (really)", "run": 0})
+    assert r.json() == {"tokens": tokenize("Great! (really)", lowercase=False)} == {
+        "tokens": ["Great", "!", "-LRB-", "really", "-RRB-"]}
+    assert post(client, "/api/tokenize", {"text": 3}).status_code == 400
+
+
+def test_explanations_carry_their_source_tokens(client, explorer):
+    e = post(client, "/api/explain", {"texts": ["a well-made film ."]}).json()["explanations"][0]
+    assert e["source"] == e["tokens"] == ["a", "well-made", "film", "."]
+    assert (e["source_index"], e["cleaned"]) == ([0, 1, 2, 3], "")
+    vocab = run_of(explorer).vocab
+    vocab.clean = "kim"
+    try:
+        e = post(client, "/api/explain", {"texts": ["a well-made film ."]}).json()["explanations"][0]
+    finally:
+        vocab.clean = None
+    assert e["tokens"] == ["a", "well", "made", "film"] and e["source"] == ["a", "well-made", "film", "."]
+    assert (e["source_index"], e["cleaned"]) == ([0, 1, 1, 2], "-.")
+
+
+def test_serve_off_loopback_prints_the_token_url_once_on_stderr(tiny_run, monkeypatch, capsys):
+    from textdeconv.serve import server
+
+    started = {}
+
+    def fake_make_server(explorer, sock, token, names):  # everything but uvicorn's loop
+        started.update(token=token, names=names)
+        return type("S", (), {"run": lambda self, sockets: None})()
+
+    monkeypatch.setattr(server, "make_server", fake_make_server)
+    urls = []
+    server.serve([tiny_run], "0.0.0.0", 0, say=urls.append, allow_hosts=["box.lan"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{urls[0]}?token={started['token']}" in err[0]
+    assert f"X-Textdeconv-Token: {started['token']}" in err[0] and started["names"][0] == "box.lan"
+    assert started["token"] not in urls[0]  # stdout's URL: no secret in logs that capture stdout
+
+
+def test_building_a_runs_cached_analysis_does_not_count_against_the_budget(explorer, monkeypatch):
+    import time
+
+    from textdeconv.reports import filter_analysis
+    from textdeconv.serve.budget import Budget
+
+    real = filter_analysis.analyze_filters
+
+    def slow_analysis(*args, **kwargs):
+        time.sleep(1.0)  # longer than the whole budget
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(filter_analysis, "analyze_filters", slow_analysis)
+    slow = Explorer([run_of(explorer)], Limits(time_budget=0.5))
+    slow.warm_up()
+    res = Budget(0.5).run(slow.word_filters, 0, "a gripping , funny movie", 1, None, 5, True)
+    assert "fired" in res and slow.runs[0].analysis is not None
+
+
+def test_integrated_gradients_stops_between_its_chunks_of_steps(explorer):
+    from helpers.exact import raises_exactly
+
+    from textdeconv.serve.budget import Budget
+    from textdeconv.serve.explorer import RequestError
+
+    ig = Explorer([run_of(explorer)])
+    options = {"steps": 300, "internal_batch_size": 64}  # 64 // 2 sentences = 32 steps per call: 10 calls
+    ig.explain(0, ["warm", "up"], "integrated-gradients", None, options)
+    (e,) = ig.runs[0].explainers.values()
+    budget, calls, path = Budget(60), [], e._path
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        budget.cancel()  # the client goes away during the first chunk
+        return path(*args, **kwargs)
+
+    e._path = counted
+    with raises_exactly(RequestError, "the client disconnected; the request was stopped"):
+        budget.run(ig.explain, 0, ["a fine film", "a dull one"], "integrated-gradients", None, options)
+    assert len(calls) == 1 and not ig.runs[0].lock.locked()

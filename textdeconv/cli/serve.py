@@ -19,9 +19,9 @@ upload a file for a sortable table and the CSV `textdeconv explain --csv` writes
 both runs explain the same sentences side by side. The same JSON API serves scripts: see
 docs/explorer.md.
 
-Binds 127.0.0.1 (this machine only) unless --host says otherwise; the explorer has no
-authentication. Without --run the most recent run under ./runs is used, else the bundled model
-builtin:sst2 (named on stderr).
+Binds 127.0.0.1 (this machine only) unless --host says otherwise; on any other address every
+request needs a token, printed once on stderr with the URL to open. Without --run the most
+recent run under ./runs is used, else the bundled model builtin:sst2 (named on stderr).
 Ctrl-C stops it.
 """
 
@@ -34,12 +34,20 @@ def add(sub):
                         "else builtin:sst2)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="off loopback: a host name the page may be opened by, besides IP addresses and this "
+                        "machine's name (repeatable)")
+    p.add_argument("--time-budget", type=float, default=30.0, metavar="S",
+                   help="seconds one request may keep a run's model busy, waiting included (default 30)")
     p.set_defaults(func=run, command_parser=p)
 
 
 def run(args):
     if not 0 <= args.port <= 65535:
         args.parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    if not 0 < args.time_budget < float("inf"):
+        args.parser.error(f"--time-budget must be a positive number of seconds, got {args.time_budget}")
+    from textdeconv.serve.explorer import Limits
     from textdeconv.serve.server import serve
     from textdeconv.training.rundir import pick_run
 
@@ -49,4 +57,5 @@ def run(args):
         print(url, flush=True)
         print(f"explorer for {', '.join(map(str, paths))} ready; Ctrl-C stops it", file=sys.stderr)
 
-    serve(paths, args.host, args.port, say=ready)
+    serve(paths, args.host, args.port, say=ready, limits=Limits(time_budget=args.time_budget),
+          allow_hosts=args.allow_host)

@@ -50,6 +50,20 @@ def token_frame(expls, sentence_ids=None, gold=None) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells starting with a formula character get a leading ``'``,
+    so a spreadsheet shows them as text instead of running them (``-LRB-`` becomes ``'-LRB-``:
+    for pandas and other programs, read the plain CSV). Numeric columns are left as they are."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in out[column]]
+    return out
+
+
 def filter_frame(expls, sentence_ids, net) -> pd.DataFrame:
     """The deconvnet's per-filter detail of every sentence (``attribution.deconv.filter_table``),
     one row per filter with its ``sentence_id`` first: what ``explain --filters-csv`` writes."""

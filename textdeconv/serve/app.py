@@ -7,29 +7,37 @@ validation layer or code generation on top (FastAPI is Starlette plus those), an
 serves it. Model calls are blocking, so each runs in Starlette's thread pool while the event
 loop keeps accepting requests.
 
-Guards: a body over ``Limits.max_body_bytes`` is refused (413) before it is read whole; a POST
-must be ``application/json`` (so another web site cannot post to it with a plain form); the
-Host header must be a loopback name when the server binds a loopback address (no DNS
-rebinding); every answer carries a Content-Security-Policy that allows only the explorer's own
-scripts and styles. A ``UserError`` becomes ``{"error": message}`` with a 4xx status; any
-other exception is a bug: the client gets a 500 ``{"error": ...}`` without a traceback (the
-traceback goes to the server's log).
+Guards (``Guard``): the Host header must be a loopback name on a loopback bind (no DNS
+rebinding); off loopback every request needs the server's token (header or cookie) and the Host
+may also be an IP address or an allowed name; a body over ``Limits.max_body_bytes`` is refused
+(413) before it is read whole, chunked or not, and one that stalls for ``body_timeout`` is a 408;
+a POST must be ``application/json`` (so another web site cannot post to it with a plain form);
+every answer carries a Content-Security-Policy that allows only the explorer's own scripts and
+styles. Each model call runs under the request's time budget and stops when its client
+disconnects (``call``; textdeconv/serve/budget.py). A ``UserError`` becomes
+``{"error": message}`` with a 4xx status; any other exception is a bug: the client gets a 500
+``{"error": ...}`` without a traceback (the traceback goes to the server's log).
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import json
 from importlib import resources
+from urllib.parse import parse_qs
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from textdeconv.errors import UserError
+from textdeconv.errors import UserError, quoted
+from textdeconv.serve.budget import Budget
 from textdeconv.serve.explorer import Explorer, RequestError
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
@@ -42,30 +50,49 @@ def static_dir():
     return resources.files("textdeconv.serve").joinpath("static")
 
 
-class Guard:
-    """ASGI middleware: the body-size limit (checked on Content-Length and on the bytes as they
-    arrive) and the security headers on every response."""
+def allowed_host(host: str, names) -> bool:
+    """``host`` (a Host header, port included) names this server: a loopback name; unless ``names``
+    is None (a loopback bind), also one of ``names`` or any IP address literal (DNS rebinding needs
+    a host *name* the attacker controls; an address cannot be rebound)."""
+    if host.startswith("["):
+        name = host[1:host.find("]")] if "]" in host else host
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.lower().rstrip(".")
+    if name in LOOPBACK_HOSTS or name in (names or ()):
+        return True
+    if names is None:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
 
-    def __init__(self, app, max_body_bytes: int):
-        self.app, self.max_body_bytes = app, max_body_bytes
+
+class Guard:
+    """ASGI middleware, in this order: the Host check (loopback names only on a loopback bind; with
+    ``token``, also IP literals and the ``hosts`` allow-list), the token (``token``: a header
+    ``X-Textdeconv-Token`` or the cookie the page gets from ``/?token=...``), the body-size limit
+    (checked on Content-Length and on the bytes as they arrive, chunked bodies included), the body's
+    read timeout, and the security headers on every response. Every refusal is a JSON error."""
+
+    def __init__(self, app, limits, token: str | None = None, hosts=None):
+        self.app, self.limits, self.token = app, limits, token
+        self.hosts = None if token is None else [h.lower() for h in (hosts or ())]
+        self.cookie = f"textdeconv_token_{hashlib.sha256(token.encode()).hexdigest()[:8]}" if token else None
+
+    def authorized(self, headers) -> bool:
+        given = headers.get(b"x-textdeconv-token", b"").decode("latin-1")
+        for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == self.cookie:
+                given = given or value
+        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit, received = self.max_body_bytes, 0
-        length = dict(scope["headers"]).get(b"content-length")
-        too_big = RequestError(f"the request body is over the limit of {limit:,} bytes", 413)
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return await error_response(too_big if length.isdigit() else RequestError("bad Content-Length"))(
-                scope, receive, send)
-
-        async def limited():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise too_big
-            return message
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
@@ -74,11 +101,57 @@ class Guard:
                                        (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
             await send(message)
 
+        async def refuse(error, extra=()):
+            response = error_response(error)
+            response.headers.update(dict(extra))
+            await response(scope, receive, with_headers)
+
+        headers = dict(scope["headers"])
+        host = headers.get(b"host", b"").decode("latin-1")
+        if not allowed_host(host, self.hosts):
+            more = "" if self.token is None else " (textdeconv serve --allow-host NAME adds a name)"
+            return await refuse(RequestError(f"Host header {quoted(host, 60)} is not a name of this server{more}"))
+        if self.token is not None:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            if scope["path"] == "/" and "token" in query:  # the URL the server printed: the cookie, then a clean URL
+                if not hmac.compare_digest(query["token"][0].encode(), self.token.encode()):
+                    return await refuse(RequestError("wrong token: open the URL textdeconv serve printed", 401))
+                response = RedirectResponse("/", status_code=303)
+                response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict", path="/")
+                return await response(scope, receive, with_headers)
+            if not self.authorized(headers):
+                return await refuse(RequestError(
+                    "this explorer needs its token: open the URL with ?token= that textdeconv serve printed, or send "
+                    "the header X-Textdeconv-Token", 401))
+
+        limit, received, done = self.limits.max_body_bytes, 0, False
+        length = headers.get(b"content-length")
+        too_big = RequestError(f"the request body is over the limit of {limit:,} bytes", 413)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await refuse(too_big if length.isdigit() else RequestError("bad Content-Length"))
+
+        async def limited():
+            nonlocal received, done
+            if done:  # the body is in: what is left to receive is the disconnect, whenever it comes
+                return await receive()
+            with anyio.move_on_after(self.limits.body_timeout) as waited:
+                message = await receive()
+            if waited.cancelled_caught:
+                raise RequestError(f"the request body did not arrive within {self.limits.body_timeout:g} s", 408)
+            received += len(message.get("body", b""))
+            done = not message.get("more_body", False)
+            if received > limit:
+                raise too_big
+            return message
+
         await self.app(scope, limited, with_headers)
 
 
 def error_response(exc) -> JSONResponse:
-    return JSONResponse({"error": str(exc)}, status_code=getattr(exc, "status", 400))
+    status = getattr(exc, "status", 400)
+    # a body that stopped arriving leaves the connection in no state to read another request
+    headers = {"connection": "close"} if status == 408 else None
+    return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
 
 
 async def user_error(request, exc):
@@ -114,8 +187,9 @@ async def read_json(request, allowed) -> dict:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise RequestError("send the body as JSON with the header 'Content-Type: application/json'", 415)
+    body = await request.body()  # over the limit: the Guard's 413, before any parsing
     try:
-        data = json.loads(await request.body())
+        data = json.loads(body)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise RequestError(f"the body is not valid JSON ({e})") from None
     except RecursionError:  # [[[[...]]]] deeper than the parser's stack
@@ -178,21 +252,46 @@ def target_of(data, explorer, k):
     return None if t < 0 else t
 
 
-def int_of(value, name, lo, hi) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise RequestError(f"{name!r} must be an integer, got {str(value)[:40]!r}") from None
-    if isinstance(value, bool) or not lo <= n <= hi:
+def int_of(value, name, lo, hi, query: bool = False) -> int:
+    """An integer field: a JSON integer (``"1"``, ``1.7`` and ``true`` are refused) or, for a query
+    string (``query``), decimal digits."""
+    if query and isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RequestError(f"{name!r} must be an integer, got {quoted(value, 40)}")
+    if not lo <= value <= hi:
         raise RequestError(f"{name!r} must be between {lo} and {hi}, got {value}")
-    return n
+    return value
 
 
-def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
-    """The app answering for ``explorer``'s runs. ``loopback``: the server binds a loopback
-    address, so only loopback Host headers are accepted."""
+def create_app(explorer: Explorer, token: str | None = None, hosts=()) -> Starlette:
+    """The app answering for ``explorer``'s runs. Without ``token`` (a loopback bind) only loopback
+    Host headers are accepted; with it (any other bind) every request needs the token, and the
+    Host may also be an IP address or one of ``hosts``."""
     limits = explorer.limits
-    call = run_in_threadpool
+
+    async def call(request, fn, *args):
+        """``fn(*args)`` in a worker thread under the request's time budget, cancelled when the
+        client disconnects (a watcher waits for ``http.disconnect`` meanwhile)."""
+        budget = Budget(limits.time_budget)
+
+        async def watch():
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            budget.cancel()
+
+        result = error = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch)
+            try:
+                result = await run_in_threadpool(budget.run, fn, *args)
+            except Exception as e:  # raised below, outside the task group (not as an exception group)
+                error = e
+            finally:
+                group.cancel_scope.cancel()
+        if error is not None:
+            raise error
+        return result
 
     async def index(request):
         return FileResponse(str(static_dir().joinpath("index.html")), media_type="text/html; charset=utf-8")
@@ -211,13 +310,24 @@ def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
     async def predict(request):
         data = await read_json(request, ("texts", "run"))
         k = explorer.run_index(data.get("run"))
-        return JSONResponse(await call(explorer.predict, k, texts_of(data)))
+        return JSONResponse(await call(request, explorer.predict, k, texts_of(data)))
 
     async def explain(request):
         data = await read_json(request, EXPLAIN_KEYS)
         k = explorer.run_index(data.get("run"))
         texts, (method, options) = texts_of(data), method_of(data, explorer)
-        return JSONResponse(await call(explorer.explain, k, texts, method, target_of(data, explorer, k), options))
+        target = target_of(data, explorer, k)
+        return JSONResponse(await call(request, explorer.explain, k, texts, method, target, options))
+
+    async def tokenize(request):
+        from textdeconv.data.vocab import tokenize as split
+
+        data = await read_json(request, ("text", "run"))
+        explorer.run_index(data.get("run"))
+        text = data.get("text")
+        if not isinstance(text, str) or len(text) > 1000 or any("\ud800" <= ch <= "\udfff" for ch in text):
+            raise RequestError("'text' must be a string of at most 1,000 characters")
+        return JSONResponse({"tokens": split(text, lowercase=False)})
 
     async def word_filters(request):
         data = await read_json(request, ("text", "token", "target", "top", "thresholds", "run"))
@@ -228,8 +338,8 @@ def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
         thresholds = data.get("thresholds", False)
         if not isinstance(thresholds, bool):
             raise RequestError("'thresholds' must be true or false")
-        return JSONResponse(await call(explorer.word_filters, k, text, token, target_of(data, explorer, k), top,
-                                       thresholds))
+        target = target_of(data, explorer, k)
+        return JSONResponse(await call(request, explorer.word_filters, k, text, token, target, top, thresholds))
 
     async def training_sentences(request):
         data = await read_json(request, ("text", "mode", "k", "target", "run"))
@@ -239,15 +349,15 @@ def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
         if mode not in ("similar", "tracin"):
             raise RequestError(f"'mode' must be 'similar' or 'tracin', got {str(mode)[:40]!r}")
         top = int_of(data.get("k", 5), "k", 1, limits.max_neighbours)
-        return JSONResponse(await call(explorer.training_sentences, k, text, mode, top,
+        return JSONResponse(await call(request, explorer.training_sentences, k, text, mode, top,
                                        target_of(data, explorer, k)))
 
     async def filter_card(request):
         q = request.query_params
         k = explorer.run_index(run_ref(q.get("run")))
-        width = int_of(q.get("width"), "width", 1, 1000)
-        j = int_of(q.get("filter"), "filter", 0, 1_000_000)
-        return JSONResponse(await call(explorer.filter_card, k, width, j))
+        width = int_of(q.get("width"), "width", 1, 1000, query=True)
+        j = int_of(q.get("filter"), "filter", 0, 1_000_000, query=True)
+        return JSONResponse(await call(request, explorer.filter_card, k, width, j))
 
     async def neighbours(request):
         q = request.query_params
@@ -255,11 +365,12 @@ def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
         word = q.get("word", "")
         if not word.strip() or len(word) > 200:
             raise RequestError("'word' must be one word (at most 200 characters)")
-        count = int_of(q.get("k", 8), "k", 1, limits.max_neighbours)
-        return JSONResponse(await call(explorer.neighbours, k, word, count))
+        count = int_of(q.get("k", "8"), "k", 1, limits.max_neighbours, query=True)
+        return JSONResponse(await call(request, explorer.neighbours, k, word, count))
 
     async def file_request(request):
-        data = await read_json(request, ("texts", "text", "method", "target", "options", "run", "top"))
+        data = await read_json(request, ("texts", "text", "method", "target", "options", "run", "top",
+                                         "spreadsheet_safe"))
         k = explorer.run_index(data.get("run"))
         if ("text" in data) == ("texts" in data):
             raise RequestError("give either 'text' (a file's content) or 'texts' (a list of sentences)")
@@ -275,11 +386,14 @@ def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
     async def table(request):
         k, items, method, target, options, data = await file_request(request)
         top = int_of(data.get("top", 3), "top", 1, limits.max_neighbours)
-        return JSONResponse(await call(explorer.table, k, items, method, target, options, top))
+        return JSONResponse(await call(request, explorer.table, k, items, method, target, options, top))
 
     async def csv(request):
-        k, items, method, target, options, _ = await file_request(request)
-        text = await call(explorer.csv, k, items, method, target, options)
+        k, items, method, target, options, data = await file_request(request)
+        safe = data.get("spreadsheet_safe", False)
+        if not isinstance(safe, bool):
+            raise RequestError("'spreadsheet_safe' must be true or false")
+        text = await call(request, explorer.csv, k, items, method, target, options, safe)
         return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": 'attachment; filename="explanations.csv"'})
 
@@ -290,11 +404,10 @@ def create_app(explorer: Explorer, loopback: bool = True) -> Starlette:
         Route("/api/word-filters", word_filters, methods=["POST"]), Route("/api/filter-card", filter_card),
         Route("/api/neighbours", neighbours), Route("/api/table", table, methods=["POST"]),
         Route("/api/training-sentences", training_sentences, methods=["POST"]),
-        Route("/api/csv", csv, methods=["POST"]),
+        Route("/api/csv", csv, methods=["POST"]), Route("/api/tokenize", tokenize, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(static_dir())), name="static"),
     ]
-    middleware = [Middleware(Guard, max_body_bytes=limits.max_body_bytes),
-                  Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS if loopback else ["*"])]
+    middleware = [Middleware(Guard, limits=limits, token=token, hosts=hosts)]
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={UserError: user_error, HTTPException: http_error, Exception: server_error})
 

@@ -23,6 +23,7 @@ import numpy as np
 from textdeconv.errors import InputError, UserError
 from textdeconv.reports.html import json_numbers
 from textdeconv.reports.stream import CHUNK_LINES  # `explain --chunk-size`'s default: lines explained together
+from textdeconv.serve.budget import checked, exempt, hold
 
 
 class RequestError(InputError):
@@ -46,6 +47,9 @@ class Limits:
     max_ig_steps: int = 300                # integrated-gradients' steps (cost grows with them)
     max_neighbours: int = 50               # /api/neighbours k, /api/word-filters top
     batch_size: int = 128                  # as `textdeconv explain`'s default, so the scores match
+    time_budget: float = 30.0              # seconds one request may keep a run's model (and wait for it)
+    header_timeout: float = 10.0           # seconds to send a request's headers, once the first byte arrived
+    body_timeout: float = 30.0             # seconds between two pieces of a request's body
 
 
 MAX_EXPLAINERS = 16  # per run: options come from clients, so the cache of built methods is bounded
@@ -117,7 +121,8 @@ class Explorer:
             run, cfg = r.run, r.run.config
             out.append({"index": k, "name": r.name, "classes": list(run.class_names), "dataset": cfg.data.dataset,
                         "variant": cfg.model.variant, "vocabulary": len(run.vocab), "widths": list(run.net.widths),
-                        "filters": [int(c.filters) for c in run.net.convs], "channels": run.net.channels})
+                        "filters": [int(c.filters) for c in run.net.convs], "channels": run.net.channels,
+                        "clean": run.vocab.clean})
         return out
 
     @staticmethod
@@ -133,14 +138,17 @@ class Explorer:
     # -- tokenizing and explaining --------------------------------------------------------------
     def sentences(self, k: int, items, most: int):
         """Tokenize ``(sentence id, text or token list)`` pairs as ``textdeconv explain`` does;
-        returns ``(ids, token lists, warnings)``. Refuses too many sentences or tokens."""
+        returns ``(ids, token lists, warnings, errors)``: ``errors`` maps the id of each sentence
+        refused on its own (no tokens, too many tokens) to why. Refuses too many sentences, and a
+        request none of whose sentences is left (with the first sentence's reason)."""
         from textdeconv.reports.stream import tokenize_items
 
         if len(items) > most:
             raise RequestError(f"{len(items)} sentences in one request; the limit is {most}", 413)
-        run, warnings = self.runs[k].run, []
+        run, warnings, errors = self.runs[k].run, [], {}
         strings = [(sid, t) for sid, t in items if isinstance(t, str)]
-        ids, sentences = tokenize_items(strings, run.vocab, None, warnings.append)
+        ids, sentences = tokenize_items(strings, run.vocab, None, warnings.append,
+                                        skip=lambda sid, why: errors.setdefault(sid, f"sentence {sid}: {why}"))
         by_id = dict(zip(ids, sentences))
         for sid, t in items:
             if not isinstance(t, str):  # a token list (the page's what-if edits): taken as it is
@@ -148,16 +156,24 @@ class Explorer:
                 if tokens:
                     by_id[sid] = tokens
                 else:
-                    warnings.append(f"sentence {sid}: no tokens; skipped")
-        ids = sorted(by_id)
-        for sid in ids:
+                    errors[sid] = f"sentence {sid}: no tokens"
+        status = 400
+        for sid in sorted(by_id):
             if len(by_id[sid]) > self.limits.max_tokens:
-                raise RequestError(f"sentence {sid} has {len(by_id[sid])} tokens; the limit is "
-                                   f"{self.limits.max_tokens} per sentence (textdeconv explain --input "
-                                   "takes longer texts)", 413)
+                errors[sid] = (f"sentence {sid} has {len(by_id.pop(sid))} tokens; the limit is "
+                               f"{self.limits.max_tokens} per sentence (textdeconv explain --input takes longer texts)")
+                status = 413
+        ids = sorted(by_id)
         if not ids:
+            if any("tokens; the limit is" in m for m in errors.values()):
+                raise RequestError(errors[min(errors)] if len(errors) == 1 else
+                                   "; ".join(errors[sid] for sid in sorted(errors)[:3]), status)
             raise RequestError("nothing to explain: every sentence was empty")
-        return ids, [by_id[sid] for sid in ids], warnings
+        return ids, [by_id[sid] for sid in ids], warnings, errors
+
+    @staticmethod
+    def refused(errors: dict) -> list[dict]:
+        return [{"sentence_id": sid, "error": errors[sid]} for sid in sorted(errors)]
 
     def explainer(self, loaded: Loaded, method: str, options: dict):
         """The method's explainer for a run, built and warmed up (``warm_up``) once; the
@@ -172,6 +188,9 @@ class Explorer:
         run = loaded.run
         explainer = make_explainer(method, run.net, run.vocab, run.class_names, **options)
         warm_up(explainer)
+        explainer.attribute_ids = checked(explainer.attribute_ids)  # the request's time budget, before each batch
+        if callable(getattr(explainer, "_path", None)):  # integrated gradients: also between its chunks of steps
+            explainer._path = checked(explainer._path)
         loaded.explainers[key] = explainer
         if len(loaded.explainers) > MAX_EXPLAINERS:
             loaded.explainers.popitem(last=False)
@@ -186,7 +205,7 @@ class Explorer:
         if method == "integrated-gradients" and options.get("steps", 0) > self.limits.max_ig_steps:
             raise RequestError(f"integrated-gradients: steps {options['steps']} is above the limit "
                                f"{self.limits.max_ig_steps}")
-        with loaded.lock:
+        with hold(loaded.lock, loaded.name):
             explainer = self.explainer(loaded, method, options)
             out = []
             for _, group in itertools.groupby(range(len(ids)), key=lambda i: (ids[i] - 1) // CHUNK_LINES):
@@ -196,26 +215,31 @@ class Explorer:
 
     def explain(self, k: int, texts, method: str = "deconv", target=None, options=None) -> dict:
         """``{"explanations": [...], "warnings": [...]}`` for a list of texts (strings or token lists)."""
-        ids, sentences, warnings = self.sentences(k, list(enumerate(texts, 1)), self.limits.max_sentences)
+        ids, sentences, warnings, errors = self.sentences(k, list(enumerate(texts, 1)), self.limits.max_sentences)
         expls = self.explanations(k, ids, sentences, method, target, options or {})
-        names = self.runs[k].run.class_names
-        return {"run": k, "method": method, "options": options or {},
-                "explanations": [explanation_json(e, sid, names) for sid, e in zip(ids, expls)],
-                "warnings": warnings}
+        names, vocab = self.runs[k].run.class_names, self.runs[k].run.vocab
+        out = [explanation_json(e, sid, names) for sid, e in zip(ids, expls)]
+        for item in out:
+            item.update(source_of(texts[item["sentence_id"] - 1], vocab.clean))
+        return {"run": k, "method": method, "options": options or {}, "signed": signed_scores(method, options or {}),
+                "explanations": out,
+                "warnings": warnings + [errors[sid] + "; skipped" for sid in sorted(errors)],
+                "errors": self.refused(errors)}
 
     def predict(self, k: int, texts) -> dict:
         """Class probabilities of each sentence, as ``Run.predict`` computes them."""
         from textdeconv.training.trainer import predict_ids
 
-        ids, sentences, warnings = self.sentences(k, list(enumerate(texts, 1)), self.limits.max_sentences)
+        ids, sentences, warnings, errors = self.sentences(k, list(enumerate(texts, 1)), self.limits.max_sentences)
         loaded = self.runs[k]
         run = loaded.run
-        with loaded.lock:
+        with hold(loaded.lock, loaded.name):
             probs = predict_ids(run.net.model, [run.vocab.encode(s) for s in sentences], run.net.pad)
         rows = [{"sentence_id": sid, "tokens": s, "predicted": run.class_names[int(np.argmax(p))],
                  "predicted_index": int(np.argmax(p)), "probs": dict(zip(run.class_names, json_numbers(p)))}
                 for sid, s, p in zip(ids, sentences, probs)]
-        return {"run": k, "predictions": rows, "warnings": warnings}
+        return {"run": k, "predictions": rows, "errors": self.refused(errors),
+                "warnings": warnings + [errors[sid] + "; skipped" for sid in sorted(errors)]}
 
     # -- the deconvnet's filters ------------------------------------------------------------------
     def word_filters(self, k: int, text, token: int, target=None, top: int = 10, thresholds: bool = False) -> dict:
@@ -232,7 +256,7 @@ class Explorer:
         from textdeconv.attribution.deconv import filter_table
         from textdeconv.reports.filter_analysis import class_votes, fired_filters
 
-        ids, sentences, _ = self.sentences(k, [(1, text)], 1)
+        ids, sentences, _, _ = self.sentences(k, [(1, text)], 1)
         tokens = sentences[0]
         if not 0 <= token < len(tokens):
             raise RequestError(f"token {token} is out of range: the sentence has {len(tokens)} tokens (0-based)")
@@ -254,7 +278,7 @@ class Explorer:
         if not thresholds:
             return out
         fa, scanned = self.analysis(k)
-        with self.runs[k].lock:
+        with hold(self.runs[k].lock, self.runs[k].name):
             view = fired_filters(run.net, run.vocab, fa, run.class_names, tokens)
         pattern = {(int(w), int(j)): int(p) for w, j, p in zip(view["width"], view["filter"], view["pattern"])}
         for r in rows:
@@ -312,7 +336,7 @@ class Explorer:
         from textdeconv.reports.filters import filter_dictionary
 
         loaded = self.runs[k]
-        with loaded.dictionary_lock:
+        with exempt(), loaded.dictionary_lock:
             if loaded.dictionary is None:
                 run = loaded.run
                 ids, sentences, _ = self.train_split(loaded)
@@ -325,7 +349,7 @@ class Explorer:
         from textdeconv.reports.filter_analysis import analyze_filters
 
         loaded = self.runs[k]
-        with loaded.analysis_lock:
+        with exempt(), loaded.analysis_lock:
             if loaded.analysis is None:
                 run = loaded.run
                 ids, sentences, gold = self.train_split(loaded, "the filters' thresholds")
@@ -359,7 +383,7 @@ class Explorer:
         self.sentences(k, [(1, text)], 1)  # the request's limits (tokens per sentence), checked as /api/explain's
         loaded = self.runs[k]
         run = loaded.run
-        with loaded.lock:
+        with hold(loaded.lock, loaded.name):
             try:
                 if mode == "similar":
                     found = run.similar([text], top)
@@ -407,7 +431,10 @@ class Explorer:
         return [(sid, t) for sid, t in enumerate(texts, 1) if not isinstance(t, str) or t.strip()]
 
     def file_explanations(self, k: int, items, method: str, target, options: dict):
-        ids, sentences, warnings = self.sentences(k, items, self.limits.max_table_sentences)
+        ids, sentences, warnings, errors = self.sentences(k, items, self.limits.max_table_sentences)
+        if errors and any("tokens; the limit is" in m for m in errors.values()):  # a file is explained whole or not
+            raise RequestError(next(m for m in errors.values() if "tokens; the limit is" in m), 413)
+        warnings += [m + "; skipped" for sid, m in sorted(errors.items())]
         return ids, self.explanations(k, ids, sentences, method, target, options), warnings
 
     def table(self, k: int, items, method: str = "deconv", target=None, options=None, top: int = 3) -> dict:
@@ -426,12 +453,36 @@ class Explorer:
                          "evidence": [{"token": e.tokens[t], "score": json_numbers([e.scores[t]])[0]} for t in order]})
         return {"run": k, "method": method, "rows": rows, "warnings": warnings}
 
-    def csv(self, k: int, items, method: str = "deconv", target=None, options=None) -> str:
-        """The CSV ``textdeconv explain --input FILE --csv PATH`` writes for the same lines."""
+    def csv(self, k: int, items, method: str = "deconv", target=None, options=None,
+            spreadsheet_safe: bool = False) -> str:
+        """The CSV ``textdeconv explain --input FILE --csv PATH`` writes for the same lines; with
+        ``spreadsheet_safe``, text cells a spreadsheet would run as a formula are quoted
+        (``reports.export.spreadsheet_safe``)."""
+        from textdeconv.reports.export import spreadsheet_safe as safe
         from textdeconv.reports.export import token_frame
 
         ids, expls, _ = self.file_explanations(k, items, method, target, options or {})
-        return token_frame(expls, ids).to_csv(index=False)
+        frame = token_frame(expls, ids)
+        return (safe(frame) if spreadsheet_safe else frame).to_csv(index=False)
+
+
+def source_of(text, clean) -> dict:
+    """What the run's cleaning made of a sentence: ``source`` (its tokens before ``vocab.clean``: a
+    text tokenized, a token list as given), ``source_index`` (for each token the model read, the
+    source token it came from: an edit is made on the source, so each run cleans it its own way)
+    and ``cleaned`` (the characters the cleaning removed, "" when none)."""
+    from textdeconv.data.vocab import clean_aligned, tokenize
+
+    source = tokenize(text, lowercase=False) if isinstance(text, str) else [str(t) for t in text]
+    kept, index = clean_aligned(source, list(range(len(source))), clean)
+    removed = sorted(set("".join(source)) - set("".join(kept)))
+    return {"source": source, "source_index": index, "cleaned": "".join(removed)}
+
+
+def signed_scores(method: str, options: dict) -> bool:
+    """Whether the method's word scores have a sign (evidence for / against); norms
+    (``gradient-l2``, ``saliency=norm``) are magnitudes, >= 0, drawn with a one-colour map."""
+    return not (method == "gradient-l2" or options.get("saliency") == "norm")
 
 
 def explanation_json(e, sentence_id, class_names) -> dict:

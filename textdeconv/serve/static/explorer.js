@@ -16,10 +16,19 @@
     shown: [],              // indices of the runs shown
     sentences: [],          // [{input: text or token list, history: [{input, text, predicted, p}]}]
     cache: {},              // explanation per (run, method, options, target, input)
+    errors: {},             // why there is no explanation, per the same key
+    signed: {},             // (method, options) -> the scores have a sign (false: norms, a one-colour map)
     focus: null,            // the clicked word: {k, run, method, t}
     thresholds: false,      // the word panel asks for the filters' thresholds (once asked: the run's analysis is cached)
-    table: null, sort: null
+    table: null, sort: null,
+    tableBody: null,        // the request the table shown answers (Download CSV sends it again)
+    fileBytes: null         // the chosen file, decoded again when its encoding is changed
   };
+  // treebank escapes as the text they stand for (the tokens stay as they are in data-token)
+  var ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
+                 "-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}",
+                 "``": "\u201c", "''": "\u201d"};
+  function display(tok) { return Object.prototype.hasOwnProperty.call(ESCAPES, tok) ? ESCAPES[tok] : tok; }
   var seq = {explain: 0, panel: 0, card: 0, training: 0, filters: 0};
 
   function el(tag, cls, text) {
@@ -57,6 +66,7 @@
   function optionsFor(m) { return state.options[m] || {}; }
   function keyOf(r, m, input) { return JSON.stringify([r, m, optionsFor(m), targetFor(r), input]); }
   function get(r, m, input) { return state.cache[keyOf(r, m, input)] || null; }
+  function unsigned(m) { return state.signed[JSON.stringify([m, optionsFor(m)])] === false; }
 
   // fetch every explanation the page shows that is not cached yet, one request per run and method
   function refresh() {
@@ -80,10 +90,18 @@
     return Promise.all(list.map(function (j) {
       return api("/api/explain", {texts: j.texts, method: j.method, options: j.options, target: j.target, run: j.run})
         .then(function (res) {
-          var byId = {};
+          var byId = {}, why = {};
+          state.signed[JSON.stringify([j.method, j.options])] = res.signed !== false;
           res.explanations.forEach(function (e) { byId[e.sentence_id] = e; });
-          j.keys.forEach(function (key, i) { state.cache[key] = byId[i + 1] || null; });
+          (res.errors || []).forEach(function (e) { why[e.sentence_id] = e.error; });
+          j.keys.forEach(function (key, i) {
+            state.cache[key] = byId[i + 1] || null;
+            if (why[i + 1]) state.errors[key] = why[i + 1]; else delete state.errors[key];
+          });
           return res.warnings;
+        }, function (err) {  // the whole request refused: every sentence in it says why
+          j.keys.forEach(function (key) { state.errors[key] = err.message; });
+          throw err;
         });
     })).then(function (warnings) {
       if (mine !== seq.explain) return;
@@ -131,7 +149,8 @@
         col.dataset.run = r;
         if (state.runs.length > 1) col.appendChild(el("div", "run-name", state.runs[r].name));
         if (!first) {
-          col.appendChild(el("div", "note", "no explanation (the sentence has no tokens)"));
+          col.appendChild(el("div", "note sent-error",
+                             "no explanation: " + (state.errors[keyOf(r, state.selected[0], s.input)] || "not explained yet")));
           runs.appendChild(col);
           return;
         }
@@ -141,21 +160,33 @@
         pred.dataset.target = first.target;
         col.appendChild(pred);
         col.appendChild(probsLine(first));
+        if (first.cleaned) {  // the run's vocab.clean dropped characters the user typed: say so
+          col.appendChild(el("div", "note clean-note", "run " + state.runs[r].name + "'s cleaning (vocab.clean=" +
+            state.runs[r].clean + ") removed " + Array.from(first.cleaned).map(function (c) { return "“" + c + "”"; })
+            .join(" ") + ": the model reads " + first.tokens.join(" ")));
+        }
         state.selected.forEach(function (m) {
-          var e = get(r, m, s.input), row = el("div", "mrow"), toks = el("span", "toks");
+          var e = get(r, m, s.input), row = el("div", "mrow"), toks = el("span", "toks"), one = unsigned(m);
+          var scale = scales[r + "|" + m][k];
           row.dataset.method = m;
+          row.dataset.signed = one ? "0" : "1";
           row.appendChild(el("span", "mname", m));
           (e ? e.tokens : []).forEach(function (tok, t) {
-            var span = el("span", "tok" + (e.in_vocab[t] ? "" : " unk"), tok);
+            var span = el("span", "tok" + (e.in_vocab[t] ? "" : " unk"), display(tok));
             span.dataset.k = k; span.dataset.run = r; span.dataset.method = m; span.dataset.t = t;
-            span.title = H.fmt(e.scores[t]) + " for " + e.target + (e.in_vocab[t] ? "" : " (unknown word)");
-            H.paint(span, e.scores[t], scales[r + "|" + m][k]);
+            span.dataset.token = tok;
+            span.tabIndex = 0;
+            span.setAttribute("role", "button");
+            span.title = (display(tok) !== tok ? tok + ": " : "") + H.fmt(e.scores[t]) +
+              (one ? " (unsigned: how much, not which way)" : " for " + e.target) + (e.in_vocab[t] ? "" : " (unknown word)");
+            H.paint(span, e.scores[t], scale, one);
             var f = state.focus;
             if (f && f.k === k && f.run === r && f.t === t) span.classList.add("selected");
             toks.appendChild(span);
             toks.appendChild(document.createTextNode(" "));
           });
           row.appendChild(toks);
+          if (e) row.appendChild(rowLegend(scale, one));
           col.appendChild(row);
         });
         runs.appendChild(col);
@@ -164,10 +195,24 @@
       if (s.history.length) card.appendChild(historyBox(s, k));
       box.appendChild(card);
     });
-    $("lo").textContent = "-max";
+    var all = state.selected.every(unsigned), some = state.selected.some(unsigned);
+    H.legendBar($("legend-bar"), all);
+    $("lo").textContent = all ? "0" : "−max";
     $("hi").textContent = "+max";
     $("scale-note").textContent = (state.scale === "global" ? "one scale for all sentences (per method and run)" :
-      "each sentence scaled by its own max |score|") + "; blue = evidence for the target class, red = against";
+      "each sentence scaled by its own max |score|") + (all ? "" : "; blue = evidence for the target class, red = against") +
+      (some ? "; purple = an unsigned score (a norm: how much the word matters, not for which class), 0 = white" : "") +
+      "; each row's scale is at its right";
+  }
+  // a row's own legend: its colour map with the numbers at both ends
+  function rowLegend(scale, one) {
+    var box = el("span", "row-legend"), bar = el("span", "mini-bar");
+    box.dataset.scale = String(scale);
+    H.legendBar(bar, one);
+    box.appendChild(el("span", "num", one ? "0" : H.fmt(-scale)));
+    box.appendChild(bar);
+    box.appendChild(el("span", "num", H.fmt(scale)));
+    return box;
   }
 
   // -- what-if: edits and their history --------------------------------------------------------------
@@ -195,19 +240,29 @@
     if (!f) return;
     var s = state.sentences[f.k], e = get(f.run, f.method, s.input);
     if (!e) return;
-    var tokens = e.tokens.slice();
+    // edits are made on the sentence's tokens before the run's cleaning (e.source), so every run
+    // shown cleans the edited sentence its own way; the clicked word is the source token it came from
+    var tokens = (e.source || e.tokens).slice(), at = e.source_index ? e.source_index[f.t] : f.t;
     if (word === null) {
       if (tokens.length < 2) { status("a sentence needs at least one word", true); return; }
-      tokens.splice(f.t, 1);
-    } else {
-      var parts = word.trim().split(/\s+/).filter(Boolean);
-      if (!parts.length) return;
-      tokens.splice.apply(tokens, [f.t, 1].concat(parts));
+      tokens.splice(at, 1);
+      state.focus = null;
+      $("panel").hidden = true;
+      apply(s, tokens);
+      return;
     }
+    if (!word.trim()) return;
+    // the server's tokenizer, as for typed sentences: "Great!" is the two tokens "Great" and "!"
+    api("/api/tokenize", {text: word, run: f.run}).then(function (res) {
+      if (!res.tokens.length) { status("the replacement has no tokens", true); return; }
+      tokens.splice.apply(tokens, [at, 1].concat(res.tokens));
+      apply(s, tokens);
+    }, function (err) { status(err.message, true); });
+  }
+  function apply(s, tokens) {
     s.history.push(snapshot(s));
     if (s.history.length > HISTORY) s.history.shift();
     s.input = tokens;
-    if (word === null) { state.focus = null; $("panel").hidden = true; }
     refresh().then(function () { if (state.focus) openPanel(); });
   }
   function restore(k, i) {
@@ -226,7 +281,7 @@
     var mine = ++seq.panel, word = e.tokens[f.t];
     $("panel").hidden = false;
     $("card").hidden = true;
-    $("word-title").textContent = "“" + word + "” — word " + (f.t + 1) + " of sentence " + (f.k + 1);
+    $("word-title").textContent = "“" + display(word) + "” — word " + (f.t + 1) + " of sentence " + (f.k + 1);
     $("word-scores").textContent = state.selected.map(function (m) {
       var x = get(f.run, m, s.input);
       return m + " " + (x ? H.fmt(x.scores[f.t]) : "n/a");
@@ -241,6 +296,10 @@
     $("training-note").textContent = "";
     seq.training++;
     wordFilters(f, e);
+    if (word.length > 200) {
+      $("suggestions").appendChild(el("span", "note", "no suggestions for a word this long"));
+      return;
+    }
     api("/api/neighbours?run=" + f.run + "&k=8&word=" + encodeURIComponent(word)).then(function (res) {
       if (mine !== seq.panel) return;
       var box = $("suggestions");
@@ -252,7 +311,7 @@
         b.dataset.word = n.word;
         box.appendChild(b);
       });
-    });
+    }, function (err) { if (mine === seq.panel) $("suggestions").appendChild(el("span", "note", err.message)); });
   }
   // -- the panel's training sentences: nearest (pooled features) or TracIn ----------------------------
   function showTraining(mode) {
@@ -329,6 +388,7 @@
     table.appendChild(head);
     res.fired.forEach(function (f) {
       var tr = el("tr", "clickable fired-row" + (f.covers_token ? " covers" : ""));
+      tr.tabIndex = 0;
       tr.dataset.width = f.width; tr.dataset.filter = f.filter; tr.dataset.run = run;
       tr.dataset.pattern = f.pattern; tr.dataset.contribution = String(f.contribution);
       tr.appendChild(el("td", null, f.width + "/" + f.filter));
@@ -357,6 +417,7 @@
     table.appendChild(head);
     res.filters.forEach(function (f) {
       var tr = el("tr", "clickable filter-row" + (f.above_threshold ? " above" : ""));
+      tr.tabIndex = 0;
       tr.dataset.width = f.width; tr.dataset.filter = f.filter; tr.dataset.run = run;
       tr.dataset.contribution = String(f.contribution);
       tr.appendChild(el("td", null, f.width + "/" + f.filter));
@@ -431,6 +492,7 @@
       }
       methodLimits();
       buildOptions();
+      saveUrl();
       refresh();
     });
     methodLimits();
@@ -441,8 +503,8 @@
     [["", "predicted class"]].concat(classes.map(function (c) { return [c, c]; })).forEach(function (o) {
       var opt = el("option", null, o[1]); opt.value = o[0]; target.appendChild(opt);
     });
-    target.addEventListener("change", function () { state.target = target.value; refresh().then(reopen); });
-    $("scale").addEventListener("change", function () { state.scale = $("scale").value; render(); });
+    target.addEventListener("change", function () { state.target = target.value; saveUrl(); refresh().then(reopen); });
+    $("scale").addEventListener("change", function () { state.scale = $("scale").value; saveUrl(); render(); });
     state.shown = state.runs.map(function (r) { return r.index; });
     if (state.runs.length > 1) {
       var choice = $("run-choice");
@@ -493,12 +555,37 @@
           var v = o.choices ? o.choices[input.selectedIndex] : Number(input.value);  // keeps a choice's type (true, not "true")
           state.options[name] = Object.assign({}, optionsFor(name));
           if (v === o["default"]) delete state.options[name][key]; else state.options[name][key] = v;
+          saveUrl();
           refresh().then(reopen);
         });
         label.appendChild(input);
         box.appendChild(label);
       });
     });
+  }
+  // the page's state in the URL's fragment (sentences, methods, options, target, scale): a reload or a
+  // shared link shows the same view; the fragment never reaches the server
+  function saveUrl() {
+    var q = new URLSearchParams();
+    q.set("text", $("text").value);
+    q.set("methods", state.selected.join(","));
+    if (Object.keys(state.options).length) q.set("options", JSON.stringify(state.options));
+    if (state.target) q.set("target", state.target);
+    if (state.scale !== "sentence") q.set("scale", state.scale);
+    history.replaceState(null, "", "#" + q.toString());
+  }
+  function loadUrl() {
+    var q = new URLSearchParams(location.hash.slice(1)), names = state.methods
+      .filter(function (m) { return m.available !== false; }).map(function (m) { return m.name; });
+    if (q.has("text")) $("text").value = q.get("text");
+    var picked = (q.get("methods") || "").split(",").filter(function (m) { return names.indexOf(m) >= 0; });
+    if (picked.length) state.selected = picked.slice(0, MAX_METHODS);
+    try {
+      var o = JSON.parse(q.get("options") || "{}");
+      if (o && typeof o === "object" && !Array.isArray(o)) state.options = o;
+    } catch (err) { /* a damaged link: the defaults */ }
+    if (q.has("target")) state.target = q.get("target");
+    if (q.get("scale") === "global") state.scale = "global";
   }
   function reopen() { if (state.focus && !$("panel").hidden) openPanel(); }
   function explainText() {
@@ -510,6 +597,7 @@
       return;
     }
     state.sentences = lines.map(function (l) { return {input: l, history: []}; });
+    saveUrl();
     state.focus = null;
     $("panel").hidden = true;
     refresh();
@@ -520,16 +608,38 @@
     var r = state.shown[0], m = state.selected[0];
     return {text: $("paste").value, method: m, options: optionsFor(m), target: targetFor(r), run: r};
   }
+  // a file's bytes as text in the chosen encoding; bytes that are not valid in it are refused, never replaced
+  function decodeFile() {
+    var f = state.fileBytes, enc = $("encoding").value, text;
+    try {
+      text = new TextDecoder(enc, {fatal: true}).decode(f.bytes);
+    } catch (err) {
+      $("paste").value = "";
+      status(f.name + " is not valid " + $("encoding").selectedOptions[0].textContent +
+             ": choose its encoding (Latin-1 is common for older files)", true, "table-status");
+      return;
+    }
+    $("paste").value = text;
+    explainFile();
+  }
+  function fileRun() {
+    var r = state.shown[0], m = state.selected[0];
+    $("file-run").textContent = "Run " + state.runs[r].name + ", method " + m + ", target " +
+      (targetFor(r) || "predicted class") + " (set on the Explain tab).";
+  }
   function explainFile() {
+    fileRun();
     if (!$("paste").value.trim()) { status("choose a file or paste sentences first", true, "table-status"); return; }
     status("explaining …", false, "table-status");
-    api("/api/table", fileBody()).then(function (res) {
+    var body = fileBody();
+    api("/api/table", body).then(function (res) {
       state.table = res;
+      state.tableBody = body;  // Download CSV writes what this table shows, whatever changes later
       state.sort = null;
       drawTable();
       $("csv-go").disabled = false;
-      status(res.rows.length + " sentences, " + res.method + (res.warnings.length ? "; " + res.warnings.join("; ") : ""),
-             false, "table-status");
+      status(res.rows.length + " sentences, run " + state.runs[body.run].name + ", " + res.method +
+             (res.warnings.length ? "; " + res.warnings.join("; ") : ""), false, "table-status");
     }, function (err) { status(err.message, true, "table-status"); });
   }
   function tableColumns(rows) {
@@ -574,7 +684,10 @@
   }
   function downloadCsv() {
     status("writing the CSV …", false, "table-status");
-    fetch("/api/csv", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(fileBody())})
+    if (!state.tableBody) return;
+    var body = Object.assign({}, state.tableBody, {spreadsheet_safe: $("csv-safe").checked});
+    delete body.top;
+    fetch("/api/csv", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})
       .then(function (r) {
         if (!r.ok) return r.json().then(function (d) { throw new Error(d.error); });
         return r.blob();
@@ -583,7 +696,8 @@
         a.href = url; a.download = "explanations.csv";
         document.body.appendChild(a); a.click(); a.remove();
         setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
-        status("CSV downloaded: the rows textdeconv explain --csv writes", false, "table-status");
+        status(body.spreadsheet_safe ? "CSV downloaded, spreadsheet-safe: cells starting with = + - @ get a leading '" :
+               "CSV downloaded: the rows textdeconv explain --csv writes for the table shown", false, "table-status");
       }).catch(function (err) { status(err.message, true, "table-status"); });
   }
 
@@ -600,7 +714,16 @@
       state.focus = {k: Number(tok.dataset.k), run: Number(tok.dataset.run), method: tok.dataset.method,
                      t: Number(tok.dataset.t)};
       render();
+      var again = $("results").querySelector('.tok.selected[data-method="' + tok.dataset.method + '"]');
+      if (again) again.focus();  // the keyboard stays on the word
       openPanel();
+    });
+    document.addEventListener("keydown", function (ev) {
+      var t = ev.target;
+      if ((ev.key === "Enter" || ev.key === " ") && t.matches && t.matches(".tok, tr.clickable")) {
+        ev.preventDefault();
+        t.click();
+      }
     });
     $("panel-close").addEventListener("click", function () { $("panel").hidden = true; state.focus = null; render(); });
     $("word-filters").addEventListener("click", function (ev) {
@@ -631,8 +754,10 @@
       b.addEventListener("click", function () {
         Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (x) {
           x.classList.toggle("active", x === b);
+          x.setAttribute("aria-selected", x === b ? "true" : "false");
           $("tab-" + x.dataset.tab).hidden = x !== b;
         });
+        fileRun();
       });
     });
     $("file").addEventListener("change", function () {
@@ -642,8 +767,9 @@
         status(f.name + " is over the limit of " + state.limits.max_body_bytes + " bytes", true, "table-status");
         return;
       }
-      f.text().then(function (text) { $("paste").value = text; explainFile(); });
+      f.arrayBuffer().then(function (bytes) { state.fileBytes = {name: f.name, bytes: bytes}; decodeFile(); });
     });
+    $("encoding").addEventListener("change", function () { if (state.fileBytes) decodeFile(); });
     $("table-go").addEventListener("click", explainFile);
     $("csv-go").addEventListener("click", downloadCsv);
     $("table").addEventListener("click", function (ev) {
@@ -659,7 +785,11 @@
     state.runs = res[0].runs;
     state.limits = res[0].limits;
     state.methods = res[1].methods;
+    loadUrl();
     buildControls();
+    $("target").value = state.target;
+    if ($("target").value !== state.target) state.target = "";
+    $("scale").value = state.scale;
     wire();
     document.body.dataset.ready = "1";
     explainText();
