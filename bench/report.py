@@ -208,6 +208,8 @@ class Entry:
             std = m.get("vectors_std")
             parts.append(f"{m['vectors']} " + (f"rescaled to sd {std:g}" if std else "as read"))
         parts.append("Kim's token cleaning" if self.vocab.get("clean") == "kim" else "treebank tokens")
+        if m.get("init") == "kim":
+            parts.append("Kim's init" + (" and output weights" if m.get("output_weights") == "kim" else ""))
         return ", ".join(parts)
 
     def per_seed(self) -> str:
@@ -474,7 +476,7 @@ def costs_block(folder: Path) -> str:
     m = meta.get("machine")
     return "\n".join([
         f"Source: `{SRC}/{folder.name}/` (written by `textdeconv evaluate`); command: "
-        f"`{meta.get('command', 'not recorded')}`; run `{meta.get('run', '?')}`, {num(meta.get('sentences'), 0)} "
+        f"`{meta.get('command', 'not recorded')}`; run `{run_name(meta)}`, {num(meta.get('sentences'), 0)} "
         f"{meta.get('split', '?')} sentences, sanity checks on {meta.get('sanity_n', '?')}; machine: "
         f"{machine_text(m)}, load average at start {load_text(m)}, date {meta.get('date', 'not recorded')}.", "",
         table(["method"] + [f"{METRICS[c][0]} {METRICS[c][1]}" for c in cols],
@@ -604,6 +606,14 @@ def rho_cell(row: dict) -> str:
     return text + (f" ({float(row['abs_spearman_mean']):.3f})" if row.get("abs_spearman_mean") else "")
 
 
+def run_name(meta: dict) -> str:
+    """The run an evaluation read: ``builtin:NAME`` for a bundled model (recorded before 2026-12-07
+    as the package folder it was loaded from), else the recorded path."""
+    run = meta.get("run", "?")
+    parts = Path(run).parts
+    return f"builtin:{parts[-1]}" if parts[-3:-1] == ("textdeconv", "builtin") else run
+
+
 def evaluation_section(folder: Path) -> tuple[str, str]:
     """(the results.md section, the README's compact table); ('', '') without the folder."""
     rows = load_csv(folder / "table.csv")
@@ -616,7 +626,10 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
     cols = [c for c in METRICS if c in rows[0]]
     full = table(["method"] + [f"{c} ({METRICS[c][1]})" for c in cols],
                  [[f"`{r['method']}`"] + [metric_cell(r, c) for c in cols] for r in rows])
-    compact_cols = [c for c in HEADLINE_METRICS if c in rows[0]]
+    m = meta.get("machine") or {}
+    loaded = (m.get("load_average_at_start") or [0])[0] > (m.get("cpus") or 1)
+    # per-sentence times taken beside other jobs stay in results.md (with their load), not in the README
+    compact_cols = [c for c in HEADLINE_METRICS if c in rows[0] and not (loaded and c == "ms_per_sentence")]
     compact = table(["method"] + [f"{METRICS[c][0]} {METRICS[c][1]}" for c in compact_cols],
                     [[f"`{r['method']}`"] + [metric_cell(r, c) for c in compact_cols] for r in rows])
     order = list(dict.fromkeys(s["stage"] for s in stages))
@@ -633,7 +646,7 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
            (f"- Machine: {machine_text(meta['machine'])}; load average at start {load_text(meta['machine'])}; "
             f"date {meta.get('date', 'not recorded')}." if meta.get("machine")
             else "- Machine and date: not recorded in `meta.json`."),
-           f"- Run `{meta.get('run', '?')}`, {meta.get('split', '?')} split, {num(meta.get('sentences'), 0)} "
+           f"- Run `{run_name(meta)}`, {meta.get('split', '?')} split, {num(meta.get('sentences'), 0)} "
            f"sentences; removal = `{meta.get('replacement', '?')}`; integrated gradients with "
            f"{meta.get('ig_steps', '?')} steps; randomization and class checks on {meta.get('sanity_n', '?')} "
            f"sentences, seed {meta.get('seed', '?')}; {num(meta.get('seconds_total'), 0)} s in all."]
@@ -652,7 +665,7 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
                 + ", ".join(f"`{m}` {num(s, 1)}" for m, s in seconds.items()) + ".", ""]
     if (folder / "curves.png").is_file():
         out += [f"![deletion and insertion curves](../{name}/curves.png)", ""]
-    head = (f"Explanation quality (`{folder.name}`: run `{Path(meta.get('run', '?')).name}`, "
+    head = (f"Explanation quality (`{folder.name}`: run `{Path(run_name(meta)).name}`, "
             f"{num(meta.get('sentences'), 0)} {meta.get('split', '?')} sentences; ↑ / ↓ = better; definitions in "
             "[docs/evaluation.md](docs/evaluation.md)):")
     return "\n".join(out) + "\n", head + "\n\n" + compact
