@@ -391,12 +391,12 @@
       tr.tabIndex = 0;
       tr.dataset.width = f.width; tr.dataset.filter = f.filter; tr.dataset.run = run;
       tr.dataset.pattern = f.pattern; tr.dataset.contribution = String(f.contribution);
-      tr.appendChild(el("td", null, f.width + "/" + f.filter));
-      var ng = el("td"); ng.appendChild(el("span", "ng", f.ngram)); tr.appendChild(ng);
+      tr.appendChild(el("td", "fid", f.width + "/" + f.filter));
+      var ng = el("td", "ngcell"); ng.appendChild(el("span", "ng", f.ngram)); tr.appendChild(ng);
       var pat = el("td", null, f.pattern < 0 ? "–" : (f.pattern + 1) + " of " + f.patterns);
       if (f.pattern >= 0) pat.title = f.pattern_size + " n-grams, e.g. " + f.pattern_ngrams.join(", ");
       tr.appendChild(pat);
-      tr.appendChild(el("td", null, voteText(f)));
+      tr.appendChild(el("td", "vote", voteText(f)));
       tr.appendChild(el("td", "num", H.fmt(f.contribution)));
       table.appendChild(tr);
     });
@@ -420,10 +420,10 @@
       tr.tabIndex = 0;
       tr.dataset.width = f.width; tr.dataset.filter = f.filter; tr.dataset.run = run;
       tr.dataset.contribution = String(f.contribution);
-      tr.appendChild(el("td", null, f.width + "/" + f.filter));
-      var ng = el("td"); ng.appendChild(el("span", "ng", f.ngram)); tr.appendChild(ng);
+      tr.appendChild(el("td", "fid", f.width + "/" + f.filter));
+      var ng = el("td", "ngcell"); ng.appendChild(el("span", "ng", f.ngram)); tr.appendChild(ng);
       tr.appendChild(el("td", "num", f.activation.toFixed(3)));
-      tr.appendChild(el("td", null, voteText(f)));
+      tr.appendChild(el("td", "vote", voteText(f)));
       tr.appendChild(el("td", "num", H.fmt(f.contribution)));
       if (res.fired) {
         tr.dataset.above = f.above_threshold ? "1" : "0";
