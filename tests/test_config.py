@@ -45,7 +45,7 @@ def test_defaults_are_kims_cnn_rand():
                                     epsilon=1e-6, patience=5, seed=0, jit_compile=False, tensorboard=True)
 
 
-def test_shipped_sst_yaml_by_bare_name_is_the_defaults_with_kim_cleaning(tmp_path, monkeypatch):
+def test_shipped_sst_yaml_by_bare_name_is_the_defaults_with_kims_cleaning_and_init(tmp_path, monkeypatch):
     repo_configs = Path(__file__).resolve().parent.parent / "configs"
     assert resolve_config_path("sst.yaml") == Path("configs") / "sst.yaml"  # the repository's, from its root
     monkeypatch.chdir(tmp_path)  # elsewhere: the copy that ships with the package, the same file
@@ -55,7 +55,8 @@ def test_shipped_sst_yaml_by_bare_name_is_the_defaults_with_kim_cleaning(tmp_pat
     (tmp_path / "configs" / "sst.yaml").write_text("train: {epochs: 2}\n")
     assert resolve_config_path("sst") == Path("configs") / "sst.yaml"
     monkeypatch.chdir(repo_configs.parent)
-    assert load_config("sst.yaml") == Config(vocab=VocabConfig(clean="kim"))
+    assert load_config("sst.yaml") == Config(vocab=VocabConfig(clean="kim"),
+                                             model=ModelConfig(init="kim", output_weights="kim"))
 
 
 def test_shipped_sst5_yaml_differs_from_defaults_only_in_dataset():
