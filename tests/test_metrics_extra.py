@@ -3,12 +3,14 @@ and IOU-F1, Kendall agreement with leave-one-out, infidelity, max-sensitivity, i
 randomization, and their columns in the methods x metrics table."""
 import numpy as np
 import pytest
+from helpers.exact import raises_exactly
 from tiny_models import oracle_model, random_sentences, tiny_net, tiny_vocab
 
 from textdeconv.attribution.deconv import Deconvnet
 from textdeconv.attribution.explanation import Explanation
 from textdeconv.attribution.perturb import Perturber
 from textdeconv.data.vocab import PAD, UNK, Vocab
+from textdeconv.errors import InputError
 from textdeconv.evaluation.agreement import kendall, loo_agreement, loo_scores
 from textdeconv.evaluation.rationales import auprc, eraser_plausibility, iou, span_pr, spans, token_prf, top_k
 from textdeconv.evaluation.robustness import (
@@ -121,6 +123,17 @@ def test_infidelity_from_samples_by_hand():
     with pytest.raises(ValueError, match="same shape"):
         infidelity_from_samples(a, d[:, :1])
 
+
+
+def test_infidelity_from_samples_normalizes_by_default_and_checks_shapes_exactly():
+    """bench/mutation.py's survivors in robustness.py: the default and each shape refusal."""
+    a = np.array([[1.0, 2.0], [0.0, 0.0]])
+    d = np.array([[2.0, 4.0], [1.0, 3.0]])
+    np.testing.assert_allclose(infidelity_from_samples(a, d), [0.0, 5.0])  # Captum's default: normalised
+    for x, y in ((a, d[:, :1]), (a[:, :1], d), (a[:, None], d[:, None]), (a[0], d[0]), (a[:, :0], d[:, :0])):
+        with raises_exactly(InputError, f"need two (N, S) arrays of the same shape, got {x.shape} and {y.shape}"):
+            infidelity_from_samples(x, y)
+    np.testing.assert_allclose(infidelity_from_samples(a[:, :1], d[:, :1], normalize=False), [1.0, 1.0])  # S = 1
 
 def test_infidelity_is_zero_for_the_exact_decomposition():
     net, vocab = good_model()
