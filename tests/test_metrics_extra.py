@@ -134,6 +134,9 @@ def test_infidelity_from_samples_normalizes_by_default_and_checks_shapes_exactly
         with raises_exactly(InputError, f"need two (N, S) arrays of the same shape, got {x.shape} and {y.shape}"):
             infidelity_from_samples(x, y)
     np.testing.assert_allclose(infidelity_from_samples(a[:, :1], d[:, :1], normalize=False), [1.0, 1.0])  # S = 1
+    # a beta that is neither 0 nor 1 and a value that is no whole number: a = (1, 1), d = (1, 2) give
+    # beta = a.d / a.a = 3 / 2, residuals beta a - d = (0.5, -0.5), mean square 0.25
+    np.testing.assert_allclose(infidelity_from_samples([[1.0, 1.0]], [[1.0, 2.0]]), [0.25])
 
 def test_infidelity_is_zero_for_the_exact_decomposition():
     net, vocab = good_model()
