@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from textdeconv.cli.explain_model import CONTRAST_METHODS, MODEL_METHODS
+from textdeconv.cli.explain_model import MODEL_METHODS
 
 FILES = ("table.csv", "table.md", "meta.json")
 BASELINES = ("occlusion", "random")  # always scored (evaluation.model_report); accepted in --methods
@@ -72,6 +72,7 @@ def run_model(args) -> None:
 
     load_tensorflow()
     from textdeconv.attribution.engine import Analyzer, ModelExplainer, load_model_for_explaining
+    from textdeconv.attribution.engine.explainer import user_options
     from textdeconv.evaluation.model_report import evaluate_model
     from textdeconv.evaluation.report import to_markdown
     from textdeconv.files import atomic_write_json, atomic_write_text
@@ -88,8 +89,8 @@ def run_model(args) -> None:
             shown.update()
 
         table, reference = evaluate_model(
-            lambda m: ModelExplainer(Analyzer(model, m, **({"contrast": True} if m in CONTRAST_METHODS else {})),
-                                     tokens, args.classes, tokenizer=args.tokenizer),
+            lambda m: ModelExplainer(Analyzer(model, m, **user_options(m, {})), tokens, args.classes,
+                                     tokenizer=args.tokenizer),
             texts, methods, replacement=args.replacement, seed=args.seed, progress=progress)
     # the labels name classes as --classes does; without --classes there is nothing to compare them with
     accuracy = (sum(e.predicted_name == r.label for e, r in zip(reference, records)) / len(records)

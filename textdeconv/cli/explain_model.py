@@ -9,7 +9,6 @@ import sys
 # named here so that a wrong --method fails before TensorFlow loads
 MODEL_METHODS = ("deconvnet", "guided-backprop", "gradient", "grad-x-input", "lrp-epsilon", "lrp-alpha-beta",
                  "lrp-zplus")
-CONTRAST_METHODS = ("lrp-alpha-beta", "lrp-zplus")  # explain the contrast unless --logit, as the registry does
 RUN_ONLY = ("split", "filters_csv", "output", "resume", "restart")
 
 
@@ -31,13 +30,18 @@ def check_args(args) -> None:
 
 
 def engine_options(method: str, args) -> dict:
-    if method in CONTRAST_METHODS:  # as through the registry: the contrast unless --logit
-        return {"contrast": args.contrast is not False}
+    """The flags' options for ``method``, over the registry's defaults (lrp-alpha-beta / lrp-zplus:
+    the contrast unless --logit)."""
+    from textdeconv.attribution.engine.explainer import user_options
+
+    options = {}
+    if method in ("lrp-alpha-beta", "lrp-zplus") and args.contrast is False:
+        options = {"contrast": False}
     if method == "lrp-epsilon" and args.epsilon is not None:
-        return {"epsilon": args.epsilon}
+        options = {"epsilon": args.epsilon}
     if method in ("deconvnet", "guided-backprop", "gradient", "grad-x-input") and args.saliency != "dot":
-        return {"saliency": args.saliency}
-    return {}
+        options = {"saliency": args.saliency}
+    return user_options(method, options)
 
 
 def run_model(args, items) -> None:

@@ -44,13 +44,21 @@ class EngineExplainer(Explainer):
 
 def run_explainer(net, vocab, class_names, method: str, **options) -> EngineExplainer:
     """Registry factory: the engine's ``method`` over a textdeconv ``TextCNN`` (its ``net.model``)."""
-    from textdeconv.attribution import get_method
-
     options = {k: v for k, v in options.items() if k not in _IGNORED}
-    registered = get_method(method).options if method in ("lrp-alpha-beta", "lrp-zplus") else {}
-    if "contrast" in registered:  # the registry's default (the contrast), not the engine's (the logit)
-        options.setdefault("contrast", registered["contrast"].default)
-    return EngineExplainer(Analyzer(net.model, method, **options), vocab, class_names, net=net)
+    return EngineExplainer(Analyzer(net.model, method, **user_options(method, options)), vocab, class_names,
+                           net=net)
+
+
+def user_options(method: str, options: dict) -> dict:
+    """``options`` with the registry's defaults where the engine's differ: every path a user explains
+    through (runs, ``--model`` files, ``explain_model``) explains lrp-alpha-beta / lrp-zplus as the
+    contrast; only ``analyzer()`` itself keeps the logit, for the peer comparisons."""
+    from textdeconv.attribution import METHODS
+
+    registered = METHODS[method].options if method in METHODS else {}
+    if "contrast" in registered:
+        return {"contrast": registered["contrast"].default, **options}
+    return options
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -172,8 +180,6 @@ def explain_model(model, texts, vocabulary=None, method: str = "deconvnet", targ
     Returns:
         one ``Explanation`` per text.
     """
-    if method in ("lrp-alpha-beta", "lrp-zplus"):
-        options.setdefault("contrast", True)
-    explainer = ModelExplainer(Analyzer(model, method, **options), vocabulary, class_names, tokenizer, lowercase,
-                               sequence_length)
+    explainer = ModelExplainer(Analyzer(model, method, **user_options(method, options)), vocabulary, class_names,
+                               tokenizer, lowercase, sequence_length)
     return explainer.explain(texts, target=target, batch_size=batch_size)
