@@ -614,6 +614,25 @@ def run_name(meta: dict) -> str:
     return f"builtin:{parts[-1]}" if parts[-3:-1] == ("textdeconv", "builtin") else run
 
 
+def trained_on(meta: dict) -> str | None:
+    """What the evaluated run was trained on (``data.train_on``): recorded by ``evaluate`` since
+    2026-12-08; for an older ``builtin:NAME`` evaluation, read from the bundled model's config."""
+    if meta.get("train_on"):
+        return meta["train_on"]
+    name = run_name(meta)
+    if name.startswith("builtin:"):
+        import yaml
+
+        cfg = ROOT / "textdeconv" / "builtin" / name.split(":", 1)[1] / "config.yaml"
+        if cfg.is_file():
+            return ((yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}).get("data") or {}).get("train_on")
+    return None
+
+
+PLAUSIBILITY_CAVEAT = ("plausibility is optimistic here: the model was trained on every labelled phrase, single "
+                       "words included, and is scored against those word labels (issue 35)")
+
+
 def evaluation_section(folder: Path) -> tuple[str, str]:
     """(the results.md section, the README's compact table); ('', '') without the folder."""
     rows = load_csv(folder / "table.csv")
@@ -652,6 +671,9 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
            f"sentences, seed {meta.get('seed', '?')}; {num(meta.get('seconds_total'), 0)} s in all."]
     if meta.get("note"):
         out.append(f"- Note: {meta['note']}.")
+    contaminated = trained_on(meta) == "phrases" and any(c.startswith("plausibility") for c in cols)
+    if contaminated:
+        out.append(f"- Caveat: {PLAUSIBILITY_CAVEAT}; the faithfulness and sanity columns are unaffected.")
     out += ["","Definitions and how to read them: [evaluation.md](evaluation.md). Explanations are of the "
             "predicted class; ↑ / ↓ marks the better direction. `sentences_per_s` includes each method's "
             "tracing and every metric's perturbation passes; the clean throughput is under Explanation speed.", "",
@@ -667,7 +689,9 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
         out += [f"![deletion and insertion curves](../{name}/curves.png)", ""]
     head = (f"Explanation quality (`{folder.name}`: run `{Path(run_name(meta)).name}`, "
             f"{num(meta.get('sentences'), 0)} {meta.get('split', '?')} sentences; ↑ / ↓ = better; definitions in "
-            "[docs/evaluation.md](docs/evaluation.md)):")
+            "[docs/evaluation.md](docs/evaluation.md)"
+            + ("; plausibility optimistic: the model learnt the word labels it is scored on" if
+               contaminated and "plausibility_auroc" in compact_cols else "") + "):")
     return "\n".join(out) + "\n", head + "\n\n" + compact
 
 

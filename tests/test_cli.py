@@ -3,6 +3,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import one_line_error
 from conftest import run_cli as run
 from test_train import SENTENCES, tree
@@ -198,6 +199,7 @@ def test_evaluate_writes_the_table_curves_and_meta(run_dir, tmp_path):
     assert set(stages["method"]) == set(table.index)
     meta = json.loads((out / "meta.json").read_text())
     assert meta["sentences"] == len(SENTENCES) and meta["split"] == "dev" and meta["sanity_n"] == 4
+    assert meta["train_on"] == yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["train_on"]
     assert set(meta["seconds_per_method"]) == set(table.index)
     assert "| deconv |" in proc.stdout
 

@@ -110,3 +110,21 @@ def test_abs_rho_comes_from_the_stages_file_only_where_the_table_lacks_it():
     assert got[0] == {"method": "a", "randomized_logits_abs_rho": "0.7", "randomized_all_abs_rho": "0.2"}
     assert got[1] == {"method": "b"} and got[2] == rows[2]  # nothing recorded: nothing invented
     assert mod["rho_cell"](stages[1]) == "-0.500 (0.700)" and mod["rho_cell"](stages[3]) == "0.100"
+
+
+def test_plausibility_of_a_phrase_trained_model_carries_its_caveat(tmp_path):
+    import runpy
+
+    mod = runpy.run_path(str(REPORT))
+    assert mod["trained_on"]({"train_on": "sentences", "run": "builtin:sst2"}) == "sentences"  # recorded wins
+    # older evaluations of the bundled model: read from its own config (trained on phrases, leaves included)
+    assert mod["trained_on"]({"run": str(ROOT / "textdeconv" / "builtin" / "sst2")}) == "phrases"
+    assert mod["trained_on"]({"run": "runs/somewhere"}) is None  # not recorded, not guessed
+    folder = tmp_path / "evaluation-x"
+    folder.mkdir()
+    (folder / "table.csv").write_text("method,comprehensiveness_aopc,plausibility_auroc\ndeconv,0.5,0.75\n")
+    for train_on, caveat in (("phrases", True), ("sentences", False)):
+        (folder / "meta.json").write_text(json.dumps({"run": "runs/r", "train_on": train_on, "sentences": 3}))
+        section, readme = mod["evaluation_section"](folder)
+        assert ("- Caveat: plausibility is optimistic here" in section) is caveat
+        assert ("plausibility optimistic: the model learnt the word labels" in readme) is caveat

@@ -131,7 +131,8 @@ def run(args):
     steps.close()
     meta = {"command": " ".join(["textdeconv", "evaluate"] + sys.argv[2:] if sys.argv[1:2] == ["evaluate"]
                                 else [Path(sys.argv[0]).name] + sys.argv[1:]),
-            "run": builtin_name(run_dir) or str(run_dir), "split": args.split, "sentences": len(sentences),
+            "run": builtin_name(run_dir) or str(run_dir), "train_on": run.config.data.train_on,
+            "split": args.split, "sentences": len(sentences),
             "replacement": args.replacement,
             "sanity_n": min(args.sanity_n, len(sentences)), "ig_steps": args.ig_steps, "seed": args.seed,
             **{k: getattr(args, k) for k, m in (("width", "occlusion-window"), ("max_evals", "shap"),
