@@ -12,7 +12,7 @@ from helpers.handset import ADDITIVE, additive_net, vocab
 from tiny_models import tiny_net
 
 from textdeconv.errors import InputError
-from textdeconv.evaluation.paired import bootstrap_median, compare_all, holm, wilcoxon_p
+from textdeconv.evaluation.paired import bootstrap_median, compare_all, holm, w_plus_share, wilcoxon_p
 from textdeconv.evaluation.road import Imputer, impute, noise_sigma, removal_masks, road_curves, road_study
 
 # ------------------------------------------------------------------------------------ imputation
@@ -182,6 +182,9 @@ def test_compare_all_wiring_and_bootstrap():
     assert [got[m]["p_holm"] for m in got] == pytest.approx([3 / 16, 1 / 4, 1.0], abs=1e-12)
     assert [got[m]["median_diff"] for m in got] == [3.0, 3.0, 0.0]
     assert [got[m]["n_nonzero"] for m in got] == [5, 5, 0]
+    assert [got[m]["mean_diff"] for m in got] == [3.0, 2.6, 0.0]
+    assert [got[m]["w_plus_share"] for m in got] == [1.0, 14 / 15, None]  # W+ = 15 of 15, 14 of 15
+    assert w_plus_share([0, -2, 2, 1]) == pytest.approx(3.5 / 6)  # |d| ranks 2.5, 2.5, 1 (tie averaged)
     assert got["same"]["ci95"] == [0.0, 0.0]
     low, high = got["good"]["ci95"]
     assert 1.0 <= low <= 3.0 <= high <= 5.0
@@ -214,7 +217,8 @@ def test_road_command_on_the_bundled_model(real_data_dir, tmp_path, monkeypatch)
     assert set(data["significance"]) == {"random", "deconv"}
     assert set(data["significance"]["random"]["aopc_morf"]) == {"deconv", "occlusion"}
     row = data["significance"]["deconv"]["gap"]["random"]
-    assert set(row) == {"p", "p_holm", "median_diff", "ci95", "n_nonzero"} and row["p"] <= row["p_holm"] <= 1
+    assert set(row) == {"p", "p_holm", "median_diff", "ci95", "mean_diff", "w_plus_share", "n_nonzero"}
+    assert row["p"] <= row["p_holm"] <= 1
     assert "| deconv | morf |" in proc.stdout
 
 

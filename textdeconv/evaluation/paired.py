@@ -42,6 +42,20 @@ def wilcoxon_p(diff) -> float:
     return float(wilcoxon(d).pvalue)
 
 
+def w_plus_share(diff) -> float | None:
+    """W+ / (W+ + W-): the share of the signed-rank sum on the positive side (ranks of |d| over the
+    non-zero differences, ties averaged), the direction the Wilcoxon test looks at: 0.5 = no lean,
+    1 = every non-zero difference positive. None when every difference is zero."""
+    from scipy.stats import rankdata
+
+    d = np.asarray(diff, np.float64)
+    d = d[d != 0]
+    if d.size == 0:
+        return None
+    ranks = rankdata(np.abs(d))
+    return float(ranks[d > 0].sum() / ranks.sum())
+
+
 def bootstrap_median(diff, seed: int = 0, resamples: int = BOOTSTRAP, level: float = LEVEL) -> list[float]:
     """Percentile bootstrap ``[low, high]`` of the median of ``diff`` (n,): ``resamples``
     resamples of the n values with replacement, from ``np.random.default_rng(seed)``."""
@@ -61,8 +75,10 @@ def compare_all(values: dict, against: str, seed: int = 0) -> dict:
         values: {method: (n,) per-sentence values}, all in the same sentence order.
         against: the method every other one is compared with (a key of ``values``).
     Returns:
-        {method: {"p", "p_holm", "median_diff", "ci95", "n_nonzero"}} for every method but
-        ``against``; differences are method minus ``against``.
+        {method: {"p", "p_holm", "median_diff", "ci95", "mean_diff", "w_plus_share", "n_nonzero"}}
+        for every method but ``against``; differences are method minus ``against``. When most
+        sentences tie (two methods removing the same words), the median is 0 and ``w_plus_share``
+        says which way the test's significance points.
     """
     if against not in values:
         raise InputError(f"cannot compare against {against!r}: it is not among the methods")
@@ -72,7 +88,7 @@ def compare_all(values: dict, against: str, seed: int = 0) -> dict:
     for m in others:
         d = np.asarray(values[m], np.float64) - base
         out[m] = {"p": wilcoxon_p(d), "median_diff": float(np.median(d)), "ci95": bootstrap_median(d, seed),
-                  "n_nonzero": int(np.count_nonzero(d))}
+                  "mean_diff": float(d.mean()), "w_plus_share": w_plus_share(d), "n_nonzero": int(np.count_nonzero(d))}
     for m, p in zip(others, holm([out[m]["p"] for m in others])):
         out[m]["p_holm"] = float(p)
     return out
