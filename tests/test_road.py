@@ -231,3 +231,19 @@ def test_road_command_errors(tmp_path):
     one_line_error(run_cli("-m", "textdeconv", "road", "--max-sentences", "0", "--out", str(out)),
                    "error: --max-sentences must be at least 1, got 0")
     assert not out.exists()
+
+
+def test_road_command_never_writes_over_its_inputs(tmp_path):
+    import hashlib
+    import shutil
+
+    from textdeconv.builtin import builtin_dir
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(builtin_dir("builtin:sst2"), run_dir)
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run_dir.iterdir()}
+    one_line_error(run_cli("-m", "textdeconv", "road", "--run", str(run_dir), "--out", str(run_dir / "vocab.txt")),
+                   f"error: --out {run_dir / 'vocab.txt'} is the run's vocab.txt")
+    one_line_error(run_cli("-m", "textdeconv", "road", "--run", str(run_dir), "--out", str(run_dir)),
+                   f"error: --out {run_dir} is a directory; give a file path")
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run_dir.iterdir()} == digest
