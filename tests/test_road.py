@@ -154,6 +154,30 @@ def test_road_study_refuses_bad_inputs():
         road_study(net, vocab(), ["neg", "pos"], [["good"]], [1, 0], ["deconv"])
 
 
+def test_road_study_identities_on_a_tiny_model():
+    """grad-x-input equals deconv on a TextCNN, so it removes the same words and, with the noise
+    keyed by sentence, order and fraction, feeds the model the same inputs: every paired difference
+    is 0 and its p-value 1. The whole-sentence figures do not depend on the method."""
+    from tiny_models import random_sentences, tiny_vocab
+
+    net = tiny_net(dim=5)
+    sentences = random_sentences(30, np.random.default_rng(0), max_len=9)
+    labels = [i % 2 for i in range(30)]
+    got = road_study(net, tiny_vocab(), ["neg", "pos"], sentences, labels, ["deconv", "grad-x-input", "random"],
+                     fractions=(0.2, 0.5), seed=3)
+    assert got["n_sentences"] == 30 and set(got["significance"]) == {"random", "deconv"}
+    same = {area: got["significance"]["deconv"][area]["grad-x-input"] for area in ("aopc_morf", "aopc_lerf", "gap")}
+    for row in same.values():
+        assert row["p"] == 1.0 and row["n_nonzero"] == 0 and row["median_diff"] == 0.0 and row["ci95"] == [0.0, 0.0]
+        assert row["w_plus_share"] is None
+    assert got["methods"]["deconv"]["morf"] == got["methods"]["grad-x-input"]["morf"]
+    assert got["methods"]["deconv"]["lerf"] == got["methods"]["grad-x-input"]["lerf"]
+    pad = [0] * net.pad
+    predicted = [int(net.predict_proba(np.asarray([pad + tiny_vocab().encode(s) + pad])).argmax()) for s in sentences]
+    assert got["full"]["accuracy"] == pytest.approx(np.mean(np.array(predicted) == labels), abs=1e-12)
+    assert got["sigma"] == [pytest.approx(0.01 * np.asarray(net.tables[0].embeddings)[1:].std(), rel=1e-12)]
+
+
 # -------------------------------------------------------------------------------- paired tests
 
 def test_holm_by_hand():
