@@ -3,10 +3,11 @@ retraining* by imputing their embeddings from their neighbours, beside ROAR (``r
 
 Why: ROAR retrains on sentences that lost their signed-top words, and the retrained model can
 read the label off *which* words are missing (``roar``'s leakage check). Plain deletion or a PAD
-vector instead puts the model off its training distribution. ROAD's noisy linear imputation
-fills each removed position with what its surroundings predict, plus a little noise, and asks
-the original model; Rong et al. show the MoRF and LeRF orders then agree on the ranking of
-methods (their "consistency"), which zero or mean imputation do not.
+vector instead puts the model off its training distribution, and a fixed value marks where the
+removed words were. ROAD's noisy linear imputation fills each removed position with what its
+surroundings predict, plus a little noise, and asks the original model; Rong et al. report that
+this keeps the removal pattern from leaking class information and that the MoRF and LeRF orders
+then rank methods more consistently (``bench/road_report.py`` counts the method pairs they agree on).
 
 Removal: for a sentence of n words with the method's scores for the class the model predicts on
 the whole sentence, a fraction k removes ``roar.n_remove(k, n)`` words (ceil(k n), one word
