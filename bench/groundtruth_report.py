@@ -256,7 +256,10 @@ def roar_section(roar: dict | None) -> str:
            "the test accuracy after removing the top k% of every train, dev and test sentence's words by the "
            "method: *ROAR* retrains from scratch on the reduced data, *recursive* re-explains with each retrained "
            "model before removing more, *deletion* is the base model on the reduced test sentences without "
-           "retraining. Lower = the removed words carried the task; `random` is the floor to beat.", ""]
+           "retraining. Lower = the removed words carried the task; `random` is the floor to beat.", "",
+           "Removal without retraining, so without the leakage checked below: ROAD (`textdeconv road`, "
+           "`bench/results/road.json`), with per-sentence significance, in "
+           "[evaluation.md](evaluation.md#ground-truth-studies-issue-25).", ""]
     rows = []
     for m, kinds in roar["methods"].items():
         for kind in ("roar", "recursive", "deletion"):

@@ -20,9 +20,10 @@ between ``<!-- deep-textcnn:begin -->`` and ``<!-- deep-textcnn:end -->`` the sa
 parity figures (peer_parity.json) between ``<!-- peer-parity:begin -->`` and ``<!-- peer-parity:end -->``,
 docs/filters.md's SST-2 filter figures (filters_sst2.json) between ``<!-- filters:begin -->`` and
 ``<!-- filters:end -->``, docs/influence.md's (influence.json) between ``<!-- influence:begin -->`` and
-``<!-- influence:end -->``, and docs/perturbation-methods.md's cost table (evaluation-sst2-test-shap-lime/)
-between ``<!-- method-costs:begin -->`` and ``<!-- method-costs:end -->`` (``page_blocks``). Standard
-library only (json, csv): fast, and no TensorFlow.
+``<!-- influence:end -->``, docs/evaluation.md's ROAD figures (road.json, bench/road_report.py) between
+``<!-- road:begin -->`` and ``<!-- road:end -->``, and docs/perturbation-methods.md's cost table
+(evaluation-sst2-test-shap-lime/) between ``<!-- method-costs:begin -->`` and ``<!-- method-costs:end -->``
+(``page_blocks``). Standard library only (json, csv): fast, and no TensorFlow.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ INFLUENCE_BEGIN, INFLUENCE_END = "<!-- influence:begin -->", "<!-- influence:end
 
 
 COSTS_BEGIN, COSTS_END = "<!-- method-costs:begin -->", "<!-- method-costs:end -->"
+ROAD_BEGIN, ROAD_END = "<!-- road:begin -->", "<!-- road:end -->"
 COSTS_FOLDER = "evaluation-sst2-test-shap-lime"  # docs/perturbation-methods.md's cost table (issue 34)
 README_EVALUATIONS = ("evaluation-sst2-test",)  # the evaluation tables the README shows (it stays <= 12 KB)
 COSTS_METRICS = ("ms_per_sentence", "comprehensiveness_aopc", "loo_kendall_tau", "infidelity", "mufidelity",
@@ -506,6 +508,11 @@ def influence_block(data: dict) -> str:
     return "\n".join([recorded(data, "influence.json"), "", _bench_module("influence").markdown(data)])
 
 
+def road_block(data: dict) -> str:
+    """``textdeconv road``'s figures (road.json), rendered by bench/road_report.py."""
+    return "\n".join([recorded(data, "road.json"), "", _bench_module("road_report").markdown(data)])
+
+
 def influence_section(data: dict) -> str:
     return "\n".join(["## Training-data influence: TracIn and planted label noise", "",
                       "Self-influence against flipped labels, a planted mislabelled copy, and the cost of "
@@ -785,6 +792,7 @@ def page_blocks() -> dict:
         "filters.md": [("filters_sst2.json", filters_block, FILTERS_BEGIN, FILTERS_END)],
         "influence.md": [("influence.json", influence_block, INFLUENCE_BEGIN, INFLUENCE_END)],
         "perturbation-methods.md": [(COSTS_FOLDER + "/", costs_block, COSTS_BEGIN, COSTS_END)],
+        "evaluation.md": [("road.json", road_block, ROAD_BEGIN, ROAD_END)],
     }
 
 

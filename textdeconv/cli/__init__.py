@@ -22,7 +22,7 @@ from textdeconv import __version__
 from textdeconv.errors import InputError, UserError
 from textdeconv.runtime import load_tensorflow  # noqa: F401  (sets TF's log level before TF loads)
 
-COMMANDS = ("train", "explain", "evaluate", "filters", "lexicon", "download", "serve", "groundtruth", "roar",
+COMMANDS = ("train", "explain", "evaluate", "filters", "lexicon", "download", "serve", "groundtruth", "roar", "road",
             "randomization", "influence")
 
 

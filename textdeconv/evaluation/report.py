@@ -180,6 +180,12 @@ def sst_sentences(run, split: str, limit: int | None = None):
     """A run's SST split as ``(token lists, word labels)``: the run's vocab.clean applied to the
     leaves, each piece keeping its leaf's treebank label; at most ``limit`` sentences taken at an
     even stride. Raises DataError for a run not trained on SST (no word labels)."""
+    sentences, words, _ = sst_labelled(run, split, limit)
+    return sentences, words
+
+
+def sst_labelled(run, split: str, limit: int | None = None):
+    """``sst_sentences`` and each sentence's gold class: ``(token lists, word labels, classes)``."""
     from textdeconv.data.download import ensure_sst
     from textdeconv.data.treebank import map_label, read_trees, subsample
     from textdeconv.data.vocab import clean_aligned
@@ -189,8 +195,9 @@ def sst_sentences(run, split: str, limit: int | None = None):
     require_sst(cfg, run.path)
     trees = [t for t in read_trees(ensure_sst(cfg.data) / f"{split}.txt")
              if map_label(t.label, cfg.data.dataset) is not None]
-    cleaned = [clean_aligned(t.leaves(), word_labels(t), cfg.vocab.clean) for t in subsample(trees, limit)]
-    return [s for s, _ in cleaned], [y for _, y in cleaned]
+    trees = subsample(trees, limit)
+    cleaned = [clean_aligned(t.leaves(), word_labels(t), cfg.vocab.clean) for t in trees]
+    return [s for s, _ in cleaned], [y for _, y in cleaned], [map_label(t.label, cfg.data.dataset) for t in trees]
 
 
 def write_report(report: Report, out, meta: dict, title: str = "") -> list[str]:
