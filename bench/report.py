@@ -697,7 +697,7 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
     head = (f"Explanation quality (`{folder.name}`: run `{Path(run_name(meta)).name}`, "
             f"{num(meta.get('sentences'), 0)} {meta.get('split', '?')} sentences; ↑ / ↓ = better; definitions in "
             "[docs/evaluation.md](docs/evaluation.md)"
-            + ("; plausibility optimistic: the model learnt the word labels it is scored on" if
+            + ("; plausibility optimistic: the model learnt the word labels" if
                contaminated and "plausibility_auroc" in compact_cols else "") + "):")
     return "\n".join(out) + "\n", head + "\n\n" + compact
 

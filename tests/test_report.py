@@ -127,4 +127,4 @@ def test_plausibility_of_a_phrase_trained_model_carries_its_caveat(tmp_path):
         (folder / "meta.json").write_text(json.dumps({"run": "runs/r", "train_on": train_on, "sentences": 3}))
         section, readme = mod["evaluation_section"](folder)
         assert ("- Caveat: plausibility is optimistic here" in section) is caveat
-        assert ("plausibility optimistic: the model learnt the word labels" in readme) is caveat
+        assert ("plausibility optimistic: the model learnt the word labels)" in readme) is caveat
