@@ -22,14 +22,15 @@
     thresholds: false,      // the word panel asks for the filters' thresholds (once asked: the run's analysis is cached)
     table: null, sort: null,
     tableBody: null,        // the request the table shown answers (Download CSV sends it again)
-    fileBytes: null         // the chosen file, decoded again when its encoding is changed
+    fileBytes: null,        // the chosen file, decoded again when its encoding is changed
+    ds: {res: null, offset: 0, limit: 50, file: null}  // the Data set tab: the answer shown, the page, the labelled file
   };
   // treebank escapes as the text they stand for (the tokens stay as they are in data-token)
   var ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
                  "-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}",
                  "``": "\u201c", "''": "\u201d"};
   function display(tok) { return Object.prototype.hasOwnProperty.call(ESCAPES, tok) ? ESCAPES[tok] : tok; }
-  var seq = {explain: 0, panel: 0, card: 0, training: 0, filters: 0};
+  var seq = {explain: 0, panel: 0, card: 0, training: 0, filters: 0, ds: 0, agg: 0, cf: 0};
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -192,6 +193,7 @@
         runs.appendChild(col);
       });
       card.appendChild(runs);
+      card.appendChild(counterfactualBox(s, k));
       if (s.history.length) card.appendChild(historyBox(s, k));
       box.appendChild(card);
     });
@@ -260,6 +262,7 @@
     }, function (err) { status(err.message, true); });
   }
   function apply(s, tokens) {
+    s.cf = null;  // the counterfactuals were of the sentence before this edit
     s.history.push(snapshot(s));
     if (s.history.length > HISTORY) s.history.shift();
     s.input = tokens;
@@ -272,6 +275,64 @@
     state.focus = null;
     $("panel").hidden = true;
     refresh();
+  }
+
+  // -- counterfactuals: automatic edits that try to flip the prediction (POST /api/counterfactuals) ------
+  function counterfactualBox(s, k) {
+    var box = el("div", "cf"), r = state.shown[0];
+    var b = el("button", "cf-go", s.cf ? "counterfactuals again" : "counterfactuals");
+    b.type = "button"; b.dataset.k = k;
+    b.title = "delete the most salient words (" + state.selected[0] + ") one by one, or replace one by its nearest " +
+      "words in the embedding; each edit checked by the model";
+    box.appendChild(b);
+    if (s.cfError) box.appendChild(el("span", "note sent-error", " " + s.cfError));
+    if (!s.cf) return box;
+    var res = s.cf, flips = res.counterfactuals.filter(function (c) { return c.flips; }).length;
+    box.appendChild(el("span", "note", " run " + state.runs[r].name + ", " + res.method + ": " +
+      res.counterfactuals.length + " edits of the " + res.predicted + " prediction, " + flips + " flip it"));
+    var list = el("ol", "cf-list");
+    res.counterfactuals.forEach(function (c, i) {
+      var li = el("li", "cf-item" + (c.flips ? " flips" : ""));
+      li.dataset.flips = c.flips ? "1" : "0";
+      li.dataset.kind = c.kind;
+      var diff = el("span", "cf-diff"), at = {};
+      c.positions.forEach(function (p, j) { at[p] = j; });
+      res.tokens.forEach(function (tok, t) {
+        if (t in at) {
+          diff.appendChild(el("del", null, display(tok)));
+          if (c.kind === "replace") { diff.appendChild(document.createTextNode(" ")); diff.appendChild(el("ins", null, display(c.inserted[0]))); }
+        } else {
+          diff.appendChild(document.createTextNode(display(tok)));
+        }
+        diff.appendChild(document.createTextNode(" "));
+      });
+      li.appendChild(diff);
+      li.appendChild(el("span", "cf-pred", "→ " + c.predicted + " " + pct(c.probability) + (c.flips ? " (flips)" : "") +
+        (c.cosine !== null ? " · cosine " + c.cosine.toFixed(2) : "")));
+      var use = el("button", "cf-use", "use this");
+      use.type = "button"; use.dataset.k = k; use.dataset.i = i;
+      li.appendChild(use);
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    return box;
+  }
+  function counterfactuals(k) {
+    var s = state.sentences[k], r = state.shown[0], m = state.selected[0], mine = ++seq.cf;
+    s.cfError = null;
+    status("looking for counterfactuals …");
+    api("/api/counterfactuals", {text: s.input, method: m, options: optionsFor(m), run: r}).then(function (res) {
+      if (mine !== seq.cf) return;
+      s.cf = res;
+      status("");
+      render();
+    }, function (err) { s.cfError = err.message; status(err.message, true); render(); });
+  }
+  function useCounterfactual(k, i) {
+    var s = state.sentences[k], c = s.cf && s.cf.counterfactuals[i];
+    if (!c) return;
+    s.cf = null;
+    apply(s, c.tokens.slice());
   }
 
   // -- the word panel: filters, dictionary cards, suggestions ----------------------------------------
@@ -701,6 +762,228 @@
       }).catch(function (err) { status(err.message, true, "table-status"); });
   }
 
+  // -- the Data set tab: a labelled data set, slices, metrics, aggregate salience (POST /api/dataset) -------
+  function dsSource() {
+    var v = $("ds-split").value;
+    if (v !== "file") return {split: v};
+    if (!state.ds.file) return null;
+    return {file: {text: state.ds.file.text, format: state.ds.file.format,
+                   text_column: $("ds-text-col").value, label_column: $("ds-label-col").value}};
+  }
+  function dsSlice() {
+    var q = {}, v;
+    if ((v = $("ds-search").value)) q.search = v;
+    if ((v = $("ds-word").value.trim())) q.word = v;
+    if ((v = $("ds-gold").value)) q.gold = v;
+    if ((v = $("ds-pred").value)) q.predicted = v;
+    if ((v = $("ds-correct").value)) q.correct = v === "true";
+    if ($("ds-min").value !== "") q.min_length = Math.max(0, Math.floor(Number($("ds-min").value)));
+    if ($("ds-max").value !== "") q.max_length = Math.max(0, Math.floor(Number($("ds-max").value)));
+    return q;
+  }
+  function dsRun() {
+    var r = state.shown[0];
+    $("ds-run").textContent = "Run " + state.runs[r].name + " (the first run shown on the Explain tab); aggregate " +
+      "salience uses the method " + state.selected[0] + ". Click a confusion-matrix cell for those rows, a row to explain it.";
+    return r;
+  }
+  function dsClasses() {
+    var r = state.shown[0];
+    ["ds-gold", "ds-pred"].forEach(function (id) {
+      var sel = $(id), keep = sel.value;
+      sel.textContent = "";
+      [""].concat(state.runs[r].classes).forEach(function (c) {
+        var o = el("option", null, c || "any"); o.value = c; sel.appendChild(o);
+      });
+      sel.value = keep;
+      if (sel.value !== keep) sel.value = "";
+    });
+  }
+  function loadDataset() {
+    var r = dsRun(), source = dsSource();
+    if (!source) { status("choose a labelled file first", true, "ds-status"); return Promise.resolve(); }
+    var body = Object.assign({run: r}, source, dsSlice(), {sort: $("ds-sort").value, descending: $("ds-desc").checked,
+                                                           offset: state.ds.offset, limit: state.ds.limit});
+    var mine = ++seq.ds;
+    status("loading … (the first request predicts every row of the data set)", false, "ds-status");
+    return api("/api/dataset", body).then(function (res) {
+      if (mine !== seq.ds) return;
+      state.ds.res = res;
+      drawDataset();
+      status(res.matched + " of " + res.total + " rows in the slice (" + (res.source.indexOf("file:") === 0 ?
+        "the file " + state.ds.file.name : "the " + res.source + " split") + ")", false, "ds-status");
+    }, function (err) { if (mine === seq.ds) status(err.message, true, "ds-status"); });
+  }
+  function reslice() { state.ds.offset = 0; return loadDataset(); }
+  function fmt3(x) { return x === null || x === undefined ? "–" : x.toFixed(3); }
+  function drawDataset() {
+    var res = state.ds.res, m = res.metrics;
+    $("ds-metrics").textContent = m.count + " rows · accuracy " + fmt3(m.accuracy) + " (" + m.correct + " correct) · " +
+      "macro F1 " + fmt3(m.macro_f1);
+    // the confusion matrix: rows gold, columns predicted; a cell selects those rows
+    var cm = $("ds-confusion"), gold = $("ds-gold").value, pred = $("ds-pred").value;
+    cm.textContent = "";
+    var head = el("tr");
+    head.appendChild(el("th", "note", "gold \\ predicted"));
+    res.classes.forEach(function (c) { head.appendChild(el("th", null, c)); });
+    cm.appendChild(head);
+    res.classes.forEach(function (g, i) {
+      var tr = el("tr");
+      tr.appendChild(el("th", null, g));
+      res.classes.forEach(function (p, j) {
+        var td = el("td", "num" + (i === j ? " diag" : "")), b = el("button", "cm-cell", m.confusion[i][j]);
+        b.type = "button"; b.dataset.gold = g; b.dataset.predicted = p;
+        b.title = "rows of gold " + g + " predicted " + p;
+        if (gold === g && pred === p) b.classList.add("active");
+        td.appendChild(b);
+        tr.appendChild(td);
+      });
+      cm.appendChild(tr);
+    });
+    var ct = $("ds-classes");
+    ct.textContent = "";
+    var h2 = el("tr");
+    ["class", "precision", "recall", "F1", "support"].forEach(function (x) { h2.appendChild(el("th", null, x)); });
+    ct.appendChild(h2);
+    m.classes.forEach(function (c) {
+      var tr = el("tr");
+      tr.dataset["class"] = c["class"];
+      tr.appendChild(el("td", null, c["class"]));
+      [c.precision, c.recall, c.f1].forEach(function (x) { tr.appendChild(el("td", "num", fmt3(x))); });
+      tr.appendChild(el("td", "num", c.support));
+      ct.appendChild(tr);
+    });
+    var table = $("ds-table");
+    table.textContent = "";
+    var th = el("tr");
+    ["#", "sentence", "gold", "predicted", "confidence", "loss", "tokens", ""].forEach(function (x) {
+      th.appendChild(el("th", null, x));
+    });
+    table.appendChild(th);
+    res.rows.forEach(function (row) {
+      var tr = el("tr", "clickable ds-row" + (row.correct ? "" : " wrong"));
+      tr.tabIndex = 0;
+      tr.dataset.id = row.id;
+      tr.title = "explain this sentence";
+      tr.appendChild(el("td", "num", row.id));
+      tr.appendChild(el("td", null, row.tokens.length ? row.text : row.text + " (no tokens)"));
+      tr.appendChild(el("td", null, row.gold));
+      tr.appendChild(el("td", null, row.predicted));
+      tr.appendChild(el("td", "num", pct(row.probability)));
+      tr.appendChild(el("td", "num", row.loss === null ? "∞" : row.loss.toFixed(3)));
+      tr.appendChild(el("td", "num", row.length));
+      tr.appendChild(el("td", "mark", row.correct ? "✓" : "✗"));
+      table.appendChild(tr);
+    });
+    var last = Math.min(res.offset + res.limit, res.matched);
+    $("ds-page").textContent = res.matched ? "rows " + (res.offset + 1) + "–" + last + " of " + res.matched : "no rows";
+    $("ds-prev").disabled = res.offset === 0;
+    $("ds-next").disabled = last >= res.matched;
+  }
+  function openRow(id) {
+    var res = state.ds.res, row = res && res.rows.filter(function (x) { return x.id === id; })[0];
+    if (!row) return;
+    showTab("explain");
+    $("text").value = row.text;
+    explainText();
+  }
+  function aggregateSlice() {
+    var r = state.shown[0], m = state.selected[0], source = dsSource(), mine = ++seq.agg;
+    if (!source) return;
+    var body = Object.assign({run: r, method: m, options: optionsFor(m), top: 10}, source, dsSlice());
+    $("ds-agg").textContent = "";
+    $("ds-agg-note").textContent = "explaining the slice once per class …";
+    api("/api/aggregate", body).then(function (res) {
+      if (mine !== seq.agg) return;
+      $("ds-agg-note").textContent = "Mean " + res.method + " score of each word over the " + res.sentences +
+        " sentences of the slice (" + res.tokens + " tokens; words seen at least " + res.min_count + " times), " +
+        "every sentence explained for each class; the count and the total in the tooltip.";
+      res.classes.forEach(function (c) {
+        var box = el("div", "agg-class");
+        box.dataset["class"] = c["class"];
+        box.appendChild(el("h3", null, c["class"]));
+        [["for", "evidence for"], ["against", "evidence against"]].forEach(function (kind) {
+          var line = el("div", "agg-" + kind[0]);
+          line.appendChild(el("span", "note", kind[1] + ": "));
+          if (!c[kind[0]].length) line.appendChild(el("span", "note", "none"));
+          c[kind[0]].forEach(function (w) {
+            var chip = el("span", "agg-word", display(w.word) + " " + H.fmt(w.mean));
+            chip.dataset.word = w.word;
+            chip.title = w.count + "× · total " + H.fmt(w.total);
+            line.appendChild(chip);
+            line.appendChild(document.createTextNode(" "));
+          });
+          box.appendChild(line);
+        });
+        $("ds-agg").appendChild(box);
+      });
+    }, function (err) { if (mine === seq.agg) $("ds-agg-note").textContent = err.message; });
+  }
+  function showTab(name) {
+    Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (x) {
+      var on = x.dataset.tab === name;
+      x.classList.toggle("active", on);
+      x.setAttribute("aria-selected", on ? "true" : "false");
+      $("tab-" + x.dataset.tab).hidden = !on;
+    });
+    fileRun();
+    if (name === "dataset") {
+      dsClasses();
+      dsRun();
+      if (!state.ds.res) loadDataset();
+    }
+  }
+  function wireDataset() {
+    var timer = null;
+    $("ds-go").addEventListener("click", reslice);
+    $("ds-split").addEventListener("change", function () {
+      $("ds-file-row").hidden = $("ds-split").value !== "file";
+      if ($("ds-split").value !== "file" || state.ds.file) reslice();
+    });
+    $("ds-file").addEventListener("change", function () {
+      var f = $("ds-file").files[0];
+      if (!f) return;
+      var ext = f.name.toLowerCase().split(".").pop();
+      var format = {csv: "csv", tsv: "tsv", tab: "tsv", jsonl: "jsonl", ndjson: "jsonl"}[ext];
+      if (!format) { status(f.name + ": the format is told by the extension (.csv, .tsv, .jsonl)", true, "ds-status"); return; }
+      f.arrayBuffer().then(function (bytes) {
+        var text;
+        try { text = new TextDecoder("utf-8", {fatal: true}).decode(bytes); }
+        catch (err) { status(f.name + " is not valid UTF-8", true, "ds-status"); return; }
+        state.ds.file = {name: f.name, text: text, format: format};
+        reslice();
+      });
+    });
+    ["ds-gold", "ds-pred", "ds-correct", "ds-sort", "ds-desc"].forEach(function (id) {
+      $(id).addEventListener("change", reslice);
+    });
+    ["ds-search", "ds-word", "ds-min", "ds-max", "ds-text-col", "ds-label-col"].forEach(function (id) {
+      $(id).addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(reslice, 250); });
+    });
+    $("ds-clear").addEventListener("click", function () {
+      ["ds-search", "ds-word", "ds-min", "ds-max"].forEach(function (id) { $(id).value = ""; });
+      ["ds-gold", "ds-pred", "ds-correct"].forEach(function (id) { $(id).value = ""; });
+      reslice();
+    });
+    $("ds-prev").addEventListener("click", function () {
+      state.ds.offset = Math.max(0, state.ds.offset - state.ds.limit); loadDataset();
+    });
+    $("ds-next").addEventListener("click", function () { state.ds.offset += state.ds.limit; loadDataset(); });
+    $("ds-confusion").addEventListener("click", function (ev) {
+      var b = ev.target.closest(".cm-cell");
+      if (!b) return;
+      $("ds-gold").value = b.dataset.gold;
+      $("ds-pred").value = b.dataset.predicted;
+      $("ds-correct").value = "";
+      reslice();
+    });
+    $("ds-table").addEventListener("click", function (ev) {
+      var tr = ev.target.closest(".ds-row");
+      if (tr) openRow(Number(tr.dataset.id));
+    });
+    $("ds-aggregate").addEventListener("click", aggregateSlice);
+  }
+
   // -- wiring --------------------------------------------------------------------------------------
   function wire() {
     $("go").addEventListener("click", explainText);
@@ -709,7 +992,10 @@
     });
     $("results").addEventListener("click", function (ev) {
       var tok = ev.target.closest(".tok"), rb = ev.target.closest(".restore");
+      var cg = ev.target.closest(".cf-go"), cu = ev.target.closest(".cf-use");
       if (rb) { restore(Number(rb.dataset.k), Number(rb.dataset.i)); return; }
+      if (cg) { counterfactuals(Number(cg.dataset.k)); return; }
+      if (cu) { useCounterfactual(Number(cu.dataset.k), Number(cu.dataset.i)); return; }
       if (!tok) return;
       state.focus = {k: Number(tok.dataset.k), run: Number(tok.dataset.run), method: tok.dataset.method,
                      t: Number(tok.dataset.t)};
@@ -751,15 +1037,9 @@
       if (b) edit(b.dataset.word);
     });
     Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (b) {
-      b.addEventListener("click", function () {
-        Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (x) {
-          x.classList.toggle("active", x === b);
-          x.setAttribute("aria-selected", x === b ? "true" : "false");
-          $("tab-" + x.dataset.tab).hidden = x !== b;
-        });
-        fileRun();
-      });
+      b.addEventListener("click", function () { showTab(b.dataset.tab); });
     });
+    wireDataset();
     $("file").addEventListener("change", function () {
       var f = $("file").files[0];
       if (!f) return;

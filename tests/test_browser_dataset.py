@@ -1,0 +1,97 @@
+"""The explorer's Data set tab and counterfactual panel in a real Chromium (as tests/test_browser.py):
+what the page shows equals what /api/dataset, /api/aggregate and /api/counterfactuals answer, a
+confusion-matrix cell selects its rows, a row opens in the Explain tab, "use this" loads an edit."""
+import pytest
+from test_browser import HOSTILE, api, context, explain_in_page, page, server, settle, shown  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+
+def table_rows(page):  # noqa: F811
+    return page.eval_on_selector_all("#ds-table .ds-row", "els => els.map(e => [Number(e.dataset.id), "
+                                                          "e.cells[1].textContent, e.cells[2].textContent, "
+                                                          "e.cells[3].textContent])")
+
+
+def open_dataset(page, url):  # noqa: F811
+    page.goto(url)
+    settle(page)
+    page.click("#tab-button-dataset")
+    settle(page)
+
+
+def test_confusion_cell_selects_its_rows_and_a_row_opens_in_explain(page, server):  # noqa: F811
+    open_dataset(page, server)
+    whole = api(server, "/api/dataset", {"split": "test", "run": 0})
+    assert table_rows(page) == [[r["id"], r["text"], r["gold"], r["predicted"]] for r in whole["rows"]]
+    cells = page.eval_on_selector_all("#ds-confusion .cm-cell", "els => els.map(e => [e.dataset.gold, "
+                                                                "e.dataset.predicted, Number(e.textContent)])")
+    names = whole["classes"]
+    assert cells == [[g, p, whole["metrics"]["confusion"][i][j]] for i, g in enumerate(names)
+                     for j, p in enumerate(names)]
+    g, p, n = max(cells, key=lambda c: (c[2], c[0] != c[1]))  # the fullest cell
+    page.click(f'#ds-confusion .cm-cell[data-gold="{g}"][data-predicted="{p}"]')
+    settle(page)
+    want = api(server, "/api/dataset", {"split": "test", "gold": g, "predicted": p, "run": 0})
+    assert table_rows(page) == [[r["id"], r["text"], r["gold"], r["predicted"]] for r in want["rows"]]
+    assert len(want["rows"]) == n > 0
+    assert page.input_value("#ds-gold") == g and page.input_value("#ds-pred") == p
+    assert page.get_attribute(f'.cm-cell[data-gold="{g}"][data-predicted="{p}"]', "class") == "cm-cell active"
+    row = want["rows"][-1]
+    page.click(f'#ds-table .ds-row[data-id="{row["id"]}"]')
+    settle(page)
+    assert page.is_visible("#tab-explain") and not page.is_visible("#tab-dataset")
+    assert page.input_value("#text") == row["text"]
+    assert [w[0] for w in shown(page, 0)] == row["tokens"]
+    assert page.get_attribute(".pred", "data-predicted") == row["predicted"]
+
+
+def test_search_slice_and_aggregate_salience(page, server):  # noqa: F811
+    open_dataset(page, server)
+    page.fill("#ds-search", "fun")
+    page.wait_for_timeout(400)  # the search box waits 250 ms for more typing
+    settle(page)
+    assert [r[0] for r in table_rows(page)] == [1, 5]
+    assert page.text_content("#ds-metrics").startswith("2 rows · accuracy ")
+    page.click("#ds-aggregate")
+    settle(page)
+    want = api(server, "/api/aggregate", {"split": "test", "search": "fun", "method": "deconv", "top": 10, "run": 0})
+    for c in want["classes"]:
+        got = page.eval_on_selector_all(f'.agg-class[data-class="{c["class"]}"] .agg-for .agg-word',
+                                        "els => els.map(e => e.dataset.word)")
+        assert got == [w["word"] for w in c["for"]]
+    page.click("#ds-clear")
+    settle(page)
+    assert len(table_rows(page)) == 8
+
+
+def test_an_uploaded_file_is_shown_as_text(page, server, tmp_path):  # noqa: F811
+    src = tmp_path / "hostile.csv"
+    src.write_text("text,label\n" + "".join(f'"{h.replace(chr(34), chr(34) * 2)}",positive\n' for h in HOSTILE),
+                   encoding="utf-8")
+    open_dataset(page, server)
+    page.select_option("#ds-split", "file")
+    page.set_input_files("#ds-file", str(src))
+    page.wait_for_function("() => document.querySelectorAll('#ds-table .ds-row').length === 3")
+    settle(page)
+    want = api(server, "/api/dataset", {"file": {"text": src.read_text()}, "run": 0})
+    assert [r[1] for r in table_rows(page)] == [r["text"] for r in want["rows"]]
+    assert page.evaluate("() => window.__pwned") is None and not page.dialogs
+
+
+def test_counterfactuals_are_listed_and_use_this_loads_the_edit(page, server):  # noqa: F811
+    text = "a dull , lifeless mess"
+    explain_in_page(page, server, text)
+    page.click('.sent[data-k="0"] .cf-go')
+    settle(page)
+    want = api(server, "/api/counterfactuals", {"text": text, "method": "deconv", "options": {}, "run": 0})
+    items = page.eval_on_selector_all(".cf-item", "els => els.map(e => [e.dataset.kind, e.dataset.flips])")
+    assert items == [[c["kind"], "1" if c["flips"] else "0"] for c in want["counterfactuals"]] and items
+    first = want["counterfactuals"][0]
+    deleted = page.eval_on_selector_all(".cf-item:first-child del", "els => els.map(e => e.textContent)")
+    assert deleted == first["removed"]
+    page.click(".cf-item:first-child .cf-use")
+    settle(page)
+    assert [w[0] for w in shown(page, 0)] == first["tokens"]
+    assert page.get_attribute(".pred", "data-predicted") == first["predicted"]
+    assert page.locator(".history li").count() == 1 and page.locator(".cf-item").count() == 0
