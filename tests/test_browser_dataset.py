@@ -95,3 +95,25 @@ def test_counterfactuals_are_listed_and_use_this_loads_the_edit(page, server):  
     assert [w[0] for w in shown(page, 0)] == first["tokens"]
     assert page.get_attribute(".pred", "data-predicted") == first["predicted"]
     assert page.locator(".history li").count() == 1 and page.locator(".cf-item").count() == 0
+
+
+def test_the_projector_draws_the_slice_and_a_point_opens_its_row(page, server):  # noqa: F811
+    open_dataset(page, server)
+    page.select_option("#ds-gold", "negative")
+    settle(page)
+    page.click("#ds-project")
+    settle(page)
+    want = api(server, "/api/projection", {"split": "test", "gold": "negative", "run": 0})
+    points = page.eval_on_selector_all(".proj-point", "els => els.map(e => [Number(e.dataset.id), e.dataset.group, "
+                                                      "Number(e.getAttribute('cx')), Number(e.getAttribute('cy'))])")
+    assert [p[:2] for p in points] == [[p["id"], p["gold"]] for p in want["points"]]
+    xs = [p["x"] for p in want["points"]]
+    left = min(range(len(xs)), key=xs.__getitem__)
+    assert points[left][2] == min(p[2] for p in points)  # the smallest first component is drawn leftmost
+    page.select_option("#ds-colour", "correct")
+    groups = page.eval_on_selector_all(".proj-point", "els => els.map(e => e.dataset.group)")
+    assert groups == ["correct" if p["correct"] else "error" for p in want["points"]]
+    target = want["points"][0]
+    page.click(f'.proj-point[data-id="{target["id"]}"]')
+    settle(page)
+    assert page.input_value("#text") == target["text"] and page.is_visible("#tab-explain")

@@ -345,3 +345,41 @@ def _request_error():
     from textdeconv.serve.explorer import RequestError
 
     return RequestError("x")
+
+
+def test_pca_by_hand():
+    from textdeconv.serve.dataset import pca2
+
+    coords, ratio = pca2(np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]]))
+    assert coords.tolist() == [[0.0, 1.0], [0.0, -1.0], [2.0, 0.0], [-2.0, 0.0]]  # the y axis carries 8 of 10
+    assert ratio.tolist() == pytest.approx([0.8, 0.2], abs=1e-15)
+    flipped, _ = pca2(np.array([[0.0, -2.0], [0.0, 2.0], [3.0, 0.0], [-3.0, 0.0]]))
+    assert flipped[:, 0].tolist() == [0.0, 0.0, 3.0, -3.0]  # signs fixed: largest loading positive
+    line, r = pca2(np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]))  # one component: the second is zeros
+    assert line[:, 0].tolist() == pytest.approx([-math.sqrt(2), 0.0, math.sqrt(2)], abs=1e-12)
+    assert line[:, 1].tolist() == pytest.approx([0.0, 0.0, 0.0], abs=1e-12) and r[0] == pytest.approx(1.0)
+
+
+def test_projection_is_the_pca_of_the_pooled_features(client, explorer):
+    res = post(client, "/api/projection", {"split": "test", "gold": "negative"})
+    assert res.status_code == 200, res.text
+    res = res.json()
+    assert [p["id"] for p in res["points"]] == [2, 4, 6, 8]
+    net, vocab = explorer.runs[0].run.net, explorer.runs[0].run.vocab
+    feats = np.stack([net.forward(np.array([[0] * net.pad + vocab.encode(SENTENCES[i - 1].split()) + [0] * net.pad]))
+                      .pooled.numpy()[0] for i in (2, 4, 6, 8)]).astype(np.float64)  # one sentence at a time
+    centred = feats - feats.mean(axis=0)
+    xy = np.array([[p["x"], p["y"]] for p in res["points"]])
+    total = (centred ** 2).sum()
+    assert (xy ** 2).sum(axis=0) / total == pytest.approx(res["explained_variance"], rel=1e-5)
+    assert np.abs(xy).max() > 0
+    from textdeconv.serve.dataset import pca2
+
+    assert xy == pytest.approx(pca2(feats)[0], abs=1e-5)  # the features of the cached data set are the model's
+    # the distances between points are the centred features' distances, projected: never larger
+    d_feat = np.linalg.norm(centred[:, None] - centred[None], axis=-1)
+    d_xy = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    assert (d_xy <= d_feat + 1e-5).all()
+    assert [(p["gold"], p["text"]) for p in res["points"]] == [("negative", SENTENCES[i - 1]) for i in (2, 4, 6, 8)]
+    r = post(client, "/api/projection", {"split": "test", "word": "fun"})
+    assert (r.status_code, r.json()) == (400, {"error": "the slice holds 1 sentence(s); a projection needs at least 2"})

@@ -501,6 +501,12 @@ def create_app(explorer: Explorer, token: str | None = None, hosts=()) -> Starle
         return JSONResponse(await call(request, explorer.aggregate, k, source, piece, method, options, top,
                                        min_count, by))
 
+    async def projection(request):
+        data = await read_json(request, SOURCE_KEYS + SLICE_KEYS)
+        k = explorer.run_index(data.get("run"))
+        source, piece = dataset_source(data), slice_of(data, list(explorer.runs[k].run.class_names))
+        return JSONResponse(await call(request, explorer.projection, k, source, piece))
+
     async def counterfactuals(request):
         data = await read_json(request, ("text", "method", "options", "run", "deletions", "words", "neighbours"))
         k = explorer.run_index(data.get("run"))
@@ -522,6 +528,7 @@ def create_app(explorer: Explorer, token: str | None = None, hosts=()) -> Starle
         Route("/api/csv", csv, methods=["POST"]), Route("/api/tokenize", tokenize, methods=["POST"]),
         Route("/api/dataset", dataset, methods=["POST"]), Route("/api/aggregate", aggregate, methods=["POST"]),
         Route("/api/counterfactuals", counterfactuals, methods=["POST"]),
+        Route("/api/projection", projection, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(static_dir())), name="static"),
     ]
     middleware = [Middleware(Guard, limits=limits, token=token, hosts=hosts)]

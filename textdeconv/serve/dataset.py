@@ -190,3 +190,26 @@ def aggregate_json(lex, class_names, top: int, by: str) -> list[dict]:
         out.append({"class": name, "words": int(len(rows)), "for": items(ranked.head(top)),
                     "against": items(against.head(top))})
     return out
+
+
+def pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two principal components of the rows of ``x`` (n, F) by numpy's SVD of the centred matrix.
+
+    Returns:
+        ``(coords (n, 2), explained variance ratio (2,))``; each axis's sign is fixed so that its
+        loading of largest magnitude is positive (an SVD's signs are arbitrary). Fewer than two
+        non-zero components give zeros in their place.
+    """
+    x = np.asarray(x, np.float64)
+    centred = x - x.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    axes = np.zeros((2, x.shape[1]))
+    k = min(2, vt.shape[0])
+    axes[:k] = vt[:k]
+    for a in axes:
+        if a.any() and a[np.argmax(np.abs(a))] < 0:
+            a *= -1
+    var = np.zeros(2)
+    var[:k] = s[:k] ** 2
+    total = float((s ** 2).sum())
+    return centred @ axes.T, (var / total if total > 0 else var)

@@ -50,6 +50,7 @@ class Limits:
     max_page_rows: int = 500               # /api/dataset rows per page
     max_dataset_rows: int = 20000          # rows of a data set (a split or an uploaded labelled file)
     max_aggregate_sentences: int = 2000    # /api/aggregate: sentences of the slice explained (once per class)
+    max_projection_rows: int = 5000        # /api/projection: points of one map
     time_budget: float = 30.0              # seconds one request may keep a run's model (and wait for it)
     header_timeout: float = 10.0           # seconds to send a request's headers, once the first byte arrived
     body_timeout: float = 30.0             # seconds between two pieces of a request's body
@@ -75,6 +76,7 @@ class Loaded:
     unit_embeddings: object = None  # (V, E) row-normalised embedding, for nearest words
     datasets: OrderedDict = field(default_factory=OrderedDict)  # source -> DataSet with predictions (dataset.py)
     datasets_lock: threading.Lock = field(default_factory=threading.Lock)
+    features: OrderedDict = field(default_factory=OrderedDict)  # source -> (n, F) pooled features, for the projector
 
 
 class Explorer:
@@ -535,6 +537,44 @@ class Explorer:
         return {"run": k, "source": data.source, "method": method, "options": options, "sentences": len(rows),
                 "tokens": sum(len(data.tokens[i]) for i in rows), "min_count": min_count, "by": by,
                 "classes": aggregate_json(lex, names, top, by)}
+
+    def projection(self, k: int, source: dict, piece=None) -> dict:
+        """The slice's rows on the first two principal components of their max-pooled feature vectors
+        (``dataset.pca2``); the features of a data set are computed once (``forward_features``, in
+        chunks under the run's lock and the request's budget) and cached with it."""
+        from textdeconv.influence.sources import forward_features
+        from textdeconv.serve.budget import check
+        from textdeconv.serve.dataset import PREDICT_CHUNK, Slice, pca2, select
+
+        data, _ = self.dataset_of(k, source)
+        rows = select(data, piece or Slice())
+        if len(rows) < 2:
+            raise RequestError(f"the slice holds {len(rows)} sentence(s); a projection needs at least 2")
+        most = self.limits.max_projection_rows
+        if len(rows) > most:
+            raise RequestError(f"the slice holds {len(rows):,} sentences; the projector shows at most {most:,}: "
+                               "narrow the slice", 413)
+        loaded = self.runs[k]
+        run, names = loaded.run, list(loaded.run.class_names)
+        with hold(loaded.lock, loaded.name):
+            feats = loaded.features.get(data.source)
+            if feats is None or len(feats) != len(data):
+                ids = [run.vocab.encode(t) for t in data.tokens]
+                parts = []
+                for start in range(0, len(ids), PREDICT_CHUNK):
+                    check()
+                    parts.append(forward_features(run.net, ids[start:start + PREDICT_CHUNK])[0])
+                feats = loaded.features[data.source] = np.concatenate(parts)
+                while len(loaded.features) > len(loaded.datasets):
+                    loaded.features.popitem(last=False)
+        coords, ratio = pca2(feats[rows])
+        predicted = data.predicted
+        points = [{"id": int(i) + 1, "x": float(x), "y": float(y), "text": data.texts[i],
+                   "gold": names[int(data.gold[i])], "predicted": names[int(predicted[i])],
+                   "correct": bool(predicted[i] == data.gold[i])}
+                  for i, (x, y) in zip(rows, coords)]
+        return {"run": k, "source": data.source, "matched": int(len(rows)), "features": int(feats.shape[1]),
+                "explained_variance": [float(r) for r in ratio], "points": points}
 
     # -- counterfactuals: edits that flip the prediction (counterfactuals.py) ---------------------
     def counterfactuals(self, k: int, text, method: str = "deconv", options=None, most: int = 5, words: int = 3,

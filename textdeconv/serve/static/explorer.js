@@ -23,14 +23,14 @@
     table: null, sort: null,
     tableBody: null,        // the request the table shown answers (Download CSV sends it again)
     fileBytes: null,        // the chosen file, decoded again when its encoding is changed
-    ds: {res: null, offset: 0, limit: 50, file: null}  // the Data set tab: the answer shown, the page, the labelled file
+    ds: {res: null, offset: 0, limit: 50, file: null, proj: null}  // the Data set tab: the answer shown, the page, the labelled file
   };
   // treebank escapes as the text they stand for (the tokens stay as they are in data-token)
   var ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
                  "-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}",
                  "``": "\u201c", "''": "\u201d"};
   function display(tok) { return Object.prototype.hasOwnProperty.call(ESCAPES, tok) ? ESCAPES[tok] : tok; }
-  var seq = {explain: 0, panel: 0, card: 0, training: 0, filters: 0, ds: 0, agg: 0, cf: 0};
+  var seq = {explain: 0, panel: 0, card: 0, training: 0, filters: 0, ds: 0, agg: 0, cf: 0, proj: 0};
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -919,6 +919,69 @@
       });
     }, function (err) { if (mine === seq.agg) $("ds-agg-note").textContent = err.message; });
   }
+  // the projector: the slice's rows on the first two principal components of their pooled features
+  var PALETTE = ["#2166ac", "#b2182b", "#1b9e77", "#7570b3", "#d95f02", "#e7298a", "#66a61e", "#a6761d"];
+  var SVG = "http://www.w3.org/2000/svg";
+  function projectSlice() {
+    var r = state.shown[0], source = dsSource(), mine = ++seq.proj;
+    if (!source) return;
+    $("ds-proj").textContent = "";
+    $("ds-proj-note").textContent = "computing the pooled features …";
+    api("/api/projection", Object.assign({run: r}, source, dsSlice())).then(function (res) {
+      if (mine !== seq.proj) return;
+      state.ds.proj = res;
+      drawProjection();
+    }, function (err) { if (mine === seq.proj) $("ds-proj-note").textContent = err.message; });
+  }
+  function drawProjection() {
+    var res = state.ds.proj, by = $("ds-colour").value, size = 320, pad = 10, box = $("ds-proj");
+    if (!res) return;
+    box.textContent = "";
+    var classes = state.runs[res.run].classes, groups = by === "correct" ? ["correct", "error"] : classes;
+    $("ds-proj-note").textContent = res.points.length + " rows, PCA of the " + res.features + " max-pooled filter " +
+      "features (explained variance " + res.explained_variance.map(function (v) { return (100 * v).toFixed(1) + "%"; })
+      .join(" + ") + "). Click a point to explain its sentence.";
+    var xs = res.points.map(function (p) { return p.x; }), ys = res.points.map(function (p) { return p.y; });
+    var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs), y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
+    var sx = (size - 2 * pad) / ((x1 - x0) || 1), sy = (size - 2 * pad) / ((y1 - y0) || 1);
+    var svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", "0 0 " + size + " " + size);
+    svg.setAttribute("width", size); svg.setAttribute("height", size);
+    svg.setAttribute("class", "proj");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "the slice's sentences on two principal components");
+    res.points.forEach(function (p) {
+      var group = by === "correct" ? (p.correct ? "correct" : "error") : p[by];
+      var c = document.createElementNS(SVG, "circle"), t = document.createElementNS(SVG, "title");
+      c.setAttribute("cx", (pad + (p.x - x0) * sx).toFixed(2));
+      c.setAttribute("cy", (size - pad - (p.y - y0) * sy).toFixed(2));
+      c.setAttribute("r", 4);
+      c.setAttribute("fill", PALETTE[Math.max(0, groups.indexOf(group)) % PALETTE.length]);
+      c.setAttribute("class", "proj-point" + (p.correct ? "" : " wrong"));
+      c.setAttribute("tabindex", "0");
+      c.dataset.id = p.id;
+      c.dataset.group = group;
+      t.textContent = "#" + p.id + " " + p.text + " (gold " + p.gold + ", predicted " + p.predicted + ")";
+      c.appendChild(t);
+      svg.appendChild(c);
+    });
+    box.appendChild(svg);
+    var legend = el("div", "note proj-legend");
+    groups.forEach(function (g, i) {
+      var dot = el("span", "proj-key");
+      dot.style.backgroundColor = PALETTE[i % PALETTE.length];
+      legend.appendChild(dot);
+      legend.appendChild(document.createTextNode(" " + g + "  "));
+    });
+    box.appendChild(legend);
+  }
+  function openPoint(id) {
+    var p = state.ds.proj && state.ds.proj.points.filter(function (x) { return x.id === id; })[0];
+    if (!p) return;
+    showTab("explain");
+    $("text").value = p.text;
+    explainText();
+  }
   function showTab(name) {
     Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (x) {
       var on = x.dataset.tab === name;
@@ -982,6 +1045,16 @@
       if (tr) openRow(Number(tr.dataset.id));
     });
     $("ds-aggregate").addEventListener("click", aggregateSlice);
+    $("ds-project").addEventListener("click", projectSlice);
+    $("ds-colour").addEventListener("change", drawProjection);
+    $("ds-proj").addEventListener("click", function (ev) {
+      var c = ev.target.closest(".proj-point");
+      if (c) openPoint(Number(c.dataset.id));
+    });
+    $("ds-proj").addEventListener("keydown", function (ev) {
+      var c = ev.target.closest(".proj-point");
+      if (c && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); openPoint(Number(c.dataset.id)); }
+    });
   }
 
   // -- wiring --------------------------------------------------------------------------------------
