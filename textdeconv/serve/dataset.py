@@ -200,9 +200,14 @@ def pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         loading of largest magnitude is positive (an SVD's signs are arbitrary). Fewer than two
         non-zero components give zeros in their place.
     """
+    from threadpoolctl import threadpool_limits
+
     x = np.asarray(x, np.float64)
     centred = x - x.mean(axis=0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    # one BLAS thread: beside TensorFlow's threads on a busy machine, OpenBLAS's own spinning
+    # threads made this SVD (1,821 x 300) take 3-10 s instead of 0.13 s
+    with threadpool_limits(1, user_api="blas"):
+        _, s, vt = np.linalg.svd(centred, full_matrices=False)
     axes = np.zeros((2, x.shape[1]))
     k = min(2, vt.shape[0])
     axes[:k] = vt[:k]
