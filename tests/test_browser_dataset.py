@@ -67,15 +67,19 @@ def test_search_slice_and_aggregate_salience(page, server):  # noqa: F811
 
 def test_an_uploaded_file_is_shown_as_text(page, server, tmp_path):  # noqa: F811
     src = tmp_path / "hostile.csv"
-    src.write_text("text,label\n" + "".join(f'"{h.replace(chr(34), chr(34) * 2)}",positive\n' for h in HOSTILE),
-                   encoding="utf-8")
+    src.write_text("text,label\n" + "".join(f'"{h.replace(chr(34), chr(34) * 2)}",positive\n' for h in HOSTILE)
+                   + "a ( fine ) film,negative\n", encoding="utf-8")
     open_dataset(page, server)
     page.select_option("#ds-split", "file")
     page.set_input_files("#ds-file", str(src))
-    page.wait_for_function("() => document.querySelectorAll('#ds-table .ds-row').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('#ds-table .ds-row').length === 4")
     settle(page)
     want = api(server, "/api/dataset", {"file": {"text": src.read_text()}, "run": 0})
-    assert [r[1] for r in table_rows(page)] == [r["text"] for r in want["rows"]]
+    escapes = {"-LRB-": "(", "-RRB-": ")", "``": "\u201c", "''": "\u201d"}  # as the Explain tab shows them
+    assert [r[1] for r in table_rows(page)] == [" ".join(escapes.get(t, t) for t in r["text"].split(" "))
+                                                for r in want["rows"]]
+    assert want["rows"][3]["text"] == "a -LRB- fine -RRB- film"  # treebank escapes, shown as brackets
+    assert table_rows(page)[3][1] == "a ( fine ) film"
     assert page.evaluate("() => window.__pwned") is None and not page.dialogs
 
 

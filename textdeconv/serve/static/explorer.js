@@ -295,6 +295,9 @@
       var li = el("li", "cf-item" + (c.flips ? " flips" : ""));
       li.dataset.flips = c.flips ? "1" : "0";
       li.dataset.kind = c.kind;
+      var use = el("button", "cf-use", "use this");
+      use.type = "button"; use.dataset.k = k; use.dataset.i = i;
+      li.appendChild(use);
       var diff = el("span", "cf-diff"), at = {};
       c.positions.forEach(function (p, j) { at[p] = j; });
       res.tokens.forEach(function (tok, t) {
@@ -309,9 +312,6 @@
       li.appendChild(diff);
       li.appendChild(el("span", "cf-pred", "→ " + c.predicted + " " + pct(c.probability) + (c.flips ? " (flips)" : "") +
         (c.cosine !== null ? " · cosine " + c.cosine.toFixed(2) : "")));
-      var use = el("button", "cf-use", "use this");
-      use.type = "button"; use.dataset.k = k; use.dataset.i = i;
-      li.appendChild(use);
       list.appendChild(li);
     });
     box.appendChild(list);
@@ -866,9 +866,10 @@
       tr.dataset.id = row.id;
       tr.title = "explain this sentence";
       tr.appendChild(el("td", "num", row.id));
-      tr.appendChild(el("td", null, row.tokens.length ? row.text : row.text + " (no tokens)"));
-      tr.appendChild(el("td", null, row.gold));
-      tr.appendChild(el("td", null, row.predicted));
+      var shownText = row.text.split(" ").map(display).join(" ");  // treebank escapes as brackets, as in Explain
+      tr.appendChild(el("td", "ds-text", row.tokens.length ? shownText : shownText + " (no tokens)"));
+      tr.appendChild(el("td", "cls", row.gold));
+      tr.appendChild(el("td", "cls", row.predicted));
       tr.appendChild(el("td", "num", pct(row.probability)));
       tr.appendChild(el("td", "num", row.loss === null ? "∞" : row.loss.toFixed(3)));
       tr.appendChild(el("td", "num", row.length));
