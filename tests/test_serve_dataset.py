@@ -383,3 +383,16 @@ def test_projection_is_the_pca_of_the_pooled_features(client, explorer):
     assert [(p["gold"], p["text"]) for p in res["points"]] == [("negative", SENTENCES[i - 1]) for i in (2, 4, 6, 8)]
     r = post(client, "/api/projection", {"split": "test", "word": "fun"})
     assert (r.status_code, r.json()) == (400, {"error": "the slice holds 1 sentence(s); a projection needs at least 2"})
+
+
+def test_dataset_prediction_waits_for_the_run_lock_within_its_budget(explorer):
+    from textdeconv.serve.budget import Budget
+
+    ex = Explorer([explorer.runs[0].run])
+    with ex.runs[0].lock:  # another request holds the run's model
+        with raises_exactly(type(_request_error()), "run run stayed busy with other requests for the whole time "
+                            "budget of 0.3 s; try again"):
+            Budget(0.3).run(ex.dataset, 0, {"split": "dev"})
+    assert ex.runs[0].datasets == {} and not ex.runs[0].datasets_lock.locked()
+    assert ex.dataset(0, {"split": "dev"})["total"] == 8  # the run free: computed and cached
+    assert list(ex.runs[0].datasets) == ["dev"]
