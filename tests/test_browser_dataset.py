@@ -121,3 +121,29 @@ def test_the_projector_draws_the_slice_and_a_point_opens_its_row(page, server): 
     page.click(f'.proj-point[data-id="{target["id"]}"]')
     settle(page)
     assert page.input_value("#text") == target["text"] and page.is_visible("#tab-explain")
+
+
+def test_the_data_set_view_is_kept_in_the_url(page, server):  # noqa: F811
+    import json
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    open_dataset(page, server)
+    page.select_option("#ds-gold", "positive")
+    settle(page)
+    page.select_option("#ds-sort", "loss")
+    settle(page)
+    q = parse_qs(urlsplit(page.url).fragment)
+    assert q["tab"] == ["dataset"]
+    assert json.loads(q["ds"][0]) == {"split": "test", "gold": "positive", "sort": "loss", "descending": False,
+                                      "offset": 0}
+    link = {"split": "test", "gold": "positive", "search": "fun", "sort": "index", "descending": True, "offset": 0}
+    page.goto(server + "#tab=dataset&ds=" + quote(json.dumps(link)))
+    page.reload()
+    settle(page)
+    assert page.is_visible("#tab-dataset") and page.input_value("#ds-search") == "fun"
+    assert [r[0] for r in table_rows(page)] == [5, 1]  # gold positive, "fun" in the text, descending
+    page.goto(server + "#tab=dataset&ds=" + quote('{"gold": "nonsense", "sort": 7, "offset": -3}'))
+    page.reload()
+    settle(page)
+    assert page.input_value("#ds-gold") == "" and page.input_value("#ds-sort") == "index"
+    assert len(table_rows(page)) == 8  # a damaged link: the defaults

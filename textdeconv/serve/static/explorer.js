@@ -23,7 +23,8 @@
     table: null, sort: null,
     tableBody: null,        // the request the table shown answers (Download CSV sends it again)
     fileBytes: null,        // the chosen file, decoded again when its encoding is changed
-    ds: {res: null, offset: 0, limit: 50, file: null, proj: null}  // the Data set tab: the answer shown, the page, the labelled file
+    ds: {res: null, offset: 0, limit: 50, file: null, proj: null},  // the Data set tab: answer, page, file, map
+    tab: "explain", dsLink: null  // the tab shown; the Data set view a link asked for
   };
   // treebank escapes as the text they stand for (the tokens stay as they are in data-token)
   var ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
@@ -633,7 +634,29 @@
     if (Object.keys(state.options).length) q.set("options", JSON.stringify(state.options));
     if (state.target) q.set("target", state.target);
     if (state.scale !== "sentence") q.set("scale", state.scale);
+    if (state.tab === "dataset") {  // the Data set tab, its split, slice, sorting and page (a file is not kept)
+      q.set("tab", "dataset");
+      var v = $("ds-split").value;
+      q.set("ds", JSON.stringify(Object.assign({split: v === "file" ? "test" : v}, dsSlice(),
+        {sort: $("ds-sort").value, descending: $("ds-desc").checked, offset: state.ds.offset})));
+    }
     history.replaceState(null, "", "#" + q.toString());
+  }
+  // the Data set tab's controls from a link's "ds" (unknown or damaged values are left at their defaults)
+  function restoreDataset(d) {
+    if (!d || typeof d !== "object" || Array.isArray(d)) return;
+    var set = function (id, value) {
+      if (typeof value !== "string" && typeof value !== "number") return;
+      $(id).value = String(value);
+      if ($(id).value !== String(value)) $(id).value = $(id).tagName === "SELECT" ? $(id).options[0].value : "";
+    };
+    if (d.split !== "file") set("ds-split", d.split);
+    ["search", "word"].forEach(function (k) { set("ds-" + k, d[k]); });
+    set("ds-gold", d.gold); set("ds-pred", d.predicted); set("ds-sort", d.sort);
+    if (typeof d.correct === "boolean") $("ds-correct").value = String(d.correct);
+    set("ds-min", d.min_length); set("ds-max", d.max_length);
+    $("ds-desc").checked = d.descending === true;
+    if (typeof d.offset === "number" && d.offset >= 0 && d.offset % 1 === 0) state.ds.offset = d.offset;
   }
   function loadUrl() {
     var q = new URLSearchParams(location.hash.slice(1)), names = state.methods
@@ -647,6 +670,10 @@
     } catch (err) { /* a damaged link: the defaults */ }
     if (q.has("target")) state.target = q.get("target");
     if (q.get("scale") === "global") state.scale = "global";
+    if (q.get("tab") === "dataset") {
+      state.tab = "dataset";
+      try { state.dsLink = JSON.parse(q.get("ds") || "{}"); } catch (err) { state.dsLink = null; }
+    }
   }
   function reopen() { if (state.focus && !$("panel").hidden) openPanel(); }
   function explainText() {
@@ -805,6 +832,7 @@
     var body = Object.assign({run: r}, source, dsSlice(), {sort: $("ds-sort").value, descending: $("ds-desc").checked,
                                                            offset: state.ds.offset, limit: state.ds.limit});
     var mine = ++seq.ds;
+    saveUrl();
     status("loading … (the first request predicts every row of the data set)", false, "ds-status");
     return api("/api/dataset", body).then(function (res) {
       if (mine !== seq.ds) return;
@@ -984,6 +1012,7 @@
     explainText();
   }
   function showTab(name) {
+    state.tab = name;
     Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (x) {
       var on = x.dataset.tab === name;
       x.classList.toggle("active", on);
@@ -996,6 +1025,7 @@
       dsRun();
       if (!state.ds.res) loadDataset();
     }
+    saveUrl();
   }
   function wireDataset() {
     var timer = null;
@@ -1147,5 +1177,10 @@
     wire();
     document.body.dataset.ready = "1";
     explainText();
+    if (state.tab === "dataset") {
+      dsClasses();
+      restoreDataset(state.dsLink);
+      showTab("dataset");
+    }
   }, function (err) { status("the server did not answer: " + err.message, true); });
 })();
