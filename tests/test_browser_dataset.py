@@ -147,3 +147,33 @@ def test_the_data_set_view_is_kept_in_the_url(page, server):  # noqa: F811
     settle(page)
     assert page.input_value("#ds-gold") == "" and page.input_value("#ds-sort") == "index"
     assert len(table_rows(page)) == 8  # a damaged link: the defaults
+
+
+def test_the_projector_colours_by_a_filters_activation(page, server):  # noqa: F811
+    import math
+
+    from test_browser import rgb
+
+    def purple(x, top):  # heatmap.js's unsigned map: white at 0 to (84, 39, 143) at top, Math.round
+        a = min(abs(x) / top, 1.0) if top > 0 else 0.0
+        return tuple(math.floor(255 + (e - 255) * a + 0.5) for e in (84, 39, 143))
+
+    open_dataset(page, server)
+    page.click("#ds-project")
+    settle(page)
+    page.select_option("#ds-colour", "activation")
+    settle(page)
+    width = api(server, "/api/runs")["runs"][0]["widths"][0]
+    assert page.input_value("#ds-unit") == f"{width}/0"
+    want = api(server, "/api/projection", {"split": "test", "width": width, "filter": 0, "run": 0})
+    got = page.eval_on_selector_all(".proj-point", "els => els.map(e => [Number(e.dataset.id), "
+                                                   "Number(e.dataset.activation), e.getAttribute('fill')])")
+    top = max(abs(p["activation"]) for p in want["points"])
+    assert [g[:2] for g in got] == [[p["id"], p["activation"]] for p in want["points"]]
+    assert [rgb(g[2]) for g in got] == [purple(p["activation"], top) for p in want["points"]]
+    assert len({g[2] for g in got}) > 1  # not one colour for all
+    page.fill("#ds-unit", "99/0")
+    page.dispatch_event("#ds-unit", "change")
+    settle(page)
+    widths = ", ".join(map(str, api(server, "/api/runs")["runs"][0]["widths"]))
+    assert page.text_content("#ds-proj-note") == f"no filters of width 99; the widths are {widths}"

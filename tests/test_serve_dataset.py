@@ -396,3 +396,25 @@ def test_dataset_prediction_waits_for_the_run_lock_within_its_budget(explorer):
     assert ex.runs[0].datasets == {} and not ex.runs[0].datasets_lock.locked()
     assert ex.dataset(0, {"split": "dev"})["total"] == 8  # the run free: computed and cached
     assert list(ex.runs[0].datasets) == ["dev"]
+
+
+def test_projection_carries_a_filters_activation(client, explorer):
+    net, vocab = explorer.runs[0].run.net, explorer.runs[0].run.vocab
+    width, j = net.widths[-1], 1
+    res = post(client, "/api/projection", {"split": "test", "width": width, "filter": j})
+    assert res.status_code == 200, res.text
+    res = res.json()
+    assert res["filter"] == {"width": width, "filter": j}
+    for p in res["points"]:  # the filter's max-over-time ReLU output, from the conv seam, one sentence at a time
+        ids = np.array([[0] * net.pad + vocab.encode(SENTENCES[p["id"] - 1].split()) + [0] * net.pad])
+        h = net.conv_outputs(net.embed(ids), ids)[net.widths.index(width)].numpy()
+        assert p["activation"] == pytest.approx(float(h[0, :, j].max()), rel=1e-5, abs=1e-7)
+    r = post(client, "/api/projection", {"split": "test", "width": 9, "filter": 0})
+    widths = ", ".join(map(str, net.widths))
+    assert (r.status_code, r.json()) == (400, {"error": f"no filters of width 9; the widths are {widths}"})
+    r = post(client, "/api/projection", {"split": "test", "width": width, "filter": 999})
+    n = int(net.convs[-1].filters)
+    assert (r.status_code, r.json()) == (400, {"error": f"width {width} has filters 0-{n - 1}, not 999"})
+    r = post(client, "/api/projection", {"split": "test", "filter": 1})
+    assert (r.status_code, r.json()) == (400, {"error": "'width' must be an integer, got None"})
+    assert "activation" not in post(client, "/api/projection", {"split": "test"}).json()["points"][0]

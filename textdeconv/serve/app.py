@@ -502,10 +502,13 @@ def create_app(explorer: Explorer, token: str | None = None, hosts=()) -> Starle
                                        min_count, by))
 
     async def projection(request):
-        data = await read_json(request, SOURCE_KEYS + SLICE_KEYS)
+        data = await read_json(request, SOURCE_KEYS + SLICE_KEYS + ("width", "filter"))
         k = explorer.run_index(data.get("run"))
         source, piece = dataset_source(data), slice_of(data, list(explorer.runs[k].run.class_names))
-        return JSONResponse(await call(request, explorer.projection, k, source, piece))
+        unit = None
+        if "width" in data or "filter" in data:
+            unit = (int_of(data.get("width"), "width", 1, 1000), int_of(data.get("filter"), "filter", 0, 1_000_000))
+        return JSONResponse(await call(request, explorer.projection, k, source, piece, unit))
 
     async def counterfactuals(request):
         data = await read_json(request, ("text", "method", "options", "run", "deletions", "words", "neighbours"))

@@ -538,14 +538,25 @@ class Explorer:
                 "tokens": sum(len(data.tokens[i]) for i in rows), "min_count": min_count, "by": by,
                 "classes": aggregate_json(lex, names, top, by)}
 
-    def projection(self, k: int, source: dict, piece=None) -> dict:
+    def projection(self, k: int, source: dict, piece=None, unit=None) -> dict:
         """The slice's rows on the first two principal components of their max-pooled feature vectors
         (``dataset.pca2``); the features of a data set are computed once (``forward_features``, in
-        chunks under the run's lock and the request's budget) and cached with it."""
+        chunks under the run's lock and the request's budget) and cached with it. ``unit``: a filter
+        ``(width, index)`` whose pooled activation each point also carries (``activation``)."""
         from textdeconv.influence.sources import forward_features
         from textdeconv.serve.budget import check
         from textdeconv.serve.dataset import PREDICT_CHUNK, Slice, pca2, select
 
+        column = None
+        if unit is not None:
+            net, (width, j) = self.runs[k].run.net, unit
+            if width not in net.widths:
+                raise RequestError(f"no filters of width {width}; the widths are {', '.join(map(str, net.widths))}")
+            n = int(net.convs[net.widths.index(width)].filters)
+            if not 0 <= j < n:
+                raise RequestError(f"width {width} has filters 0-{n - 1}, not {j}")
+            # pooled columns: the widths in order, filters 0..F-1 within each
+            column = sum(int(c.filters) for c in net.convs[:net.widths.index(width)]) + j
         data, _ = self.dataset_of(k, source)
         rows = select(data, piece or Slice())
         if len(rows) < 2:
@@ -573,8 +584,12 @@ class Explorer:
                    "gold": names[int(data.gold[i])], "predicted": names[int(predicted[i])],
                    "correct": bool(predicted[i] == data.gold[i])}
                   for i, (x, y) in zip(rows, coords)]
+        if column is not None:
+            for p, i in zip(points, rows):
+                p["activation"] = float(feats[i, column])
         return {"run": k, "source": data.source, "matched": int(len(rows)), "features": int(feats.shape[1]),
-                "explained_variance": [float(r) for r in ratio], "points": points}
+                "explained_variance": [float(r) for r in ratio], "points": points,
+                "filter": None if unit is None else {"width": unit[0], "filter": unit[1]}}
 
     # -- counterfactuals: edits that flip the prediction (counterfactuals.py) ---------------------
     def counterfactuals(self, k: int, text, method: str = "deconv", options=None, most: int = 5, words: int = 3,

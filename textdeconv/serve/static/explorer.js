@@ -952,11 +952,16 @@
   var PALETTE = ["#2166ac", "#b2182b", "#1b9e77", "#7570b3", "#d95f02", "#e7298a", "#66a61e", "#a6761d"];
   var SVG = "http://www.w3.org/2000/svg";
   function projectSlice() {
-    var r = state.shown[0], source = dsSource(), mine = ++seq.proj;
+    var r = state.shown[0], source = dsSource(), mine = ++seq.proj, unit = {};
     if (!source) return;
+    if ($("ds-colour").value === "activation") {
+      var m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec($("ds-unit").value);
+      if (!m) { $("ds-proj-note").textContent = "name the filter as width/index, e.g. " + state.runs[r].widths[0] + "/0"; return; }
+      unit = {width: Number(m[1]), filter: Number(m[2])};
+    }
     $("ds-proj").textContent = "";
     $("ds-proj-note").textContent = "computing the pooled features …";
-    api("/api/projection", Object.assign({run: r}, source, dsSlice())).then(function (res) {
+    api("/api/projection", Object.assign({run: r}, source, dsSlice(), unit)).then(function (res) {
       if (mine !== seq.proj) return;
       state.ds.proj = res;
       drawProjection();
@@ -966,7 +971,9 @@
     var res = state.ds.proj, by = $("ds-colour").value, size = 320, pad = 10, box = $("ds-proj");
     if (!res) return;
     box.textContent = "";
+    if (by === "activation" && !res.filter) { projectSlice(); return; }  // the map has no activations yet
     var classes = state.runs[res.run].classes, groups = by === "correct" ? ["correct", "error"] : classes;
+    var top = by === "activation" ? H.maxAbs(res.points.map(function (p) { return p.activation; })) : 0;
     $("ds-proj-note").textContent = res.points.length + " rows, PCA of the " + res.features + " max-pooled filter " +
       "features (explained variance " + res.explained_variance.map(function (v) { return (100 * v).toFixed(1) + "%"; })
       .join(" + ") + "). Click a point to explain its sentence.";
@@ -980,22 +987,34 @@
     svg.setAttribute("role", "img");
     svg.setAttribute("aria-label", "the slice's sentences on two principal components");
     res.points.forEach(function (p) {
-      var group = by === "correct" ? (p.correct ? "correct" : "error") : p[by];
+      var group = by === "correct" ? (p.correct ? "correct" : "error") : by === "activation" ? "" : p[by];
       var c = document.createElementNS(SVG, "circle"), t = document.createElementNS(SVG, "title");
       c.setAttribute("cx", (pad + (p.x - x0) * sx).toFixed(2));
       c.setAttribute("cy", (size - pad - (p.y - y0) * sy).toFixed(2));
       c.setAttribute("r", 4);
-      c.setAttribute("fill", PALETTE[Math.max(0, groups.indexOf(group)) % PALETTE.length]);
+      c.setAttribute("fill", by === "activation" ? H.colour(p.activation, top, true)[0] :
+                     PALETTE[Math.max(0, groups.indexOf(group)) % PALETTE.length]);
+      if (by === "activation") c.dataset.activation = String(p.activation);
       c.setAttribute("class", "proj-point" + (p.correct ? "" : " wrong"));
       c.setAttribute("tabindex", "0");
       c.dataset.id = p.id;
       c.dataset.group = group;
-      t.textContent = "#" + p.id + " " + p.text + " (gold " + p.gold + ", predicted " + p.predicted + ")";
+      t.textContent = "#" + p.id + " " + p.text + " (gold " + p.gold + ", predicted " + p.predicted +
+        (by === "activation" ? ", activation " + p.activation.toFixed(3) : "") + ")";
       c.appendChild(t);
       svg.appendChild(c);
     });
     box.appendChild(svg);
     var legend = el("div", "note proj-legend");
+    if (by === "activation") {
+      var bar = el("span", "mini-bar");
+      H.legendBar(bar, true);
+      legend.appendChild(el("span", null, "filter " + res.filter.width + "/" + res.filter.filter + " activation 0 "));
+      legend.appendChild(bar);
+      legend.appendChild(el("span", null, " " + top.toFixed(3)));
+      box.appendChild(legend);
+      return;
+    }
     groups.forEach(function (g, i) {
       var dot = el("span", "proj-key");
       dot.style.backgroundColor = PALETTE[i % PALETTE.length];
@@ -1077,7 +1096,14 @@
     });
     $("ds-aggregate").addEventListener("click", aggregateSlice);
     $("ds-project").addEventListener("click", projectSlice);
-    $("ds-colour").addEventListener("change", drawProjection);
+    $("ds-colour").addEventListener("change", function () {
+      $("ds-unit").hidden = $("ds-colour").value !== "activation";
+      if ($("ds-colour").value === "activation" && !$("ds-unit").value) {
+        $("ds-unit").value = state.runs[state.shown[0]].widths[0] + "/0";
+      }
+      drawProjection();
+    });
+    $("ds-unit").addEventListener("change", projectSlice);
     $("ds-proj").addEventListener("click", function (ev) {
       var c = ev.target.closest(".proj-point");
       if (c) openPoint(Number(c.dataset.id));
