@@ -177,3 +177,26 @@ def test_the_projector_colours_by_a_filters_activation(page, server):  # noqa: F
     settle(page)
     widths = ", ".join(map(str, api(server, "/api/runs")["runs"][0]["widths"]))
     assert page.text_content("#ds-proj-note") == f"no filters of width 99; the widths are {widths}"
+
+
+def test_a_saved_slice_comes_back(page, server):  # noqa: F811
+    open_dataset(page, server)
+    page.evaluate("() => localStorage.removeItem('textdeconv-explorer-slices')")
+    page.select_option("#ds-correct", "true")
+    page.select_option("#ds-gold", "negative")
+    settle(page)
+    want = [r[0] for r in table_rows(page)]
+    page.fill("#ds-slice-name", '<b onmouseover="x">right negatives</b>')
+    page.click("#ds-save")
+    page.click("#ds-clear")
+    settle(page)
+    assert len(table_rows(page)) == 8
+    page.reload()  # kept in the browser, not in the page
+    settle(page)
+    assert page.text_content("#ds-saved .saved-slice") == '<b onmouseover="x">right negatives</b>'  # as text
+    page.click("#ds-saved .saved-slice")
+    settle(page)
+    assert [r[0] for r in table_rows(page)] == want
+    assert page.input_value("#ds-correct") == "true" and page.input_value("#ds-gold") == "negative"
+    page.click("#ds-saved .saved-drop")
+    assert page.locator("#ds-saved .saved-slice").count() == 0

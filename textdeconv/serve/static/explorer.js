@@ -1030,6 +1030,49 @@
     $("text").value = p.text;
     explainText();
   }
+  // saved slices: named sets of the slice controls, kept in this browser (localStorage), not on the server
+  var SAVED = "textdeconv-explorer-slices";
+  function savedSlices() {
+    try {
+      var x = JSON.parse(localStorage.getItem(SAVED) || "[]");
+      return Array.isArray(x) ? x.filter(function (s) { return s && typeof s.name === "string"; }) : [];
+    } catch (err) { return []; }
+  }
+  function drawSaved() {
+    var box = $("ds-saved");
+    box.textContent = "";
+    savedSlices().forEach(function (s, i) {
+      var b = el("button", "saved-slice", s.name), x = el("button", "saved-drop", "×");
+      b.type = "button"; b.dataset.i = i; b.title = JSON.stringify(s.slice);
+      x.type = "button"; x.dataset.i = i; x.title = "forget " + s.name;
+      x.setAttribute("aria-label", "forget " + s.name);
+      box.appendChild(b);
+      box.appendChild(x);
+    });
+  }
+  function saveSlice() {
+    var name = $("ds-slice-name").value.trim().slice(0, 60), all = savedSlices();
+    if (!name) { status("name the slice first", true, "ds-status"); return; }
+    var slice = Object.assign({}, dsSlice(), {sort: $("ds-sort").value, descending: $("ds-desc").checked});
+    all = all.filter(function (s) { return s.name !== name; }).concat([{name: name, slice: slice}]);
+    try { localStorage.setItem(SAVED, JSON.stringify(all)); } catch (err) { status("cannot save: " + err.message, true, "ds-status"); }
+    $("ds-slice-name").value = "";
+    drawSaved();
+  }
+  function openSaved(i) {
+    var s = savedSlices()[i];
+    if (!s) return;
+    ["ds-search", "ds-word", "ds-min", "ds-max"].forEach(function (id) { $(id).value = ""; });
+    ["ds-gold", "ds-pred", "ds-correct"].forEach(function (id) { $(id).value = ""; });
+    restoreDataset(Object.assign({}, s.slice, {offset: 0}));
+    reslice();
+  }
+  function dropSaved(i) {
+    var all = savedSlices();
+    all.splice(i, 1);
+    try { localStorage.setItem(SAVED, JSON.stringify(all)); } catch (err) { /* nothing kept */ }
+    drawSaved();
+  }
   function showTab(name) {
     state.tab = name;
     Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (x) {
@@ -1095,6 +1138,14 @@
       if (tr) openRow(Number(tr.dataset.id));
     });
     $("ds-aggregate").addEventListener("click", aggregateSlice);
+    $("ds-save").addEventListener("click", saveSlice);
+    $("ds-slice-name").addEventListener("keydown", function (ev) { if (ev.key === "Enter") saveSlice(); });
+    $("ds-saved").addEventListener("click", function (ev) {
+      var b = ev.target.closest(".saved-slice"), x = ev.target.closest(".saved-drop");
+      if (b) openSaved(Number(b.dataset.i));
+      if (x) dropSaved(Number(x.dataset.i));
+    });
+    drawSaved();
     $("ds-project").addEventListener("click", projectSlice);
     $("ds-colour").addEventListener("change", function () {
       $("ds-unit").hidden = $("ds-colour").value !== "activation";
