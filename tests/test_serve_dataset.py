@@ -222,7 +222,7 @@ def test_an_uploaded_labelled_file(client, explorer):
     ({"file": {"text": "text,label\na,meh\n"}}, 400,
      "the file:2: label 'meh' is not a class of this run (negative, positive)"),
     ({"file": {"text": "words,label\na,positive\n"}}, 400,
-     "the file:1: no column 'text' (columns found: words, label); pass 'text_column' NAME"),
+     "the file:1: no column 'text' (columns found: words, label); pass 'file.text_column' NAME"),
     ({"split": "test", "run": 3}, 404, "unknown run 3; this server has runs 0 (run)"),
 ])
 def test_bad_dataset_requests_are_exact_4xx(client, body, status, message):

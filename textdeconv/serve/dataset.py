@@ -163,7 +163,7 @@ def file_rows(text: str, fmt: str, text_column: str, label_column: str, class_na
     from textdeconv.data.custom import read_records_text
 
     cfg = DataConfig(dataset="custom", text_column=text_column, label_column=label_column)
-    how = {"text_column": "'text_column'", "label_column": "'label_column'"}
+    how = {"text_column": "'file.text_column'", "label_column": "'file.label_column'"}
     records = read_records_text("the file", text, fmt, cfg, how)
     index = {c: i for i, c in enumerate(class_names)}
     for r in records:
