@@ -63,7 +63,7 @@ def shoot(runs, browser) -> None:
         page.click(".filter-row >> nth=0")
         page.wait_for_function(READY)
         save(page, "explorer.png")
-        page.set_viewport_size({"width": 1000, "height": 1560})  # the whole word panel: filters and a card
+        page.set_viewport_size({"width": 1000, "height": 1640})  # the whole word panel: filters and a card
         page.locator("#panel").screenshot(path=str(OUT / "explorer-filters.png"))
         save_existing(OUT / "explorer-filters.png")
         page.set_viewport_size({"width": 1000, "height": 760})
@@ -85,7 +85,7 @@ def shoot(runs, browser) -> None:
         page.wait_for_selector("#table tr[data-sentence-id]")
         page.click("#table th:has-text('confidence')")
         save(page, "explorer-file.png", clip={"x": 0, "y": 0, "width": 1000, "height": 420})
-        page.set_viewport_size({"width": 1000, "height": 1560})  # the side column: metrics, salience, projector
+        page.set_viewport_size({"width": 1000, "height": 1640})  # the side column: metrics, salience, projector
         page.click("#tab-button-dataset")
         page.wait_for_selector("#ds-table .ds-row")
         page.wait_for_function(READY)
