@@ -6,7 +6,7 @@ ever copied by hand.
     python bench/report.py --check    # exit 1, naming the stale file, when either differs
 
 Reads accuracy.json, train_speed.json, explain_speed.json, explain_latency.json,
-explain_stream.json, explain_stream_parquet.json, explain_beam.json, serve_latency.json,
+explain_stream.json, explain_stream_parquet.json, explain_beam.json, serve_latency.json, serve_dataset.json,
 engine_speed.json, keras_examples.json, deep_textcnn.json, filters_sst2.json, embedding_drift.json,
 peer_parity.json, influence.json and every
 evaluation-*/ folder (table.csv, randomization.csv, meta.json). Every section names the file it
@@ -409,6 +409,37 @@ def serve_section(data: dict) -> str:
                             rows), ""]) + "\n"
 
 
+def dataset_view_section(data: dict) -> str:
+    rows = [[f"`/api/dataset` first request ({num(data.get('rows'), 0)} rows read and predicted, then cached)",
+             num(data.get("first_dataset_ms"), 0), "", "1"]]
+    for name, m in data.get("warm", {}).items():
+        rows.append([f"`/api/dataset` warm: {name} ({num(m.get('matched'), 0)} rows match)", num(m.get("p50_ms")),
+                     num(m.get("p95_ms")), num(m.get("requests"), 0)])
+    for name, m in data.get("aggregate", {}).items():
+        rows.append([f"`/api/aggregate` deconv, {name} ({num(m.get('sentences'), 0)} sentences × 2 classes)",
+                     num(m.get("ms"), 0), "", "1"])
+    proj = data.get("projection", {})
+    rows.append([f"`/api/projection` first ({num(proj.get('points'), 0)} points; pooled features computed)",
+                 num(proj.get("first_ms"), 0), "", "1"])
+    warm = proj.get("warm", {})
+    rows.append(["`/api/projection` warm", num(warm.get("p50_ms")), num(warm.get("p95_ms")),
+                 num(warm.get("requests"), 0)])
+    cf = data.get("counterfactuals", {})
+    rows.append([f"`/api/counterfactuals` ({num(cf.get('candidates'), 0)} edits verified, {num(cf.get('flips'), 0)} "
+                 "flip)", num(cf.get("p50_ms")), num(cf.get("p95_ms")), num(cf.get("requests"), 0)])
+    card = data.get("first_filter_card", {})
+    rows.append([f"`/api/filter-card` first (the dictionary of {num(card.get('sentences_scanned'), 0)} training "
+                 "sentences built)", num(card.get("ms"), 0), "", "1"])
+    rows.append(["`/api/filter-card` next", num(data.get("next_filter_card_ms")), "", "1"])
+    acc, card_acc = data.get("accuracy"), data.get("card_test_accuracy")
+    agree = "equal to" if acc is not None and acc == card_acc else "not equal to"
+    return "\n".join(["## Explorer data set view", "", recorded(data, "serve_dataset.json"), "",
+                      f"`{data.get('run', '?')}` on the SST-2 {data.get('split', '?')} split, through HTTP on "
+                      "127.0.0.1 (one keep-alive connection). The view's accuracy on the whole split, "
+                      f"{num(acc, 4)}, is {agree} the model card's test accuracy ({num(card_acc, 4)}).", "",
+                      table(["request", "p50 or single (ms)", "p95 (ms)", "requests"], rows), ""]) + "\n"
+
+
 def engine_section(data: dict) -> str:
     cnn, other = data.get("textcnn", {}), data.get("from_scratch", {})
     labels = {"forward": "forward pass", "our_fast_deconv": "our `deconv` (fast path)",
@@ -731,6 +762,7 @@ def build(results: Path) -> tuple[str, str]:
             block += [minutes, ""]
     for name, render in (("train_speed.json", train_speed_section), ("explain_speed.json", explain_speed_section),
                          ("explain_latency.json", latency_section), ("serve_latency.json", serve_section),
+                         ("serve_dataset.json", dataset_view_section),
                          ("explain_stream.json", stream_section),
                          ("explain_stream_parquet.json", lambda d: stream_section(d, "explain_stream_parquet.json")),
                          ("explain_beam.json", beam_section), ("engine_speed.json", engine_section),

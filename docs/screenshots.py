@@ -63,7 +63,7 @@ def shoot(runs, browser) -> None:
         page.click(".filter-row >> nth=0")
         page.wait_for_function(READY)
         save(page, "explorer.png")
-        page.set_viewport_size({"width": 1000, "height": 1500})  # the whole word panel: filters and a card
+        page.set_viewport_size({"width": 1000, "height": 1640})  # the whole word panel: filters and a card
         page.locator("#panel").screenshot(path=str(OUT / "explorer-filters.png"))
         save_existing(OUT / "explorer-filters.png")
         page.set_viewport_size({"width": 1000, "height": 760})
@@ -72,6 +72,12 @@ def shoot(runs, browser) -> None:
         page.click(".suggestion >> nth=0")
         page.wait_for_function(READY)
         save(page, "explorer-whatif.png", full_page=True)
+        if page.is_visible("#panel"):
+            page.click("#panel-close")
+        page.click('.sent[data-k="2"] .cf-go')  # counterfactuals of "not bad at all"
+        page.wait_for_function(READY)
+        page.locator('.sent[data-k="2"]').screenshot(path=str(OUT / "explorer-counterfactuals.png"))
+        save_existing(OUT / "explorer-counterfactuals.png")
         page.click("#tab-button-file")
         page.fill("#paste", "\n".join(SENTENCES.splitlines() + ["an utterly charming and hilarious film",
                                                               "a tedious , overlong mess", "it 's fine"]))
@@ -79,6 +85,21 @@ def shoot(runs, browser) -> None:
         page.wait_for_selector("#table tr[data-sentence-id]")
         page.click("#table th:has-text('confidence')")
         save(page, "explorer-file.png", clip={"x": 0, "y": 0, "width": 1000, "height": 420})
+        page.set_viewport_size({"width": 1000, "height": 1640})  # the side column: metrics, salience, projector
+        page.click("#tab-button-dataset")
+        page.wait_for_selector("#ds-table .ds-row")
+        page.wait_for_function(READY)
+        page.select_option("#ds-sort", "loss")  # the worst errors first
+        page.check("#ds-desc")
+        page.wait_for_function(READY)
+        page.click("#ds-aggregate")
+        page.wait_for_function(READY)
+        page.select_option("#ds-colour", "predicted")
+        page.click("#ds-project")
+        page.wait_for_function(READY)
+        page.hover('#ds-confusion .cm-cell[data-gold="negative"][data-predicted="positive"]')
+        save(page, "explorer-dataset.png")
+        page.set_viewport_size({"width": 1000, "height": 760})
     if len(runs) > 1:
         with ServerThread(Explorer.open(runs)) as url:
             page.goto(url)

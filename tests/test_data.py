@@ -25,6 +25,7 @@ from textdeconv.data.treebank import (
     sentence_examples,
     subsample,
 )
+from textdeconv.data.vocab import clean_tokens
 from textdeconv.errors import DataError
 
 
@@ -293,3 +294,24 @@ def test_real_phrase_training_set(real_trees, real_data_dir):
     assert {e.tokens for e in phrases} == independent
     assert len({e.tokens for e in phrases}) == len(phrases)
     assert {e.label for e in phrases} == {0, 1}
+
+
+@pytest.mark.parametrize("dataset", ["sst2", "sst5"])
+def test_split_sentences_reads_only_the_split_asked_for(tiny_trees_dir, dataset, monkeypatch):
+    from dataclasses import replace
+
+    from textdeconv.data import splits
+    from textdeconv.data.splits import load_split, split_sentences
+
+    cfg = DataConfig(dataset=dataset, dir=str(tiny_trees_dir), download=False, max_train=1, max_eval=1)
+    full = replace(cfg, train_on="sentences", max_train=None, max_eval=None)
+    for split in SPLITS:  # the same sentences as the path through every split (load_split)
+        ids, tokens, gold = split_sentences(cfg, split, "kim")
+        want = load_split(full, split)
+        assert (tokens, gold) == ([clean_tokens(e.tokens, "kim") for e in want], [e.label for e in want])
+        assert ids == list(range(1, len(want) + 1))
+    read = []
+    monkeypatch.setattr(splits, "read_trees", lambda path: read.append(Path(path).name) or read_trees(path))
+    assert split_sentences(cfg, "test")[1] == [["Quite", "fun"], ["Too", "long"]] + (
+        [["A", "movie"]] if dataset == "sst5" else [])
+    assert read == ["test.txt"]  # not the training trees, 3/4 of the time on the real treebank

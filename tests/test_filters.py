@@ -245,3 +245,27 @@ def test_inspect_filters_errors_and_help(tmp_path):
     assert proc.returncode == 0
     assert "examples:\n  textdeconv filters --run runs/" in proc.stdout
     assert "--top-k" in proc.stdout and "--html" in proc.stdout
+
+
+def test_top_columns_is_the_stable_argsort():
+    from textdeconv.reports.filters import top_columns
+
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=(40, 300)), 1)  # one decimal: many equal scores, at the cut too
+    scores[3] = 0.0  # a row of ties: the first columns
+    scores[4, :10] = 5.0  # more ties than n above the rest
+    for n in (1, 5, 12, 299, 300, 301):
+        assert np.array_equal(top_columns(scores, n), np.argsort(-scores, axis=1, kind="stable")[:, :n])
+    assert top_columns(scores, 5)[3].tolist() == [0, 1, 2, 3, 4] and top_columns(scores, 3)[4].tolist() == [0, 1, 2]
+
+
+def test_unique_rows_is_numpys_unique():
+    from textdeconv.reports.filters import unique_rows
+
+    rng = np.random.default_rng(1)
+    for m, w in ((1, 1), (50, 2), (400, 3), (300, 5)):
+        rows = rng.integers(0, 4, size=(m, w))  # few values: many repeated rows
+        _, first, counts = np.unique(rows, axis=0, return_index=True, return_counts=True)
+        got_first, got_counts = unique_rows(rows)
+        assert got_first.tolist() == first.tolist() and got_counts.tolist() == counts.tolist()
+    assert [x.tolist() for x in unique_rows(np.zeros((0, 3), np.int64))] == [[], []]

@@ -200,6 +200,25 @@ def read_records(path: str, cfg: DataConfig, how: dict | None = None) -> list[Re
     return records
 
 
+def read_records_text(name: str, text: str, fmt: str, cfg: DataConfig, how: dict | None = None) -> list[Record]:
+    """``read_records`` for content already in memory (the explorer's uploaded file): ``name``
+    stands for the file in messages, ``fmt`` is csv, tsv or jsonl (the formats with a text and a
+    label column).
+
+    Raises:
+        DataError: bad rows, missing columns, empty text or label (``name:line``), no records.
+    """
+    if fmt not in ("csv", "tsv", "jsonl"):
+        raise DataError(f"{name}: format {fmt!r} is not one of csv, tsv, jsonl")
+    text = text.removeprefix("\ufeff")
+    path = Path(name)
+    records = (_read_jsonl(path, text, cfg, how) if fmt == "jsonl"
+               else _read_table(path, text, cfg, "," if fmt == "csv" else "\t", how))
+    if not records:
+        raise DataError(f"{name}: no examples")
+    return records
+
+
 def class_order(records: list[Record], configured, train_path: str) -> tuple[str, ...]:
     """Class names in id order: ``data.classes``, else sorted (integer labels numerically).
 

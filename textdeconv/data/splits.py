@@ -70,7 +70,11 @@ def split_sentences(cfg: DataConfig, split: str, clean: str | None = None):
     Returns:
         (sentence ids 1..n, token lists, gold label indices).
     """
-    examples = load_split(replace(cfg, train_on="sentences", max_train=None, max_eval=None), split)
+    cfg = replace(cfg, train_on="sentences", max_train=None, max_eval=None)
+    if cfg.dataset == "custom" or split not in SPLITS:
+        examples = load_split(cfg, split)
+    else:  # SST: the one tree file asked for (load_sst reads all three; the training trees are 3/4 of the time)
+        examples = sentence_examples(read_trees(ensure_sst(cfg) / f"{split}.txt"), cfg.dataset)
     return (list(range(1, len(examples) + 1)), [clean_tokens(ex.tokens, clean) for ex in examples],
             [ex.label for ex in examples])
 

@@ -264,6 +264,81 @@ def int_of(value, name, lo, hi, query: bool = False) -> int:
     return value
 
 
+SLICE_KEYS = ("search", "word", "gold", "predicted", "correct", "min_length", "max_length")
+SOURCE_KEYS = ("split", "file", "run")
+FILE_KEYS = ("text", "format", "text_column", "label_column")
+
+
+def dataset_source(data) -> dict:
+    """``{"split": name}`` or ``{"file": text, "format", "text_column", "label_column"}`` from a
+    request naming ``split`` (train, dev, test) or ``file`` (a labelled file's content)."""
+    from textdeconv.serve.dataset import FORMATS, SPLITS
+
+    if ("split" in data) == ("file" in data):
+        raise RequestError("give either 'split' (train, dev or test) or 'file' ({\"text\": ..., \"format\": "
+                           "\"csv\"}: a labelled file's content)")
+    if "split" in data:
+        if data["split"] not in SPLITS:
+            raise RequestError(f"'split' must be one of {', '.join(SPLITS)}, got {quoted(data['split'], 40)}")
+        return {"split": data["split"]}
+    f = data["file"]
+    if not isinstance(f, dict):
+        raise RequestError("'file' must be an object: {\"text\": content, \"format\": \"csv\", "
+                           "\"text_column\": \"text\", \"label_column\": \"label\"}")
+    unknown = sorted(set(f) - set(FILE_KEYS))
+    if unknown:
+        raise RequestError(f"unknown field(s) {', '.join(map(repr, unknown))} in 'file'; it takes "
+                           f"{', '.join(FILE_KEYS)}")
+    text = f.get("text")
+    if not isinstance(text, str) or any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise RequestError("'file.text' must be a string (the content of a UTF-8 file)")
+    fmt = f.get("format", "csv")
+    if fmt not in FORMATS:
+        raise RequestError(f"'file.format' must be one of {', '.join(FORMATS)}, got {quoted(fmt, 40)}")
+    columns = {}
+    for key, default in (("text_column", "text"), ("label_column", "label")):
+        value = f.get(key, default)
+        if not isinstance(value, str) or not value or len(value) > 200:
+            raise RequestError(f"'file.{key}' must be a column name (a non-empty string)")
+        columns[key] = value
+    return {"file": text, "format": fmt, **columns}
+
+
+def class_of(value, name, classes):
+    """A class named by its name or index, or None."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value in classes:
+        return classes.index(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(classes):
+        return value
+    raise RequestError(f"{name!r} must be a class name or index of this run ({', '.join(classes)}), "
+                       f"got {quoted(value, 40)}")
+
+
+def slice_of(data, classes):
+    """The ``Slice`` a request describes (dataset.py)."""
+    from textdeconv.serve.dataset import Slice
+
+    fields = {}
+    for key in ("search", "word"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > 200
+                                  or any("\ud800" <= ch <= "\udfff" for ch in value)):
+            raise RequestError(f"{key!r} must be a string of at most 200 characters")
+        fields[key] = value or None
+    fields["gold"] = class_of(data.get("gold"), "gold", classes)
+    fields["predicted"] = class_of(data.get("predicted"), "predicted", classes)
+    correct = data.get("correct")
+    if correct is not None and not isinstance(correct, bool):
+        raise RequestError("'correct' must be true, false or null")
+    fields["correct"] = correct
+    for key in ("min_length", "max_length"):
+        value = data.get(key)
+        fields[key] = None if value is None else int_of(value, key, 0, 1_000_000)
+    return Slice(**fields)
+
+
 def create_app(explorer: Explorer, token: str | None = None, hosts=()) -> Starlette:
     """The app answering for ``explorer``'s runs. Without ``token`` (a loopback bind) only loopback
     Host headers are accepted; with it (any other bind) every request needs the token, and the
@@ -397,6 +472,55 @@ def create_app(explorer: Explorer, token: str | None = None, hosts=()) -> Starle
         return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": 'attachment; filename="explanations.csv"'})
 
+    async def dataset(request):
+        from textdeconv.serve.dataset import SORTS
+
+        data = await read_json(request, SOURCE_KEYS + SLICE_KEYS + ("sort", "descending", "offset", "limit"))
+        k = explorer.run_index(data.get("run"))
+        source, piece = dataset_source(data), slice_of(data, list(explorer.runs[k].run.class_names))
+        sort = data.get("sort", "index")
+        if sort not in SORTS:
+            raise RequestError(f"'sort' must be one of {', '.join(SORTS)}, got {quoted(sort, 40)}")
+        descending = data.get("descending", False)
+        if not isinstance(descending, bool):
+            raise RequestError("'descending' must be true or false")
+        offset = int_of(data.get("offset", 0), "offset", 0, 1_000_000_000)
+        limit = int_of(data.get("limit", 50), "limit", 1, limits.max_page_rows)
+        return JSONResponse(await call(request, explorer.dataset, k, source, piece, sort, descending, offset, limit))
+
+    async def aggregate(request):
+        data = await read_json(request, SOURCE_KEYS + SLICE_KEYS + ("method", "options", "top", "min_count", "by"))
+        k = explorer.run_index(data.get("run"))
+        source, piece = dataset_source(data), slice_of(data, list(explorer.runs[k].run.class_names))
+        method, options = method_of(data, explorer)
+        top = int_of(data.get("top", 10), "top", 1, limits.max_neighbours)
+        min_count = int_of(data.get("min_count", 2), "min_count", 1, 1_000_000)
+        by = data.get("by", "mean")
+        if by not in ("mean", "total"):
+            raise RequestError(f"'by' must be 'mean' or 'total', got {quoted(by, 40)}")
+        return JSONResponse(await call(request, explorer.aggregate, k, source, piece, method, options, top,
+                                       min_count, by))
+
+    async def projection(request):
+        data = await read_json(request, SOURCE_KEYS + SLICE_KEYS + ("width", "filter"))
+        k = explorer.run_index(data.get("run"))
+        source, piece = dataset_source(data), slice_of(data, list(explorer.runs[k].run.class_names))
+        unit = None
+        if "width" in data or "filter" in data:
+            unit = (int_of(data.get("width"), "width", 1, 1000), int_of(data.get("filter"), "filter", 0, 1_000_000))
+        return JSONResponse(await call(request, explorer.projection, k, source, piece, unit))
+
+    async def counterfactuals(request):
+        data = await read_json(request, ("text", "method", "options", "run", "deletions", "words", "neighbours"))
+        k = explorer.run_index(data.get("run"))
+        (text,) = texts_of({"texts": [data.get("text")]})
+        method, options = method_of(data, explorer)
+        most = int_of(data.get("deletions", 5), "deletions", 0, 20)
+        words = int_of(data.get("words", 3), "words", 0, 10)
+        count = int_of(data.get("neighbours", 5), "neighbours", 1, limits.max_neighbours)
+        return JSONResponse(await call(request, explorer.counterfactuals, k, text, method, options, most, words,
+                                       count))
+
     routes = [
         Route("/", index), Route("/heatmap.js", heatmap),
         Route("/api/runs", runs), Route("/api/methods", methods),
@@ -405,6 +529,9 @@ def create_app(explorer: Explorer, token: str | None = None, hosts=()) -> Starle
         Route("/api/neighbours", neighbours), Route("/api/table", table, methods=["POST"]),
         Route("/api/training-sentences", training_sentences, methods=["POST"]),
         Route("/api/csv", csv, methods=["POST"]), Route("/api/tokenize", tokenize, methods=["POST"]),
+        Route("/api/dataset", dataset, methods=["POST"]), Route("/api/aggregate", aggregate, methods=["POST"]),
+        Route("/api/counterfactuals", counterfactuals, methods=["POST"]),
+        Route("/api/projection", projection, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(static_dir())), name="static"),
     ]
     middleware = [Middleware(Guard, limits=limits, token=token, hosts=hosts)]

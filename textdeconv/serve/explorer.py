@@ -47,12 +47,17 @@ class Limits:
     max_ig_steps: int = 300                # integrated-gradients' steps (cost grows with them)
     max_neighbours: int = 50               # /api/neighbours k, /api/word-filters top
     batch_size: int = 128                  # as `textdeconv explain`'s default, so the scores match
+    max_page_rows: int = 500               # /api/dataset rows per page
+    max_dataset_rows: int = 20000          # rows of a data set (a split or an uploaded labelled file)
+    max_aggregate_sentences: int = 2000    # /api/aggregate: sentences of the slice explained (once per class)
+    max_projection_rows: int = 5000        # /api/projection: points of one map
     time_budget: float = 30.0              # seconds one request may keep a run's model (and wait for it)
     header_timeout: float = 10.0           # seconds to send a request's headers, once the first byte arrived
     body_timeout: float = 30.0             # seconds between two pieces of a request's body
 
 
 MAX_EXPLAINERS = 16  # per run: options come from clients, so the cache of built methods is bounded
+MAX_FILE_DATASETS = 4  # per run: uploaded labelled files whose predictions stay cached (splits always do)
 
 
 @dataclass
@@ -69,6 +74,9 @@ class Loaded:
     analysis: object = None         # (FilterAnalysis of the train split, sentences), built on first request
     analysis_lock: threading.Lock = field(default_factory=threading.Lock)
     unit_embeddings: object = None  # (V, E) row-normalised embedding, for nearest words
+    datasets: OrderedDict = field(default_factory=OrderedDict)  # source -> DataSet with predictions (dataset.py)
+    datasets_lock: threading.Lock = field(default_factory=threading.Lock)
+    features: OrderedDict = field(default_factory=OrderedDict)  # source -> (n, F) pooled features, for the projector
 
 
 class Explorer:
@@ -420,6 +428,193 @@ class Explorer:
         top = np.argsort(-cos, kind="stable")[:count]
         return {"run": k, "word": word, "known": True,
                 "neighbours": [{"word": run.vocab.itos[v], "cosine": float(cos[v])} for v in top]}
+
+    # -- the data set view: a labelled data set with predictions, slices, metrics (dataset.py) ----------
+    def dataset_of(self, k: int, source: dict):
+        """``(DataSet, cached)`` of ``source`` (``{"split": name}`` or ``{"file": text, "format",
+        "text_column", "label_column"}``) for run ``k``: read and predicted once (in chunks of
+        ``PREDICT_CHUNK`` under the run's lock and the request's budget), then cached: every split,
+        and the ``MAX_FILE_DATASETS`` files used last."""
+        from textdeconv.serve.dataset import DataSet, file_key, file_rows
+
+        loaded = self.runs[k]
+        run = loaded.run
+        key = source["split"] if "split" in source else file_key(
+            source["file"], source["format"], source["text_column"], source["label_column"])
+        with hold(loaded.datasets_lock, loaded.name):
+            if key in loaded.datasets:
+                loaded.datasets.move_to_end(key)
+                return loaded.datasets[key], True
+            if "split" in source:
+                texts, tokens, gold = self.split_rows(loaded, source["split"])
+            else:
+                try:
+                    texts, tokens, gold = file_rows(source["file"], source["format"], source["text_column"],
+                                                    source["label_column"], run.class_names, run.vocab)
+                except UserError as e:
+                    raise RequestError(str(e)) from None
+            most = self.limits.max_dataset_rows if "split" in source else self.limits.max_table_sentences
+            if len(texts) > most:
+                raise RequestError(f"the data set has {len(texts):,} rows; the limit is {most:,}", 413)
+            data = DataSet(key, texts, tokens, np.asarray(gold, np.int64), self.predict_all(loaded, tokens))
+            loaded.datasets[key] = data
+            files = [x for x in loaded.datasets if x.startswith("file:")]
+            for old in files[:max(0, len(files) - MAX_FILE_DATASETS)]:
+                del loaded.datasets[old]
+        return data, False
+
+    def split_rows(self, loaded: Loaded, split: str):
+        """``(texts, token lists the model reads, gold)`` of one split of the run's data; never downloads."""
+        from textdeconv.data.splits import split_sentences
+
+        run = loaded.run
+        data = replace(run.config.data, download=False)
+        try:
+            _, raw, gold = split_sentences(data, split, None)
+        except UserError as e:
+            raise RequestError(f"the data set view needs the run's {split} split: {e}", 409) from None
+        if not raw:
+            raise RequestError(f"the run's {split} split holds no sentences", 409)
+        return [" ".join(t) for t in raw], [run.vocab.prepare(list(t)) for t in raw], gold
+
+    def predict_all(self, loaded: Loaded, tokens) -> np.ndarray:
+        """(n, C) float32 probabilities, ``predict_ids`` over chunks of ``PREDICT_CHUNK`` sentences,
+        the request's budget checked before each."""
+        from textdeconv.serve.budget import check
+        from textdeconv.serve.dataset import PREDICT_CHUNK
+        from textdeconv.training.trainer import predict_ids
+
+        run = loaded.run
+        ids = [run.vocab.encode(t) for t in tokens]
+        out = []
+        with hold(loaded.lock, loaded.name):
+            for start in range(0, len(ids), PREDICT_CHUNK):
+                check()
+                out.append(predict_ids(run.net.model, ids[start:start + PREDICT_CHUNK], run.net.pad))
+        return np.concatenate(out)
+
+    def dataset(self, k: int, source: dict, piece=None, sort: str = "index", descending: bool = False,
+                offset: int = 0, limit: int = 50) -> dict:
+        """A page of a slice of the data set, with the slice's metrics (dataset.py)."""
+        from textdeconv.serve.dataset import Slice, metrics, order, row_json, select
+
+        data, cached = self.dataset_of(k, source)
+        names = list(self.runs[k].run.class_names)
+        rows = select(data, piece or Slice())
+        page = order(data, rows, sort, descending)[offset:offset + limit]
+        return {"run": k, "source": data.source, "classes": names, "total": len(data), "matched": int(len(rows)),
+                "offset": offset, "limit": limit, "sort": sort, "descending": descending, "cached": cached,
+                "metrics": metrics(data.gold[rows], data.predicted[rows], names),
+                "rows": [row_json(data, int(i), names) for i in page]}
+
+    def aggregate(self, k: int, source: dict, piece=None, method: str = "deconv", options=None, top: int = 10,
+                  min_count: int = 2, by: str = "mean") -> dict:
+        """Aggregate salience of a slice: every sentence explained once per class with ``method``,
+        the word scores pooled by the lexicon code (``reports.lexicon``: count, mean and total per
+        word and class) and each class's top words for and against it (``dataset.aggregate_json``)."""
+        from textdeconv.reports.lexicon import explain_classes, lexicon
+        from textdeconv.serve.dataset import Slice, aggregate_json, select
+
+        options = options or {}
+        data, _ = self.dataset_of(k, source)
+        rows = [int(i) for i in select(data, piece or Slice()) if data.tokens[i]]
+        if not rows:
+            raise RequestError("the slice holds no sentence with tokens: nothing to aggregate")
+        most = self.limits.max_aggregate_sentences
+        if len(rows) > most:
+            raise RequestError(f"the slice holds {len(rows):,} sentences; aggregate salience explains at most "
+                               f"{most:,} (each once per class): narrow the slice", 413)
+        if method == "integrated-gradients" and options.get("steps", 0) > self.limits.max_ig_steps:
+            raise RequestError(f"integrated-gradients: steps {options['steps']} is above the limit "
+                               f"{self.limits.max_ig_steps}")
+        loaded = self.runs[k]
+        names = list(loaded.run.class_names)
+        with hold(loaded.lock, loaded.name):
+            explainer = self.explainer(loaded, method, options)
+            frame = explain_classes(explainer, [data.tokens[i] for i in rows], [i + 1 for i in rows],
+                                    batch_size=self.limits.batch_size)
+        lex = lexicon(frame, names, min_count)
+        return {"run": k, "source": data.source, "method": method, "options": options, "sentences": len(rows),
+                "tokens": sum(len(data.tokens[i]) for i in rows), "min_count": min_count, "by": by,
+                "classes": aggregate_json(lex, names, top, by)}
+
+    def projection(self, k: int, source: dict, piece=None, unit=None) -> dict:
+        """The slice's rows on the first two principal components of their max-pooled feature vectors
+        (``dataset.pca2``); the features of a data set are computed once (``forward_features``, in
+        chunks under the run's lock and the request's budget) and cached with it. ``unit``: a filter
+        ``(width, index)`` whose pooled activation each point also carries (``activation``)."""
+        from textdeconv.influence.sources import forward_features
+        from textdeconv.serve.budget import check
+        from textdeconv.serve.dataset import PREDICT_CHUNK, Slice, pca2, select
+
+        column = None
+        if unit is not None:
+            net, (width, j) = self.runs[k].run.net, unit
+            if width not in net.widths:
+                raise RequestError(f"no filters of width {width}; the widths are {', '.join(map(str, net.widths))}")
+            n = int(net.convs[net.widths.index(width)].filters)
+            if not 0 <= j < n:
+                raise RequestError(f"width {width} has filters 0-{n - 1}, not {j}")
+            # pooled columns: the widths in order, filters 0..F-1 within each
+            column = sum(int(c.filters) for c in net.convs[:net.widths.index(width)]) + j
+        data, _ = self.dataset_of(k, source)
+        rows = select(data, piece or Slice())
+        if len(rows) < 2:
+            raise RequestError(f"the slice holds {len(rows)} sentence(s); a projection needs at least 2")
+        most = self.limits.max_projection_rows
+        if len(rows) > most:
+            raise RequestError(f"the slice holds {len(rows):,} sentences; the projector shows at most {most:,}: "
+                               "narrow the slice", 413)
+        loaded = self.runs[k]
+        run, names = loaded.run, list(loaded.run.class_names)
+        with hold(loaded.lock, loaded.name):
+            feats = loaded.features.get(data.source)
+            if feats is None or len(feats) != len(data):
+                ids = [run.vocab.encode(t) for t in data.tokens]
+                parts = []
+                for start in range(0, len(ids), PREDICT_CHUNK):
+                    check()
+                    parts.append(forward_features(run.net, ids[start:start + PREDICT_CHUNK])[0])
+                feats = loaded.features[data.source] = np.concatenate(parts)
+                while len(loaded.features) > len(loaded.datasets):
+                    loaded.features.popitem(last=False)
+        coords, ratio = pca2(feats[rows])
+        predicted = data.predicted
+        points = [{"id": int(i) + 1, "x": float(x), "y": float(y), "text": data.texts[i],
+                   "gold": names[int(data.gold[i])], "predicted": names[int(predicted[i])],
+                   "correct": bool(predicted[i] == data.gold[i])}
+                  for i, (x, y) in zip(rows, coords)]
+        if column is not None:
+            for p, i in zip(points, rows):
+                p["activation"] = float(feats[i, column])
+        return {"run": k, "source": data.source, "matched": int(len(rows)), "features": int(feats.shape[1]),
+                "explained_variance": [float(r) for r in ratio], "points": points,
+                "filter": None if unit is None else {"width": unit[0], "filter": unit[1]}}
+
+    # -- counterfactuals: edits that flip the prediction (counterfactuals.py) ---------------------
+    def counterfactuals(self, k: int, text, method: str = "deconv", options=None, most: int = 5, words: int = 3,
+                        neighbours: int = 5) -> dict:
+        """Deletions of the most salient words and substitutions of salient words by their embedding
+        neighbours, each verified by the model, sorted by edit size (counterfactuals.py)."""
+        from textdeconv.serve.counterfactuals import deletions, substitutions, verified
+        from textdeconv.training.trainer import predict_ids
+
+        options = options or {}
+        ids, sentences, _, _ = self.sentences(k, [(1, text)], 1)
+        (e,) = self.explanations(k, ids, sentences, method, None, options)
+        tokens, loaded = list(sentences[0]), self.runs[k]
+        run, names = loaded.run, list(loaded.run.class_names)
+        edits = deletions(tokens, e.scores, most) + substitutions(
+            tokens, e.scores, words, lambda w: self.neighbours(k, w, neighbours)["neighbours"])
+        probs = np.zeros((0, len(names)), np.float32)
+        if edits:
+            with hold(loaded.lock, loaded.name):
+                probs = predict_ids(run.net.model, [run.vocab.encode(x["tokens"]) for x in edits], run.net.pad)
+        found = verified(edits, probs, int(e.predicted), names)
+        return {"run": k, "method": method, "options": options, "tokens": tokens, "scores": json_numbers(e.scores),
+                "predicted": e.predicted_name, "predicted_index": int(e.predicted),
+                "probs": dict(zip(names, json_numbers(e.probs))), "flips": sum(c["flips"] for c in found),
+                "counterfactuals": found}
 
     # -- files: a table and the CLI's CSV -------------------------------------------------------
     def file_items(self, text: str | None, texts) -> list:

@@ -22,14 +22,16 @@
     thresholds: false,      // the word panel asks for the filters' thresholds (once asked: the run's analysis is cached)
     table: null, sort: null,
     tableBody: null,        // the request the table shown answers (Download CSV sends it again)
-    fileBytes: null         // the chosen file, decoded again when its encoding is changed
+    fileBytes: null,        // the chosen file, decoded again when its encoding is changed
+    ds: {res: null, offset: 0, limit: 50, file: null, proj: null},  // the Data set tab: answer, page, file, map
+    tab: "explain", dsLink: null  // the tab shown; the Data set view a link asked for
   };
   // treebank escapes as the text they stand for (the tokens stay as they are in data-token)
   var ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
                  "-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}",
                  "``": "\u201c", "''": "\u201d"};
   function display(tok) { return Object.prototype.hasOwnProperty.call(ESCAPES, tok) ? ESCAPES[tok] : tok; }
-  var seq = {explain: 0, panel: 0, card: 0, training: 0, filters: 0};
+  var seq = {explain: 0, panel: 0, card: 0, training: 0, filters: 0, ds: 0, agg: 0, cf: 0, proj: 0};
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -192,6 +194,7 @@
         runs.appendChild(col);
       });
       card.appendChild(runs);
+      card.appendChild(counterfactualBox(s, k));
       if (s.history.length) card.appendChild(historyBox(s, k));
       box.appendChild(card);
     });
@@ -260,6 +263,7 @@
     }, function (err) { status(err.message, true); });
   }
   function apply(s, tokens) {
+    s.cf = null;  // the counterfactuals were of the sentence before this edit
     s.history.push(snapshot(s));
     if (s.history.length > HISTORY) s.history.shift();
     s.input = tokens;
@@ -272,6 +276,64 @@
     state.focus = null;
     $("panel").hidden = true;
     refresh();
+  }
+
+  // -- counterfactuals: automatic edits that try to flip the prediction (POST /api/counterfactuals) ------
+  function counterfactualBox(s, k) {
+    var box = el("div", "cf"), r = state.shown[0];
+    var b = el("button", "cf-go", s.cf ? "counterfactuals again" : "counterfactuals");
+    b.type = "button"; b.dataset.k = k;
+    b.title = "delete the most salient words (" + state.selected[0] + ") one by one, or replace one by its nearest " +
+      "words in the embedding; each edit checked by the model";
+    box.appendChild(b);
+    if (s.cfError) box.appendChild(el("span", "note sent-error", " " + s.cfError));
+    if (!s.cf) return box;
+    var res = s.cf, flips = res.counterfactuals.filter(function (c) { return c.flips; }).length;
+    box.appendChild(el("span", "note", " run " + state.runs[r].name + ", " + res.method + ": " +
+      res.counterfactuals.length + " edits of the " + res.predicted + " prediction, " + flips + " flip it"));
+    var list = el("ol", "cf-list");
+    res.counterfactuals.forEach(function (c, i) {
+      var li = el("li", "cf-item" + (c.flips ? " flips" : ""));
+      li.dataset.flips = c.flips ? "1" : "0";
+      li.dataset.kind = c.kind;
+      var use = el("button", "cf-use", "use this");
+      use.type = "button"; use.dataset.k = k; use.dataset.i = i;
+      li.appendChild(use);
+      var diff = el("span", "cf-diff"), at = {};
+      c.positions.forEach(function (p, j) { at[p] = j; });
+      res.tokens.forEach(function (tok, t) {
+        if (t in at) {
+          diff.appendChild(el("del", null, display(tok)));
+          if (c.kind === "replace") { diff.appendChild(document.createTextNode(" ")); diff.appendChild(el("ins", null, display(c.inserted[0]))); }
+        } else {
+          diff.appendChild(document.createTextNode(display(tok)));
+        }
+        diff.appendChild(document.createTextNode(" "));
+      });
+      li.appendChild(diff);
+      li.appendChild(el("span", "cf-pred", "→ " + c.predicted + " " + pct(c.probability) + (c.flips ? " (flips)" : "") +
+        (c.cosine !== null ? " · cosine " + c.cosine.toFixed(2) : "")));
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    return box;
+  }
+  function counterfactuals(k) {
+    var s = state.sentences[k], r = state.shown[0], m = state.selected[0], mine = ++seq.cf;
+    s.cfError = null;
+    status("looking for counterfactuals …");
+    api("/api/counterfactuals", {text: s.input, method: m, options: optionsFor(m), run: r}).then(function (res) {
+      if (mine !== seq.cf) return;
+      s.cf = res;
+      status("");
+      render();
+    }, function (err) { s.cfError = err.message; status(err.message, true); render(); });
+  }
+  function useCounterfactual(k, i) {
+    var s = state.sentences[k], c = s.cf && s.cf.counterfactuals[i];
+    if (!c) return;
+    s.cf = null;
+    apply(s, c.tokens.slice());
   }
 
   // -- the word panel: filters, dictionary cards, suggestions ----------------------------------------
@@ -572,7 +634,29 @@
     if (Object.keys(state.options).length) q.set("options", JSON.stringify(state.options));
     if (state.target) q.set("target", state.target);
     if (state.scale !== "sentence") q.set("scale", state.scale);
+    if (state.tab === "dataset") {  // the Data set tab, its split, slice, sorting and page (a file is not kept)
+      q.set("tab", "dataset");
+      var v = $("ds-split").value;
+      q.set("ds", JSON.stringify(Object.assign({split: v === "file" ? "test" : v}, dsSlice(),
+        {sort: $("ds-sort").value, descending: $("ds-desc").checked, offset: state.ds.offset})));
+    }
     history.replaceState(null, "", "#" + q.toString());
+  }
+  // the Data set tab's controls from a link's "ds" (unknown or damaged values are left at their defaults)
+  function restoreDataset(d) {
+    if (!d || typeof d !== "object" || Array.isArray(d)) return;
+    var set = function (id, value) {
+      if (typeof value !== "string" && typeof value !== "number") return;
+      $(id).value = String(value);
+      if ($(id).value !== String(value)) $(id).value = $(id).tagName === "SELECT" ? $(id).options[0].value : "";
+    };
+    if (d.split !== "file") set("ds-split", d.split);
+    ["search", "word"].forEach(function (k) { set("ds-" + k, d[k]); });
+    set("ds-gold", d.gold); set("ds-pred", d.predicted); set("ds-sort", d.sort);
+    if (typeof d.correct === "boolean") $("ds-correct").value = String(d.correct);
+    set("ds-min", d.min_length); set("ds-max", d.max_length);
+    $("ds-desc").checked = d.descending === true;
+    if (typeof d.offset === "number" && d.offset >= 0 && d.offset % 1 === 0) state.ds.offset = d.offset;
   }
   function loadUrl() {
     var q = new URLSearchParams(location.hash.slice(1)), names = state.methods
@@ -586,6 +670,10 @@
     } catch (err) { /* a damaged link: the defaults */ }
     if (q.has("target")) state.target = q.get("target");
     if (q.get("scale") === "global") state.scale = "global";
+    if (q.get("tab") === "dataset") {
+      state.tab = "dataset";
+      try { state.dsLink = JSON.parse(q.get("ds") || "{}"); } catch (err) { state.dsLink = null; }
+    }
   }
   function reopen() { if (state.focus && !$("panel").hidden) openPanel(); }
   function explainText() {
@@ -701,6 +789,382 @@
       }).catch(function (err) { status(err.message, true, "table-status"); });
   }
 
+  // -- the Data set tab: a labelled data set, slices, metrics, aggregate salience (POST /api/dataset) -------
+  function dsSource() {
+    var v = $("ds-split").value;
+    if (v !== "file") return {split: v};
+    if (!state.ds.file) return null;
+    return {file: {text: state.ds.file.text, format: state.ds.file.format,
+                   text_column: $("ds-text-col").value, label_column: $("ds-label-col").value}};
+  }
+  function dsSlice() {
+    var q = {}, v;
+    if ((v = $("ds-search").value)) q.search = v;
+    if ((v = $("ds-word").value.trim())) q.word = v;
+    if ((v = $("ds-gold").value)) q.gold = v;
+    if ((v = $("ds-pred").value)) q.predicted = v;
+    if ((v = $("ds-correct").value)) q.correct = v === "true";
+    if ($("ds-min").value !== "") q.min_length = Math.max(0, Math.floor(Number($("ds-min").value)));
+    if ($("ds-max").value !== "") q.max_length = Math.max(0, Math.floor(Number($("ds-max").value)));
+    return q;
+  }
+  function dsRun() {
+    var r = state.shown[0];
+    $("ds-run").textContent = "Run " + state.runs[r].name + " (the first run shown on the Explain tab); aggregate " +
+      "salience uses the method " + state.selected[0] + ". Click a confusion-matrix cell for those rows, a row to explain it.";
+    return r;
+  }
+  function dsClasses() {
+    var r = state.shown[0];
+    ["ds-gold", "ds-pred"].forEach(function (id) {
+      var sel = $(id), keep = sel.value;
+      sel.textContent = "";
+      [""].concat(state.runs[r].classes).forEach(function (c) {
+        var o = el("option", null, c || "any"); o.value = c; sel.appendChild(o);
+      });
+      sel.value = keep;
+      if (sel.value !== keep) sel.value = "";
+    });
+  }
+  function loadDataset() {
+    var r = dsRun(), source = dsSource();
+    if (!source) { status("choose a labelled file first", true, "ds-status"); return Promise.resolve(); }
+    var body = Object.assign({run: r}, source, dsSlice(), {sort: $("ds-sort").value, descending: $("ds-desc").checked,
+                                                           offset: state.ds.offset, limit: state.ds.limit});
+    var mine = ++seq.ds;
+    saveUrl();
+    status("loading … (the first request predicts every row of the data set)", false, "ds-status");
+    return api("/api/dataset", body).then(function (res) {
+      if (mine !== seq.ds) return;
+      state.ds.res = res;
+      drawDataset();
+      status(res.matched + " of " + res.total + " rows in the slice (" + (res.source.indexOf("file:") === 0 ?
+        "the file " + state.ds.file.name : "the " + res.source + " split") + ")", false, "ds-status");
+    }, function (err) { if (mine === seq.ds) status(err.message, true, "ds-status"); });
+  }
+  function reslice() { state.ds.offset = 0; return loadDataset(); }
+  function fmt3(x) { return x === null || x === undefined ? "–" : x.toFixed(3); }
+  function drawDataset() {
+    var res = state.ds.res, m = res.metrics;
+    $("ds-metrics").textContent = m.count + " rows · accuracy " + fmt3(m.accuracy) + " (" + m.correct + " correct) · " +
+      "macro F1 " + fmt3(m.macro_f1);
+    // the confusion matrix: rows gold, columns predicted; a cell selects those rows
+    var cm = $("ds-confusion"), gold = $("ds-gold").value, pred = $("ds-pred").value;
+    cm.textContent = "";
+    var head = el("tr");
+    head.appendChild(el("th", "note", "gold \\ predicted"));
+    res.classes.forEach(function (c) { head.appendChild(el("th", null, c)); });
+    cm.appendChild(head);
+    res.classes.forEach(function (g, i) {
+      var tr = el("tr");
+      tr.appendChild(el("th", null, g));
+      res.classes.forEach(function (p, j) {
+        var td = el("td", "num" + (i === j ? " diag" : "")), b = el("button", "cm-cell", m.confusion[i][j]);
+        b.type = "button"; b.dataset.gold = g; b.dataset.predicted = p;
+        b.title = "rows of gold " + g + " predicted " + p;
+        if (gold === g && pred === p) b.classList.add("active");
+        td.appendChild(b);
+        tr.appendChild(td);
+      });
+      cm.appendChild(tr);
+    });
+    var ct = $("ds-classes");
+    ct.textContent = "";
+    var h2 = el("tr");
+    ["class", "precision", "recall", "F1", "support"].forEach(function (x) { h2.appendChild(el("th", null, x)); });
+    ct.appendChild(h2);
+    m.classes.forEach(function (c) {
+      var tr = el("tr");
+      tr.dataset["class"] = c["class"];
+      tr.appendChild(el("td", null, c["class"]));
+      [c.precision, c.recall, c.f1].forEach(function (x) { tr.appendChild(el("td", "num", fmt3(x))); });
+      tr.appendChild(el("td", "num", c.support));
+      ct.appendChild(tr);
+    });
+    var table = $("ds-table");
+    table.textContent = "";
+    var th = el("tr");
+    ["#", "sentence", "gold", "predicted", "confidence", "loss", "tokens", ""].forEach(function (x) {
+      th.appendChild(el("th", null, x));
+    });
+    table.appendChild(th);
+    res.rows.forEach(function (row) {
+      var tr = el("tr", "clickable ds-row" + (row.correct ? "" : " wrong"));
+      tr.tabIndex = 0;
+      tr.dataset.id = row.id;
+      tr.title = "explain this sentence";
+      tr.appendChild(el("td", "num", row.id));
+      var shownText = row.text.split(" ").map(display).join(" ");  // treebank escapes as brackets, as in Explain
+      tr.appendChild(el("td", "ds-text", row.tokens.length ? shownText : shownText + " (no tokens)"));
+      tr.appendChild(el("td", "cls", row.gold));
+      tr.appendChild(el("td", "cls", row.predicted));
+      tr.appendChild(el("td", "num", pct(row.probability)));
+      tr.appendChild(el("td", "num", row.loss === null ? "∞" : row.loss.toFixed(3)));
+      tr.appendChild(el("td", "num", row.length));
+      tr.appendChild(el("td", "mark", row.correct ? "✓" : "✗"));
+      table.appendChild(tr);
+    });
+    var last = Math.min(res.offset + res.limit, res.matched);
+    $("ds-page").textContent = res.matched ? "rows " + (res.offset + 1) + "–" + last + " of " + res.matched : "no rows";
+    $("ds-prev").disabled = res.offset === 0;
+    $("ds-next").disabled = last >= res.matched;
+  }
+  function openRow(id) {
+    var res = state.ds.res, row = res && res.rows.filter(function (x) { return x.id === id; })[0];
+    if (!row) return;
+    showTab("explain");
+    $("text").value = row.text;
+    explainText();
+  }
+  function aggregateSlice() {
+    var r = state.shown[0], m = state.selected[0], source = dsSource(), mine = ++seq.agg;
+    if (!source) return;
+    var body = Object.assign({run: r, method: m, options: optionsFor(m), top: 10}, source, dsSlice());
+    $("ds-agg").textContent = "";
+    $("ds-agg-note").textContent = "explaining the slice once per class …";
+    api("/api/aggregate", body).then(function (res) {
+      if (mine !== seq.agg) return;
+      $("ds-agg-note").textContent = "Mean " + res.method + " score of each word over the " + res.sentences +
+        " sentences of the slice (" + res.tokens + " tokens; words seen at least " + res.min_count + " times), " +
+        "every sentence explained for each class; the count and the total in the tooltip.";
+      res.classes.forEach(function (c) {
+        var box = el("div", "agg-class");
+        box.dataset["class"] = c["class"];
+        box.appendChild(el("h3", null, c["class"]));
+        [["for", "evidence for"], ["against", "evidence against"]].forEach(function (kind) {
+          var line = el("div", "agg-" + kind[0]);
+          line.appendChild(el("span", "note", kind[1] + ": "));
+          if (!c[kind[0]].length) line.appendChild(el("span", "note", "none"));
+          c[kind[0]].forEach(function (w) {
+            var chip = el("span", "agg-word", display(w.word) + " " + H.fmt(w.mean));
+            chip.dataset.word = w.word;
+            chip.title = w.count + "× · total " + H.fmt(w.total);
+            line.appendChild(chip);
+            line.appendChild(document.createTextNode(" "));
+          });
+          box.appendChild(line);
+        });
+        $("ds-agg").appendChild(box);
+      });
+    }, function (err) { if (mine === seq.agg) $("ds-agg-note").textContent = err.message; });
+  }
+  // the projector: the slice's rows on the first two principal components of their pooled features
+  var PALETTE = ["#2166ac", "#b2182b", "#1b9e77", "#7570b3", "#d95f02", "#e7298a", "#66a61e", "#a6761d"];
+  var SVG = "http://www.w3.org/2000/svg";
+  function projectSlice() {
+    var r = state.shown[0], source = dsSource(), mine = ++seq.proj, unit = {};
+    if (!source) return;
+    if ($("ds-colour").value === "activation") {
+      var m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec($("ds-unit").value);
+      if (!m) { $("ds-proj-note").textContent = "name the filter as width/index, e.g. " + state.runs[r].widths[0] + "/0"; return; }
+      unit = {width: Number(m[1]), filter: Number(m[2])};
+    }
+    $("ds-proj").textContent = "";
+    $("ds-proj-note").textContent = "computing the pooled features …";
+    api("/api/projection", Object.assign({run: r}, source, dsSlice(), unit)).then(function (res) {
+      if (mine !== seq.proj) return;
+      state.ds.proj = res;
+      drawProjection();
+    }, function (err) { if (mine === seq.proj) $("ds-proj-note").textContent = err.message; });
+  }
+  function drawProjection() {
+    var res = state.ds.proj, by = $("ds-colour").value, size = 320, pad = 10, box = $("ds-proj");
+    if (!res) return;
+    box.textContent = "";
+    if (by === "activation" && !res.filter) { projectSlice(); return; }  // the map has no activations yet
+    var classes = state.runs[res.run].classes, groups = by === "correct" ? ["correct", "error"] : classes;
+    var top = by === "activation" ? H.maxAbs(res.points.map(function (p) { return p.activation; })) : 0;
+    $("ds-proj-note").textContent = res.points.length + " rows, PCA of the " + res.features + " max-pooled filter " +
+      "features (explained variance " + res.explained_variance.map(function (v) { return (100 * v).toFixed(1) + "%"; })
+      .join(" + ") + "). Click a point to explain its sentence.";
+    var xs = res.points.map(function (p) { return p.x; }), ys = res.points.map(function (p) { return p.y; });
+    var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs), y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
+    var sx = (size - 2 * pad) / ((x1 - x0) || 1), sy = (size - 2 * pad) / ((y1 - y0) || 1);
+    var svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", "0 0 " + size + " " + size);
+    svg.setAttribute("width", size); svg.setAttribute("height", size);
+    svg.setAttribute("class", "proj");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "the slice's sentences on two principal components");
+    res.points.forEach(function (p) {
+      var group = by === "correct" ? (p.correct ? "correct" : "error") : by === "activation" ? "" : p[by];
+      var c = document.createElementNS(SVG, "circle"), t = document.createElementNS(SVG, "title");
+      c.setAttribute("cx", (pad + (p.x - x0) * sx).toFixed(2));
+      c.setAttribute("cy", (size - pad - (p.y - y0) * sy).toFixed(2));
+      c.setAttribute("r", 4);
+      c.setAttribute("fill", by === "activation" ? H.colour(p.activation, top, true)[0] :
+                     PALETTE[Math.max(0, groups.indexOf(group)) % PALETTE.length]);
+      if (by === "activation") c.dataset.activation = String(p.activation);
+      c.setAttribute("class", "proj-point" + (p.correct ? "" : " wrong"));
+      c.setAttribute("tabindex", "0");
+      c.dataset.id = p.id;
+      c.dataset.group = group;
+      t.textContent = "#" + p.id + " " + p.text + " (gold " + p.gold + ", predicted " + p.predicted +
+        (by === "activation" ? ", activation " + p.activation.toFixed(3) : "") + ")";
+      c.appendChild(t);
+      svg.appendChild(c);
+    });
+    box.appendChild(svg);
+    var legend = el("div", "note proj-legend");
+    if (by === "activation") {
+      var bar = el("span", "mini-bar");
+      H.legendBar(bar, true);
+      legend.appendChild(el("span", null, "filter " + res.filter.width + "/" + res.filter.filter + " activation 0 "));
+      legend.appendChild(bar);
+      legend.appendChild(el("span", null, " " + top.toFixed(3)));
+      box.appendChild(legend);
+      return;
+    }
+    groups.forEach(function (g, i) {
+      var dot = el("span", "proj-key");
+      dot.style.backgroundColor = PALETTE[i % PALETTE.length];
+      legend.appendChild(dot);
+      legend.appendChild(document.createTextNode(" " + g + "  "));
+    });
+    box.appendChild(legend);
+  }
+  function openPoint(id) {
+    var p = state.ds.proj && state.ds.proj.points.filter(function (x) { return x.id === id; })[0];
+    if (!p) return;
+    showTab("explain");
+    $("text").value = p.text;
+    explainText();
+  }
+  // saved slices: named sets of the slice controls, kept in this browser (localStorage), not on the server
+  var SAVED = "textdeconv-explorer-slices";
+  function savedSlices() {
+    try {
+      var x = JSON.parse(localStorage.getItem(SAVED) || "[]");
+      return Array.isArray(x) ? x.filter(function (s) { return s && typeof s.name === "string"; }) : [];
+    } catch (err) { return []; }
+  }
+  function drawSaved() {
+    var box = $("ds-saved");
+    box.textContent = "";
+    savedSlices().forEach(function (s, i) {
+      var b = el("button", "saved-slice", s.name), x = el("button", "saved-drop", "×");
+      b.type = "button"; b.dataset.i = i; b.title = JSON.stringify(s.slice);
+      x.type = "button"; x.dataset.i = i; x.title = "forget " + s.name;
+      x.setAttribute("aria-label", "forget " + s.name);
+      box.appendChild(b);
+      box.appendChild(x);
+    });
+  }
+  function saveSlice() {
+    var name = $("ds-slice-name").value.trim().slice(0, 60), all = savedSlices();
+    if (!name) { status("name the slice first", true, "ds-status"); return; }
+    var slice = Object.assign({}, dsSlice(), {sort: $("ds-sort").value, descending: $("ds-desc").checked});
+    all = all.filter(function (s) { return s.name !== name; }).concat([{name: name, slice: slice}]);
+    try { localStorage.setItem(SAVED, JSON.stringify(all)); } catch (err) { status("cannot save: " + err.message, true, "ds-status"); }
+    $("ds-slice-name").value = "";
+    drawSaved();
+  }
+  function openSaved(i) {
+    var s = savedSlices()[i];
+    if (!s) return;
+    ["ds-search", "ds-word", "ds-min", "ds-max"].forEach(function (id) { $(id).value = ""; });
+    ["ds-gold", "ds-pred", "ds-correct"].forEach(function (id) { $(id).value = ""; });
+    restoreDataset(Object.assign({}, s.slice, {offset: 0}));
+    reslice();
+  }
+  function dropSaved(i) {
+    var all = savedSlices();
+    all.splice(i, 1);
+    try { localStorage.setItem(SAVED, JSON.stringify(all)); } catch (err) { /* nothing kept */ }
+    drawSaved();
+  }
+  function showTab(name) {
+    state.tab = name;
+    Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (x) {
+      var on = x.dataset.tab === name;
+      x.classList.toggle("active", on);
+      x.setAttribute("aria-selected", on ? "true" : "false");
+      $("tab-" + x.dataset.tab).hidden = !on;
+    });
+    fileRun();
+    if (name === "dataset") {
+      dsClasses();
+      dsRun();
+      if (!state.ds.res) loadDataset();
+    }
+    saveUrl();
+  }
+  function wireDataset() {
+    var timer = null;
+    $("ds-go").addEventListener("click", reslice);
+    $("ds-split").addEventListener("change", function () {
+      $("ds-file-row").hidden = $("ds-split").value !== "file";
+      if ($("ds-split").value !== "file" || state.ds.file) reslice();
+    });
+    $("ds-file").addEventListener("change", function () {
+      var f = $("ds-file").files[0];
+      if (!f) return;
+      var ext = f.name.toLowerCase().split(".").pop();
+      var format = {csv: "csv", tsv: "tsv", tab: "tsv", jsonl: "jsonl", ndjson: "jsonl"}[ext];
+      if (!format) { status(f.name + ": the format is told by the extension (.csv, .tsv, .jsonl)", true, "ds-status"); return; }
+      f.arrayBuffer().then(function (bytes) {
+        var text;
+        try { text = new TextDecoder("utf-8", {fatal: true}).decode(bytes); }
+        catch (err) { status(f.name + " is not valid UTF-8", true, "ds-status"); return; }
+        state.ds.file = {name: f.name, text: text, format: format};
+        reslice();
+      });
+    });
+    ["ds-gold", "ds-pred", "ds-correct", "ds-sort", "ds-desc"].forEach(function (id) {
+      $(id).addEventListener("change", reslice);
+    });
+    ["ds-search", "ds-word", "ds-min", "ds-max", "ds-text-col", "ds-label-col"].forEach(function (id) {
+      $(id).addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(reslice, 250); });
+    });
+    $("ds-clear").addEventListener("click", function () {
+      ["ds-search", "ds-word", "ds-min", "ds-max"].forEach(function (id) { $(id).value = ""; });
+      ["ds-gold", "ds-pred", "ds-correct"].forEach(function (id) { $(id).value = ""; });
+      reslice();
+    });
+    $("ds-prev").addEventListener("click", function () {
+      state.ds.offset = Math.max(0, state.ds.offset - state.ds.limit); loadDataset();
+    });
+    $("ds-next").addEventListener("click", function () { state.ds.offset += state.ds.limit; loadDataset(); });
+    $("ds-confusion").addEventListener("click", function (ev) {
+      var b = ev.target.closest(".cm-cell");
+      if (!b) return;
+      $("ds-gold").value = b.dataset.gold;
+      $("ds-pred").value = b.dataset.predicted;
+      $("ds-correct").value = "";
+      reslice();
+    });
+    $("ds-table").addEventListener("click", function (ev) {
+      var tr = ev.target.closest(".ds-row");
+      if (tr) openRow(Number(tr.dataset.id));
+    });
+    $("ds-aggregate").addEventListener("click", aggregateSlice);
+    $("ds-save").addEventListener("click", saveSlice);
+    $("ds-slice-name").addEventListener("keydown", function (ev) { if (ev.key === "Enter") saveSlice(); });
+    $("ds-saved").addEventListener("click", function (ev) {
+      var b = ev.target.closest(".saved-slice"), x = ev.target.closest(".saved-drop");
+      if (b) openSaved(Number(b.dataset.i));
+      if (x) dropSaved(Number(x.dataset.i));
+    });
+    drawSaved();
+    $("ds-project").addEventListener("click", projectSlice);
+    $("ds-colour").addEventListener("change", function () {
+      $("ds-unit").hidden = $("ds-colour").value !== "activation";
+      if ($("ds-colour").value === "activation" && !$("ds-unit").value) {
+        $("ds-unit").value = state.runs[state.shown[0]].widths[0] + "/0";
+      }
+      drawProjection();
+    });
+    $("ds-unit").addEventListener("change", projectSlice);
+    $("ds-proj").addEventListener("click", function (ev) {
+      var c = ev.target.closest(".proj-point");
+      if (c) openPoint(Number(c.dataset.id));
+    });
+    $("ds-proj").addEventListener("keydown", function (ev) {
+      var c = ev.target.closest(".proj-point");
+      if (c && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); openPoint(Number(c.dataset.id)); }
+    });
+  }
+
   // -- wiring --------------------------------------------------------------------------------------
   function wire() {
     $("go").addEventListener("click", explainText);
@@ -709,7 +1173,10 @@
     });
     $("results").addEventListener("click", function (ev) {
       var tok = ev.target.closest(".tok"), rb = ev.target.closest(".restore");
+      var cg = ev.target.closest(".cf-go"), cu = ev.target.closest(".cf-use");
       if (rb) { restore(Number(rb.dataset.k), Number(rb.dataset.i)); return; }
+      if (cg) { counterfactuals(Number(cg.dataset.k)); return; }
+      if (cu) { useCounterfactual(Number(cu.dataset.k), Number(cu.dataset.i)); return; }
       if (!tok) return;
       state.focus = {k: Number(tok.dataset.k), run: Number(tok.dataset.run), method: tok.dataset.method,
                      t: Number(tok.dataset.t)};
@@ -751,15 +1218,9 @@
       if (b) edit(b.dataset.word);
     });
     Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (b) {
-      b.addEventListener("click", function () {
-        Array.prototype.forEach.call(document.querySelectorAll(".tabs button"), function (x) {
-          x.classList.toggle("active", x === b);
-          x.setAttribute("aria-selected", x === b ? "true" : "false");
-          $("tab-" + x.dataset.tab).hidden = x !== b;
-        });
-        fileRun();
-      });
+      b.addEventListener("click", function () { showTab(b.dataset.tab); });
     });
+    wireDataset();
     $("file").addEventListener("change", function () {
       var f = $("file").files[0];
       if (!f) return;
@@ -793,5 +1254,10 @@
     wire();
     document.body.dataset.ready = "1";
     explainText();
+    if (state.tab === "dataset") {
+      dsClasses();
+      restoreDataset(state.dsLink);
+      showTab("dataset");
+    }
   }, function (err) { status("the server did not answer: " + err.message, true); });
 })();
