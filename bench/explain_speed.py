@@ -9,14 +9,15 @@ For each method, sentences per second over the 1,821 test sentences, measured tw
                batches of --batch-size sentences, i.e. what the method itself costs;
   end_to_end   ``Explainer.explain`` on token lists: encoding, batching, the computation and
                building one ``Explanation`` per sentence (what a user of the API sees).
-The forward pass alone (compiled, same batches) is the yardstick, timed again immediately before
-each method (``forward_s``) so that a ratio compares two timings of the same minute on a shared
-machine; each method's ``ratio`` is its time divided by that forward pass's (core). ``taps-forward``
-is the deconvnet fast path's own forward pass alone (the taps' matmuls summed into the
-convolution, no scoring): the share of the deconvnet's time that is not scoring. Integrated
-gradients also record ``per_step_ratio`` (its ratio over --ig-steps: one forward and backward pass
-per step) and occlusion ``per_removal_ratio`` (its time per removed word against the forward pass's
-time per sentence: one forward pass of the sentence per removal). ``one-at-a-time`` explains with batch size 1;
+The forward pass alone (compiled, same batches) is the yardstick, timed again with each method,
+right before it in every repeat (best of --repeats: ``forward_s``), so that a ratio compares
+timings of the same minutes on a shared machine; each method's ``ratio`` is its time divided by
+that forward pass's (core). ``taps-forward`` is the deconvnet fast path's own forward pass alone
+(the taps' matmuls summed into the convolution, no scoring): the share of the deconvnet's time
+that is not scoring. Integrated gradients also record ``per_step_ratio`` (its ratio over
+--ig-steps: one forward and backward pass per step) and occlusion ``per_removal_ratio`` (its time
+per removed word against the forward pass's time per sentence: one forward pass of the sentence
+per removal). ``one-at-a-time`` explains with batch size 1;
 ``warm-latency`` times single ``Run.explain([text])`` calls on raw text in the warm process
 (median, p95 and max milliseconds per call, over the --loop-limit sentences).
 ``guided-backprop`` is the generic autograd route (a ReLU whose backward pass is overridden with
@@ -50,6 +51,20 @@ def best_of(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def paired(forward, fn, repeats: int) -> tuple[float, float]:
+    """Best of ``repeats`` for ``forward`` and ``fn``, each round timing the forward pass right
+    before the method, so both minima come from the same minutes of a shared machine."""
+    forward()
+    fn()  # warm-up: traces every batch shape
+    fwd, times = [], []
+    for _ in range(repeats):
+        for run, out in ((forward, fwd), (fn, times)):
+            t0 = time.perf_counter()
+            run()
+            out.append(time.perf_counter() - t0)
+    return min(fwd), min(times)
 
 
 def tap_forward(net, ids):
@@ -107,18 +122,16 @@ def main():
 
     forward = tf.function(lambda x: net.forward(x).logits, reduce_retracing=True)
 
-    def forward_s() -> float:
-        """The yardstick, timed again before each method: its ratio compares the same minute."""
-        return best_of(lambda: [forward(tf.constant(b)).numpy() for b, _ in batches], args.repeats)
+    def run_forward():
+        return [forward(tf.constant(b)).numpy() for b, _ in batches]
 
-    fwd_s = forward_s()
+    fwd_s = best_of(run_forward, args.repeats)
     results = {"forward": {"core_s": round(fwd_s, 4), "core_sentences_per_s": round(n / fwd_s, 1), "ratio": 1.0}}
     print(f"forward: {n / fwd_s:,.0f} sentences/s", file=sys.stderr)
     # where the deconvnet's time goes: its fast path's forward alone (the taps' matmuls summed into
     # the convolution), without the scoring
     taps = tf.function(lambda x: tap_forward(net, x), reduce_retracing=True)
-    fwd_s = forward_s()
-    taps_s = best_of(lambda: [taps(tf.constant(b)).numpy() for b, _ in batches], args.repeats)
+    fwd_s, taps_s = paired(run_forward, lambda: [taps(tf.constant(b)).numpy() for b, _ in batches], args.repeats)
     results["taps-forward"] = {"core_s": round(taps_s, 4), "core_sentences_per_s": round(n / taps_s, 1),
                                "forward_s": round(fwd_s, 4), "ratio": round(taps_s / fwd_s, 3)}
     print(f"taps-forward: {n / taps_s:,.0f} sentences/s ({taps_s / fwd_s:.2f}x forward)", file=sys.stderr)
@@ -126,8 +139,7 @@ def main():
     words = sum(len(s) for s in sentences)  # occlusion removes each word once
     for name in args.methods:
         x = make_explainer(name, net, vocab, class_names, **options.get(name, {}))
-        fwd_s = forward_s()
-        core = best_of(lambda x=x: [x.attribute_ids(b, [-1] * k) for b, k in batches], args.repeats)
+        fwd_s, core = paired(run_forward, lambda x=x: [x.attribute_ids(b, [-1] * k) for b, k in batches], args.repeats)
         e2e = best_of(lambda x=x: x.explain(sentences, batch_size=args.batch_size), args.repeats)
         results[name] = {"core_s": round(core, 4), "core_sentences_per_s": round(n / core, 1),
                          "forward_s": round(fwd_s, 4), "ratio": round(core / fwd_s, 3), "end_to_end_s": round(e2e, 4),
