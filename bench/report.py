@@ -356,14 +356,14 @@ def explain_speed_section(data: dict) -> str:
     out = ["## Explanation speed", "", recorded(data, "explain_speed.json"), ""]
     if data.get("quiet") is False:
         out += ["Measured on a busy machine (1-minute load average above the CPU count at start, "
-                "`--allow-load`): the ratios, each against a forward pass timed just before, are what "
-                "compare; absolute speeds are low.", ""]
+                "`--allow-load`): the ratios, each against a forward pass timed in alternation with the "
+                "method, are what compare; absolute speeds are low.", ""]
     out += [f"Run `{data.get('run', '?')}` ({data.get('model', {}).get('variant', '?')}, "
             f"{data.get('model', {}).get('embedding_dim', '?')}d), {num(data.get('sentences'), 0)} "
             f"{data.get('split', '?')} sentences in length-bucketed batches of {data.get('batch_size', '?')}, "
             f"integrated gradients with {data.get('ig_steps', '?')} steps, best of {data.get('repeats', '?')}. "
             "× forward is the method's compiled core against the compiled forward pass on the same batches"
-            " (timed again just before the method: forward (s)); "
+            " (timed again in alternation with the method, best of the same rounds: forward (s)); "
             "end to end adds tokenizing, batching and building the `Explanation`s.", "",
             table(["method", "× forward", "forward (s)", "sentences/s (core)", "sentences/s (end to end)"], rows), ""]
     ig, occ = res.get("integrated-gradients", {}), res.get("occlusion", {})
