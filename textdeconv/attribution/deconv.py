@@ -142,7 +142,8 @@ class Deconvnet(Explainer):
         for a, h_w, p_w, sig_w in zip(taps, h, parts, tf.split(sigma, [int(x.shape[-1]) for x in h], axis=-1)):
             hits = tf.equal(h_w, p_w[:, None, :])
             count = tf.reduce_sum(tf.cast(hits, h_w.dtype), axis=1)  # m >= 1: the max is always hit
-            unpooled = tf.reshape(tf.where(hits, (sig_w / count)[:, None, :], 0.0), [b * t, -1])  # 1/m on m ties
+            share = tf.where(hits, (sig_w / count)[:, None, :], tf.zeros([], h_w.dtype))  # sigma_j / m on m ties
+            unpooled = tf.reshape(share, [b * t, -1])
             for k, a_k in enumerate(a):
                 by_tap[k].append(tf.reduce_sum(unpooled * a_k, axis=-1))
         # window start r + k is a token of the same sentence (the mask zeroed every later start)
