@@ -352,17 +352,29 @@ def train_speed_section(data: dict) -> str:
 
 def explain_speed_section(data: dict) -> str:
     res = data.get("results", {})
-    rows = [[f"`{name}`", num(r.get("ratio")), num(r.get("core_sentences_per_s"), 0),
-             num(r.get("end_to_end_sentences_per_s"), 0)]
+    rows = [[f"`{name}`", num(r.get("ratio")), num(r.get("forward_s"), 4) if "forward_s" in r else "",
+             num(r.get("core_sentences_per_s"), 0), num(r.get("end_to_end_sentences_per_s"), 0)]
             for name, r in res.items() if "ratio" in r]
-    out = ["## Explanation speed", "", recorded(data, "explain_speed.json"), "",
-           f"Run `{data.get('run', '?')}` ({data.get('model', {}).get('variant', '?')}, "
-           f"{data.get('model', {}).get('embedding_dim', '?')}d), {num(data.get('sentences'), 0)} "
-           f"{data.get('split', '?')} sentences in length-bucketed batches of {data.get('batch_size', '?')}, "
-           f"integrated gradients with {data.get('ig_steps', '?')} steps, best of {data.get('repeats', '?')}. "
-           "× forward is the method's compiled core against the compiled forward pass on the same batches; "
-           "end to end adds tokenizing, batching and building the `Explanation`s.", "",
-           table(["method", "× forward", "sentences/s (core)", "sentences/s (end to end)"], rows), ""]
+    out = ["## Explanation speed", "", recorded(data, "explain_speed.json"), ""]
+    if data.get("quiet") is False:
+        out += ["Measured on a busy machine (1-minute load average above the CPU count at start, "
+                "`--allow-load`): the ratios, each against a forward pass timed in alternation with the "
+                "method, are what compare; absolute speeds are low.", ""]
+    out += [f"Run `{data.get('run', '?')}` ({data.get('model', {}).get('variant', '?')}, "
+            f"{data.get('model', {}).get('embedding_dim', '?')}d), {num(data.get('sentences'), 0)} "
+            f"{data.get('split', '?')} sentences in length-bucketed batches of {data.get('batch_size', '?')}, "
+            f"integrated gradients with {data.get('ig_steps', '?')} steps, best of {data.get('repeats', '?')}. "
+            "× forward is the method's compiled core against the compiled forward pass on the same batches"
+            " (timed again in alternation with the method, best of the same rounds: forward (s)); "
+            "end to end adds tokenizing, batching and building the `Explanation`s.", "",
+            table(["method", "× forward", "forward (s)", "sentences/s (core)", "sentences/s (end to end)"], rows), ""]
+    ig, occ = res.get("integrated-gradients", {}), res.get("occlusion", {})
+    if "per_step_ratio" in ig:
+        out += [f"Integrated gradients cost {num(ig['per_step_ratio'])}× the forward pass per step "
+                "(each step a forward and a backward pass).", ""]
+    if "per_removal_ratio" in occ:
+        out += [f"Occlusion costs {num(occ['per_removal_ratio'])}× the forward pass of a sentence per removed "
+                f"word ({num(occ.get('removals'), 0)} removals: one forward pass each).", ""]
     one = res.get("one-at-a-time")
     if one:
         out += [f"One sentence at a time (batch size 1, {num(one.get('sentences'), 0)} sentences, `deconv`): "

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 from tiny_models import VARIANTS, random_sentences, tiny_net, tiny_vocab
 
-from textdeconv.attribution.deconv import SIGNALS, Deconvnet, filter_table
+from textdeconv.attribution.deconv import SIGNALS, Deconvnet, filter_table, first_max
 from textdeconv.config import ModelConfig
 from textdeconv.data.vocab import PAD, UNK, Vocab, pad_batch
 from textdeconv.model.textcnn import TextCNN, build_model
@@ -239,3 +239,12 @@ def test_filter_table_reports_a_dead_filter_dead():
     # bad fills slot 0 of the winning width-2 window: 3 * (1, 0).e2 = 0; the dead width-1 filter sends nothing
     # back (were it treated alive, its signal 1 would add (2, -1).e2 = -1)
     np.testing.assert_allclose(e.scores, [0.0], atol=1e-7)
+
+
+def test_first_max_is_argmax_with_ties_and_all_zero_columns():
+    # (batch 2, time 4, F 3): a unique max, a tie (the first wins), an all-zero (dead) column
+    h = np.array([[[0, 1, 0], [3, 2, 0], [1, 2, 0], [3, 0, 0]],
+                  [[5, 0, 0], [0, 0, 0], [5, 7, 0], [0, 7, 0]]], np.float32)
+    got = first_max(tf.constant(h), tf.reduce_max(h, axis=1)).numpy()
+    np.testing.assert_array_equal(got, [[1, 1, 0], [0, 2, 0]])
+    np.testing.assert_array_equal(got, tf.argmax(h, axis=1, output_type=tf.int32).numpy())

@@ -98,52 +98,57 @@ class Deconvnet(Explainer):
 
     def _summary(self, h, pooled, logits, target, sigma) -> dict:
         bias = tf.concat([conv.bias for conv in self.net.convs], axis=0)
+        parts = tf.split(pooled, [int(x.shape[-1]) for x in h], axis=-1)
         return {"logits": logits, "target": target, "pooled": pooled, "sigma": sigma,
-                "switch": tf.concat([tf.argmax(x, axis=1, output_type=tf.int32) for x in h], axis=-1),
+                "switch": tf.concat([first_max(x, p) for x, p in zip(h, parts)], axis=-1),
                 "expected_total": tf.reduce_sum(sigma * (pooled - bias), axis=-1)}
 
     def tap_scores(self, ids, target):
-        """The deconvnet's dot-saliency scores at the cost of one forward pass (the fast path).
+        """The deconvnet's dot-saliency scores without the projection (the fast path).
 
-        The convolution is computed by taps: A[t,k,j] = emb[t] . K_w[k,:,j] is one matmul of the
-        (batch*time, E) embeddings with the (E, w*F) kernel — the forward conv's own work — and
-        z[t,j] = sum_k A[t+k,k,j] + b_j. Since the unpooled signal U (zero except at the switches)
-        enters the projection linearly,
-            score_t = R[t] . emb[t] = sum_k sum_j U[t-k,j] K_w[k,:,j] . emb[t] = sum_k sum_j U[t-k,j] A[t,k,j],
-        so the scores need only elementwise work on A, never the (batch, time, E) projection.
-        The switches are the max-pool gradient mask itself: TensorFlow's gradient of reduce_max
-        is 1/m at each of the m positions equal to the max, which is ``(h == p) / count`` here.
+        The convolution is computed by taps on the flattened batch: with emb as (batch*time, E)
+        rows (w - 1 zero rows appended), A_k = emb[k : k + batch*time] @ K_w[k] is (batch*time, F)
+        and A_k[r, j] = emb[r+k] . K_w[k,:,j], so z[r] = sum_k A_k[r] + b is the window starting at
+        row r. The row slices share the embeddings' memory; rows whose window runs past the
+        sentence's own padded length (into the next sentence) are zeroed by the window mask, as
+        batch padding is. Since the unpooled signal U (zero except at the switches) enters the
+        projection linearly,
+            score_t = R[t] . emb[t] = sum_k sum_j U[t-k,j] K_w[k,:,j] . emb[t] = sum_k sum_j U[t-k,j] A_k[t-k,j],
+        so each tap gives one score per window start, sum_j U[r,j] A_k[r,j], which lands on token
+        r + k: elementwise work on A, never the (batch, time, E) projection. The switches are the
+        max-pool gradient mask itself: TensorFlow's gradient of reduce_max is 1/m at each of the m
+        positions equal to the max, which is ``sigma / m`` where h == p here.
         Equal to ``project``'s scores to float rounding (``tests/test_deconv.py``).
 
         Args / Returns: as ``project``, without ``projection``.
         """
         net = self.net
         emb = net.embed(ids)
-        b, t = tf.shape(emb)[0], tf.shape(emb)[1]
+        b, t, e = tf.shape(emb)[0], tf.shape(emb)[1], int(emb.shape[-1])
+        wmax = max(int(conv.kernel.shape[0]) for conv in net.convs)
+        rows = tf.concat([tf.reshape(emb, [-1, e]), tf.zeros([wmax - 1, e], emb.dtype)], axis=0)
         taps, h = [], []
         for conv, mask in zip(net.convs, net.masks):
-            w, e, f = conv.kernel.shape
-            a = tf.reshape(tf.reshape(emb, [-1, e]) @ tf.reshape(tf.transpose(conv.kernel, [1, 0, 2]), [e, w * f]),
-                           [b, t, w, f])
-            n = t - w + 1
-            z = tf.add_n([a[:, k:k + n, k, :] for k in range(w)]) + conv.bias  # (batch, n, F)
+            w, _, f = conv.kernel.shape
+            a = [rows[k:k + b * t] @ conv.kernel[k] for k in range(w)]  # A_k (batch*time, F)
             taps.append(a)
-            h.append(mask(tf.nn.relu(z), ids))
+            h.append(mask(tf.nn.relu(tf.reshape(tf.add_n(a) + conv.bias, [b, t, f])), ids))
         parts = [tf.reduce_max(x, axis=1) for x in h]
         pooled = tf.concat(parts, axis=-1)
         logits = net.logits_from_pooled(pooled)
         target = tf.where(target < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), target)
         sigma = self.signal(pooled, target)
-        scores = tf.zeros([b, t], emb.dtype)
-        sizes = [int(x.shape[-1]) for x in h]
-        for a, h_w, p_w, sig_w, conv in zip(taps, h, parts, tf.split(sigma, sizes, axis=-1), net.convs):
-            w, n = int(conv.kernel.shape[0]), tf.shape(h_w)[1]
-            hits = tf.cast(tf.equal(h_w, p_w[:, None, :]), h_w.dtype)
-            unpooled = hits * (sig_w / tf.reduce_sum(hits, axis=1))[:, None, :]  # (batch, n, F); 1/m on m ties
-            for k in range(w):
-                s_k = tf.reduce_sum(unpooled * a[:, k:k + n, k, :], axis=-1)  # score mass at t = t' + k
-                scores += tf.pad(s_k, [[0, 0], [k, w - 1 - k]])
-        return {"scores": scores, **self._summary(h, pooled, logits, target, sigma)}
+        by_tap = [[] for _ in range(wmax)]  # by_tap[k]: per width, the score mass at window start + k
+        for a, h_w, p_w, sig_w in zip(taps, h, parts, tf.split(sigma, [int(x.shape[-1]) for x in h], axis=-1)):
+            hits = tf.equal(h_w, p_w[:, None, :])
+            count = tf.reduce_sum(tf.cast(hits, h_w.dtype), axis=1)  # m >= 1: the max is always hit
+            share = tf.where(hits, (sig_w / count)[:, None, :], tf.zeros([], h_w.dtype))  # sigma_j / m on m ties
+            unpooled = tf.reshape(share, [b * t, -1])
+            for k, a_k in enumerate(a):
+                by_tap[k].append(tf.reduce_sum(unpooled * a_k, axis=-1))
+        # window start r + k is a token of the same sentence (the mask zeroed every later start)
+        scores = tf.add_n([tf.pad(tf.add_n(s), [[k, 0]])[:b * t] for k, s in enumerate(by_tap)])
+        return {"scores": tf.reshape(scores, [b, t]), **self._summary(h, pooled, logits, target, sigma)}
 
     def attribute_ids(self, ids, target) -> dict:
         res = self._core(tf.constant(ids, tf.int32), tf.constant(target, tf.int32))
@@ -152,6 +157,16 @@ class Deconvnet(Explainer):
         res["contribution"] = w_c * res["pooled"]              # w_cj * p_j, this filter's share of logit_c
         res["switch"] = res["switch"] - self.net.pad           # window start as a token index
         return res
+
+
+def first_max(h, p):
+    """(batch, F) int32: the first time step where h (batch, time, F) equals its max p (batch, F).
+
+    The same index as ``tf.argmax(h, axis=1)`` (the first of tied maxima), from an equality, a
+    select and a min, which cost a fraction of TensorFlow's CPU ArgMax kernel on this layout.
+    """
+    n = tf.shape(h)[1]
+    return tf.reduce_min(tf.where(tf.equal(h, p[:, None, :]), tf.range(n)[None, :, None], n), axis=1)
 
 
 def filter_table(expl, net) -> pd.DataFrame:
