@@ -129,3 +129,21 @@ def test_shortcut_rows_render_seed_by_seed_where_the_seeds_disagree():
     assert "| `occlusion` | seeds 0.00 / 1.00 / 0.00 / 2.0; above rival 0.50 |" in text
     assert "| `deconv` | — |" in text and "`and`" not in text  # an ignored row is not tabled
     assert mod["seeds_or_mean"](stat(0.8, 0.1)) == "0.80 ± 0.10"
+
+
+def test_shortcut_reading_names_the_methods_each_row_separates_and_the_single_word_controls():
+    mod = runpy.run_path(str(GENERATOR))
+    assert mod["shortcut_reading"]({"rows": {"token": {"status": "scored"}}, "methods": {}}) == []
+    rows = {"and": {"status": "scored", "flip_rate": stat(0.95), "first-alone_flip_rate": stat(0.42),
+                    "second-alone_flip_rate": stat(0.38)},
+            "opposing": {"status": "scored", "flip_rate": stat(1.0)}, "context": {"status": "ignored"}}
+    methods = {"deconv": {"and": {"p_at_k": stat(1.0)}, "opposing": {"p_at_k": stat(0.95)}},
+               "gradient-l2": {"and": {"p_at_k": stat(0.05)}, "opposing": {"p_at_k": stat(1.0)}},
+               "gradient": {"and": {"p_at_k": stat(0.0)}},  # the sign lottery is not judged
+               "random": {"and": {"p_at_k": stat(0.1)}}}
+    text = "\n".join(mod["shortcut_reading"]({"rows": rows, "methods": methods}))
+    assert "1 of 2 methods (signed `gradient` and `random` aside) reach p@k ≥ 0.9 on every one of the 2 rows: " \
+           "`deconv`." in text
+    assert "Below 0.9 somewhere: `gradient-l2` on `and` 0.05." in text and "`gradient` on" not in text
+    assert "(flip rates: `and` 0.95 with both words, first alone 0.42, second alone 0.38)" in text
+    assert "`context`" not in text  # an ignored row is neither judged nor explained
