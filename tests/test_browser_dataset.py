@@ -60,6 +60,15 @@ def test_search_slice_and_aggregate_salience(page, server):  # noqa: F811
         got = page.eval_on_selector_all(f'.agg-class[data-class="{c["class"]}"] .agg-for .agg-word',
                                         "els => els.map(e => e.dataset.word)")
         assert got == [w["word"] for w in c["for"]]
+    assert want["filters"]["available"] is True
+    for c in want["filters"]["classes"]:
+        got = page.eval_on_selector_all(f'.agg-class[data-class="{c["class"]}"] .agg-filter',
+                                        "els => els.map(e => [Number(e.dataset.width), Number(e.dataset.filter), "
+                                        "e.textContent])")
+        assert got == [[f["width"], f["filter"], f'{f["width"]}/{f["filter"]} ' + page.evaluate(
+            "x => TDHeat.fmt(x)", f["mean_contribution"]) + " " + ", ".join(
+            f'\u201c{g["ngram"]}\u201d ×{g["count"]}' for g in f["ngrams"])] for f in c["filters"]]
+        assert got  # the tiny run's slice has filters with positive mean contribution to each class
     page.click("#ds-clear")
     settle(page)
     assert len(table_rows(page)) == 8
@@ -80,6 +89,10 @@ def test_an_uploaded_file_is_shown_as_text(page, server, tmp_path):  # noqa: F81
                                                 for r in want["rows"]]
     assert want["rows"][3]["text"] == "a -LRB- fine -RRB- film"  # treebank escapes, shown as brackets
     assert table_rows(page)[3][1] == "a ( fine ) film"
+    page.fill("#ds-search", "( fine )")  # what the table shows finds the row stored as -LRB- fine -RRB-
+    page.wait_for_timeout(400)
+    settle(page)
+    assert [r[0] for r in table_rows(page)] == [4]
     assert page.evaluate("() => window.__pwned") is None and not page.dialogs
 
 

@@ -11,7 +11,7 @@ from helpers.exact import raises_exactly
 
 from textdeconv.serve.app import create_app
 from textdeconv.serve.counterfactuals import deletions, substitutions
-from textdeconv.serve.dataset import DataSet, Slice, metrics, order, select
+from textdeconv.serve.dataset import DataSet, Slice, metrics, order, select, slice_filters
 from textdeconv.serve.explorer import Explorer, Limits
 
 with warnings.catch_warnings():
@@ -71,6 +71,55 @@ def hand_table():
 ])
 def test_slices_by_hand(piece, rows):
     assert select(hand_table(), piece).tolist() == rows
+
+
+def escaped_table():
+    texts = ["the -LRB- long -RRB- film", "`` fine '' , he said", "lrb is no bracket", 'a "quoted" word',
+             "-lsb- sic -rsb-"]
+    toks = [t.split(" ") for t in texts]
+    return DataSet("hand", texts, toks, np.zeros(5, np.int64), np.full((5, 2), .5, np.float32))
+
+
+@pytest.mark.parametrize("piece,rows", [
+    (Slice(search="("), [0]),                  # the table shows -LRB- as (
+    (Slice(search="( long )"), [0]),
+    (Slice(search="-lrb-"), [0]),              # the stored token still matches
+    (Slice(search="lrb"), [0, 2]),
+    (Slice(search="[ SIC ]"), [4]),
+    (Slice(search="\u201cfine\u201d"), []),    # shown: "“ fine ”" (tokens are spaced)
+    (Slice(search="\u201c fine \u201d"), [1]),
+    (Slice(search='"'), [1, 3]),                # a typed quote finds `` and '' and a real quote
+    (Slice(search='" fine "'), [1]),
+    (Slice(search="``"), [1]),
+    (Slice(search=")"), [0]),
+    (Slice(word="("), [0]), (Slice(word="-LRB-"), [0]), (Slice(word='"'), [1]), (Slice(word="["), [4]),
+    (Slice(word="lrb"), [2]),
+])
+def test_search_matches_what_the_table_shows(piece, rows):
+    assert select(escaped_table(), piece).tolist() == rows
+
+
+def test_slice_filters_by_hand():
+    # 3 sentences, 3 filters (width 1: filters 0, 1; width 2: filter 0), 2 classes
+    pooled = np.array([[1.0, 0.0, 2.0], [3.0, 0.5, 0.0], [0.0, 1.0, 1.0]])
+    w = np.array([[0.5, -0.5], [-1.0, 2.0], [1.0, 1.0]])  # (F, C)
+    contributions = np.stack([pooled * w[:, c] for c in range(2)])
+    switch = np.array([[0, 1, -1], [1, 0, 2], [0, 1, 0]])
+    tokens = [["a", "b"], ["c", "d", "e"], ["f", "g"]]
+    out = slice_filters(contributions, pooled, switch, tokens, [1, 1, 2], [0, 1, 0], ["neg", "pos"], top=5)
+    neg, pos = out
+    # neg: means 0.5*4/3 = 2/3, -1*1.5/3 = -0.5, 1*3/3 = 1 -> (2,0) then (1,0); filter (1,1) is negative
+    assert [(f["width"], f["filter"]) for f in neg["filters"]] == [(2, 0), (1, 0)]
+    assert neg["filters"][0] == {"width": 2, "filter": 0, "mean_contribution": 1.0, "fired": 2,
+                                 "ngrams": [{"ngram": "<pad> a", "count": 1}, {"ngram": "f g", "count": 1}]}
+    assert neg["filters"][1] == {"width": 1, "filter": 0, "mean_contribution": pytest.approx(2 / 3, abs=1e-15),
+                                 "fired": 2, "ngrams": [{"ngram": "a", "count": 1}, {"ngram": "d", "count": 1}]}
+    # pos: means -2/3, 2*1.5/3 = 1, 1 -> a tie of (1,1) and (2,0): column order
+    assert [(f["width"], f["filter"], f["mean_contribution"], f["fired"]) for f in pos["filters"]] == [
+        (1, 1, 1.0, 2), (2, 0, 1.0, 2)]
+    assert pos["filters"][0]["ngrams"] == [{"ngram": "c", "count": 1}, {"ngram": "g", "count": 1}]
+    assert [len(x["filters"]) for x in slice_filters(contributions, pooled, switch, tokens, [1, 1, 2], [0, 1, 0],
+                                                     ["neg", "pos"], top=1)] == [1, 1]
 
 
 @pytest.mark.parametrize("by,descending,rows", [
@@ -269,8 +318,46 @@ def test_aggregate_salience_is_the_lexicon_of_the_slice(client, explorer):
             assert x["count"] == means[x["word"]][2]
             assert x["mean"] == pytest.approx(means[x["word"]][0], rel=1e-6, abs=1e-9)
             assert x["total"] == pytest.approx(means[x["word"]][1], rel=1e-6, abs=1e-9)
+    # the filters: each sentence's deconvnet filter table for each class, summed here
+    from textdeconv.attribution.deconv import filter_table
+
+    filters = res["filters"]
+    assert (filters["available"], filters["note"]) == (True, None)
+    for c, entry in enumerate(filters["classes"]):
+        tables = [filter_table(e, run.net) for e in run.explain(texts, target=c)]
+        total, fired, grams = {}, {}, {}
+        for t in tables:
+            for w, j, contrib, alive, gram in zip(t["width"], t["filter"], t["contribution"], t["alive"], t["ngram"]):
+                key = (int(w), int(j))
+                total[key] = total.get(key, 0.0) + float(contrib)
+                fired[key] = fired.get(key, 0) + bool(alive)
+                if alive:
+                    grams.setdefault(key, {}).setdefault(gram, 0)
+                    grams[key][gram] += 1
+        mean = {key: v / len(texts) for key, v in total.items()}
+        want = sorted((key for key in mean if mean[key] > 0), key=lambda key: (-mean[key], key))[:50]
+        assert entry["class"] == run.class_names[c] and want
+        assert [(f["width"], f["filter"]) for f in entry["filters"]] == want
+        for f in entry["filters"]:
+            key = (f["width"], f["filter"])
+            assert f["mean_contribution"] == pytest.approx(mean[key], rel=1e-6, abs=1e-9)
+            assert f["fired"] == fired[key] > 0
+            ranked = sorted(grams[key].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            assert [(g["ngram"], g["count"]) for g in f["ngrams"]] == ranked
     two = post(client, "/api/aggregate", {"split": "test", "gold": "positive", "top": 1}).json()  # min_count 2
+    assert [len(e["filters"]) for e in two["filters"]["classes"]] == [1, 1]
     assert all(len(e["for"]) <= 1 and all(x["count"] >= 2 for x in e["for"]) for e in two["classes"])
+
+
+def test_aggregate_says_when_the_model_has_no_filters(client, monkeypatch):
+    import textdeconv.serve.explorer as module
+
+    monkeypatch.setattr(module, "has_filters", lambda net: False)
+    res = post(client, "/api/aggregate", {"split": "test", "gold": "positive", "top": 2}).json()
+    assert res["filters"] == {"available": False, "classes": [],
+                              "note": "this run's model has no convolution filters: filters are shown for TextCNN "
+                                      "runs only"}
+    assert [len(e["for"]) <= 2 for e in res["classes"]] == [True, True]
 
 
 def test_aggregate_refusals(explorer, client):

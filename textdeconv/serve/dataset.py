@@ -9,7 +9,9 @@ check it on hand-made tables; ``Explorer`` (explorer.py) loads the rows and runs
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -19,6 +21,20 @@ SPLITS = ("train", "dev", "test")
 SORTS = ("index", "confidence", "length", "loss")
 FORMATS = ("csv", "tsv", "jsonl")
 PREDICT_CHUNK = 1024  # sentences predicted between two checks of the request's time budget
+# treebank escapes as the page shows them (explorer.js ``ESCAPES``): the search matches both forms
+DISPLAY = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
+           "-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}",
+           "``": "\u201c", "''": "\u201d"}
+
+
+def shown(text: str) -> str:
+    """``text`` as the table shows it: each space-separated treebank escape replaced by what it stands for."""
+    return " ".join(DISPLAY.get(t, t) for t in text.split(" "))
+
+
+def fold(text: str) -> str:
+    """Casefolded, with curly double quotes as the ``"`` a keyboard types (the search compares these)."""
+    return text.casefold().replace("\u201c", '"').replace("\u201d", '"')
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,11 @@ class DataSet:
         with np.errstate(divide="ignore"):
             return -np.log(p)
 
+    @cached_property
+    def shown_texts(self) -> list:
+        """The texts as the page shows them (``shown``), folded (``fold``), computed once per data set."""
+        return [fold(shown(t)) for t in self.texts]
+
     @property
     def lengths(self) -> np.ndarray:
         return np.array([len(t) for t in self.tokens], dtype=np.int64)
@@ -61,7 +82,9 @@ class DataSet:
 @dataclass(frozen=True)
 class Slice:
     """Which rows a request looks at; every field None = no condition. ``search``: a case-insensitive
-    substring of the text; ``word``: a token the model reads (case-insensitive, whole token);
+    substring of the text as stored or as shown (treebank escapes as brackets and quotes, ``shown``;
+    a curly quote and ``"`` match each other); ``word``: a token the model reads, or its shown form
+    (case-insensitive, whole token);
     ``gold`` / ``predicted``: class indices; ``correct``: true or false; lengths in tokens, inclusive."""
 
     search: str | None = None
@@ -89,10 +112,13 @@ def select(data: DataSet, s: Slice) -> np.ndarray:
         keep &= data.lengths <= s.max_length
     if s.search:
         needle = s.search.casefold()
-        keep &= np.array([needle in t.casefold() for t in data.texts], dtype=bool)
+        folded = fold(s.search)
+        keep &= np.array([needle in t.casefold() or folded in v for t, v in zip(data.texts, data.shown_texts)],
+                         dtype=bool)
     if s.word:
-        word = s.word.casefold()
-        keep &= np.array([any(word == t.casefold() for t in toks) for toks in data.tokens], dtype=bool)
+        word, folded = s.word.casefold(), fold(s.word)
+        keep &= np.array([any(word == t.casefold() or folded == fold(DISPLAY.get(t, t)) for t in toks)
+                          for toks in data.tokens], dtype=bool)
     return np.flatnonzero(keep)
 
 
@@ -189,6 +215,40 @@ def aggregate_json(lex, class_names, top: int, by: str) -> list[dict]:
 
         out.append({"class": name, "words": int(len(rows)), "for": items(ranked.head(top)),
                     "against": items(against.head(top))})
+    return out
+
+
+def slice_filters(contributions, pooled, switch, tokens, widths, index, class_names, top: int,
+                  ngrams: int = 3) -> list[dict]:
+    """Per class, the ``top`` filters with the largest positive mean contribution w_cj * p_j over the
+    slice's sentences (the deconvnet's ``contribution``; a filter that did not fire adds 0).
+
+    Args:
+        contributions: (C, n, F) each filter's contribution to class c in each sentence;
+        pooled: (n, F) p_j; switch: (n, F) the token index where each filter's winning window
+            starts (negative: in the left padding); tokens: the n token lists the model read;
+        widths, index: (F,) each pooled column's width and filter index.
+    Returns:
+        per class ``{"class", "filters": [{"width", "filter", "mean_contribution", "fired", "ngrams"}]}``:
+        ``fired`` counts the sentences with p_j > 0; ``ngrams`` the ``ngrams`` most frequent winning
+        n-grams of those sentences (``{"ngram", "count"}``, ties alphabetical; ``<pad>`` for padding,
+        as ``deconv.filter_table``). Filters sort by mean, ties in column order (width, then index).
+    """
+    pooled, switch = np.asarray(pooled), np.asarray(switch)
+    fired = pooled > 0
+    out = []
+    for c, name in enumerate(class_names):
+        mean = np.asarray(contributions[c], np.float64).mean(axis=0)
+        best = [int(j) for j in np.lexsort((np.arange(len(mean)), -mean)) if mean[j] > 0][:top]
+        items = []
+        for j in best:
+            w = int(widths[j])
+            grams = Counter(" ".join(toks[t] if 0 <= t < len(toks) else "<pad>" for t in range(s, s + w))
+                            for toks, s in ((tokens[i], int(switch[i, j])) for i in np.flatnonzero(fired[:, j])))
+            common = sorted(grams.items(), key=lambda kv: (-kv[1], kv[0]))[:ngrams]
+            items.append({"width": w, "filter": int(index[j]), "mean_contribution": float(mean[j]),
+                          "fired": int(fired[:, j].sum()), "ngrams": [{"ngram": g, "count": n} for g, n in common]})
+        out.append({"class": name, "filters": items})
     return out
 
 

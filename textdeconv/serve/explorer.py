@@ -533,10 +533,34 @@ class Explorer:
             explainer = self.explainer(loaded, method, options)
             frame = explain_classes(explainer, [data.tokens[i] for i in rows], [i + 1 for i in rows],
                                     batch_size=self.limits.batch_size)
+            filters = self.aggregate_filters(loaded, [data.tokens[i] for i in rows], top)
         lex = lexicon(frame, names, min_count)
         return {"run": k, "source": data.source, "method": method, "options": options, "sentences": len(rows),
                 "tokens": sum(len(data.tokens[i]) for i in rows), "min_count": min_count, "by": by,
-                "classes": aggregate_json(lex, names, top, by)}
+                "classes": aggregate_json(lex, names, top, by), "filters": filters}
+
+    def aggregate_filters(self, loaded: Loaded, sentences, top: int) -> dict:
+        """The slice's filters with the largest mean contribution to each class (``dataset.slice_filters``),
+        from the deconvnet's per-filter ``contribution`` of every sentence explained for each class;
+        the caller holds the run's lock. A model without convolution filters gets ``available`` false."""
+        from textdeconv.serve.dataset import slice_filters
+
+        net, names = loaded.run.net, list(loaded.run.class_names)
+        if not has_filters(net):
+            return {"available": False, "note": "this run's model has no convolution filters: filters are "
+                                                "shown for TextCNN runs only", "classes": []}
+        explainer = self.explainer(loaded, "deconv", {})
+        per_class = [explainer.explain(sentences, target=c, batch_size=self.limits.batch_size)
+                     for c in range(len(names))]
+        first = per_class[0]
+        contributions = np.stack([[e.extras["contribution"] for e in es] for es in per_class])
+        pooled = np.stack([e.extras["pooled"] for e in first])
+        switch = np.stack([e.extras["switch"] for e in first])
+        widths = np.repeat(net.widths, [int(c.filters) for c in net.convs])
+        index = np.concatenate([np.arange(int(c.filters)) for c in net.convs])
+        return {"available": True, "note": None,
+                "classes": slice_filters(contributions, pooled, switch, [e.tokens for e in first], widths, index,
+                                         names, top)}
 
     def projection(self, k: int, source: dict, piece=None, unit=None) -> dict:
         """The slice's rows on the first two principal components of their max-pooled feature vectors
@@ -659,6 +683,11 @@ class Explorer:
         ids, expls, _ = self.file_explanations(k, items, method, target, options or {})
         frame = token_frame(expls, ids)
         return (safe(frame) if spreadsheet_safe else frame).to_csv(index=False)
+
+
+def has_filters(net) -> bool:
+    """Whether a run's model has convolution filters (a TextCNN) whose contributions can be listed."""
+    return bool(getattr(net, "convs", None))
 
 
 def source_of(text, clean) -> dict:

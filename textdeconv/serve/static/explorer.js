@@ -926,7 +926,8 @@
       if (mine !== seq.agg) return;
       $("ds-agg-note").textContent = "Mean " + res.method + " score of each word over the " + res.sentences +
         " sentences of the slice (" + res.tokens + " tokens; words seen at least " + res.min_count + " times), " +
-        "every sentence explained for each class; the count and the total in the tooltip.";
+        "every sentence explained for each class; the count and the total in the tooltip. Filters (width/index): " +
+        "the largest mean contribution w·p to the class over the slice, with their most frequent winning n-grams.";
       res.classes.forEach(function (c) {
         var box = el("div", "agg-class");
         box.dataset["class"] = c["class"];
@@ -944,8 +945,28 @@
           });
           box.appendChild(line);
         });
+        // the filters with the largest mean contribution w_cj * p_j to this class over the slice
+        var fc = res.filters.available ? res.filters.classes.filter(function (x) { return x["class"] === c["class"]; })[0] : null;
+        if (fc) {
+          var fl = el("div", "agg-filters");
+          fl.appendChild(el("span", "note", "filters: "));
+          if (!fc.filters.length) fl.appendChild(el("span", "note", "none"));
+          fc.filters.forEach(function (f) {
+            var chip = el("span", "agg-filter");
+            chip.dataset.width = f.width; chip.dataset.filter = f.filter;
+            chip.appendChild(el("b", null, f.width + "/" + f.filter + " " + H.fmt(f.mean_contribution)));
+            chip.appendChild(document.createTextNode(" " + f.ngrams.map(function (g) {
+              return "\u201c" + g.ngram.split(" ").map(display).join(" ") + "\u201d ×" + g.count;
+            }).join(", ")));
+            chip.title = "width " + f.width + ", filter " + f.filter + ": mean contribution " + H.fmt(f.mean_contribution) +
+              " to " + c["class"] + "; fired in " + f.fired + " of " + res.sentences + " sentences";
+            fl.appendChild(chip);
+          });
+          box.appendChild(fl);
+        }
         $("ds-agg").appendChild(box);
       });
+      if (!res.filters.available) $("ds-agg").appendChild(el("p", "note agg-no-filters", res.filters.note));
     }, function (err) { if (mine === seq.agg) $("ds-agg-note").textContent = err.message; });
   }
   // the projector: the slice's rows on the first two principal components of their pooled features
