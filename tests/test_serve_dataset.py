@@ -110,14 +110,21 @@ def test_slice_filters_by_hand():
     neg, pos = out
     # neg: means 0.5*4/3 = 2/3, -1*1.5/3 = -0.5, 1*3/3 = 1 -> (2,0) then (1,0); filter (1,1) is negative
     assert [(f["width"], f["filter"]) for f in neg["filters"]] == [(2, 0), (1, 0)]
+    # n-grams of equal count: the larger activation first (2.0 for "<pad> a", 1.0 for "f g")
     assert neg["filters"][0] == {"width": 2, "filter": 0, "mean_contribution": 1.0, "fired": 2,
                                  "ngrams": [{"ngram": "<pad> a", "count": 1}, {"ngram": "f g", "count": 1}]}
     assert neg["filters"][1] == {"width": 1, "filter": 0, "mean_contribution": pytest.approx(2 / 3, abs=1e-15),
-                                 "fired": 2, "ngrams": [{"ngram": "a", "count": 1}, {"ngram": "d", "count": 1}]}
+                                 "fired": 2, "ngrams": [{"ngram": "d", "count": 1}, {"ngram": "a", "count": 1}]}
     # pos: means -2/3, 2*1.5/3 = 1, 1 -> a tie of (1,1) and (2,0): column order
     assert [(f["width"], f["filter"], f["mean_contribution"], f["fired"]) for f in pos["filters"]] == [
         (1, 1, 1.0, 2), (2, 0, 1.0, 2)]
-    assert pos["filters"][0]["ngrams"] == [{"ngram": "c", "count": 1}, {"ngram": "g", "count": 1}]
+    assert pos["filters"][0]["ngrams"] == [{"ngram": "g", "count": 1}, {"ngram": "c", "count": 1}]  # 1.0 > 0.5
+    # counts first, then activation, then alphabetical; at most `ngrams`
+    (many,) = slice_filters(np.ones((1, 4, 1)), np.array([[1.0], [3.0], [2.0], [2.0]]), np.zeros((4, 1), int),
+                            [["b"], ["c"], ["b"], ["a"]], [1], [0], ["x"], top=1, ngrams=3)
+    assert many["filters"][0]["ngrams"] == [{"ngram": "b", "count": 2}, {"ngram": "c", "count": 1},
+                                            {"ngram": "a", "count": 1}]
+    assert many["filters"][0]["fired"] == 4 and many["filters"][0]["mean_contribution"] == 1.0
     assert [len(x["filters"]) for x in slice_filters(contributions, pooled, switch, tokens, [1, 1, 2], [0, 1, 0],
                                                      ["neg", "pos"], top=1)] == [1, 1]
 
@@ -325,15 +332,17 @@ def test_aggregate_salience_is_the_lexicon_of_the_slice(client, explorer):
     assert (filters["available"], filters["note"]) == (True, None)
     for c, entry in enumerate(filters["classes"]):
         tables = [filter_table(e, run.net) for e in run.explain(texts, target=c)]
-        total, fired, grams = {}, {}, {}
+        total, fired, grams, strongest = {}, {}, {}, {}
         for t in tables:
-            for w, j, contrib, alive, gram in zip(t["width"], t["filter"], t["contribution"], t["alive"], t["ngram"]):
+            for w, j, contrib, alive, gram, p in zip(t["width"], t["filter"], t["contribution"], t["alive"],
+                                                     t["ngram"], t["activation"]):
                 key = (int(w), int(j))
                 total[key] = total.get(key, 0.0) + float(contrib)
                 fired[key] = fired.get(key, 0) + bool(alive)
                 if alive:
                     grams.setdefault(key, {}).setdefault(gram, 0)
                     grams[key][gram] += 1
+                    strongest[key, gram] = max(strongest.get((key, gram), 0.0), float(p))
         mean = {key: v / len(texts) for key, v in total.items()}
         want = sorted((key for key in mean if mean[key] > 0), key=lambda key: (-mean[key], key))[:50]
         assert entry["class"] == run.class_names[c] and want
@@ -342,7 +351,7 @@ def test_aggregate_salience_is_the_lexicon_of_the_slice(client, explorer):
             key = (f["width"], f["filter"])
             assert f["mean_contribution"] == pytest.approx(mean[key], rel=1e-6, abs=1e-9)
             assert f["fired"] == fired[key] > 0
-            ranked = sorted(grams[key].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            ranked = sorted(grams[key].items(), key=lambda kv: (-kv[1], -strongest[key, kv[0]], kv[0]))[:3]
             assert [(g["ngram"], g["count"]) for g in f["ngrams"]] == ranked
     two = post(client, "/api/aggregate", {"split": "test", "gold": "positive", "top": 1}).json()  # min_count 2
     assert [len(e["filters"]) for e in two["filters"]["classes"]] == [1, 1]

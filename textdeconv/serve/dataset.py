@@ -231,8 +231,9 @@ def slice_filters(contributions, pooled, switch, tokens, widths, index, class_na
     Returns:
         per class ``{"class", "filters": [{"width", "filter", "mean_contribution", "fired", "ngrams"}]}``:
         ``fired`` counts the sentences with p_j > 0; ``ngrams`` the ``ngrams`` most frequent winning
-        n-grams of those sentences (``{"ngram", "count"}``, ties alphabetical; ``<pad>`` for padding,
-        as ``deconv.filter_table``). Filters sort by mean, ties in column order (width, then index).
+        n-grams of those sentences (``{"ngram", "count"}``; ties: the larger activation p_j first,
+        then alphabetical; ``<pad>`` for padding, as ``deconv.filter_table``). Filters sort by mean,
+        ties in column order (width, then index).
     """
     pooled, switch = np.asarray(pooled), np.asarray(switch)
     fired = pooled > 0
@@ -243,9 +244,13 @@ def slice_filters(contributions, pooled, switch, tokens, widths, index, class_na
         items = []
         for j in best:
             w = int(widths[j])
-            grams = Counter(" ".join(toks[t] if 0 <= t < len(toks) else "<pad>" for t in range(s, s + w))
-                            for toks, s in ((tokens[i], int(switch[i, j])) for i in np.flatnonzero(fired[:, j])))
-            common = sorted(grams.items(), key=lambda kv: (-kv[1], kv[0]))[:ngrams]
+            grams, strongest = Counter(), {}
+            for i in np.flatnonzero(fired[:, j]):
+                toks, start = tokens[i], int(switch[i, j])
+                g = " ".join(toks[t] if 0 <= t < len(toks) else "<pad>" for t in range(start, start + w))
+                grams[g] += 1
+                strongest[g] = max(strongest.get(g, 0.0), float(pooled[i, j]))
+            common = sorted(grams.items(), key=lambda kv: (-kv[1], -strongest[kv[0]], kv[0]))[:ngrams]
             items.append({"width": w, "filter": int(index[j]), "mean_contribution": float(mean[j]),
                           "fired": int(fired[:, j].sum()), "ngrams": [{"ngram": g, "count": n} for g, n in common]})
         out.append({"class": name, "filters": items})

@@ -540,8 +540,8 @@ class Explorer:
                 "classes": aggregate_json(lex, names, top, by), "filters": filters}
 
     def aggregate_filters(self, loaded: Loaded, sentences, top: int) -> dict:
-        """The slice's filters with the largest mean contribution to each class (``dataset.slice_filters``),
-        from the deconvnet's per-filter ``contribution`` of every sentence explained for each class;
+        """The slice's filters with the largest mean contribution to each class (``dataset.slice_filters``):
+        the deconvnet's per-filter ``contribution`` w_cj * p_j of every sentence, for each class c;
         the caller holds the run's lock. A model without convolution filters gets ``available`` false."""
         from textdeconv.serve.dataset import slice_filters
 
@@ -549,13 +549,12 @@ class Explorer:
         if not has_filters(net):
             return {"available": False, "note": "this run's model has no convolution filters: filters are "
                                                 "shown for TextCNN runs only", "classes": []}
-        explainer = self.explainer(loaded, "deconv", {})
-        per_class = [explainer.explain(sentences, target=c, batch_size=self.limits.batch_size)
-                     for c in range(len(names))]
-        first = per_class[0]
-        contributions = np.stack([[e.extras["contribution"] for e in es] for es in per_class])
+        # p_j and the switches do not depend on the class: one pass, and w_cj * p_j for every class
+        # as Deconvnet.attribute_ids computes the target's ``contribution``
+        first = self.explainer(loaded, "deconv", {}).explain(sentences, target=0, batch_size=self.limits.batch_size)
         pooled = np.stack([e.extras["pooled"] for e in first])
         switch = np.stack([e.extras["switch"] for e in first])
+        contributions = net.output_weights.numpy().T[:, None, :] * pooled[None]  # (C, n, F)
         widths = np.repeat(net.widths, [int(c.filters) for c in net.convs])
         index = np.concatenate([np.arange(int(c.filters)) for c in net.convs])
         return {"available": True, "note": None,
