@@ -138,6 +138,19 @@ def test_greedy_deletions_find_the_smallest_flipping_set_of_a_hand_set_net(sente
     assert greedy_deletions(net, ids[:1], 1, 5)["positions"] == []  # never every word
 
 
+def test_greedy_deletions_stop_over_the_request_budget():
+    import time
+
+    from textdeconv.serve.budget import Budget
+
+    net, vocab = presence_net()
+    budget = Budget(0.0)
+    time.sleep(0.01)
+    with raises_exactly(type(_request_error()), "the request needed more than its time budget of 0 s (textdeconv "
+                        "serve --time-budget); ask for fewer sentences or a cheaper method"):
+        budget.run(greedy_deletions, net, vocab.encode("the good great fine bad".split()), 1, 5)
+
+
 def test_hotflip_estimates_equal_directional_derivatives_and_rank_by_them():
     """A random multichannel TextCNN (frozen and trained tables): each estimate equals the forward-mode
     derivative of the margin along (E[v] - E[w_t]) in both channels, computed here apart from the

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from textdeconv.data.vocab import PAD_ID, UNK_ID, pad_batch
+from textdeconv.serve.budget import check
 
 
 def margins_for(net, seqs, cls: int) -> np.ndarray:
@@ -36,11 +37,12 @@ def greedy_deletions(net, ids, cls: int, most: int) -> dict:
 
     Returns ``{"positions": [...] (original indices, sorted), "steps": [{"position", "margin"}],
     "margin": the margin before any deletion, "flips": whether the last step's margin is < 0}``.
-    Ties go to the earlier position."""
+    Ties go to the earlier position. Each step first checks the request's budget (``budget.check``)."""
     left = list(range(len(ids)))
     start = float(margins_for(net, [list(ids)], cls)[0])
     steps, gone = [], []
     while len(gone) < min(most, len(ids) - 1):
+        check()
         rows = [[ids[j] for j in left if j != i] for i in left]
         m = margins_for(net, rows, cls)
         best = int(np.argmin(m))  # argmin: the first of equal values, the earliest position
