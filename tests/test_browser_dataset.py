@@ -105,8 +105,18 @@ def test_counterfactuals_are_listed_and_use_this_loads_the_edit(page, server):  
     items = page.eval_on_selector_all(".cf-item", "els => els.map(e => [e.dataset.kind, e.dataset.flips])")
     assert items == [[c["kind"], "1" if c["flips"] else "0"] for c in want["counterfactuals"]] and items
     first = want["counterfactuals"][0]
+    assert first["kind"] == "delete"  # the greedy deletion set first, then substitutions by estimate
     deleted = page.eval_on_selector_all(".cf-item:first-child del", "els => els.map(e => e.textContent)")
-    assert deleted == first["removed"]
+    assert deleted == first["removed"] and page.locator(".cf-item:first-child ins").count() == 0
+    size = f"{first['size']} deletion" + ("" if first["size"] == 1 else "s")
+    assert page.text_content(".cf-item:first-child .cf-pred").endswith(size)
+    subs = [(i, c) for i, c in enumerate(want["counterfactuals"]) if c["kind"] == "replace"]
+    assert subs
+    for i, c in subs:  # each substitution drawn old -> new, with its first-order estimate
+        item = f".cf-item:nth-child({i + 1})"
+        assert page.eval_on_selector_all(item + " del", "els => els.map(e => e.textContent)") == c["removed"]
+        assert page.eval_on_selector_all(item + " ins", "els => els.map(e => e.textContent)") == c["inserted"]
+        assert page.text_content(item + " .cf-pred").endswith(f"estimated margin change {c['estimated_change']:.2f}")
     page.click(".cf-item:first-child .cf-use")
     settle(page)
     assert [w[0] for w in shown(page, 0)] == first["tokens"]

@@ -10,7 +10,7 @@ import pytest
 from helpers.exact import raises_exactly
 
 from textdeconv.serve.app import create_app
-from textdeconv.serve.counterfactuals import deletions, substitutions
+from textdeconv.serve.counterfactuals import greedy_deletions, hotflip, margins_for
 from textdeconv.serve.dataset import DataSet, Slice, metrics, order, select, slice_filters
 from textdeconv.serve.explorer import Explorer, Limits
 
@@ -145,18 +145,113 @@ def test_loss_by_hand():
                                                         -math.log(.3), -math.log(.55)], rel=1e-6)
 
 
-def test_counterfactual_edits_by_hand():
-    tokens, scores = ["a", "b", "c", "d"], [0.1, 0.5, -0.2, 0.3]
-    edits = deletions(tokens, scores, 5)  # positive scores, largest first; never every word
-    assert [(e["positions"], e["removed"], e["tokens"], e["size"]) for e in edits] == [
-        ([1], ["b"], ["a", "c", "d"], 1), ([1, 3], ["b", "d"], ["a", "c"], 2), ([0, 1, 3], ["a", "b", "d"], ["c"], 3)]
-    assert [e["tokens"] for e in deletions(tokens, scores, 1)] == [["a", "c", "d"]]
-    assert deletions(["x"], [1.0], 5) == []
-    near = {"b": [{"word": "B", "cosine": 0.9}, {"word": "bb", "cosine": 0.5}], "d": [{"word": "D", "cosine": 0.7}]}
-    subs = substitutions(tokens, scores, 2, lambda w: near[w])
-    assert [(e["positions"], e["inserted"], e["cosine"], e["tokens"]) for e in subs] == [
-        ([1], ["B"], 0.9, ["a", "B", "c", "d"]), ([1], ["bb"], 0.5, ["a", "bb", "c", "d"]),
-        ([3], ["D"], 0.7, ["a", "b", "c", "D"])]
+WEIGHTS = {"the": 0.0, "good": 1.0, "great": 0.8, "fine": 0.3, "bad": -1.0}  # logit_1 - logit_0, plus 0.25
+
+
+def presence_net():
+    """Width-1 filters on one-hot embeddings: filter k fires 1 where word k stands, so after the max
+    over time logit_1 = 0.25 + the sum of WEIGHTS over the distinct words present, logit_0 = 0."""
+    from textdeconv.config import ModelConfig
+    from textdeconv.data.vocab import PAD, UNK, Vocab
+    from textdeconv.model.textcnn import TextCNN, build_model
+
+    words = list(WEIGHTS)
+    net = TextCNN(build_model(ModelConfig(embedding_dim=5, filter_sizes=(1,), num_filters=5, max_norm=None), 7, 2))
+    net.tables[0].embeddings.assign(np.vstack([np.zeros((2, 5)), np.eye(5)]).astype("float32"))
+    net.convs[0].kernel.assign(np.eye(5, dtype="float32")[None])
+    net.convs[0].bias.assign(np.zeros(5, "float32"))
+    net.dense.kernel.assign(np.stack([np.zeros(5), [WEIGHTS[w] for w in words]], axis=1).astype("float32"))
+    net.dense.bias.assign(np.array([0.0, 0.25], "float32"))
+    return net, Vocab([PAD, UNK] + words)
+
+
+def flipping_sets(net, ids, size):
+    from itertools import combinations
+
+    sets = [c for c in combinations(range(len(ids)), size)]
+    m = margins_for(net, [[w for j, w in enumerate(ids) if j not in c] for c in sets], 1)
+    return [list(c) for c, x in zip(sets, m) if x < 0]
+
+
+@pytest.mark.parametrize("sentence,want,order,margins", [
+    # no single deletion flips (the margin is 1.35); of the pairs only good + great does (-0.45)
+    ("the good great fine bad", [1, 2], [1, 2], [0.35, -0.45]),
+    # the max over time: deleting one of two "good"s changes nothing, so the set needs both and great
+    # (great first; then the two goods tie at 0.25 and the earlier goes first)
+    ("good good great bad", [0, 1, 2], [2, 0, 1], [0.25, 0.25, -0.75]),
+])
+def test_greedy_deletions_find_the_smallest_flipping_set_of_a_hand_set_net(sentence, want, order, margins):
+    net, vocab = presence_net()
+    ids = vocab.encode(sentence.split())
+    found = greedy_deletions(net, ids, 1, 5)
+    assert found["positions"] == want and found["flips"] is True
+    assert [s["position"] for s in found["steps"]] == order
+    assert [s["margin"] for s in found["steps"]] == pytest.approx(margins, abs=1e-6)
+    assert all(not flipping_sets(net, ids, n) for n in range(1, len(want)))  # no smaller set flips
+    assert want in flipping_sets(net, ids, len(want))
+    capped = greedy_deletions(net, ids, 1, 1)  # the cap: one deletion, which does not flip
+    assert (capped["positions"], capped["flips"]) == ([order[0]], False)
+    assert greedy_deletions(net, ids[:1], 1, 5)["positions"] == []  # never every word
+
+
+def test_greedy_deletions_stop_over_the_request_budget():
+    import time
+
+    from textdeconv.serve.budget import Budget
+
+    net, vocab = presence_net()
+    budget = Budget(0.0)
+    time.sleep(0.01)
+    with raises_exactly(type(_request_error()), "the request needed more than its time budget of 0 s (textdeconv "
+                        "serve --time-budget); ask for fewer sentences or a cheaper method"):
+        budget.run(greedy_deletions, net, vocab.encode("the good great fine bad".split()), 1, 5)
+
+
+def test_hotflip_estimates_equal_directional_derivatives_and_rank_by_them():
+    """A random multichannel TextCNN (frozen and trained tables): each estimate equals the forward-mode
+    derivative of the margin along (E[v] - E[w_t]) in both channels, computed here apart from the
+    gradient, and the pairs are the best ``per_word`` at the best ``words`` positions, sorted."""
+    import tensorflow as tf
+
+    from textdeconv.config import ModelConfig
+    from textdeconv.data.vocab import pad_batch
+    from textdeconv.model.textcnn import TextCNN, build_model
+
+    rng = np.random.default_rng(3)
+    V, D = 12, 4
+    vectors = rng.normal(size=(V, D)).astype("float32")
+    cfg = ModelConfig(variant="multichannel", embedding_dim=D, filter_sizes=(1, 2), num_filters=3, max_norm=None,
+                      vectors="x")
+    net = TextCNN(build_model(cfg, V, 2, vectors=vectors, seed=5))
+    net.tables[1].embeddings.assign(vectors + rng.normal(size=(V, D)).astype("float32"))  # channels differ
+    net.dense.kernel.assign(rng.normal(size=(6, 2)).astype("float32"))
+    ids = [4, 7, 2, 9]
+    batch = pad_batch([ids], net.pad)
+    logits = net.forward(batch).logits.numpy()[0]
+    cls = int(np.argmax(logits))
+    tables = [t.embeddings.numpy() for t in net.tables]
+    emb = net.embed(batch)
+    want = np.full((len(ids), V), np.inf)
+    for t, w in enumerate(ids):
+        for v in range(2, V):
+            if v == w:
+                continue
+            step = np.zeros(emb.shape, "float32")
+            step[0, net.pad + t] = np.concatenate([tab[v] - tab[w] for tab in tables])
+            with tf.autodiff.ForwardAccumulator(emb, tf.constant(step)) as acc:
+                out = net.logits_from_embeddings(emb, batch)[0]
+                margin = out[cls] - out[1 - cls]
+            want[t, v] = float(acc.jvp(margin))
+    found = hotflip(net, ids, cls, 2, 3)
+    for f in found:
+        assert f["estimated_change"] == pytest.approx(want[f["position"], f["id"]], abs=1e-5)
+    changes = [f["estimated_change"] for f in found]
+    assert changes == sorted(changes) and len(found) == 6
+    rows = list(np.argsort(want.min(axis=1), kind="stable")[:2])
+    assert sorted({f["position"] for f in found}) == sorted(rows)
+    for t in rows:
+        assert sorted(f["id"] for f in found if f["position"] == t) == sorted(np.argsort(want[t])[:3].tolist())
+    assert hotflip(net, ids, cls, 0, 3) == []
 
 
 # -- the endpoints on the tiny run ------------------------------------------------------------------
@@ -390,25 +485,43 @@ def test_counterfactuals_equal_a_direct_explain_of_each_edit(client, explorer):
     original = post(client, "/api/explain", {"texts": [text]}).json()["explanations"][0]
     assert (res["tokens"], res["scores"], res["predicted"]) == (original["tokens"], original["scores"],
                                                                 original["predicted"])
-    scores = np.array(original["scores"])
-    top = [int(t) for t in np.argsort(-scores, kind="stable") if scores[t] > 0]
+    tokens, cls = res["tokens"], res["predicted_index"]
     found = res["counterfactuals"]
-    dels = [c for c in found if c["kind"] == "delete"]
-    assert sorted(c["positions"] for c in dels) == sorted(sorted(top[:n]) for n in range(1, min(3, len(top)) + 1))
+    (cut,) = [c for c in found if c["kind"] == "delete"]
+    assert found[0] is cut and 1 <= cut["size"] == len(cut["steps"]) <= 3
+
+    def margin(token_lists):  # the margin from a direct model call: log p(cls) - log p(other), 2 classes
+        p = direct(explorer, token_lists).astype(np.float64)
+        return np.log(p[:, cls]) - np.log(p[:, 1 - cls])
+
+    gone = []
+    for step in cut["steps"]:  # each step the best single deletion of the sentence left, by the model
+        left = [t for t in range(len(tokens)) if t not in gone]
+        m = margin([[tokens[j] for j in left if j != i] for i in left])
+        assert step["position"] == left[int(np.argmin(m))] and step["margin"] == pytest.approx(m.min(), abs=1e-4)
+        assert step["word"] == tokens[step["position"]]
+        gone.append(step["position"])
+    assert cut["positions"] == sorted(gone) and cut["removed"] == [tokens[i] for i in sorted(gone)]
+    assert all(s["margin"] >= 0 for s in cut["steps"][:-1])  # it stops at the first set that flips
     subs = [c for c in found if c["kind"] == "replace"]
+    assert found == [cut] + subs and len(subs) == 2 * 3
+    assert len({c["positions"][0] for c in subs}) == 2
+    changes = [c["estimated_change"] for c in subs]
+    assert changes == sorted(changes)
     for c in subs:
-        near = client.get(f"/api/neighbours?run=0&k=3&word={c['removed'][0]}").json()["neighbours"]
-        assert c["inserted"][0] in [n["word"] for n in near] and c["positions"][0] in top[:2]
-    assert len(subs) == 3 * min(2, len(top))
-    assert [c["size"] for c in found] == sorted(c["size"] for c in found)
+        (t,) = c["positions"]
+        assert c["inserted"][0] not in ("<pad>", "<unk>", tokens[t]) and c["removed"] == [tokens[t]]
+        assert c["tokens"] == tokens[:t] + c["inserted"] + tokens[t + 1:]
     edited = post(client, "/api/explain", {"texts": [c["tokens"] for c in found]}).json()["explanations"]
     for c, e in zip(found, edited):  # each verified prediction is the model's on the edited sentence
-        assert c["tokens"] == e["tokens"] and c["predicted"] == e["predicted"]
+        assert c["tokens"] == e["tokens"] and c["text"] == " ".join(c["tokens"]) and c["predicted"] == e["predicted"]
         for name in ("negative", "positive"):
             assert c["probs"][name] == pytest.approx(e["probs"][name], abs=1e-6)
         assert c["flips"] == (e["predicted"] != original["predicted"])
         assert c["original_probability"] == c["probs"][original["predicted"]]
     assert res["flips"] == sum(c["flips"] for c in found)
+    none = post(client, "/api/counterfactuals", {"text": text, "deletions": 0, "words": 0}).json()
+    assert none["counterfactuals"] == [] and none["flips"] == 0
 
 
 @pytest.mark.parametrize("body,message", [

@@ -617,25 +617,38 @@ class Explorer:
     # -- counterfactuals: edits that flip the prediction (counterfactuals.py) ---------------------
     def counterfactuals(self, k: int, text, method: str = "deconv", options=None, most: int = 5, words: int = 3,
                         neighbours: int = 5) -> dict:
-        """Deletions of the most salient words and substitutions of salient words by their embedding
-        neighbours, each verified by the model, sorted by edit size (counterfactuals.py)."""
-        from textdeconv.serve.counterfactuals import deletions, substitutions, verified
+        """The greedy smallest set of at most ``most`` word deletions that flips the prediction (each
+        step exact: every single deletion scored by the model), then HotFlip's first-order one-word
+        substitutions (``neighbours`` words at each of ``words`` positions, best estimate first), each
+        edit verified by the model (counterfactuals.py). ``method`` only gives the sentence's
+        ``scores``, for the page to shade the original words."""
+        from textdeconv.serve.counterfactuals import (
+            deletion_edit,
+            greedy_deletions,
+            hotflip,
+            substitution_edit,
+            verified,
+        )
         from textdeconv.training.trainer import predict_ids
 
         options = options or {}
         ids, sentences, _, _ = self.sentences(k, [(1, text)], 1)
         (e,) = self.explanations(k, ids, sentences, method, None, options)
         tokens, loaded = list(sentences[0]), self.runs[k]
-        run, names = loaded.run, list(loaded.run.class_names)
-        edits = deletions(tokens, e.scores, most) + substitutions(
-            tokens, e.scores, words, lambda w: self.neighbours(k, w, neighbours)["neighbours"])
-        probs = np.zeros((0, len(names)), np.float32)
-        if edits:
-            with hold(loaded.lock, loaded.name):
+        run, names, cls = loaded.run, list(loaded.run.class_names), int(e.predicted)
+        encoded = run.vocab.encode(tokens)
+        with hold(loaded.lock, loaded.name):
+            edits = []
+            if most > 0 and len(tokens) > 1:
+                edits.append(deletion_edit(tokens, greedy_deletions(run.net, encoded, cls, most)))
+            edits += [substitution_edit(tokens, f, run.vocab.itos[f["id"]])
+                      for f in hotflip(run.net, encoded, cls, words, neighbours)]
+            probs = np.zeros((0, len(names)), np.float32)
+            if edits:
                 probs = predict_ids(run.net.model, [run.vocab.encode(x["tokens"]) for x in edits], run.net.pad)
-        found = verified(edits, probs, int(e.predicted), names)
+        found = verified(edits, probs, cls, names)
         return {"run": k, "method": method, "options": options, "tokens": tokens, "scores": json_numbers(e.scores),
-                "predicted": e.predicted_name, "predicted_index": int(e.predicted),
+                "predicted": e.predicted_name, "predicted_index": cls,
                 "probs": dict(zip(names, json_numbers(e.probs))), "flips": sum(c["flips"] for c in found),
                 "counterfactuals": found}
 

@@ -283,8 +283,9 @@
     var box = el("div", "cf"), r = state.shown[0];
     var b = el("button", "cf-go", s.cf ? "counterfactuals again" : "counterfactuals");
     b.type = "button"; b.dataset.k = k;
-    b.title = "delete the most salient words (" + state.selected[0] + ") one by one, or replace one by its nearest " +
-      "words in the embedding; each edit checked by the model";
+    b.title = "the smallest set of deletions the greedy finds to flip the prediction (each step the deletion " +
+      "that lowers the margin most, by the model), and one-word substitutions ranked by HotFlip's first-order " +
+      "estimate; each edit checked by the model";
     box.appendChild(b);
     if (s.cfError) box.appendChild(el("span", "note sent-error", " " + s.cfError));
     if (!s.cf) return box;
@@ -311,8 +312,10 @@
         diff.appendChild(document.createTextNode(" "));
       });
       li.appendChild(diff);
+      var how = c.kind === "delete" ? " · " + c.size + (c.size === 1 ? " deletion" : " deletions") :
+        " · estimated margin change " + c.estimated_change.toFixed(2);
       li.appendChild(el("span", "cf-pred", "→ " + c.predicted + " " + pct(c.probability) + (c.flips ? " (flips)" : "") +
-        (c.cosine !== null ? " · cosine " + c.cosine.toFixed(2) : "")));
+        how));
       list.appendChild(li);
     });
     box.appendChild(list);
