@@ -715,7 +715,9 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
            (f"- Machine: {machine_text(meta['machine'])}; load average at start {load_text(meta['machine'])}; "
             f"date {meta.get('date', 'not recorded')}." if meta.get("machine")
             else "- Machine and date: not recorded in `meta.json`."),
-           f"- Run `{run_name(meta)}`, {meta.get('split', '?')} split, {num(meta.get('sentences'), 0)} "
+           f"- Run `{run_name(meta)}`"
+           + (f" (trained on SST {trained_on(meta)})" if trained_on(meta) else "")
+           + f", {meta.get('split', '?')} split, {num(meta.get('sentences'), 0)} "
            f"sentences; removal = `{meta.get('replacement', '?')}`; integrated gradients with "
            f"{meta.get('ig_steps', '?')} steps; randomization and class checks on {meta.get('sanity_n', '?')} "
            f"sentences, seed {meta.get('seed', '?')}; {num(meta.get('seconds_total'), 0)} s in all."]

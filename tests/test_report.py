@@ -127,4 +127,5 @@ def test_plausibility_of_a_phrase_trained_model_carries_its_caveat(tmp_path):
         (folder / "meta.json").write_text(json.dumps({"run": "runs/r", "train_on": train_on, "sentences": 3}))
         section, readme = mod["evaluation_section"](folder)
         assert ("- Caveat: plausibility is optimistic here" in section) is caveat
+        assert f"- Run `runs/r` (trained on SST {train_on}), " in section  # which model, said in the table
         assert ("plausibility optimistic: the model learnt the word labels)" in readme) is caveat
