@@ -708,7 +708,7 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
                  [[f"`{m}`"] + [rho_cell(by[m, s]) if (m, s) in by else "" for s in order]
                   for m in methods]) if stages else ""
     seconds = meta.get("seconds_per_method", {})
-    out = ["## Explanation quality: methods × metrics", "",
+    out = [f"## Explanation quality: methods × metrics ({folder.name})", "",
            f"- Source: `{name}/` (`table.csv`, `randomization.csv`, `meta.json`, `curves.png`), written by "
            "`textdeconv evaluate`.",
            f"- Command: `{meta.get('command', 'not recorded')}`.",
@@ -725,7 +725,11 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
         out.append(f"- Note: {meta['note']}.")
     contaminated = trained_on(meta) == "phrases" and any(c.startswith("plausibility") for c in cols)
     if contaminated:
-        out.append(f"- Caveat: {PLAUSIBILITY_CAVEAT}; the faithfulness and sanity columns are unaffected.")
+        fair = [f"`{q.name}`" for q in sorted(folder.parent.glob("evaluation-*")) if q.is_dir() and q != folder
+                and trained_on(json.loads((q / "meta.json").read_text(encoding="utf-8"))
+                               if (q / "meta.json").is_file() else {}) == "sentences"]
+        out.append(f"- Caveat: {PLAUSIBILITY_CAVEAT}; the faithfulness and sanity columns are unaffected"
+                   + (f". A model trained on sentences only: {', '.join(fair)}" if fair else "") + ".")
     out += ["","Definitions and how to read them: [evaluation.md](evaluation.md). Explanations are of the "
             "predicted class; ↑ / ↓ marks the better direction. `sentences_per_s` includes each method's "
             "tracing and every metric's perturbation passes; the clean throughput is under Explanation speed.", "",
