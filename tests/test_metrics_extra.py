@@ -152,6 +152,23 @@ def test_infidelity_is_zero_for_the_exact_decomposition():
     assert infidelity(half, perturber, n_samples=20, normalize=False, seed=1)["infidelity_mean"] > 0
 
 
+def test_infidelity_removes_each_word_with_probability_drop_prob_as_documented():
+    """The removal masks are ``rng.random((S, n)) < drop_prob``, drawn sentence by sentence from one
+    generator: rebuilt here, with scores of 1 on every word (the drop is W where "good" goes), the
+    raw infidelity of each sentence is the mean of (words removed - W [good removed])^2. A mask of
+    ``> drop_prob`` removes each word with probability 1 - drop_prob and gives other values."""
+    net, vocab = good_model()
+    ones = [expl(s, np.ones(len(s)), vocab) for s in SENTENCES]
+    rng, want = np.random.default_rng(7), []
+    for s in SENTENCES:
+        masks = rng.random((30, len(s))) < 0.2
+        drop = W * masks[:, s.index("good")]
+        want.append(np.mean((masks.sum(axis=1) - drop) ** 2))
+    got = infidelity(ones, Perturber(net, "pad"), n_samples=30, drop_prob=0.2, normalize=False, seed=7)
+    np.testing.assert_allclose(got["per_sentence"], want, rtol=1e-6)
+    assert got["infidelity_median"] == pytest.approx(np.median(want), rel=1e-6)
+
+
 def test_max_sensitivity_by_hand_and_on_a_model():
     assert sensitivity_from_samples([3.0, 4.0], [[3.0, 4.0], [3.0, 5.0], [6.0, 8.0]]) == pytest.approx(5 / 5)
     assert sensitivity_from_samples([0.0, 0.0], [[0.3, 0.4]]) == pytest.approx(0.5)  # zero norm counts as 1

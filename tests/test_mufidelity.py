@@ -20,6 +20,10 @@ def test_pearson_rows_by_hand():
     assert r[0] == pytest.approx(15 / np.sqrt(228), abs=1e-12)
     assert r[1] == pytest.approx(-15 / np.sqrt(228), abs=1e-12)
     assert np.isnan(r[2])
+    # 0.1 repeated: its mean is not exactly 0.1, so the centred row is ~1e-17 and not 0; the formula alone
+    # would give 0.0 against (0, 1, ..., 6). Constant rows are found by ptp == 0 before any rounding.
+    assert np.isnan(pearson_rows(np.full((1, 7), 0.1), np.arange(7.0)[None])[0])
+    assert np.isnan(pearson_rows(np.arange(7.0)[None], np.full((1, 7), 0.1))[0])
 
 
 def test_mufidelity_is_one_on_an_additive_model_with_gradient_x_input():
