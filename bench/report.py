@@ -443,12 +443,26 @@ def dataset_view_section(data: dict) -> str:
     rows.append([f"`/api/filter-card` first (the dictionary of {num(card.get('sentences_scanned'), 0)} training "
                  "sentences built)", num(card.get("ms"), 0), "", "1"])
     rows.append(["`/api/filter-card` next", num(data.get("next_filter_card_ms")), "", "1"])
+    start = data.get("start")
+    if start:
+        ms = {k: None if start.get(k) is None else 1000 * start[k]
+              for k in ("start_to_url_s", "start_to_page_s", "tensorflow_import_s")}
+        rows.append([f"`textdeconv serve` launched to its URL printed (median of {num(start.get('starts'), 0)})",
+                     num(ms["start_to_url_s"], 0), "", num(start.get("starts"), 0)])
+        rows.append(["`textdeconv serve` launched to the page's first answer (`GET /`)", num(ms["start_to_page_s"], 0),
+                     "", num(start.get("starts"), 0)])
+        rows.append(["of which no code of ours: `import tensorflow` alone in a fresh process",
+                     num(ms["tensorflow_import_s"], 0), "", num(start.get("starts"), 0)])
     acc, card_acc = data.get("accuracy"), data.get("card_test_accuracy")
     agree = "equal to" if acc is not None and acc == card_acc else "not equal to"
     return "\n".join(["## Explorer data set view", "", recorded(data, "serve_dataset.json"), "",
                       f"`{data.get('run', '?')}` on the SST-2 {data.get('split', '?')} split, through HTTP on "
                       "127.0.0.1 (one keep-alive connection). The view's accuracy on the whole split, "
-                      f"{num(acc, 4)}, is {agree} the model card's test accuracy ({num(card_acc, 4)}).", "",
+                      f"{num(acc, 4)}, is {agree} the model card's test accuracy ({num(card_acc, 4)})."
+                      + (f" Load average (1 min) before the first filter card: "
+                         f"{num((card.get('load_average_before') or [None])[0], 1)}; before the launches: "
+                         f"{num(((start or {}).get('load_average_before') or [None])[0], 1)} on "
+                         f"{num(data.get('machine', {}).get('cpus'), 0)} cores." if start else ""), "",
                       table(["request", "p50 or single (ms)", "p95 (ms)", "requests"], rows), ""]) + "\n"
 
 

@@ -3,7 +3,10 @@
 sentences): the first /api/dataset (reads the trees and predicts every row, then cached), warm
 pages and slices, aggregate salience of the whole split and of its errors, the projector, and
 counterfactuals of one sentence; plus the first filter card (issue 37's D13: the filter
-dictionary of the train split, built on the first card asked for).
+dictionary of the train split, built on the first card asked for) and start-up: from launching
+`python -m textdeconv serve` (a separate process, as a user starts it) to the URL printed and to the
+page's first answer, beside a bare `import tensorflow` in a fresh process (the share no code of
+ours can remove); the median of --starts launches.
 
     export TEXTDECONV_DATA=../shared/data/sst
     python bench/serve_dataset.py                  # the bundled builtin:sst2 model
@@ -20,6 +23,7 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,13 +66,48 @@ def pcts(times) -> dict:
             "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 2), "requests": len(times)}
 
 
+def start_up(run: str, starts: int) -> dict:
+    """Median seconds from launching ``python -m textdeconv serve`` to its URL on stdout and to the
+    answer to ``GET /``, and of a bare ``import tensorflow`` in a fresh process."""
+    runs, imports = [], []
+    for _ in range(starts):
+        t0 = time.perf_counter()
+        server = subprocess.Popen([sys.executable, "-m", "textdeconv", "serve", "--run", run, "--port", "0"],
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            url = server.stdout.readline().strip()
+            t_url = time.perf_counter() - t0
+            if not url.startswith("http://127.0.0.1:"):
+                raise SystemExit(f"the server did not start: {server.stderr.read()}")
+            conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/")), timeout=60)
+            conn.request("GET", "/")
+            page = conn.getresponse()
+            page.read()
+            if page.status != 200:
+                raise SystemExit(f"GET / answered {page.status}")
+            runs.append((t_url, time.perf_counter() - t0))
+            conn.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import tensorflow"], check=True, capture_output=True)
+        imports.append(time.perf_counter() - t0)
+    return {"start_to_url_s": round(statistics.median(u for u, _ in runs), 2),
+            "start_to_page_s": round(statistics.median(p for _, p in runs), 2),
+            "tensorflow_import_s": round(statistics.median(imports), 2), "starts": starts,
+            "each_start_to_url_s": [round(u, 2) for u, _ in runs]}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", default="builtin:sst2")
     p.add_argument("--requests", type=int, default=30, help="warm requests per measurement (default 30)")
+    p.add_argument("--starts", type=int, default=3, help="server launches timed for start-up (default 3)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve_dataset.json"))
     args = p.parse_args()
     load = os.getloadavg()
+    start = start_up(args.run, args.starts) | {"load_average_before": list(load)}
     from textdeconv.api import load_run
     from textdeconv.serve.explorer import Explorer
     from textdeconv.serve.server import ServerThread
@@ -79,7 +118,8 @@ def main():
     explorer.warm_up()
     warm_s = time.perf_counter() - t0
     out = {"command": "python bench/serve_dataset.py" + ("" if args.run == "builtin:sst2" else f" --run {args.run}"),
-           "date": now(), "machine": machine(load), "run": run.name, "split": "test", "warm_up_s": round(warm_s, 2)}
+           "date": now(), "machine": machine(load), "run": run.name, "split": "test", "start": start,
+           "warm_up_s": round(warm_s, 2)}
     with ServerThread(explorer) as url:
         host, port = url.split("//")[1].rstrip("/").rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=600)
@@ -111,9 +151,10 @@ def main():
         out["counterfactuals"] = pcts(times) | {"sentence": SENTENCE, "candidates": len(res["counterfactuals"]),
                                                 "flips": res["flips"]}
         widths = run.net.widths
+        load_card = os.getloadavg()
         ms, res = get(conn, f"/api/filter-card?run=0&width={widths[0]}&filter=0")
         out["first_filter_card"] = {"ms": round(ms, 1), "sentences_scanned": res["sentences_scanned"],
-                                    "load_average_before": list(load)}
+                                    "load_average_before": list(load_card)}
         out["next_filter_card_ms"] = round(get(conn, f"/api/filter-card?run=0&width={widths[-1]}&filter=1")[0], 2)
         conn.close()
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

@@ -1,6 +1,8 @@
 """SST data: tree parsing, label schemes, examples, splits, data-folder resolution, raw sentences."""
 import io
 import os
+import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +23,10 @@ from textdeconv.data.treebank import (
     map_label,
     parse_tree,
     phrase_examples,
+    read_tree_sentences,
     read_trees,
     sentence_examples,
+    sentence_of,
     subsample,
 )
 from textdeconv.data.vocab import clean_tokens
@@ -109,6 +113,74 @@ def test_read_trees_skips_blank_lines_and_reports_file_and_line(tmp_path):
     p.write_text("(3 (2 a) (3 b)\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"train\.txt:1: expected '\)' at character 15$"):
         read_trees(p)
+
+
+def outcome(f, text):
+    try:
+        return "ok", f(text, "f.txt:9")
+    except DataError as e:
+        return "error", str(e)
+    except ValueError as e:  # int() of a non-ASCII digit label: parse_tree's own failure
+        return "ValueError", str(e)
+
+
+def tree_outcome(text):
+    kind, value = outcome(parse_tree, text)
+    return (kind, (value.label, value.leaves())) if kind == "ok" else (kind, value)
+
+
+@pytest.mark.parametrize("text", [
+    "(3 (2 (2 The) (2 R  ock)) (2 .))", "(4 wow)", "(2(3 a)(1 b))", "(2 (3 a)  (1 b) )", "(03 a)", "(2 a\tb)",
+    "(2 a\u00a0b)", "(\u0663 a)", "(2 \x00)", "(2 a\x00)", "(3 (2 a) (2 b)", "(7 (2 a) (2 b))", "(x a)", "(12 a)",
+    "(2 a) x", "(2 a))", "", "2 a", "(2 )", "(2 (3 a) b)", "(2 a (3 b))", "(2 (3 a))(2 b)", "(2)", "(2 ( a))",
+    "( 2 a)", "(2a)", "(2 (3 )(1 b))", "x(2 a)", "(2 (3 a)", ")(2 a)",
+])
+def test_sentence_of_is_parse_tree_root_and_leaves(text):
+    """The regex reader gives parse_tree's (label, leaves), or its exact error, on every case:
+    well formed, odd but accepted (two-digit label, a tab or NBSP inside a leaf), and each malformation."""
+    assert outcome(sentence_of, text) == tree_outcome(text)
+
+
+def test_sentence_of_fuzzed_lines_equal_parse_tree():
+    """10,000 random edits of real-looking trees (characters dropped, inserted, lines cut): the
+    same result or the same message as the character-by-character parser."""
+    rng = random.Random(37)
+    alphabet = "() 0123456789ab\t\x00"
+    cases = 0
+    for _ in range(10_000):
+        chars = list(rng.choice([t for split in TREES.values() for t in split]))
+        for _ in range(rng.randint(1, 3)):
+            op, at = rng.random(), rng.randrange(len(chars) + 1)
+            if op < 0.4 and chars:
+                chars.pop(min(at, len(chars) - 1))
+            elif op < 0.8:
+                chars.insert(at, rng.choice(alphabet))
+            else:
+                chars = chars[:at]
+        text = "".join(chars)
+        cases += outcome(sentence_of, text)[0] == "ok"
+        assert outcome(sentence_of, text) == tree_outcome(text), text
+    assert cases > 1000  # the edits leave many trees well formed, not only errors
+
+
+def test_read_tree_sentences_equals_sentence_examples_of_read_trees(tmp_path, real_data_dir):
+    p = tmp_path / "train.txt"
+    p.write_text("\n(3 (2 a) (3 b))\n   \n(1 bad)\n(2 neutral)\n(03 two-digit)\n", encoding="utf-8")
+    assert read_tree_sentences(p, "sst2") == [Example(("a", "b"), 1), Example(("bad",), 0), Example(("two-digit",), 1)]
+    for dataset in ("sst2", "sst5"):
+        assert read_tree_sentences(p, dataset) == sentence_examples(read_trees(p), dataset)
+    p.write_text("(3 (2 a) (3 b))\n\n(7 (2 a) (2 b))\n", encoding="utf-8")
+    message = f"{p}:3: expected a sentiment label 0-4, got '7' at character 3"
+    with pytest.raises(DataError, match=r"^" + re.escape(message) + "$"):
+        read_tree_sentences(p, "sst2")
+    p.write_bytes(b"(3 (2 a) (3 b))\n(2 caf\xe9)\n")
+    with pytest.raises(DataError, match=r"train\.txt:2: not valid UTF-8 \(byte 0xe9 at column 7\)"):
+        read_tree_sentences(p, "sst2")
+    for split in SPLITS:  # the real treebank: every split, both label schemes
+        path = real_data_dir / "trees" / f"{split}.txt"
+        trees = read_trees(path)
+        for dataset in ("sst2", "sst5"):
+            assert read_tree_sentences(path, dataset) == sentence_examples(trees, dataset)
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,7 +383,9 @@ def test_split_sentences_reads_only_the_split_asked_for(tiny_trees_dir, dataset,
         assert (tokens, gold) == ([clean_tokens(e.tokens, "kim") for e in want], [e.label for e in want])
         assert ids == list(range(1, len(want) + 1))
     read = []
-    monkeypatch.setattr(splits, "read_trees", lambda path: read.append(Path(path).name) or read_trees(path))
+    monkeypatch.setattr(splits, "read_trees", lambda path: read.append(("trees", Path(path).name)) or read_trees(path))
+    monkeypatch.setattr(splits, "read_tree_sentences", lambda path, dataset: read.append(Path(path).name)
+                        or read_tree_sentences(path, dataset))
     assert split_sentences(cfg, "test")[1] == [["Quite", "fun"], ["Too", "long"]] + (
         [["A", "movie"]] if dataset == "sst5" else [])
-    assert read == ["test.txt"]  # not the training trees, 3/4 of the time on the real treebank
+    assert read == ["test.txt"]  # not the training trees (3/4 of the time on the real treebank), no Tree objects

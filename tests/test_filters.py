@@ -93,6 +93,33 @@ def test_batched_equals_one_by_one():
     assert (s_all >= -net.pad).all() and (p_all > 0).any()
 
 
+def test_max_activations_traces_its_pooling_once(monkeypatch):
+    """One trace for every batch shape (it traced three times: 0.6 s each on a busy machine), and
+    the same arrays as one sentence at a time."""
+    from textdeconv.reports import filters
+
+    made, function_of_tf = [], tf.function
+
+    def function(fn=None, **kwargs):
+        if fn is None:  # used as @tf.function(...): a decorator
+            return lambda f: function(f, **kwargs)
+        compiled = function_of_tf(fn, **kwargs)
+        if fn.__name__ == "pool":  # max_activations' own (Keras compiles others through tf.function too)
+            made.append(compiled)
+        return compiled
+
+    monkeypatch.setattr(filters.tf, "function", function)
+    net, vocab = tiny_net("rand", seed=5), tiny_vocab()
+    sentences = random_sentences(40, np.random.default_rng(3))
+    assert len({len(s) for s in sentences}) > 3  # several length buckets, so several batch shapes
+    p_all, s_all = max_activations(net, vocab, sentences, batch_size=8)
+    assert len(made) == 1 and made[0].experimental_get_tracing_count() == 1
+    monkeypatch.undo()
+    p_one, s_one = max_activations(net, vocab, sentences, batch_size=1)
+    np.testing.assert_array_equal(p_all, p_one)
+    np.testing.assert_array_equal(s_all, s_one)
+
+
 @pytest.mark.parametrize("variant", ["rand", "multichannel"])
 def test_kernel_rows_are_the_transposed_conv_of_a_unit_signal(variant):
     net = tiny_net(variant, widths=(2, 3), filters=3, seed=7)

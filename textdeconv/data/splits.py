@@ -13,8 +13,8 @@ from pathlib import Path
 from textdeconv.config import DataConfig
 from textdeconv.data.custom import data_files, file_format, load_custom
 from textdeconv.data.download import ensure_sst, resolve_data_dir
-from textdeconv.data.treebank import (CLASS_NAMES, SPLITS, Example, phrase_examples, read_trees,
-                                      sentence_examples, subsample)
+from textdeconv.data.treebank import (CLASS_NAMES, SPLITS, Example, phrase_examples, read_tree_sentences,
+                                      read_trees, sentence_examples, subsample)
 from textdeconv.data.vocab import clean_tokens
 from textdeconv.errors import ConfigError, DataError, MissingFileError
 
@@ -74,7 +74,7 @@ def split_sentences(cfg: DataConfig, split: str, clean: str | None = None):
     if cfg.dataset == "custom" or split not in SPLITS:
         examples = load_split(cfg, split)
     else:  # SST: the one tree file asked for (load_sst reads all three; the training trees are 3/4 of the time)
-        examples = sentence_examples(read_trees(ensure_sst(cfg) / f"{split}.txt"), cfg.dataset)
+        examples = read_tree_sentences(ensure_sst(cfg) / f"{split}.txt", cfg.dataset)
     return (list(range(1, len(examples) + 1)), [clean_tokens(ex.tokens, clean) for ex in examples],
             [ex.label for ex in examples])
 
