@@ -67,6 +67,33 @@ def test_mufidelity_removes_uniform_subsets_of_the_set_size_and_skips_undefined_
         mufidelity(expls, Perturber(net, "pad"), n_samples=1, subset_fraction=0.5)
 
 
+def test_pearson_rows_clips_a_rounding_overshoot_to_exactly_one():
+    """(1, 1, 2) against 0.3 times itself: the formula gives 1.0000000000000002 (and its negation
+    -1.0000000000000002) in float64; a correlation is never outside [-1, 1]."""
+    a, b = np.array([[1.0, 1.0, 2.0]]), np.array([[0.3, 0.3, 0.6]])
+    assert pearson_rows(a, b)[0] == 1.0 and pearson_rows(a, -b)[0] == -1.0
+
+
+def test_mufidelity_defaults_and_every_bound_of_its_arguments():
+    """The documented defaults (50 subsets of 20 % of the words, seed 0) and the refusals at each
+    edge: n_samples 2 is the least, subset_fraction strictly between 0 and 1, no bool for a count."""
+    net, v = additive_net(), vocab()
+    expls = make_explainer("occlusion", net, v, CLASSES).explain([["a", "b", "c", "d", "a"], ["d", "c"]],
+                                                                  target="pos")
+    for e in expls:  # scores that are not the exact decomposition: the correlation depends on the subsets
+        e.scores = np.arange(len(e.tokens), dtype=np.float64) ** 2
+    default = mufidelity(expls, Perturber(net, "pad"))
+    explicit = mufidelity(expls, Perturber(net, "pad"), n_samples=50, subset_fraction=0.2, seed=0)
+    assert default["n_samples"] == 50 and default["subset_fraction"] == 0.2
+    np.testing.assert_array_equal(default["per_sentence"], explicit["per_sentence"])
+    other_seed = mufidelity(expls, Perturber(net, "pad"), n_samples=50, subset_fraction=0.2, seed=1)
+    assert not np.allclose(other_seed["per_sentence"][0], explicit["per_sentence"][0])  # the seed matters
+    assert mufidelity(expls, Perturber(net, "pad"), n_samples=2, subset_fraction=0.5)["n_samples"] == 2
+    for n, f in ((1, 0.5), (0, 0.5), (2, 0.0), (2, 1.0), (2, -0.5), (2, 1.5), (True, 0.5), (3.0, 0.5)):
+        with raises_exactly(InputError, f"need n_samples >= 2 and subset_fraction in (0, 1), got {n} and {f}"):
+            mufidelity(expls, Perturber(net, "pad"), n_samples=n, subset_fraction=f)
+
+
 def test_mufidelity_sits_beside_infidelity():
     from textdeconv.evaluation.report import COLUMNS
 
