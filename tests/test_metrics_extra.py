@@ -186,6 +186,55 @@ def test_max_sensitivity_by_hand_and_on_a_model():
     assert all(np.array_equal(a, b) for a, b in zip(before, net.model.get_weights()))  # restored exactly
 
 
+def test_max_sensitivity_draws_uniform_noise_of_the_radius_around_every_table_and_its_defaults():
+    """Each draw sets every embedding table to its saved values + rng.uniform(-radius, radius), one
+    generator seeded with ``seed``, tables in order: rebuilt here from what the explainer factory sees.
+    The documented defaults: 10 draws, radius 0.02, seed 0."""
+    net, vocab = tiny_net(seed=3), tiny_vocab()
+    sentences = random_sentences(3, np.random.default_rng(0))
+    saved = [t.embeddings.numpy().copy() for t in net.tables]
+    method = Deconvnet(net, vocab, ["neg", "pos"])
+    seen = []
+
+    def factory(n):
+        seen.append([t.embeddings.numpy().copy() for t in n.tables])
+        return method
+
+    res = max_sensitivity(net, factory, sentences, n_samples=3, radius=0.05, seed=4)
+    rng = np.random.default_rng(4)
+    assert len(seen) == 4  # the unperturbed explanation, then one per draw
+    for tables in seen[1:]:
+        for got, values in zip(tables, saved):
+            np.testing.assert_array_equal(got, values + rng.uniform(-0.05, 0.05, values.shape).astype(values.dtype))
+    assert res["n_samples"] == 3 and res["radius"] == 0.05
+    seen.clear()
+    default = max_sensitivity(net, factory, sentences)
+    assert len(seen) == 11 and default["n_samples"] == 10 and default["radius"] == 0.02
+    rng = np.random.default_rng(0)
+    first = saved[0] + rng.uniform(-0.02, 0.02, saved[0].shape).astype(saved[0].dtype)
+    np.testing.assert_array_equal(seen[1][0], first)
+
+
+def test_infidelity_defaults_and_bounds():
+    """The documented defaults (10 samples, drop_prob 0.5, normalised, seed 0) and each refusal."""
+    net, vocab = good_model()
+    ones = [expl(s, np.ones(len(s)), vocab) for s in SENTENCES]
+    perturber = Perturber(net, "pad")
+    default = infidelity(ones, perturber)
+    explicit = infidelity(ones, perturber, n_samples=10, drop_prob=0.5, normalize=True, seed=0)
+    assert default["n_samples"] == 10 and default["drop_prob"] == 0.5 and default["normalize"] is True
+    np.testing.assert_array_equal(default["per_sentence"], explicit["per_sentence"])
+    other = infidelity(ones, perturber, n_samples=10, drop_prob=0.5, normalize=True, seed=1)
+    assert not np.array_equal(other["per_sentence"], explicit["per_sentence"])  # the seed matters
+    assert infidelity(ones, perturber, n_samples=1, drop_prob=0.5)["n_samples"] == 1  # one sample is enough
+    alone = infidelity(ones[:1], perturber, seed=3)  # one sentence: its row is the whole batch
+    assert alone["n_sentences"] == 1
+    assert alone["per_sentence"][0] == infidelity(ones, perturber, seed=3)["per_sentence"][0]
+    for n, q in ((0, 0.5), (1, 0.0), (1, 1.0), (1, 1.5), (1, -0.5)):
+        with raises_exactly(InputError, f"need n_samples >= 1 and drop_prob in (0, 1), got {n} and {q}"):
+            infidelity(ones, perturber, n_samples=n, drop_prob=q)
+
+
 # ------------------------------------------------------------------------ independent randomization
 
 def test_independent_randomization_changes_one_layer_at_a_time():

@@ -86,6 +86,8 @@ def test_mufidelity_defaults_and_every_bound_of_its_arguments():
     explicit = mufidelity(expls, Perturber(net, "pad"), n_samples=50, subset_fraction=0.2, seed=0)
     assert default["n_samples"] == 50 and default["subset_fraction"] == 0.2
     np.testing.assert_array_equal(default["per_sentence"], explicit["per_sentence"])
+    defined = default["per_sentence"][~np.isnan(default["per_sentence"])]
+    assert len(defined) and default["mufidelity_median"] == np.median(defined)
     other_seed = mufidelity(expls, Perturber(net, "pad"), n_samples=50, subset_fraction=0.2, seed=1)
     assert not np.allclose(other_seed["per_sentence"][0], explicit["per_sentence"][0])  # the seed matters
     assert mufidelity(expls, Perturber(net, "pad"), n_samples=2, subset_fraction=0.5)["n_samples"] == 2
