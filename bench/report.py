@@ -709,6 +709,7 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
     cols = [c for c in METRICS if c in rows[0]]
     full = table(["method"] + [f"{c} ({METRICS[c][1]})" for c in cols],
                  [[f"`{r['method']}`"] + [metric_cell(r, c) for c in cols] for r in rows])
+    trained = trained_on(meta)  # read once: for a builtin run it reads the model's config file
     m = meta.get("machine") or {}
     loaded = (m.get("load_average_at_start") or [0])[0] > (m.get("cpus") or 1)
     # per-sentence times taken beside other jobs stay in results.md (with their load), not in the README
@@ -730,14 +731,14 @@ def evaluation_section(folder: Path) -> tuple[str, str]:
             f"date {meta.get('date', 'not recorded')}." if meta.get("machine")
             else "- Machine and date: not recorded in `meta.json`."),
            f"- Run `{run_name(meta)}`"
-           + (f" (trained on SST {trained_on(meta)})" if trained_on(meta) else "")
+           + (f" (trained on SST {trained})" if trained else "")
            + f", {meta.get('split', '?')} split, {num(meta.get('sentences'), 0)} "
            f"sentences; removal = `{meta.get('replacement', '?')}`; integrated gradients with "
            f"{meta.get('ig_steps', '?')} steps; randomization and class checks on {meta.get('sanity_n', '?')} "
            f"sentences, seed {meta.get('seed', '?')}; {num(meta.get('seconds_total'), 0)} s in all."]
     if meta.get("note"):
         out.append(f"- Note: {meta['note']}.")
-    contaminated = trained_on(meta) == "phrases" and any(c.startswith("plausibility") for c in cols)
+    contaminated = trained == "phrases" and any(c.startswith("plausibility") for c in cols)
     if contaminated:
         fair = [f"`{q.name}`" for q in sorted(folder.parent.glob("evaluation-*")) if q.is_dir() and q != folder
                 and trained_on(json.loads((q / "meta.json").read_text(encoding="utf-8"))
